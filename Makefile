@@ -1,0 +1,45 @@
+# Portcullis: `make run` sets up and starts the local mesh, `make test` runs the suite.
+# Both install whatever is missing first: a virtualenv in .venv, the pinned packages and
+# the Python code generated from protos/.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+GENERATED := gen/.generated
+
+.PHONY: setup run test test-unit test-integration bench protos clean
+
+setup: $(INSTALLED) $(GENERATED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'portcullis-gen.pth').write_text(str(pathlib.Path('gen').resolve()) + '\n')"
+	touch $@
+
+$(GENERATED): $(INSTALLED) $(PROTOS)
+	rm -rf gen && mkdir -p gen
+	$(PY) -m grpc_tools.protoc -I protos \
+		-I $$($(PY) -c "import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), '_proto'))") \
+		--python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
+	touch $@
+
+protos: $(GENERATED)
+
+run: setup
+	$(PY) -m mesh
+
+test: setup
+	$(PY) -m pytest
+
+test-unit: setup
+	$(PY) -m pytest -m "not integration"
+
+test-integration: setup
+	$(PY) -m pytest -m integration
+
+clean:
+	rm -rf $(VENV) gen var
