@@ -1,0 +1,66 @@
+"""Typed admin errors: each carries its gRPC status code, HTTP status and a stable reason.
+
+The service layer raises these; the gRPC layer turns them into a status with the
+message, the REST layer into an RFC 9457 problem document. Anything else that escapes
+is a bug and is reported as INTERNAL / 500 without details.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class AdminError(Exception):
+    grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    http_status: int = 500
+    reason: str = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field  # the request field at fault, when there is one
+
+
+class InvalidArgument(AdminError):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 400
+    reason = "invalid_argument"
+
+
+class Unauthenticated(AdminError):
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    http_status = 401
+    reason = "unauthenticated"
+
+
+class PermissionDenied(AdminError):
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
+    reason = "permission_denied"
+
+
+class NotFound(AdminError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "not_found"
+
+
+class AlreadyExists(AdminError):
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    http_status = 409
+    reason = "already_exists"
+
+
+class FailedPrecondition(AdminError):
+    """The request is well-formed but the current state forbids it (e.g. an illegal
+    lifecycle transition, or generating a key for a RETIRED API)."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 409
+    reason = "failed_precondition"
+
+
+class Unavailable(AdminError):
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
+    reason = "unavailable"
