@@ -2,7 +2,7 @@
 # Both install whatever is missing first: a virtualenv in .venv, the pinned packages and
 # the Python code generated from protos/.
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
