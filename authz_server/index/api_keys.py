@@ -1,0 +1,90 @@
+"""API keys: an `ApiKeyRecord` (hash only, never the value) compiled for authentication."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from portcullis.admin.v1 import admin_pb2
+from portcullis.sync.v1 import sync_pb2
+
+from authz_server.index.errors import PolicyError
+from authz_server.index.ip_rules import IpAllowList, parse_network
+from authz_server.index.referrers import ReferrerAllowList, compile_referrer
+
+log = logging.getLogger(__name__)
+
+
+class KeyEnvironment(enum.Enum):
+    PRODUCTION = "production"
+    SANDBOX = "sandbox"
+
+
+@dataclass(frozen=True)
+class ApiKeyPolicy:
+    id: str
+    organization_id: str
+    api_id: str
+    key_hash: str
+    environment: KeyEnvironment | None     # None: unknown environment, serves nowhere
+    application_id: str | None
+    allowed_ips: IpAllowList | None         # None: any address
+    allowed_referrers: ReferrerAllowList | None   # None: any referrer
+    expires_at: int | None                  # unix seconds; None: never
+    revoked: bool
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+
+_ENVIRONMENTS = {
+    admin_pb2.PRODUCTION: KeyEnvironment.PRODUCTION,
+    admin_pb2.SANDBOX: KeyEnvironment.SANDBOX,
+}
+
+
+def _ip_allow_list(record: sync_pb2.ApiKeyRecord) -> IpAllowList | None:
+    if not record.allowed_ips:
+        return None
+    networks = []
+    for text in record.allowed_ips:
+        try:
+            networks.append(parse_network(text))
+        except PolicyError as exc:
+            # Fail closed: a broken entry is dropped but the restriction stays in force,
+            # so a list of only broken entries admits nobody.
+            log.error("API key %s: IP restriction entry ignored: %s", record.id, exc)
+    return IpAllowList(tuple(networks))
+
+
+def _referrer_allow_list(record: sync_pb2.ApiKeyRecord) -> ReferrerAllowList | None:
+    if not record.allowed_referrers:
+        return None
+    patterns = []
+    for text in record.allowed_referrers:
+        try:
+            patterns.append(compile_referrer(text))
+        except PolicyError as exc:
+            log.error("API key %s: referrer restriction entry ignored: %s", record.id, exc)
+    return ReferrerAllowList(tuple(patterns))
+
+
+def compile_api_key(record: sync_pb2.ApiKeyRecord) -> ApiKeyPolicy:
+    if not record.id or not record.key_hash:
+        raise PolicyError("API key record without an id or a key hash")
+    environment = _ENVIRONMENTS.get(record.environment)
+    if environment is None:
+        log.error("API key %s has environment %d; it will be refused", record.id, record.environment)
+    return ApiKeyPolicy(
+        id=record.id,
+        organization_id=record.organization_id,
+        api_id=record.api_id,
+        key_hash=record.key_hash.lower(),
+        environment=environment,
+        application_id=record.application_id or None,
+        allowed_ips=_ip_allow_list(record),
+        allowed_referrers=_referrer_allow_list(record),
+        expires_at=record.expires_at_unix or None,
+        revoked=record.revoked,
+    )

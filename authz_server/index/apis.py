@@ -1,0 +1,117 @@
+"""APIs: an admin `Api` compiled into what routing and credential extraction read."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from portcullis.admin.v1 import admin_pb2
+
+from authz_server.index.errors import PolicyError
+from authz_server.index.resources import ResourceMatcher, best_match, compile_resource, split_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_KEY_HEADER = "apikey"
+DEFAULT_API_KEY_QUERY_PARAM = "apikey"
+
+_Api = admin_pb2.Api
+
+
+class Lifecycle(enum.Enum):
+    CREATED = "CREATED"
+    PUBLISHED = "PUBLISHED"
+    DEPRECATED = "DEPRECATED"
+    RETIRED = "RETIRED"
+    BLOCKED = "BLOCKED"
+
+    @property
+    def serves(self) -> bool:
+        return self in (Lifecycle.PUBLISHED, Lifecycle.DEPRECATED)
+
+    @property
+    def deployed(self) -> bool:
+        return self not in (Lifecycle.CREATED, Lifecycle.RETIRED)
+
+
+_LIFECYCLE = {
+    _Api.CREATED: Lifecycle.CREATED,
+    _Api.PUBLISHED: Lifecycle.PUBLISHED,
+    _Api.DEPRECATED: Lifecycle.DEPRECATED,
+    _Api.RETIRED: Lifecycle.RETIRED,
+    _Api.BLOCKED: Lifecycle.BLOCKED,
+}
+
+
+@dataclass(frozen=True)
+class ApiKeyScheme:
+    header: str                 # lower case
+    query_param: str | None     # None: the query parameter is disabled
+
+
+@dataclass(frozen=True)
+class ApiPolicy:
+    id: str
+    organization_id: str
+    name: str
+    version: str
+    base_path: str
+    base_segments: tuple[str, ...]
+    lifecycle: Lifecycle
+    resources: tuple[ResourceMatcher, ...]
+    api_key: ApiKeyScheme | None        # None: API keys are not accepted
+    oauth2: bool                        # OAuth2 bearer tokens enabled
+    subscription_less: bool
+    has_production: bool
+    has_sandbox: bool
+
+    def resource_for(self, method: str, segments: tuple[str, ...]) -> ResourceMatcher | None:
+        return best_match(self.resources, method, segments)
+
+
+def _api_key_scheme(api: admin_pb2.Api) -> ApiKeyScheme | None:
+    # admin_api fills in API-key security when none was given; an Api record without a
+    # security message at all is read the same way.
+    if api.HasField("security") and not api.security.HasField("api_key"):
+        return None
+    scheme = api.security.api_key
+    header = (scheme.header or DEFAULT_API_KEY_HEADER).strip().lower()
+    query = None if scheme.disable_query_param else (scheme.query_param or DEFAULT_API_KEY_QUERY_PARAM)
+    return ApiKeyScheme(header=header, query_param=query)
+
+
+def compile_api(api: admin_pb2.Api) -> ApiPolicy:
+    if not api.id:
+        raise PolicyError("API record without an id")
+    if not api.base_path.startswith("/"):
+        raise PolicyError(f"API {api.id}: base path {api.base_path!r} must start with '/'")
+    lifecycle = _LIFECYCLE.get(api.lifecycle_state)
+    if lifecycle is None:
+        # Unknown is not deployed: the API answers 404 rather than serving by accident.
+        log.error("API %s has lifecycle state %d; treated as CREATED", api.id, api.lifecycle_state)
+        lifecycle = Lifecycle.CREATED
+    resources = []
+    for resource in api.resources:
+        try:
+            resources.append(
+                compile_resource(resource.method, resource.path, open=resource.open, scopes=resource.scopes)
+            )
+        except PolicyError as exc:
+            # Fail closed: a resource that cannot be compiled matches nothing.
+            log.error("API %s: resource %s %s ignored: %s", api.id, resource.method, resource.path, exc)
+    return ApiPolicy(
+        id=api.id,
+        organization_id=api.organization_id,
+        name=api.name,
+        version=api.version,
+        base_path=api.base_path,
+        base_segments=split_path(api.base_path),
+        lifecycle=lifecycle,
+        resources=tuple(resources),
+        api_key=_api_key_scheme(api),
+        oauth2=api.HasField("security") and api.security.HasField("oauth2"),
+        subscription_less=api.subscription_less,
+        has_production=bool(api.production_endpoint),
+        has_sandbox=bool(api.sandbox_endpoint),
+    )

@@ -1,0 +1,64 @@
+"""Subscriptions: application ↔ API with a status that says whether calls are served."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from portcullis.admin.v1 import admin_pb2
+
+from authz_server.index.errors import PolicyError
+
+log = logging.getLogger(__name__)
+
+_Subscription = admin_pb2.Subscription
+
+
+class SubscriptionStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    BLOCKED = "BLOCKED"
+    PROD_ONLY_BLOCKED = "PROD_ONLY_BLOCKED"
+    ON_HOLD = "ON_HOLD"
+    REJECTED = "REJECTED"
+    UNKNOWN = "UNKNOWN"   # a status this replica does not know: denied
+
+
+_STATUSES = {
+    _Subscription.ACTIVE: SubscriptionStatus.ACTIVE,
+    _Subscription.BLOCKED: SubscriptionStatus.BLOCKED,
+    _Subscription.PROD_ONLY_BLOCKED: SubscriptionStatus.PROD_ONLY_BLOCKED,
+    _Subscription.ON_HOLD: SubscriptionStatus.ON_HOLD,
+    _Subscription.REJECTED: SubscriptionStatus.REJECTED,
+}
+
+
+@dataclass(frozen=True)
+class SubscriptionPolicy:
+    id: str
+    organization_id: str
+    application_id: str
+    api_id: str
+    tier: str
+    status: SubscriptionStatus
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return (self.application_id, self.api_id)
+
+
+def compile_subscription(subscription: admin_pb2.Subscription) -> SubscriptionPolicy:
+    if not subscription.id or not subscription.application_id or not subscription.api_id:
+        raise PolicyError("subscription record without an id, application or API")
+    status = _STATUSES.get(subscription.status)
+    if status is None:
+        log.error("subscription %s has status %d; it will be refused", subscription.id, subscription.status)
+        status = SubscriptionStatus.UNKNOWN
+    return SubscriptionPolicy(
+        id=subscription.id,
+        organization_id=subscription.organization_id,
+        application_id=subscription.application_id,
+        api_id=subscription.api_id,
+        tier=subscription.tier,
+        status=status,
+    )
