@@ -1,0 +1,38 @@
+"""Admin credentials: bearer tokens stored as SHA-256, looked up per call."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from admin_api.caller import Caller, Role
+from admin_api.db.models import AdminCredential
+from admin_api.errors import Unauthenticated
+from admin_api.services.store import Store
+from portcullis_shared.credentials import credential_hash, hashes_match
+
+_BEARER_RE = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None when absent or another scheme."""
+    if not authorization:
+        return None
+    match = _BEARER_RE.match(authorization)
+    return match.group(1) if match else None
+
+
+def caller_for(store: Store, token: str | None, *, role: Role) -> Caller:
+    """The caller holding `token`, which must carry `role`; Unauthenticated otherwise."""
+    if not token:
+        raise Unauthenticated("missing credential: send 'authorization: Bearer <token>'")
+    token_hash = credential_hash(token)
+    with store.read() as session:
+        row = session.scalars(select(AdminCredential).where(AdminCredential.token_hash == token_hash)).first()
+    if row is None or not hashes_match(token, row.token_hash):
+        raise Unauthenticated("invalid credential")
+    if row.role != role.value:
+        scope = "PolicySync/Watch only" if row.role == Role.SYNC.value else "the admin services, not PolicySync"
+        raise Unauthenticated(f"this credential ({row.role}) is valid for {scope}")
+    return Caller(subject=row.subject, organization_id=row.organization_id, role=Role(row.role))

@@ -1,0 +1,92 @@
+"""The one entry point of the admin services for every transport (gRPC and REST).
+
+`HANDLERS` is the registry: one row per RPC of portcullis.admin.v1, checked against the
+service descriptors when a Dispatcher is built, so an RPC without a handler (or a handler
+without an RPC) is a start-up error, not a runtime surprise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message
+
+from admin_api import auth
+from admin_api.caller import Caller, Role
+from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
+from admin_api.services import api_keys, apis, applications, organizations, subscriptions
+from admin_api.services.store import Store
+from portcullis.admin.v1 import admin_pb2
+
+Handler = Callable[[Store, Message, Caller], Message]
+
+_PACKAGE = "portcullis.admin.v1"
+
+HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
+    f"{_PACKAGE}.ApiService/CreateApi": apis.create_api,
+    f"{_PACKAGE}.ApiService/GetApi": apis.get_api,
+    f"{_PACKAGE}.ApiService/ListApis": apis.list_apis,
+    f"{_PACKAGE}.ApiService/UpdateApi": apis.update_api,
+    f"{_PACKAGE}.ApiService/DeleteApi": apis.delete_api,
+    f"{_PACKAGE}.ApiService/ChangeApiLifecycle": apis.change_api_lifecycle,
+    f"{_PACKAGE}.ApplicationService/CreateApplication": applications.create_application,
+    f"{_PACKAGE}.ApplicationService/GetApplication": applications.get_application,
+    f"{_PACKAGE}.ApplicationService/ListApplications": applications.list_applications,
+    f"{_PACKAGE}.ApplicationService/UpdateApplication": applications.update_application,
+    f"{_PACKAGE}.ApplicationService/DeleteApplication": applications.delete_application,
+    f"{_PACKAGE}.SubscriptionService/CreateSubscription": subscriptions.create_subscription,
+    f"{_PACKAGE}.SubscriptionService/GetSubscription": subscriptions.get_subscription,
+    f"{_PACKAGE}.SubscriptionService/ListSubscriptions": subscriptions.list_subscriptions,
+    f"{_PACKAGE}.SubscriptionService/UpdateSubscription": subscriptions.update_subscription,
+    f"{_PACKAGE}.SubscriptionService/DeleteSubscription": subscriptions.delete_subscription,
+    f"{_PACKAGE}.ApiKeyService/GenerateApiKey": api_keys.generate_api_key,
+    f"{_PACKAGE}.ApiKeyService/GetApiKey": api_keys.get_api_key,
+    f"{_PACKAGE}.ApiKeyService/ListApiKeys": api_keys.list_api_keys,
+    f"{_PACKAGE}.ApiKeyService/RegenerateApiKey": api_keys.regenerate_api_key,
+    f"{_PACKAGE}.ApiKeyService/RevokeApiKey": api_keys.revoke_api_key,
+    f"{_PACKAGE}.ApiKeyService/AssociateApiKey": api_keys.associate_api_key,
+    f"{_PACKAGE}.ApiKeyService/DissociateApiKey": api_keys.dissociate_api_key,
+    f"{_PACKAGE}.OrganizationService/CreateOrganization": organizations.create_organization,
+    f"{_PACKAGE}.OrganizationService/ListOrganizations": organizations.list_organizations,
+})
+
+
+def admin_methods() -> dict[str, MethodDescriptor]:
+    """Every RPC of the admin services by full name, e.g. "portcullis.admin.v1.ApiService/CreateApi"."""
+    return {f"{service.full_name}/{method.name}": method
+            for service in admin_pb2.DESCRIPTOR.services_by_name.values()
+            for method in service.methods}
+
+
+class Dispatcher:
+    def __init__(self, store: Store, handlers: Mapping[str, Callable[..., Message]] = HANDLERS) -> None:
+        methods = admin_methods()
+        missing, extra = methods.keys() - handlers.keys(), handlers.keys() - methods.keys()
+        if missing or extra:
+            raise RuntimeError(f"admin handler registry out of date: missing {sorted(missing)}, "
+                               f"unknown {sorted(extra)}")
+        self.store = store
+        self.methods: Mapping[str, MethodDescriptor] = MappingProxyType(methods)
+        self._handlers = dict(handlers)
+
+    def authenticate(self, bearer_token: str | None) -> Caller:
+        """The admin caller holding this token (without the "Bearer " scheme); raises
+        Unauthenticated for a missing, unknown or sync-only token."""
+        return auth.caller_for(self.store, bearer_token, role=Role.ADMIN)
+
+    def authenticate_sync(self, bearer_token: str | None) -> Caller:
+        """The replica holding this token, for PolicySync/Watch only."""
+        return auth.caller_for(self.store, bearer_token, role=Role.SYNC)
+
+    def call(self, method_full_name: str, request: Message, caller: Caller) -> Message:
+        method = self.methods.get(method_full_name)
+        if method is None:
+            raise NotFound(f"unknown method {method_full_name!r}")
+        if caller.role != Role.ADMIN:
+            raise PermissionDenied(f"role {caller.role.value!r} may not call {method_full_name}")
+        if request.DESCRIPTOR is not method.input_type:
+            raise InvalidArgument(f"{method_full_name} takes {method.input_type.full_name}, "
+                                  f"not {request.DESCRIPTOR.full_name}")
+        return self._handlers[method_full_name](self.store, request, caller)

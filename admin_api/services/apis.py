@@ -1,0 +1,217 @@
+"""APIs: create, read, list, update, delete and lifecycle changes.
+
+Deleting an API cascades: its API keys and subscriptions are deleted in the same
+transaction, each with its own delete change record, so replicas drop them too (a key
+of a deleted API could never be used again anyway).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admin_api.caller import Caller
+from admin_api.convert import api_pb, resource_json, security_json
+from admin_api.db import models
+from admin_api.db.types import utcnow
+from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from admin_api.services import masks, paging, scope, validation
+from admin_api.services.store import Store, new_id
+from google.protobuf.empty_pb2 import Empty
+from portcullis.admin.v1 import admin_pb2
+
+State = admin_pb2.Api.LifecycleState
+DEFAULT_API_KEY_HEADER = "apikey"
+DEFAULT_API_KEY_QUERY_PARAM = "apikey"
+
+# The admin lifecycle, exactly as in the brief. RETIRED is final.
+TRANSITIONS: dict[int, frozenset[int]] = {
+    State.CREATED: frozenset({State.PUBLISHED}),
+    State.PUBLISHED: frozenset({State.DEPRECATED, State.BLOCKED, State.RETIRED}),
+    State.DEPRECATED: frozenset({State.PUBLISHED, State.RETIRED, State.BLOCKED}),
+    State.BLOCKED: frozenset({State.PUBLISHED, State.DEPRECATED, State.RETIRED}),
+    State.RETIRED: frozenset(),
+}
+
+MUTABLE = frozenset({"name", "version", "context", "production_endpoint", "sandbox_endpoint", "resources",
+                     "security", "subscription_less", "description"})
+IMMUTABLE = frozenset({"id", "organization_id", "base_path", "lifecycle_state", "created_at", "updated_at"})
+
+
+def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller) -> admin_pb2.Api:
+    organization_id = scope.organization(request.organization_id, caller)
+    now = utcnow()
+    row = models.Api(
+        id=new_id(),
+        organization_id=organization_id,
+        name=validation.name(request.name),
+        version=validation.version(request.version),
+        context=validation.context(request.context),
+        production_endpoint=validation.endpoint(request.production_endpoint, "production_endpoint"),
+        sandbox_endpoint=validation.endpoint(request.sandbox_endpoint, "sandbox_endpoint"),
+        resources=_resources(request.resources),
+        security=security_json(_security(request.security, request.HasField("security"))),
+        subscription_less=request.subscription_less,
+        lifecycle_state=State.Name(State.CREATED),
+        description=validation.description(request.description),
+        created_at=now,
+        updated_at=now,
+    )
+    _check_endpoints(row)
+    row.base_path = validation.base_path(row.context, row.version, organization_id)
+    with store.write() as writer:
+        _check_unique(writer.session, row)
+        writer.upsert(row)
+        return api_pb(row)
+
+
+def get_api(store: Store, request: admin_pb2.GetApiRequest, caller: Caller) -> admin_pb2.Api:
+    with store.read() as session:
+        return api_pb(scope.get(session, models.Api, request.id, caller, what="API"))
+
+
+def list_apis(store: Store, request: admin_pb2.ListApisRequest, caller: Caller) -> admin_pb2.ListApisResponse:
+    organization_id = scope.organization(request.organization_id, caller)
+    size = paging.page_size(request.page_size)
+    statement = select(models.Api).where(models.Api.organization_id == organization_id)
+    with store.read() as session:
+        rows, token = paging.paginate(session, statement, models.Api, size=size, token=request.page_token,
+                                      filters=["apis", organization_id])
+        return admin_pb2.ListApisResponse(apis=[api_pb(row) for row in rows], next_page_token=token)
+
+
+def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller) -> admin_pb2.Api:
+    paths = masks.paths(request.update_mask, mutable=MUTABLE, immutable=IMMUTABLE)
+    new = request.api
+    with store.write() as writer:
+        row = scope.get(writer.session, models.Api, request.id, caller, what="API")
+        for path in paths:
+            field = f"api.{path}"
+            if path == "name":
+                row.name = validation.name(new.name, field)
+            elif path == "version":
+                row.version = validation.version(new.version, field)
+            elif path == "context":
+                row.context = validation.context(new.context, field)
+            elif path in ("production_endpoint", "sandbox_endpoint"):
+                setattr(row, path, validation.endpoint(getattr(new, path), field))
+            elif path == "resources":
+                row.resources = _resources(new.resources, field)
+            elif path == "security":
+                row.security = security_json(_security(new.security, new.HasField("security"), field))
+            elif path == "subscription_less":
+                row.subscription_less = new.subscription_less
+            elif path == "description":
+                row.description = validation.description(new.description, field)
+        _check_endpoints(row)
+        row.base_path = validation.base_path(row.context, row.version, row.organization_id)
+        row.updated_at = utcnow()
+        _check_unique(writer.session, row)
+        writer.upsert(row)
+        return api_pb(row)
+
+
+def delete_api(store: Store, request: admin_pb2.DeleteApiRequest, caller: Caller) -> Empty:
+    with store.write() as writer:
+        row = scope.get(writer.session, models.Api, request.id, caller, what="API")
+        for key in writer.session.scalars(select(models.ApiKey).where(models.ApiKey.api_id == row.id)):
+            writer.delete(key)
+        for subscription in writer.session.scalars(select(models.Subscription)
+                                                   .where(models.Subscription.api_id == row.id)):
+            writer.delete(subscription)
+        writer.delete(row)
+    return Empty()
+
+
+def change_api_lifecycle(store: Store, request: admin_pb2.ChangeApiLifecycleRequest,
+                         caller: Caller) -> admin_pb2.Api:
+    target = request.target_state
+    if target not in TRANSITIONS:
+        raise InvalidArgument("target_state is required: one of " + ", ".join(State.Name(s) for s in TRANSITIONS),
+                              field="target_state")
+    with store.write() as writer:
+        row = scope.get(writer.session, models.Api, request.id, caller, what="API")
+        current = State.Value(row.lifecycle_state)
+        allowed = TRANSITIONS[current]
+        if target not in allowed:
+            targets = ", ".join(State.Name(s) for s in sorted(allowed)) or "none (RETIRED is final)"
+            what = "is already" if target == current else "cannot go to"
+            raise FailedPrecondition(f"API {row.id!r} is {row.lifecycle_state} and {what} {State.Name(target)}; "
+                                     f"allowed targets: {targets}", field="target_state")
+        row.lifecycle_state = State.Name(target)
+        row.updated_at = utcnow()
+        writer.upsert(row)
+        return api_pb(row)
+
+
+def _resources(items: list[admin_pb2.Resource], field: str = "resources") -> list[dict]:
+    """Validated resources; none given means one secured catch-all `* /*`."""
+    if not items:
+        return [resource_json(admin_pb2.Resource(method="*", path="/*"))]
+    if len(items) > validation.MAX_RESOURCES:
+        raise InvalidArgument(f"{field} has more than {validation.MAX_RESOURCES} entries", field=field)
+    result: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    for index, item in enumerate(items):
+        item_field = f"{field}[{index}]"
+        method = validation.http_method(validation.required(item.method, f"{item_field}.method"),
+                                        f"{item_field}.method")
+        path = validation.resource_path(item.path, f"{item_field}.path")
+        for scope_name in item.scopes:
+            if not scope_name or any(c.isspace() for c in scope_name):
+                raise InvalidArgument(f"{item_field}.scopes: {scope_name!r} must be non-empty without spaces",
+                                      field=f"{item_field}.scopes")
+        if (method, path) in seen:
+            raise InvalidArgument(f"{item_field}: {method} {path} is listed twice", field=item_field)
+        seen.add((method, path))
+        result.append(resource_json(admin_pb2.Resource(method=method, path=path, open=item.open,
+                                                       scopes=item.scopes)))
+    return result
+
+
+def _security(given: admin_pb2.SecuritySchemes, present: bool, field: str = "security") -> admin_pb2.SecuritySchemes:
+    """Validated schemes with defaults filled in; none given means API key security."""
+    if not present:
+        return admin_pb2.SecuritySchemes(api_key=admin_pb2.ApiKeyScheme(
+            header=DEFAULT_API_KEY_HEADER, query_param=DEFAULT_API_KEY_QUERY_PARAM))
+    if not given.HasField("api_key") and not given.HasField("oauth2"):
+        raise InvalidArgument(f"{field} must enable at least one scheme (api_key or oauth2)", field=field)
+    result = admin_pb2.SecuritySchemes()
+    if given.HasField("api_key"):
+        result.api_key.header = validation.header_name(given.api_key.header or DEFAULT_API_KEY_HEADER,
+                                                       f"{field}.api_key.header")
+        result.api_key.query_param = validation.query_param(
+            given.api_key.query_param or DEFAULT_API_KEY_QUERY_PARAM, f"{field}.api_key.query_param")
+        result.api_key.disable_query_param = given.api_key.disable_query_param
+    if given.HasField("oauth2"):
+        for name in given.oauth2.allowed_key_managers:
+            validation.tier(name, f"{field}.oauth2.allowed_key_managers")
+        result.oauth2.allowed_key_managers.extend(given.oauth2.allowed_key_managers)
+        result.oauth2.SetInParent()
+    return result
+
+
+def _check_endpoints(row: models.Api) -> None:
+    if not row.production_endpoint and not row.sandbox_endpoint:
+        raise InvalidArgument("at least one of production_endpoint and sandbox_endpoint is required",
+                              field="production_endpoint")
+
+
+def _check_unique(session: Session, row: models.Api) -> None:
+    with session.no_autoflush:  # check before the row's own UPDATE reaches the constraints
+        _check_unique_now(session, row)
+
+
+def _check_unique_now(session: Session, row: models.Api) -> None:
+    clash = session.scalars(select(models.Api).where(models.Api.base_path == row.base_path,
+                                                     models.Api.id != row.id)).first()
+    if clash is not None:
+        raise AlreadyExists(f"base path {row.base_path!r} (from context {row.context!r} and version "
+                            f"{row.version!r}) is already used by another API", field="context")
+    twin = session.scalars(select(models.Api).where(models.Api.organization_id == row.organization_id,
+                                                    models.Api.name == row.name,
+                                                    models.Api.version == row.version,
+                                                    models.Api.id != row.id)).first()
+    if twin is not None:
+        raise AlreadyExists(f"an API named {row.name!r} with version {row.version!r} already exists "
+                            f"(id {twin.id!r})", field="name")

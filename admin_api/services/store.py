@@ -1,0 +1,69 @@
+"""Units of work over the database: read transactions, and write transactions that
+append their change records (the outbox) and wake Watch streams after commit."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from admin_api.convert import EntityRow
+from admin_api.db.engine import Database
+from admin_api.errors import AlreadyExists
+from admin_api.sync import outbox
+from admin_api.sync.notifier import ChangeNotifier
+
+log = logging.getLogger(__name__)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Writer:
+    """A write transaction: change entities through it so that each change is recorded."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.last_revision = 0
+
+    def upsert(self, row: EntityRow) -> int:
+        self.session.add(row)
+        self.last_revision = outbox.append(self.session, row, outbox.UPSERT)
+        return self.last_revision
+
+    def delete(self, row: EntityRow) -> int:
+        self.session.delete(row)
+        self.session.flush()
+        self.last_revision = outbox.append(self.session, row, outbox.DELETE)
+        return self.last_revision
+
+
+class Store:
+    def __init__(self, db: Database, notifier: ChangeNotifier) -> None:
+        self.db = db
+        self.notifier = notifier
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.db.read_session() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        with self.db.write_session() as session:
+            writer = Writer(session)
+            try:
+                with session.begin():
+                    yield writer
+            except IntegrityError as exc:
+                # The services check uniqueness first with a precise message; this is the
+                # safety net for two concurrent writers racing past that check.
+                log.info("write refused by a database constraint: %s", exc.orig)
+                raise AlreadyExists("the change conflicts with an existing entity") from exc
+        if writer.last_revision:
+            self.notifier.notify(writer.last_revision)

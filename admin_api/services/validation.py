@@ -1,0 +1,208 @@
+"""Field checks shared by the services. Each raises InvalidArgument naming the field."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from admin_api.errors import InvalidArgument
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,29}$")
+CONTEXT_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
+TIER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._:+-]{0,199}$")
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+QUERY_PARAM_RE = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
+PATH_LITERAL_RE = re.compile(r"^[A-Za-z0-9._~!$&'()+,;=:@%-]+$")
+PATH_PARAM_RE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")
+HOST_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+VERSION_PLACEHOLDER = "{version}"
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"})
+MAX_DESCRIPTION = 2000
+MAX_CONTEXT = 200
+MAX_RESOURCES = 500
+MAX_RESTRICTIONS = 100
+
+
+def required(value: str, field: str) -> str:
+    if not value.strip():
+        raise InvalidArgument(f"{field} is required", field=field)
+    return value
+
+
+def name(value: str, field: str = "name") -> str:
+    required(value, field)
+    if not NAME_RE.match(value):
+        raise InvalidArgument(
+            f"{field} {value!r} must be 1 to 100 letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit", field=field)
+    return value
+
+
+def version(value: str, field: str = "version") -> str:
+    required(value, field)
+    if not VERSION_RE.match(value):
+        raise InvalidArgument(
+            f"{field} {value!r} must be 1 to 30 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit", field=field)
+    return value
+
+
+def tier(value: str, field: str) -> str:
+    if not TIER_RE.match(value):
+        raise InvalidArgument(f"{field} {value!r} must be 1 to 100 letters, digits, '.', '_' or '-'", field=field)
+    return value
+
+
+def subject(value: str, field: str) -> str:
+    if not SUBJECT_RE.match(value):
+        raise InvalidArgument(f"{field} {value!r} must be 1 to 200 letters, digits or '@._:+-'", field=field)
+    return value
+
+
+def description(value: str, field: str = "description") -> str:
+    if len(value) > MAX_DESCRIPTION:
+        raise InvalidArgument(f"{field} is longer than {MAX_DESCRIPTION} characters", field=field)
+    return value
+
+
+def context(value: str, field: str = "context") -> str:
+    """`/segment/...`: URL-safe segments, optionally one `{version}` segment; no trailing
+    slash; `/t/` is reserved for organization prefixes."""
+    required(value, field)
+    if len(value) > MAX_CONTEXT:
+        raise InvalidArgument(f"{field} is longer than {MAX_CONTEXT} characters", field=field)
+    if not value.startswith("/") or value == "/" or value.endswith("/"):
+        raise InvalidArgument(f"{field} {value!r} must start with '/' and not end with '/', as in '/pizzashack'",
+                              field=field)
+    segments = value[1:].split("/")
+    for segment in segments:
+        if segment != VERSION_PLACEHOLDER and not CONTEXT_SEGMENT_RE.match(segment):
+            raise InvalidArgument(
+                f"{field} {value!r} has an invalid segment {segment!r}: use letters, digits, '.', '_', '~', '-' "
+                f"or a whole '{VERSION_PLACEHOLDER}' segment", field=field)
+    if segments.count(VERSION_PLACEHOLDER) > 1:
+        raise InvalidArgument(f"{field} {value!r} may contain '{VERSION_PLACEHOLDER}' once", field=field)
+    if segments[0] == "t":
+        raise InvalidArgument(f"{field} {value!r} must not start with '/t/' (reserved for organizations)",
+                              field=field)
+    return value
+
+
+def base_path(context_value: str, version_value: str, organization_id: str) -> str:
+    """Where the API is served: see the brief's base_path rule."""
+    if VERSION_PLACEHOLDER in context_value:
+        path = context_value.replace(VERSION_PLACEHOLDER, version_value)
+    elif context_value.endswith("/" + version_value):
+        path = context_value
+    else:
+        path = f"{context_value}/{version_value}"
+    return path if organization_id == "default" else f"/t/{organization_id}{path}"
+
+
+def endpoint(value: str, field: str) -> str:
+    """An http(s) URL with a host; empty means "no endpoint for this environment"."""
+    if value == "":
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidArgument(f"{field} {value!r} is not a valid URL: {exc}", field=field) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgument(f"{field} {value!r} must be an http:// or https:// URL with a host", field=field)
+    if parts.username is not None or parts.fragment or any(c.isspace() for c in value):
+        raise InvalidArgument(f"{field} {value!r} must not contain credentials, a fragment or spaces", field=field)
+    return value
+
+
+def resource_path(value: str, field: str) -> str:
+    """`/literal/{param}/...`, optionally ending in `/*`; `/*` alone matches everything."""
+    if not value.startswith("/"):
+        raise InvalidArgument(f"{field} {value!r} must start with '/'", field=field)
+    if value == "/":
+        return value
+    segments = value[1:].split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "*" and last:
+            continue
+        if not (PATH_LITERAL_RE.match(segment) or PATH_PARAM_RE.match(segment)):
+            raise InvalidArgument(
+                f"{field} {value!r} has an invalid segment {segment!r}: use literals, '{{name}}' "
+                "or a final '*'", field=field)
+    return value
+
+
+def http_method(value: str, field: str) -> str:
+    method = value.upper()
+    if method not in HTTP_METHODS:
+        raise InvalidArgument(f"{field} {value!r} must be one of {', '.join(sorted(HTTP_METHODS))}", field=field)
+    return method
+
+
+def header_name(value: str, field: str) -> str:
+    if not HEADER_NAME_RE.match(value):
+        raise InvalidArgument(f"{field} {value!r} is not a valid HTTP header name", field=field)
+    return value.lower()
+
+
+def query_param(value: str, field: str) -> str:
+    if not QUERY_PARAM_RE.match(value):
+        raise InvalidArgument(f"{field} {value!r} must be letters, digits, '.', '_', '~' or '-'", field=field)
+    return value
+
+
+def ip_restrictions(values: list[str], field: str = "allowed_ips") -> list[str]:
+    """IPv4/IPv6 addresses or CIDR ranges, normalized (host bits of a range are dropped)."""
+    _bounded(values, field)
+    normalized: list[str] = []
+    for value in values:
+        text = value.strip()
+        try:
+            item = str(ipaddress.ip_network(text, strict=False)) if "/" in text else str(ipaddress.ip_address(text))
+        except ValueError:
+            raise InvalidArgument(f"{field}: {value!r} is not an IPv4 or IPv6 address or CIDR range",
+                                  field=field) from None
+        if item not in normalized:
+            normalized.append(item)
+    return normalized
+
+
+def referrer_restrictions(values: list[str], field: str = "allowed_referrers") -> list[str]:
+    """`host/path` (exact), `host/*` (any path), `*.domain/...` (any subdomain); no scheme or
+    port. Hosts are lower-cased."""
+    _bounded(values, field)
+    normalized: list[str] = []
+    for value in values:
+        item = _referrer(value.strip(), field)
+        if item not in normalized:
+            normalized.append(item)
+    return normalized
+
+
+def _referrer(value: str, field: str) -> str:
+    problem = (f"{field}: {value!r} must look like 'www.example.com/path', 'sub.example.com/*' or "
+               "'*.example.com/*' (no scheme, no port)")
+    host, slash, path = value.partition("/")
+    if not slash or "://" in value or any(c.isspace() for c in value):
+        raise InvalidArgument(problem, field=field)
+    host = host.lower()
+    labels = host.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+        if len(labels) < 2:
+            raise InvalidArgument(f"{field}: {value!r} needs a domain of two labels or more after '*.'", field=field)
+    if not labels or not all(HOST_LABEL_RE.match(label) for label in labels):
+        raise InvalidArgument(problem, field=field)
+    if path != "*" and ("*" in path or not all(PATH_LITERAL_RE.match(s) for s in path.split("/") if s)):
+        raise InvalidArgument(problem + "; '*' is only allowed as the whole path", field=field)
+    return f"{host}/{path}"
+
+
+def _bounded(values: list[str], field: str) -> None:
+    if len(values) > MAX_RESTRICTIONS:
+        raise InvalidArgument(f"{field} has more than {MAX_RESTRICTIONS} entries", field=field)

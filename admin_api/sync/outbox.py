@@ -1,0 +1,55 @@
+"""The transactional outbox: every write appends its change records in its own transaction.
+
+The revision comes from a one-row counter incremented with an UPDATE. That UPDATE locks
+the row until commit (on PostgreSQL; SQLite has one writer anyway), so a second writer
+waits for the first to commit before it gets the next number: revisions are gap-free and
+a reader that sees revision N committed has also seen every revision below N.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from admin_api.convert import ENTITY_KINDS, EntityRow, policy_entity
+from admin_api.db.models import ChangeRecord, Organization, RevisionCounter
+from admin_api.db.types import utcnow
+from portcullis.sync.v1 import sync_pb2
+
+UPSERT = "upsert"
+DELETE = "delete"
+
+
+def next_revision(session: Session) -> int:
+    session.execute(update(RevisionCounter).where(RevisionCounter.id == 1).values(value=RevisionCounter.value + 1))
+    return session.execute(select(RevisionCounter.value).where(RevisionCounter.id == 1)).scalar_one()
+
+
+def current_revision(session: Session) -> int:
+    return session.execute(select(RevisionCounter.value).where(RevisionCounter.id == 1)).scalar_one()
+
+
+def oldest_retained_revision(session: Session) -> int | None:
+    return session.execute(select(ChangeRecord.revision).order_by(ChangeRecord.revision).limit(1)).scalar()
+
+
+def append(session: Session, row: EntityRow, op: str) -> int:
+    """Record that `row` was upserted or deleted; returns the change's revision."""
+    kind = ENTITY_KINDS[type(row)]
+    if op == UPSERT:
+        session.flush()  # server-side values (none today) and FK checks before serializing
+        payload = policy_entity(row).SerializeToString()
+    else:
+        payload = sync_pb2.EntityRef(kind=kind, id=row.id).SerializeToString()
+    organization_id = row.id if isinstance(row, Organization) else row.organization_id
+    revision = next_revision(session)
+    session.add(ChangeRecord(
+        revision=revision,
+        organization_id=organization_id,
+        entity_kind=sync_pb2.EntityKind.Name(kind),
+        entity_id=row.id,
+        op=op,
+        payload=payload,
+        committed_at=utcnow(),
+    ))
+    return revision
