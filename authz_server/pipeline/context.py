@@ -1,0 +1,92 @@
+"""What the pipeline reads and returns: the request context and the decision values.
+
+The Envoy adapter makes a `RequestContext` from a CheckRequest; `decide()` never sees
+protobuf or grpc. Every value here is frozen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from authz_server.index.api_keys import ApiKeyPolicy, KeyEnvironment
+from authz_server.index.apis import ApiPolicy
+from authz_server.index.ip_rules import IPAddress
+from authz_server.index.resources import ResourceMatcher
+from authz_server.index.subscriptions import SubscriptionPolicy
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    raw_name: str   # as sent, still percent-encoded: what Envoy must be told to remove
+    name: str       # decoded
+    value: str      # decoded
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    method: str                                   # upper case
+    raw_path: str                                 # as sent, without the query string
+    segments: tuple[str, ...]                     # percent-decoded path segments
+    query: tuple[QueryParam, ...] = ()
+    headers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    peer_address: str = ""                        # Envoy's view of the peer
+    client_ip: IPAddress | None = None            # after trusted X-Forwarded-For hops
+    request_id: str = ""
+
+    def header_values(self, name: str) -> tuple[str, ...]:
+        return self.headers.get(name.lower(), ())
+
+    def header(self, name: str) -> str | None:
+        """The header's value; several values are joined with "," as HTTP allows."""
+        values = self.header_values(name)
+        return ",".join(values) if values else None
+
+    def query_values(self, name: str) -> tuple[str, ...]:
+        return tuple(param.value for param in self.query if param.name == name)
+
+    def raw_query_names(self, name: str) -> tuple[str, ...]:
+        """Every spelling the client used for parameter `name` (e.g. `apikey`, `api%6Bey`)."""
+        return tuple(dict.fromkeys(param.raw_name for param in self.query if param.name == name))
+
+
+@dataclass(frozen=True)
+class Route:
+    api: ApiPolicy
+    resource: ResourceMatcher
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling, once a credential has been authenticated."""
+
+    kind: str                          # "api_key" (OAuth2 kinds come later)
+    environment: KeyEnvironment
+    application_id: str | None
+    api_key: ApiKeyPolicy | None = None
+
+    @property
+    def api_key_id(self) -> str:
+        return self.api_key.id if self.api_key is not None else ""
+
+
+@dataclass(frozen=True)
+class Allow:
+    route: Route
+    environment: KeyEnvironment
+    identity: Identity | None = None          # None on an open resource
+    subscription: SubscriptionPolicy | None = None
+    code: str = "allowed"
+
+    @property
+    def api_id(self) -> str:
+        return self.route.api.id
+
+    @property
+    def api_key_id(self) -> str:
+        return self.identity.api_key_id if self.identity is not None else ""
+
+    @property
+    def application_id(self) -> str:
+        return (self.identity.application_id or "") if self.identity is not None else ""

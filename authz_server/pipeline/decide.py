@@ -1,0 +1,66 @@
+"""The decision: the phase order, visible in one short function.
+
+`decide()` is pure (the request, the index, the clock) and never raises: a stage's
+denial is returned as is, and anything unexpected becomes `internal_error` with the
+traceback logged (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from authz_server.denials import Denial, InternalError, PolicyNotReady, Unauthenticated
+from authz_server.index.api_keys import KeyEnvironment
+from authz_server.index.policy_index import PolicyIndex
+from authz_server.pipeline.context import Allow, RequestContext
+from authz_server.pipeline.identity import challenges_for, identify
+from authz_server.pipeline.ip_restriction import check_ip_restriction
+from authz_server.pipeline.referrer_restriction import check_referrer_restriction
+from authz_server.pipeline.route import resolve_route
+from authz_server.pipeline.subscription import check_subscription
+
+log = logging.getLogger(__name__)
+
+Decision = Allow | Denial
+
+
+class _Trace:
+    """What is known so far, so that a denial can name the API and key it concerns."""
+
+    api = None
+    api_key_id = ""
+
+
+def decide(request: RequestContext, index: PolicyIndex | None, now: float) -> Decision:
+    trace = _Trace()
+    try:
+        return _decide(request, index, now, trace)
+    except Denial as denial:
+        return _annotate(denial, trace)
+    except Exception:
+        log.exception("internal error while deciding %s %s", request.method, request.raw_path)
+        return _annotate(InternalError(), trace)
+
+
+def _decide(request: RequestContext, index: PolicyIndex | None, now: float, trace: _Trace) -> Allow:
+    if index is None:
+        raise PolicyNotReady()
+    route = resolve_route(request, index)
+    trace.api = route.api
+    if route.resource.open:
+        return Allow(route=route, environment=KeyEnvironment.PRODUCTION)
+    identity = identify(request, route, index, now)
+    trace.api_key_id = identity.api_key_id
+    check_ip_restriction(request, identity)
+    check_referrer_restriction(request, identity)
+    subscription = check_subscription(route, identity, index)
+    return Allow(route=route, environment=identity.environment, identity=identity, subscription=subscription)
+
+
+def _annotate(denial: Denial, trace: _Trace) -> Denial:
+    if trace.api is not None:
+        denial.api_id = trace.api.id
+        if isinstance(denial, Unauthenticated):
+            denial.challenges = challenges_for(trace.api)
+    denial.api_key_id = denial.api_key_id or trace.api_key_id
+    return denial

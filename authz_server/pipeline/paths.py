@@ -1,0 +1,64 @@
+"""Strict parsing of the request path and query string (malformed → bad_request).
+
+The path is split into segments first and each segment percent-decoded after, so `%2F`
+never creates a segment. Segments that a backend could resolve differently from us are
+refused: `.` and `..` (also encoded), and encoded `/`, `\\` or NUL.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote_to_bytes
+
+from authz_server.denials import BadRequest
+from authz_server.index.resources import split_path
+from authz_server.pipeline.context import QueryParam
+
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_FORBIDDEN_IN_SEGMENT = ("/", "\\", "\x00")
+
+
+def percent_decode(text: str, *, plus_is_space: bool = False) -> str:
+    if _BAD_PERCENT.search(text):
+        raise BadRequest("The request contains a malformed percent-encoding.")
+    if plus_is_space:
+        text = text.replace("+", " ")
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("The request contains percent-encoded bytes that are not UTF-8.") from None
+
+
+def split_target(target: str, query: str = "") -> tuple[str, str]:
+    """`/a/b?x=1#f` → ("/a/b", "x=1"); Envoy sends the query inside `path`, or in `query`."""
+    target = target.split("#", 1)[0]
+    path, sep, inline_query = target.partition("?")
+    return path, (inline_query if sep else query)
+
+
+def parse_path(raw_path: str) -> tuple[str, ...]:
+    if not raw_path.startswith("/"):
+        raise BadRequest("The request path must start with '/'.")
+    segments = []
+    for raw in split_path(raw_path):
+        segment = percent_decode(raw)
+        if segment in (".", "..") or any(ch in segment for ch in _FORBIDDEN_IN_SEGMENT):
+            raise BadRequest("The request path contains a dot segment or an encoded separator.")
+        segments.append(segment)
+    return tuple(segments)
+
+
+def parse_query(raw_query: str) -> tuple[QueryParam, ...]:
+    params = []
+    for piece in raw_query.split("&"):
+        if not piece:
+            continue
+        raw_name, _, raw_value = piece.partition("=")
+        params.append(
+            QueryParam(
+                raw_name=raw_name,
+                name=percent_decode(raw_name, plus_is_space=True),
+                value=percent_decode(raw_value, plus_is_space=True),
+            )
+        )
+    return tuple(params)

@@ -1,0 +1,22 @@
+"""Stage 1, route: base path → API, lifecycle, then method + path → resource."""
+
+from __future__ import annotations
+
+from authz_server.denials import ApiBlocked, ApiNotDeployed, ApiNotFound, ResourceNotFound
+from authz_server.index.apis import Lifecycle
+from authz_server.index.policy_index import PolicyIndex
+from authz_server.pipeline.context import RequestContext, Route
+
+
+def resolve_route(request: RequestContext, index: PolicyIndex) -> Route:
+    api = index.api_for_path(request.segments)
+    if api is None:
+        raise ApiNotFound()
+    if not api.lifecycle.deployed:
+        raise ApiNotDeployed()
+    if api.lifecycle is Lifecycle.BLOCKED:
+        raise ApiBlocked()
+    resource = api.resource_for(request.method, request.segments[len(api.base_segments) :])
+    if resource is None:
+        raise ResourceNotFound()
+    return Route(api=api, resource=resource)
