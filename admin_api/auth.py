@@ -36,3 +36,11 @@ def caller_for(store: Store, token: str | None, *, role: Role) -> Caller:
         scope = "PolicySync/Watch only" if row.role == Role.SYNC.value else "the admin services, not PolicySync"
         raise Unauthenticated(f"this credential ({row.role}) is valid for {scope}")
     return Caller(subject=row.subject, organization_id=row.organization_id, role=Role(row.role))
+
+
+def metadata_token(metadata: object) -> str | None:
+    """The bearer token in gRPC invocation metadata (pairs of key and value), if any."""
+    for key, value in metadata or ():  # type: ignore[attr-defined]
+        if key == "authorization" and isinstance(value, str):
+            return bearer_token(value)
+    return None

@@ -1,0 +1,65 @@
+"""`python -m admin_api`: migrate, bootstrap, serve gRPC and REST until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from admin_api.app import AdminApp, create_admin_app
+from portcullis_shared.settings import MeshSettings, SettingsError
+
+log = logging.getLogger("admin_api")
+
+
+def _install_stop_handlers(stop: threading.Event) -> None:
+    # Our handlers stay in place under uvicorn's, which re-raises the signal after its own
+    # graceful shutdown: that then sets `stop` instead of killing the process mid-cleanup.
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
+    """Serve REST in this (main) thread until a signal arrives."""
+    if importlib.util.find_spec("admin_api.rest") is None:
+        log.warning("admin_api.rest is not available: serving gRPC only")
+        stop.wait()
+        return
+    import uvicorn
+
+    from admin_api.rest import create_app
+
+    config = uvicorn.Config(create_app(app.dispatcher), host=app.settings.host, port=app.settings.admin_rest_port,
+                            log_level="info", access_log=False)
+    log.info("admin REST listening on %s:%d", app.settings.host, app.settings.admin_rest_port)
+    uvicorn.Server(config).run()
+
+
+def main() -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = MeshSettings.from_env()
+    except SettingsError as exc:
+        log.error("bad setting: %s", exc)
+        return 2
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    app = create_admin_app(settings)
+    app.start()
+    try:
+        _serve_rest(app, stop)
+    finally:
+        app.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Wires admin_api together: settings → database and migrations → bootstrap → gRPC server.
+
+`create_admin_app(settings)` builds everything (tests use it too); `AdminApp.start()`
+serves gRPC; the REST server runs on top of `app.dispatcher` (see __main__).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+from admin_api import bootstrap
+from admin_api.db.engine import Database, open_database
+from admin_api.dispatch import Dispatcher
+from admin_api.grpc_server import AdminGrpcServer
+from admin_api.migrations import upgrade
+from admin_api.services import organizations
+from admin_api.services.store import Store
+from admin_api.sync.notifier import ChangeNotifier
+from admin_api.sync.watch import WatchConfig
+from portcullis_shared.settings import MeshSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AdminApp:
+    settings: MeshSettings
+    db: Database
+    store: Store
+    dispatcher: Dispatcher
+    grpc_server: AdminGrpcServer
+
+    @property
+    def grpc_port(self) -> int:
+        return self.grpc_server.port
+
+    def start(self) -> None:
+        self.grpc_server.start()
+        log.info("admin gRPC listening on %s:%d", self.settings.host, self.grpc_port)
+
+    def stop(self) -> None:
+        self.grpc_server.stop()
+        self.db.dispose()
+        log.info("admin gRPC stopped")
+
+
+def open_store(database_url: str) -> Store:
+    """A migrated database with the default organization, ready for the services."""
+    db = open_database(database_url)
+    upgrade(db.engine)
+    store = Store(db, ChangeNotifier())
+    organizations.ensure_default(store)
+    return store
+
+
+def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
+                     watch_config: WatchConfig = WatchConfig()) -> AdminApp:
+    """Everything but the REST server; `grpc_port=0` picks a free port (tests)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.database_url)
+    created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file)
+    if created.admin_token is not None:
+        # Shown once, on purpose: the operator needs it and it is not logged anywhere else.
+        print(f"admin_api: bootstrap admin token (also in {settings.admin_token_file}, mode 0600): "
+              f"{created.admin_token}", file=sys.stderr, flush=True)
+    dispatcher = Dispatcher(store)
+    port = settings.admin_grpc_port if grpc_port is None else grpc_port
+    server = AdminGrpcServer(dispatcher, f"{settings.host}:{port}", watch_config)
+    return AdminApp(settings=settings, db=store.db, store=store, dispatcher=dispatcher, grpc_server=server)

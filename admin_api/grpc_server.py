@@ -1,0 +1,99 @@
+"""The admin gRPC server: every admin RPC (generic handlers built from the service
+descriptors, all calling the Dispatcher), PolicySync.Watch, health and reflection.
+
+Every RPC except health and reflection needs `authorization: Bearer <token>` metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent import futures
+
+import grpc
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from admin_api.auth import metadata_token
+from admin_api.dispatch import Dispatcher
+from admin_api.errors import AdminError
+from admin_api.sync.servicer import PolicySyncServicer
+from admin_api.sync.watch import WatchConfig
+from portcullis.admin.v1 import admin_pb2
+from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS = 32
+
+
+def _unary_behavior(dispatcher: Dispatcher, full_name: str) -> Callable[[Message, grpc.ServicerContext], Message]:
+    def behavior(request: Message, context: grpc.ServicerContext) -> Message:
+        try:
+            caller = dispatcher.authenticate(metadata_token(context.invocation_metadata()))
+            return dispatcher.call(full_name, request, caller)
+        except AdminError as exc:
+            context.abort(exc.grpc_code, exc.message)
+        except Exception:
+            log.exception("internal error in %s", full_name)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        raise AssertionError("unreachable: context.abort raises")
+
+    return behavior
+
+
+def _handler(dispatcher: Dispatcher, full_name: str, method: MethodDescriptor) -> grpc.RpcMethodHandler:
+    request_class = GetMessageClass(method.input_type)
+    response_class = GetMessageClass(method.output_type)
+    return grpc.unary_unary_rpc_method_handler(
+        _unary_behavior(dispatcher, full_name),
+        request_deserializer=request_class.FromString,
+        response_serializer=response_class.SerializeToString,
+    )
+
+
+def admin_handlers(dispatcher: Dispatcher) -> list[grpc.GenericRpcHandler]:
+    handlers = []
+    for service in admin_pb2.DESCRIPTOR.services_by_name.values():
+        methods = {method.name: _handler(dispatcher, f"{service.full_name}/{method.name}", method)
+                   for method in service.methods}
+        handlers.append(grpc.method_handlers_generic_handler(service.full_name, methods))
+    return handlers
+
+
+class AdminGrpcServer:
+    """Owns the grpc.Server; `stop()` ends Watch streams cleanly, then stops the server."""
+
+    def __init__(self, dispatcher: Dispatcher, address: str, watch_config: WatchConfig = WatchConfig()) -> None:
+        self._dispatcher = dispatcher
+        self._stopping = threading.Event()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="admin-grpc"))
+        self._server.add_generic_rpc_handlers(tuple(admin_handlers(dispatcher)))
+        sync_pb2_grpc.add_PolicySyncServicer_to_server(
+            PolicySyncServicer(dispatcher, self._stopping, watch_config), self._server)
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        service_names = [s.full_name for s in admin_pb2.DESCRIPTOR.services_by_name.values()]
+        service_names += [s.full_name for s in sync_pb2.DESCRIPTOR.services_by_name.values()]
+        reflection.enable_server_reflection(
+            (*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self._server)
+        self._service_names = service_names
+        self.port = self._server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address}")
+
+    def start(self) -> None:
+        self._server.start()
+        for name in ("", *self._service_names):
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float = 2.0) -> None:
+        self._health.enter_graceful_shutdown()
+        self._stopping.set()
+        self._dispatcher.store.notifier.close()
+        self._server.stop(grace).wait()

@@ -1,0 +1,43 @@
+"""The PolicySync gRPC servicer: authenticates the replica, then streams `watch`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import grpc
+
+from admin_api.auth import metadata_token
+from admin_api.dispatch import Dispatcher
+from admin_api.errors import AdminError
+from admin_api.sync.watch import WatchConfig, watch
+from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class PolicySyncServicer(sync_pb2_grpc.PolicySyncServicer):
+    def __init__(self, dispatcher: Dispatcher, stopping: threading.Event, config: WatchConfig) -> None:
+        self._dispatcher = dispatcher
+        self._stopping = stopping
+        self._config = config
+
+    def Watch(self, request: sync_pb2.WatchRequest,  # noqa: N802 - gRPC method name
+              context: grpc.ServicerContext) -> Iterator[sync_pb2.WatchEvent]:
+        try:
+            caller = self._dispatcher.authenticate_sync(metadata_token(context.invocation_metadata()))
+        except AdminError as exc:
+            context.abort(exc.grpc_code, exc.message)
+        if request.from_revision < 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "from_revision must be 0 or more")
+        store = self._dispatcher.store
+        context.add_callback(store.notifier.wake)  # a cancelled client stops waiting at once
+        replica = request.replica[:200] or "unnamed"
+        log.info("watch started replica=%r subject=%s from_revision=%d", replica, caller.subject,
+                 request.from_revision)
+        try:
+            yield from watch(store, request.from_revision, config=self._config,
+                             active=lambda: context.is_active() and not self._stopping.is_set())
+        finally:
+            log.info("watch ended replica=%r", replica)

@@ -1,0 +1,40 @@
+"""A full, consistent copy of the policy state at one revision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import select
+
+from admin_api.convert import policy_entity
+from admin_api.db import models
+from admin_api.services.store import Store
+from admin_api.sync.outbox import current_revision
+from portcullis.sync.v1 import sync_pb2
+
+# Parents before children, so a replica applying in order never sees a dangling id.
+_MODELS = (models.Organization, models.Api, models.Application, models.Subscription, models.ApiKey)
+
+
+def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
+    """Every entity and the revision they are at, read in one transaction.
+
+    SQLite (WAL) gives a read transaction one snapshot from its first read; PostgreSQL
+    needs REPEATABLE READ for that. Entities are loaded into memory so that streaming a
+    large snapshot to a slow client does not hold the transaction open.
+    """
+    with store.read() as session:
+        if not store.db.is_sqlite:
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        revision = current_revision(session)
+        entities = [policy_entity(row) for model in _MODELS
+                    for row in session.scalars(select(model).order_by(model.id))]
+    return revision, entities
+
+
+def events(revision: int, entities: list[sync_pb2.PolicyEntity], chunk_size: int) -> Iterator[sync_pb2.WatchEvent]:
+    yield sync_pb2.WatchEvent(revision=revision, snapshot_begin=sync_pb2.SnapshotBegin())
+    for start in range(0, len(entities), chunk_size):
+        chunk = sync_pb2.SnapshotChunk(entities=entities[start:start + chunk_size])
+        yield sync_pb2.WatchEvent(revision=revision, snapshot_chunk=chunk)
+    yield sync_pb2.WatchEvent(revision=revision, snapshot_end=sync_pb2.SnapshotEnd())

@@ -1,0 +1,92 @@
+"""PolicySync.Watch as a plain generator of WatchEvents (the gRPC servicer only adds
+authentication and cancellation).
+
+From `from_revision` it replays the change log when every change after it is still
+retained; otherwise (a new replica, a revision from the future, or one older than the
+oldest retained change) it sends a snapshot first. Then it follows new commits: woken at
+once by commits in this process, and polling for those of other processes. A heartbeat
+goes out when nothing else was sent for `heartbeat_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from admin_api.db.models import ChangeRecord
+from admin_api.services.store import Store
+from admin_api.sync import outbox, snapshot
+from portcullis.sync.v1 import sync_pb2
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    poll_interval: float = 0.5
+    heartbeat_interval: float = 5.0
+    snapshot_chunk_size: int = 500
+    replay_batch_size: int = 500
+
+
+def needs_snapshot(store: Store, from_revision: int) -> bool:
+    if from_revision <= 0:
+        return True
+    with store.read() as session:
+        newest = outbox.current_revision(session)
+        if from_revision > newest:
+            return True
+        if from_revision == newest:
+            return False
+        oldest = outbox.oldest_retained_revision(session)
+    return oldest is None or oldest > from_revision + 1
+
+
+def changes_after(store: Store, revision: int, limit: int) -> list[sync_pb2.WatchEvent]:
+    with store.read() as session:
+        rows = session.scalars(select(ChangeRecord).where(ChangeRecord.revision > revision)
+                               .order_by(ChangeRecord.revision).limit(limit)).all()
+        return [_event(row) for row in rows]
+
+
+def _event(row: ChangeRecord) -> sync_pb2.WatchEvent:
+    if row.op == outbox.UPSERT:
+        return sync_pb2.WatchEvent(revision=row.revision, upsert=sync_pb2.PolicyEntity.FromString(row.payload))
+    return sync_pb2.WatchEvent(revision=row.revision, delete=sync_pb2.EntityRef.FromString(row.payload))
+
+
+def watch(store: Store, from_revision: int, *, active: Callable[[], bool],
+          config: WatchConfig = WatchConfig()) -> Iterator[sync_pb2.WatchEvent]:
+    """Events for one replica until `active()` turns false or the notifier is closed."""
+    last = from_revision
+    if needs_snapshot(store, from_revision):
+        last = yield from _snapshot(store, config)
+    last_sent = time.monotonic()
+    while active() and not store.notifier.closed:
+        events = changes_after(store, last, config.replay_batch_size)
+        if events and events[0].revision != last + 1:
+            # Changes this replica still needs were pruned meanwhile: start it over.
+            last = yield from _snapshot(store, config)
+            last_sent = time.monotonic()
+            continue
+        for event in events:
+            yield event
+            last = event.revision
+        if events:
+            last_sent = time.monotonic()
+            continue
+        idle = time.monotonic() - last_sent
+        if idle >= config.heartbeat_interval:
+            with store.read() as session:
+                newest = outbox.current_revision(session)
+            yield sync_pb2.WatchEvent(revision=newest, heartbeat=sync_pb2.Heartbeat())
+            last_sent, idle = time.monotonic(), 0.0
+        store.notifier.wait_beyond(last, timeout=min(config.poll_interval, config.heartbeat_interval - idle))
+
+
+def _snapshot(store: Store, config: WatchConfig) -> Generator[sync_pb2.WatchEvent, None, int]:
+    """Yields a snapshot's events and returns its revision."""
+    revision, entities = snapshot.load(store)
+    yield from snapshot.events(revision, entities, config.snapshot_chunk_size)
+    return revision
