@@ -1,0 +1,67 @@
+"""A small admin REST client for the integration tests (paths from admin.proto's http
+options; JSON field names are the proto names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class AdminCallFailed(AssertionError):
+    """An admin call the test relied on did not succeed: the test cannot go on."""
+
+
+class AdminClient:
+    def __init__(self, base_url: str, token_file: Path) -> None:
+        token = token_file.read_text(encoding="utf-8").strip()
+        self.http = httpx.Client(base_url=base_url, headers={"authorization": f"Bearer {token}"}, timeout=10.0, trust_env=False)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *, expect: int = 200) -> dict[str, Any]:
+        response = self.http.request(method, path, json=body)
+        if response.status_code != expect:
+            raise AdminCallFailed(f"{method} {path} -> {response.status_code} (expected {expect}): {response.text}")
+        return response.json() if response.content else {}
+
+    # APIs
+    def create_api(self, **fields: Any) -> dict[str, Any]:
+        return self.call("POST", "/v1/apis", fields, expect=201)
+
+    def get_api(self, api_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/v1/apis/{api_id}")
+
+    def change_lifecycle(self, api_id: str, target_state: str) -> dict[str, Any]:
+        return self.call("POST", f"/v1/apis/{api_id}/lifecycle", {"target_state": target_state})
+
+    # Applications and subscriptions
+    def create_application(self, name: str) -> dict[str, Any]:
+        return self.call("POST", "/v1/applications", {"name": name}, expect=201)
+
+    def subscribe(self, application_id: str, api_id: str, **fields: Any) -> dict[str, Any]:
+        body = {"application_id": application_id, "api_id": api_id, **fields}
+        return self.call("POST", "/v1/subscriptions", body, expect=201)
+
+    def set_subscription_status(self, subscription_id: str, status: str) -> dict[str, Any]:
+        return self.call("PATCH", f"/v1/subscriptions/{subscription_id}", {"status": status})
+
+    # API keys
+    def generate_key(self, api_id: str, name: str, **fields: Any) -> tuple[dict[str, Any], str]:
+        answer = self.call("POST", f"/v1/apis/{api_id}/api-keys", {"name": name, **fields}, expect=201)
+        return answer["api_key"], answer["value"]
+
+    def get_key(self, key_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/v1/api-keys/{key_id}")
+
+    def associate(self, key_id: str, application_id: str) -> dict[str, Any]:
+        return self.call("PUT", f"/v1/api-keys/{key_id}/application", {"application_id": application_id})
+
+    def revoke(self, key_id: str) -> dict[str, Any]:
+        return self.call("POST", f"/v1/api-keys/{key_id}/revoke")
+
+    def regenerate(self, key_id: str) -> tuple[dict[str, Any], str]:
+        answer = self.call("POST", f"/v1/api-keys/{key_id}/regenerate", expect=201)
+        return answer["api_key"], answer["value"]

@@ -1,0 +1,86 @@
+"""The real mesh (Envoy, authz_server, admin_api, both sample backends) on free ports in
+a temporary data directory, started and stopped by the same `mesh` library as `make run`."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from mesh.runner import Mesh
+from portcullis_shared.settings import MeshSettings
+from tests.integration.admin_client import AdminClient
+
+PORT_FIELDS = (
+    "gateway_port",
+    "envoy_admin_port",
+    "admin_rest_port",
+    "admin_grpc_port",
+    "authz_port",
+    "backend_production_port",
+    "backend_sandbox_port",
+)
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    """Free ports on loopback, all different (each socket stays bound until all are picked)."""
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
+@dataclass
+class LiveMesh:
+    mesh: Mesh
+    admin: AdminClient
+    gateway: httpx.Client
+
+    @property
+    def settings(self) -> MeshSettings:
+        return self.mesh.settings
+
+    def envoy_counter(self, name: str) -> int:
+        """A counter from Envoy's admin /stats, e.g. cluster.backend_production.upstream_rq_total."""
+        url = f"http://{self.settings.host}:{self.settings.envoy_admin_port}/stats"
+        response = httpx.get(url, params={"filter": f"^{re.escape(name)}$"}, timeout=5.0, trust_env=False)
+        response.raise_for_status()
+        for line in response.text.splitlines():
+            stat, _, value = line.partition(": ")
+            if stat == name:
+                return int(value)
+        raise LookupError(f"Envoy has no counter {name}")
+
+
+def start_live_mesh(data_dir: Path) -> Iterator[LiveMesh]:
+    settings = MeshSettings(data_dir=data_dir, **dict(zip(PORT_FIELDS, distinct_free_ports(len(PORT_FIELDS)))))
+    # A developer's own PORTCULLIS_* settings (ports, database URL, tokens) must not leak in.
+    base_env = {name: value for name, value in os.environ.items() if not name.startswith("PORTCULLIS_")}
+    mesh = Mesh(settings, base_env=base_env, log_dir=data_dir / "logs")
+    mesh.start()
+    try:
+        admin = AdminClient(f"http://{settings.host}:{settings.admin_rest_port}", settings.admin_token_file)
+        gateway = httpx.Client(base_url=f"http://{settings.host}:{settings.gateway_port}", timeout=10.0, trust_env=False)
+        try:
+            yield LiveMesh(mesh, admin, gateway)
+        finally:
+            gateway.close()
+            admin.close()
+    finally:
+        mesh.stop()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMesh]:
+    """The shared mesh: tests that change global state restore it or use their own APIs."""
+    yield from start_live_mesh(tmp_path_factory.mktemp("mesh"))

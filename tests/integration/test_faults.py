@@ -1,0 +1,83 @@
+"""Faults, on a mesh of this module's own: authz_server down (Envoy fails closed),
+admin_api down (decisions go on from the last state), admin_api back (changes flow again).
+Each test restarts what it stopped."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from mesh.components import ADMIN_API, AUTHZ_SERVER
+from tests.integration.admin_client import AdminClient
+from tests.integration.conftest import LiveMesh, start_live_mesh
+from tests.integration.gateway import assert_allowed, assert_denied, eventually
+from tests.integration.scenario import PublishedApi, create_api, ready_key
+
+pytestmark = pytest.mark.integration
+
+# authz_server reconnects to admin_api with back-off: after a restart of admin_api a
+# change may wait for the next attempt, so this wait is longer than plain propagation.
+RECONNECT_SECONDS = 20.0
+BACKEND_REQUESTS = "cluster.backend_production.upstream_rq_total"
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMesh]:
+    yield from start_live_mesh(tmp_path_factory.mktemp("faults"))
+
+
+@pytest.fixture(scope="module")
+def api_and_key(faulty: LiveMesh) -> tuple[PublishedApi, str]:
+    api = create_api(faulty)
+    _key, value, _app = ready_key(api)
+    eventually(lambda: api.get("/menu", key=value), 200)
+    return api, value
+
+
+def test_authz_server_down_means_envoy_denies(faulty: LiveMesh, api_and_key: tuple[PublishedApi, str]) -> None:
+    api, value = api_and_key
+    authz = faulty.mesh[AUTHZ_SERVER]
+    authz.stop()
+    try:
+        before = faulty.envoy_counter(BACKEND_REQUESTS)
+        for in_query in (False, True):
+            response = api.get("/menu", key=value, in_query=in_query)
+            # Fail closed: status_on_error (503) with Envoy's own JSON body.
+            assert_denied(response, 503, "authz_unavailable")
+        assert_denied(api.get("/echo"), 503, "authz_unavailable")
+        assert faulty.envoy_counter(BACKEND_REQUESTS) == before, "a request reached the backend without a decision"
+    finally:
+        authz.start()
+        authz.wait_ready()
+    assert_allowed(eventually(lambda: api.get("/menu", key=value), 200))
+
+
+def test_admin_api_down_decisions_go_on_and_changes_flow_after_its_restart(
+    faulty: LiveMesh, api_and_key: tuple[PublishedApi, str]
+) -> None:
+    api, value = api_and_key
+    key, doomed_value, _app = ready_key(api)
+    eventually(lambda: api.get("/menu", key=doomed_value), 200)
+
+    admin_api = faulty.mesh[ADMIN_API]
+    admin_api.stop()
+    try:
+        # The last state keeps deciding: allow, deny and unknown alike.
+        assert_allowed(api.get("/menu", key=value))
+        assert_allowed(api.get("/menu", key=doomed_value))
+        assert_denied(api.get("/menu"), 401, "credential_missing")
+        assert_denied(api.get("/menu", key="pck_" + "Z" * 43), 401, "api_key_invalid")
+        assert faulty.mesh[AUTHZ_SERVER].is_ready(), "authz_server must keep serving without admin_api"
+    finally:
+        admin_api.start()
+        admin_api.wait_ready()
+
+    # Same data directory: same database and same admin token.
+    admin = AdminClient(f"http://{faulty.settings.host}:{faulty.settings.admin_rest_port}", faulty.settings.admin_token_file)
+    try:
+        admin.revoke(key["id"])
+    finally:
+        admin.close()
+    eventually(lambda: api.get("/menu", key=doomed_value), 401, "api_key_revoked", timeout=RECONNECT_SECONDS)
+    assert_allowed(api.get("/menu", key=value))
