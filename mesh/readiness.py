@@ -27,7 +27,7 @@ def http_ok(url: str, *, expect_body: str | None = None) -> Probe:
 
     def check() -> bool:
         try:
-            response = httpx.get(url, timeout=PROBE_TIMEOUT_SECONDS)
+            response = httpx.get(url, timeout=PROBE_TIMEOUT_SECONDS, trust_env=False)
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and (expect_body is None or expect_body in response.text)
