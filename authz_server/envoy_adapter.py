@@ -1,0 +1,148 @@
+"""Envoy ext_authz ↔ the pipeline: CheckRequest → RequestContext, decision → CheckResponse.
+
+The only module besides the servicer that knows Envoy's protobufs.
+"""
+
+from __future__ import annotations
+
+import json
+from types import MappingProxyType
+
+from envoy.config.core.v3 import base_pb2
+from envoy.service.auth.v3 import external_auth_pb2
+from envoy.type.v3 import http_status_pb2
+from google.protobuf import struct_pb2
+from google.rpc import code_pb2, status_pb2
+
+from authz_server.denials import Denial
+from authz_server.pipeline.client_ip import resolve_client_ip
+from authz_server.pipeline.context import Allow, RequestContext
+from authz_server.pipeline.paths import parse_path, parse_query, split_target
+
+ENVIRONMENT_HEADER = "x-portcullis-environment"
+REASON_HEADER = "x-portcullis-reason"
+RESERVED_PREFIX = "x-portcullis-"
+# Envoy refuses to remove these; never ask.
+_UNREMOVABLE = frozenset({"host", ":authority", ":path", ":method", ":scheme", ":status"})
+
+_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+_APPEND = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
+
+
+# --- request ---------------------------------------------------------------------------------
+
+
+def _headers(http) -> MappingProxyType:
+    """Lower-cased name → values, from `header_map` (one entry per value) or `headers`."""
+    collected: dict[str, list[str]] = {}
+    if http.HasField("header_map") and http.header_map.headers:
+        for header in http.header_map.headers:
+            value = header.raw_value.decode("utf-8", "surrogateescape") if header.raw_value else header.value
+            collected.setdefault(header.key.lower(), []).append(value)
+    else:
+        for name, value in http.headers.items():
+            collected.setdefault(name.lower(), []).append(value)
+    return MappingProxyType({name: tuple(values) for name, values in collected.items()})
+
+
+def to_request_context(check: external_auth_pb2.CheckRequest, *, trusted_hops: int = 0) -> RequestContext:
+    """Raises BadRequest when the path or query cannot be parsed."""
+    http = check.attributes.request.http
+    headers = _headers(http)
+    raw_path, raw_query = split_target(http.path or headers.get(":path", ("",))[0], http.query)
+    peer = check.attributes.source.address.socket_address.address
+    return RequestContext(
+        method=(http.method or headers.get(":method", ("",))[0]).upper(),
+        raw_path=raw_path,
+        segments=parse_path(raw_path),
+        query=parse_query(raw_query),
+        headers=headers,
+        peer_address=peer,
+        client_ip=resolve_client_ip(peer, headers.get("x-forwarded-for", ()), trusted_hops),
+        request_id=http.id or headers.get("x-request-id", ("",))[0],
+    )
+
+
+# --- response --------------------------------------------------------------------------------
+
+
+def _header(name: str, value: str, action=_OVERWRITE) -> base_pb2.HeaderValueOption:
+    return base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=name, value=value), append_action=action)
+
+
+def _metadata(**fields: str) -> struct_pb2.Struct:
+    metadata = struct_pb2.Struct()
+    metadata.update(fields)
+    return metadata
+
+
+def _headers_to_remove(request: RequestContext | None, allow: Allow, set_names: set[str]) -> list[str]:
+    names: list[str] = []
+    scheme = allow.route.api.api_key
+    if scheme is not None:
+        names.append(scheme.header)
+    if request is not None:
+        # Nobody but authz_server speaks x-portcullis-* to the backend.
+        names.extend(name for name in request.headers if name.startswith(RESERVED_PREFIX))
+    return [name for name in dict.fromkeys(names) if name not in set_names and name not in _UNREMOVABLE]
+
+
+def _query_parameters_to_remove(request: RequestContext | None, allow: Allow) -> list[str]:
+    scheme = allow.route.api.api_key
+    if scheme is None or scheme.query_param is None:
+        return []
+    names = [scheme.query_param]
+    if request is not None:
+        # Envoy compares names as sent: remove every spelling that decodes to the key's.
+        names.extend(request.raw_query_names(scheme.query_param))
+    return list(dict.fromkeys(names))
+
+
+def allow_response(allow: Allow, request: RequestContext | None) -> external_auth_pb2.CheckResponse:
+    environment = allow.environment.value
+    headers = [_header(ENVIRONMENT_HEADER, environment)]
+    set_names = {option.header.key for option in headers}
+    ok = external_auth_pb2.OkHttpResponse(
+        headers=headers,
+        headers_to_remove=_headers_to_remove(request, allow, set_names),
+        query_parameters_to_remove=_query_parameters_to_remove(request, allow),
+    )
+    return external_auth_pb2.CheckResponse(
+        status=status_pb2.Status(code=code_pb2.OK),
+        ok_response=ok,
+        dynamic_metadata=_metadata(
+            api_id=allow.api_id,
+            api_key_id=allow.api_key_id,
+            application_id=allow.application_id,
+            environment=environment,
+            reason=allow.code,
+        ),
+    )
+
+
+def deny_response(denial: Denial) -> external_auth_pb2.CheckResponse:
+    headers = [
+        _header("content-type", "application/json"),
+        _header(REASON_HEADER, denial.code),
+    ]
+    headers.extend(_header("www-authenticate", challenge, _APPEND) for challenge in denial.challenges)
+    body = json.dumps({"code": denial.code, "message": denial.message}, separators=(",", ":"))
+    return external_auth_pb2.CheckResponse(
+        status=status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=denial.code),
+        denied_response=external_auth_pb2.DeniedHttpResponse(
+            status=http_status_pb2.HttpStatus(code=denial.http_status),
+            headers=headers,
+            body=body,
+        ),
+        dynamic_metadata=_metadata(
+            api_id=denial.api_id,
+            api_key_id=denial.api_key_id,
+            reason=denial.code,
+        ),
+    )
+
+
+def to_check_response(decision: Allow | Denial, request: RequestContext | None) -> external_auth_pb2.CheckResponse:
+    if isinstance(decision, Allow):
+        return allow_response(decision, request)
+    return deny_response(decision)

@@ -1,0 +1,187 @@
+"""The replica side of PolicySync.Watch: keep the PolicyStore converged with admin_api.
+
+One thread. It connects with the sync token, asks for changes after the last revision it
+applied, assembles a snapshot (SnapshotBegin, chunks, SnapshotEnd) and applies it whole
+at SnapshotEnd, then applies each upsert and delete in revision order. Replays (at or
+below the applied revision) are ignored; a gap or a protocol error drops the stream and
+resumes from the last applied revision. While admin_api is away the store keeps the last
+state, so decisions continue; reconnects back off exponentially with jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import grpc
+from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
+
+from authz_server.index.store import PolicyStore, RevisionGap
+
+log = logging.getLogger(__name__)
+
+
+class SyncProtocolError(Exception):
+    """The stream broke the Watch protocol; the client reconnects."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial: float = 0.2
+    maximum: float = 10.0
+    multiplier: float = 2.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Equal jitter: half the capped exponential delay, plus up to that half again."""
+        ceiling = min(self.maximum, self.initial * self.multiplier ** max(attempt, 0))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def token_source(token: str | None, token_file: Path) -> Callable[[], str | None]:
+    """The sync token from the environment, else read from the file on each connect
+    (None while the file does not exist yet: admin_api writes it on its first start)."""
+
+    def read() -> str | None:
+        if token:
+            return token
+        try:
+            return token_file.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    return read
+
+
+class _SnapshotBuffer:
+    def __init__(self, revision: int) -> None:
+        self.revision = revision
+        self.entities: list[sync_pb2.PolicyEntity] = []
+
+
+class PolicySyncClient:
+    def __init__(
+        self,
+        store: PolicyStore,
+        target: str,
+        token: Callable[[], str | None],
+        *,
+        backoff: Backoff = Backoff(),
+        replica: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._target = target
+        self._token = token
+        self._backoff = backoff
+        self._replica = replica or f"authz-server@{socket.gethostname()}:{os.getpid()}"
+        self._rng = rng or random.Random()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._call: grpc.Future | None = None
+        self._thread: threading.Thread | None = None
+        self.connections = 0  # streams opened, for logs and tests
+        self.events_received = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="policy-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            if self._call is not None:
+                self._call.cancel()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        attempt = 0
+        waiting_logged = False
+        while not self._stopping.is_set():
+            token = self._token()
+            if token is None:
+                if not waiting_logged:
+                    log.info("waiting for the sync token (PORTCULLIS_SYNC_TOKEN or the sync token file)")
+                    waiting_logged = True
+            else:
+                received = self.events_received
+                try:
+                    self._watch(token)
+                except grpc.RpcError as exc:
+                    if not self._stopping.is_set():
+                        code = exc.code() if isinstance(exc, grpc.Call) else None
+                        level = logging.ERROR if code == grpc.StatusCode.UNAUTHENTICATED else logging.WARNING
+                        log.log(level, "policy sync to %s lost: %s; keeping revision %d",
+                                self._target, code.name if code else exc, self._store.revision)
+                except (RevisionGap, SyncProtocolError) as exc:
+                    log.warning("policy sync restarting from revision %d: %s", self._store.revision, exc)
+                except Exception:
+                    log.exception("policy sync failed; keeping revision %d", self._store.revision)
+                if self.events_received != received:
+                    attempt = 0  # the stream worked for a while: start the back-off afresh
+            if self._stopping.wait(self._backoff.delay(attempt, self._rng)):
+                break
+            attempt += 1
+
+    # --- one stream --------------------------------------------------------------------
+
+    def _watch(self, token: str) -> None:
+        """Follow one Watch stream until it ends or breaks."""
+        with grpc.insecure_channel(self._target) as channel:
+            stub = sync_pb2_grpc.PolicySyncStub(channel)
+            request = sync_pb2.WatchRequest(from_revision=self._store.revision, replica=self._replica)
+            call = stub.Watch(request, metadata=(("authorization", f"Bearer {token}"),))
+            with self._lock:
+                if self._stopping.is_set():
+                    call.cancel()
+                    return
+                self._call = call
+            self.connections += 1
+            log.info("policy sync connected to %s from revision %d", self._target, request.from_revision)
+            try:
+                snapshot: _SnapshotBuffer | None = None
+                for event in call:
+                    self.events_received += 1
+                    snapshot = self._handle(event, snapshot)
+                if not self._stopping.is_set():
+                    log.warning("policy sync stream ended by %s", self._target)
+            finally:
+                with self._lock:
+                    self._call = None
+                call.cancel()
+
+    def _handle(self, event: sync_pb2.WatchEvent, snapshot: _SnapshotBuffer | None) -> _SnapshotBuffer | None:
+        kind = event.WhichOneof("event")
+        if kind == "heartbeat":
+            return snapshot
+        if kind == "snapshot_begin":
+            if snapshot is not None:
+                raise SyncProtocolError("SnapshotBegin inside a snapshot")
+            return _SnapshotBuffer(event.revision)
+        if kind in ("snapshot_chunk", "snapshot_end"):
+            if snapshot is None or event.revision != snapshot.revision:
+                raise SyncProtocolError(f"{kind} without a matching SnapshotBegin")
+            if kind == "snapshot_chunk":
+                snapshot.entities.extend(event.snapshot_chunk.entities)
+                return snapshot
+            self._store.apply_snapshot(snapshot.entities, snapshot.revision)
+            return None
+        if snapshot is not None:
+            raise SyncProtocolError(f"{kind} inside a snapshot")
+        if not self._store.ready:
+            raise SyncProtocolError(f"{kind} before any snapshot")
+        if kind == "upsert":
+            self._store.apply_upsert(event.upsert, event.revision)
+        elif kind == "delete":
+            self._store.apply_delete(event.delete, event.revision)
+        else:
+            log.warning("unknown Watch event %r ignored", kind)
+        return None
