@@ -4,6 +4,9 @@ Each test restarts what it stopped."""
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -81,3 +84,34 @@ def test_admin_api_down_decisions_go_on_and_changes_flow_after_its_restart(
         admin.close()
     eventually(lambda: api.get("/menu", key=doomed_value), 401, "api_key_revoked", timeout=RECONNECT_SECONDS)
     assert_allowed(api.get("/menu", key=value))
+
+
+def test_an_expired_key_is_denied(faulty: LiveMesh, api_and_key: tuple[PublishedApi, str]) -> None:
+    """No process takes a fake clock, so time passes for the key instead: its stored
+    expiry moves two days back while authz_server is down, and the fresh snapshot it
+    gets on start carries the past expiry (a new replica always starts from a snapshot)."""
+    api, value = api_and_key
+    key, expiring_value, _app = ready_key(api, validity_days=1)
+    eventually(lambda: api.get("/menu", key=expiring_value), 200)
+
+    authz = faulty.mesh[AUTHZ_SERVER]
+    authz.stop()
+    try:
+        _move_expiry_back(faulty.settings.data_dir / "portcullis.db", key["id"], timedelta(days=2))
+    finally:
+        authz.start()
+        authz.wait_ready()
+    eventually(lambda: api.get("/menu", key=expiring_value), 401, "api_key_expired")
+    assert_allowed(api.get("/menu", key=value))
+
+
+def _move_expiry_back(database: Path, key_id: str, by: timedelta) -> None:
+    # Written back in the exact text form admin_api stored, whatever that is.
+    with sqlite3.connect(database) as connection:
+        (stored,) = connection.execute("SELECT expires_at FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        assert stored, "the key was generated with a validity, it must have an expiry"
+        moved = datetime.fromisoformat(stored) - by
+        text = moved.isoformat(sep=" " if " " in stored else "T")
+        updated = connection.execute("UPDATE api_keys SET expires_at = ? WHERE id = ?", (text, key_id)).rowcount
+        assert updated == 1
+    connection.close()
