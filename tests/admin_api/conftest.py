@@ -1,0 +1,65 @@
+"""Fixtures for admin_api tests: a real, migrated SQLite file per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from admin_api.app import open_store
+from admin_api.caller import Caller, Role
+from admin_api.services import api_keys, apis, applications, organizations
+from admin_api.services.store import Store
+from portcullis.admin.v1 import admin_pb2
+
+ADMIN = Caller(subject="alice", organization_id="default", role=Role.ADMIN)
+OTHER_ADMIN = Caller(subject="mallory", organization_id="acme", role=Role.ADMIN)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "portcullis.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Store:
+    store = open_store(f"sqlite:///{db_path}")
+    yield store
+    store.db.dispose()
+
+
+@pytest.fixture
+def acme(store: Store) -> Caller:
+    """A second organization with its own admin."""
+    organizations.create_organization(store, admin_pb2.CreateOrganizationRequest(id="acme", name="Acme"), ADMIN)
+    return OTHER_ADMIN
+
+
+def create_api(store: Store, caller: Caller = ADMIN, **fields: object) -> admin_pb2.Api:
+    request = admin_pb2.CreateApiRequest(name="PizzaShack", version="1.0.0", context="/pizzashack",
+                                         production_endpoint="http://127.0.0.1:8091",
+                                         sandbox_endpoint="http://127.0.0.1:8092")
+    for name, value in fields.items():
+        if isinstance(value, list):
+            request.ClearField(name)
+            getattr(request, name).extend(value)
+        elif hasattr(value, "DESCRIPTOR"):
+            getattr(request, name).CopyFrom(value)
+        else:
+            setattr(request, name, value)
+    return apis.create_api(store, request, caller)
+
+
+def published_api(store: Store, caller: Caller = ADMIN, **fields: object) -> admin_pb2.Api:
+    api = create_api(store, caller, **fields)
+    return apis.change_api_lifecycle(
+        store, admin_pb2.ChangeApiLifecycleRequest(id=api.id, target_state=admin_pb2.Api.PUBLISHED), caller)
+
+
+def create_application(store: Store, caller: Caller = ADMIN, name: str = "Mobile") -> admin_pb2.Application:
+    return applications.create_application(store, admin_pb2.CreateApplicationRequest(name=name), caller)
+
+
+def generate_key(store: Store, api_id: str, caller: Caller = ADMIN, **fields: object) -> admin_pb2.GenerateApiKeyResponse:
+    request = admin_pb2.GenerateApiKeyRequest(**{"api_id": api_id, "name": "web", **fields})  # type: ignore[arg-type]
+    return api_keys.generate_api_key(store, request, caller)
