@@ -65,7 +65,6 @@ class Component:
         self.ready_timeout = ready_timeout
         self.stop_grace = stop_grace
         self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
         self._stopped = False  # stopped on purpose, as opposed to having died
 
     def __repr__(self) -> str:
@@ -91,25 +90,26 @@ class Component:
     def start(self) -> None:
         if self.running:
             raise ComponentError(f"{self.name} is already running (pid {self.pid})")
-        self._close_log()
         self._stopped = False
-        output: IO[bytes] | None = None
+        log: IO[bytes] | None = None
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            output = self._log = open(self.log_path, "ab")  # append: restarts keep history
+            log = open(self.log_path, "ab")  # append: restarts keep the history
         try:
             self._process = subprocess.Popen(
                 self.argv,
                 env=self.env,
                 cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT if output is not None else None,
+                stdout=log,
+                stderr=subprocess.STDOUT if log is not None else None,
                 start_new_session=True,
             )
         except OSError as error:
-            self._close_log()
             raise ComponentError(f"cannot start {self.name} ({self.argv[0]}): {error}") from error
+        finally:
+            if log is not None:
+                log.close()  # the child has its own descriptor; ours is not needed
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Returns once the probe says ready; raises if the process exits or time runs out."""
@@ -144,7 +144,6 @@ class Component:
             except subprocess.TimeoutExpired:
                 self._signal_group(signal.SIGKILL)
                 process.wait()
-        self._close_log()
         return process.returncode
 
     def restart(self) -> None:
@@ -166,8 +165,3 @@ class Component:
             os.killpg(self._process.pid, signum)
         except ProcessLookupError:
             pass  # already gone
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
