@@ -87,6 +87,7 @@ class PolicySyncClient:
         self._thread: threading.Thread | None = None
         self.connections = 0  # streams opened, for logs and tests
         self.events_received = 0
+        self.connected = False  # a stream is open
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -145,6 +146,7 @@ class PolicySyncClient:
                     return
                 self._call = call
             self.connections += 1
+            self.connected = True
             log.info("policy sync connected to %s from revision %d", self._target, request.from_revision)
             try:
                 snapshot: _SnapshotBuffer | None = None
@@ -154,6 +156,7 @@ class PolicySyncClient:
                 if not self._stopping.is_set():
                     log.warning("policy sync stream ended by %s", self._target)
             finally:
+                self.connected = False
                 with self._lock:
                     self._call = None
                 call.cancel()

@@ -9,8 +9,6 @@ from authz_server import denials
 from authz_server.denials import ALL_DENIALS, Denial
 from authz_server.pipeline import Allow, decide
 
-decide_module = importlib.import_module("authz_server.pipeline.decide")
-
 from .factories import (
     NOW,
     PIZZA_BASE,
@@ -23,6 +21,8 @@ from .factories import (
     make_request,
     pizza_world,
 )
+
+decide_module = importlib.import_module("authz_server.pipeline.decide")
 
 
 def _decide(target="/menu", headers=None, records=None, **request_kwargs):
