@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -93,8 +93,12 @@ class _AdminEndpoint:
                 return JSONResponse({"status": "ok"}, headers=_NO_STORE)
             if target == OPENAPI:
                 return Response(self._openapi, media_type="application/json")
-            assert isinstance(target, HttpBinding)
+            if not isinstance(target, HttpBinding):
+                raise TypeError(f"unexpected route target {target!r}")
             return await self._call(target, path_values, request)
+        except ClientDisconnect:
+            # Nobody is left to read an answer; not a server error worth a traceback.
+            return problem_response(invalid("the client went away before sending the whole body"))
         except Problem as problem:
             return problem_response(problem)
         except AdminError as error:
