@@ -39,5 +39,9 @@ class PolicySyncServicer(sync_pb2_grpc.PolicySyncServicer):
         try:
             yield from watch(store, request.from_revision, config=self._config,
                              active=lambda: context.is_active() and not self._stopping.is_set())
+        except Exception:
+            # The replica reconnects and resumes; it must not see our internals.
+            log.exception("watch failed replica=%r", replica)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
             log.info("watch ended replica=%r", replica)
