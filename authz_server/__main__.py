@@ -18,6 +18,9 @@ log = logging.getLogger("authz_server")
 
 
 def main() -> int:
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stopping.set())
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,
@@ -30,10 +33,6 @@ def main() -> int:
         log.error("%s", exc)
         return 2
     log.info("starting with %r", settings)
-
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda signum, frame: stopping.set())
 
     store = PolicyStore()
     try:
