@@ -143,3 +143,18 @@ def test_the_access_log_records_the_decision(live: LiveMesh, pizzashack: tuple[P
     wait_until(lambda: '"reason":"allowed"' in logged(), "an access log entry with reason allowed", timeout=5.0)
     assert value not in logged(), "an API key reached Envoy's access log"
 
+
+
+@pytest.mark.parametrize("path", ["/pizzashack/1.0.0/echo/../menu", "/pizzashack//1.0.0///menu", "/pizzashack/1.0.0/./menu"],
+                         ids=["dot-dot", "double-slashes", "dot"])
+def test_envoy_normalises_the_path_before_the_decision(pizzashack: tuple[PublishedApi, str, dict[str, Any]], path: str) -> None:
+    shack, value, _app = pizzashack
+    response = shack.live.gateway.get(path, headers={"apikey": value})
+    assert_allowed(response, "production")
+    assert isinstance(response.json(), list), "the normalised path is /menu, decided and served as such"
+
+
+@pytest.mark.parametrize("path", ["/pizzashack/1.0.0/echo%2F..%2Fmenu", "/pizzashack/1.0.0/echo%5c..%5cmenu"], ids=["slash", "backslash"])
+def test_envoy_rejects_escaped_slashes(pizzashack: tuple[PublishedApi, str, dict[str, Any]], path: str) -> None:
+    shack, value, _app = pizzashack
+    assert_denied(shack.live.gateway.get(path, headers={"apikey": value}), 400, "bad_request")
