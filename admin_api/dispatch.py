@@ -18,7 +18,7 @@ from admin_api.caller import Caller, Role
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
 from admin_api.services import api_keys, apis, applications, organizations, subscriptions
 from admin_api.services.store import Store
-from portcullis.admin.v1 import admin_pb2
+from admin_api.schema import admin_services
 
 Handler = Callable[[Store, Message, Caller], Message]
 
@@ -56,7 +56,7 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
 def admin_methods() -> dict[str, MethodDescriptor]:
     """Every RPC of the admin services by full name, e.g. "portcullis.admin.v1.ApiService/CreateApi"."""
     return {f"{service.full_name}/{method.name}": method
-            for service in admin_pb2.DESCRIPTOR.services_by_name.values()
+            for service in admin_services()
             for method in service.methods}
 
 

@@ -23,7 +23,7 @@ from admin_api.dispatch import Dispatcher
 from admin_api.errors import AdminError
 from admin_api.sync.servicer import PolicySyncServicer
 from admin_api.sync.watch import WatchConfig
-from portcullis.admin.v1 import admin_pb2
+from admin_api.schema import admin_services
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def _handler(dispatcher: Dispatcher, full_name: str, method: MethodDescriptor) -
 
 def admin_handlers(dispatcher: Dispatcher) -> list[grpc.GenericRpcHandler]:
     handlers = []
-    for service in admin_pb2.DESCRIPTOR.services_by_name.values():
+    for service in admin_services():
         methods = {method.name: _handler(dispatcher, f"{service.full_name}/{method.name}", method)
                    for method in service.methods}
         handlers.append(grpc.method_handlers_generic_handler(service.full_name, methods))
@@ -77,7 +77,7 @@ class AdminGrpcServer:
             PolicySyncServicer(dispatcher, self._stopping, watch_config), self._server)
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        service_names = [s.full_name for s in admin_pb2.DESCRIPTOR.services_by_name.values()]
+        service_names = [s.full_name for s in admin_services()]
         service_names += [s.full_name for s in sync_pb2.DESCRIPTOR.services_by_name.values()]
         reflection.enable_server_reflection(
             (*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

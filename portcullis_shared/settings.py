@@ -49,6 +49,13 @@ class MeshSettings:
         return os.environ.get("PORTCULLIS_DATABASE_URL") or f"sqlite:///{self.data_dir / 'portcullis.db'}"
 
     @property
+    def public_url(self) -> str:
+        """Where admin_api's REST port is reached by clients: the resident key manager's
+        issuer, and the base of its OAuth2 endpoints (/oauth2/token, /oauth2/jwks, ...)."""
+        configured = os.environ.get("PORTCULLIS_PUBLIC_URL", "").rstrip("/")
+        return configured or f"http://{self.host}:{self.admin_rest_port}"
+
+    @property
     def admin_token_file(self) -> Path:
         return self.data_dir / "admin-token"
 

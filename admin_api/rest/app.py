@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from portcullis.admin.v1 import admin_pb2
+from admin_api.schema import ADMIN_PROTO_MODULES
 
 from admin_api.caller import Caller
 from admin_api.errors import AdminError
@@ -54,7 +54,7 @@ class Dispatcher(Protocol):
 
 def create_app(dispatcher: Dispatcher, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     """The admin REST API over `dispatcher`, with `/healthz` and `/openapi.json`."""
-    bindings = load_bindings(admin_pb2)
+    bindings = load_bindings(*ADMIN_PROTO_MODULES)
     endpoint = _AdminEndpoint(dispatcher, bindings, max_body_bytes)
     # One catch-all ASGI route (every method): the proto-driven router below decides 404/405.
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=None)])
