@@ -145,3 +145,118 @@ class RevisionCounter(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class KeyManager(Base):
+    """An OAuth2 authorization server whose tokens are accepted (resident or external).
+
+    The resident key manager stores no issuer or endpoints: they are derived from the
+    deployment's public URL whenever it is answered or synced. The introspection client
+    secret and the DCR initial access token are stored encrypted with the KEK
+    (admin_api.crypto.kek), bound to the row and column by the associated data.
+    """
+
+    __tablename__ = "key_managers"
+    __table_args__ = (UniqueConstraint("organization_id", "name", name="uq_key_managers_org_name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(20))             # KeyManager.Type name
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    discovery_url: Mapped[str] = mapped_column(String(2000), default="")
+    issuer: Mapped[str] = mapped_column(String(2000), default="")
+    jwks_uri: Mapped[str] = mapped_column(String(2000), default="")
+    certificate_pem: Mapped[str] = mapped_column(Text, default="")
+    token_endpoint: Mapped[str] = mapped_column(String(2000), default="")
+    authorization_endpoint: Mapped[str] = mapped_column(String(2000), default="")
+    revocation_endpoint: Mapped[str] = mapped_column(String(2000), default="")
+    introspection_endpoint: Mapped[str] = mapped_column(String(2000), default="")
+    registration_endpoint: Mapped[str] = mapped_column(String(2000), default="")
+    userinfo_endpoint: Mapped[str] = mapped_column(String(2000), default="")
+    introspection_client_id: Mapped[str] = mapped_column(String(500), default="")
+    introspection_client_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    registration_access_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    accepts_jwt: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepts_reference_tokens: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_format_pattern: Mapped[str] = mapped_column(String(500), default="")
+    consumer_key_claim: Mapped[str] = mapped_column(String(100), default="")   # empty: the type's default
+    scopes_claim: Mapped[str] = mapped_column(String(100), default="")
+    allowed_algorithms: Mapped[list[str]] = mapped_column(JSON)
+    audience: Mapped[str] = mapped_column(String(2000), default="")
+    leeway_seconds: Mapped[int] = mapped_column(Integer, default=30)
+    consumer_app_creation_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_generation_allowed_roles: Mapped[list[str]] = mapped_column(JSON)
+    key_generation_denied_roles: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApplicationKey(Base):
+    """An OAuth2 client of an application: one per (application, environment, key manager)."""
+
+    __tablename__ = "application_keys"
+    __table_args__ = (
+        UniqueConstraint("consumer_key", name="uq_application_keys_consumer_key"),
+        UniqueConstraint("application_id", "environment", "key_manager_id",
+                         name="uq_application_keys_app_env_km"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(20))      # Environment name
+    key_manager_id: Mapped[str] = mapped_column(ForeignKey("key_managers.id"), index=True)
+    consumer_key: Mapped[str] = mapped_column(String(255))
+    # OAuthClientSettings as JSON (proto field names), defaults filled in.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    origin: Mapped[str] = mapped_column(String(20))           # ApplicationKey.Origin name
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ConsumerSecret(Base):
+    """A consumer secret of an application key: only its SHA-256 and a masked form are stored."""
+
+    __tablename__ = "consumer_secrets"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    application_key_id: Mapped[str] = mapped_column(ForeignKey("application_keys.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    masked_value: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class User(Base):
+    """A user of the resident key manager: argon2 password hash and roles."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("organization_id", "username", name="uq_users_org_username"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    username: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Scope(Base):
+    """An OAuth2 scope and the roles entitled to it (none: anyone who asks)."""
+
+    __tablename__ = "scopes"
+    __table_args__ = (UniqueConstraint("organization_id", "name", name="uq_scopes_org_name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
