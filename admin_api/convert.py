@@ -12,11 +12,14 @@ from datetime import datetime
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from admin_api import presets
 from admin_api.db import models
-from portcullis.admin.v1 import admin_pb2
+from admin_api.services.config import ServiceConfig
+from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2, users_pb2
 from portcullis.sync.v1 import sync_pb2
 
-EntityRow = models.Organization | models.Api | models.Application | models.Subscription | models.ApiKey
+EntityRow = (models.Organization | models.Api | models.Application | models.Subscription | models.ApiKey
+             | models.KeyManager | models.ApplicationKey)
 
 ENTITY_KINDS: dict[type, int] = {
     models.Organization: sync_pb2.ORGANIZATION,
@@ -24,7 +27,13 @@ ENTITY_KINDS: dict[type, int] = {
     models.Application: sync_pb2.APPLICATION,
     models.Subscription: sync_pb2.SUBSCRIPTION,
     models.ApiKey: sync_pb2.API_KEY,
+    models.KeyManager: sync_pb2.KEY_MANAGER,
+    models.ApplicationKey: sync_pb2.APPLICATION_KEY,
 }
+
+# Associated data binding an encrypted key-manager secret to its row and column.
+def key_manager_aad(key_manager_id: str, column: str) -> bytes:
+    return f"key_manager:{key_manager_id}:{column}".encode()
 
 
 def _ts(value: datetime) -> Timestamp:
@@ -141,7 +150,149 @@ def api_key_record(row: models.ApiKey) -> sync_pb2.ApiKeyRecord:
     )
 
 
-def policy_entity(row: EntityRow) -> sync_pb2.PolicyEntity:
+def key_manager_endpoints(row: models.KeyManager, config: ServiceConfig) -> dict[str, str]:
+    """Issuer and endpoints: stored for external key managers, derived from the public
+    URL for the resident one (so a port change is harmless)."""
+    fields = ("discovery_url", "issuer", "jwks_uri", "token_endpoint", "authorization_endpoint",
+              "revocation_endpoint", "introspection_endpoint", "registration_endpoint", "userinfo_endpoint")
+    if row.type == "RESIDENT":
+        derived = presets.resident_endpoints(config.public_url)
+        return {field: derived.get(field, "") for field in fields}
+    return {field: getattr(row, field) for field in fields}
+
+
+def key_manager_pb(row: models.KeyManager, config: ServiceConfig) -> key_managers_pb2.KeyManager:
+    """The admin view: write-only secrets appear only as *_set flags."""
+    return key_managers_pb2.KeyManager(
+        id=row.id,
+        organization_id=row.organization_id,
+        name=row.name,
+        display_name=row.display_name,
+        description=row.description,
+        type=key_managers_pb2.KeyManager.Type.Value(row.type),
+        enabled=row.enabled,
+        certificate_pem=row.certificate_pem,
+        introspection_client_id=row.introspection_client_id,
+        introspection_client_secret_set=row.introspection_client_secret_encrypted is not None,
+        registration_access_token_set=row.registration_access_token_encrypted is not None,
+        token_handling=key_managers_pb2.TokenHandling(accepts_jwt=row.accepts_jwt,
+                                                      accepts_reference_tokens=row.accepts_reference_tokens,
+                                                      token_format_pattern=row.token_format_pattern),
+        claim_mappings=key_managers_pb2.ClaimMappings(consumer_key_claim=row.consumer_key_claim,
+                                                      scopes_claim=row.scopes_claim),
+        allowed_algorithms=row.allowed_algorithms,
+        audience=row.audience,
+        leeway_seconds=row.leeway_seconds,
+        consumer_app_creation_enabled=row.consumer_app_creation_enabled,
+        key_generation_allowed_roles=row.key_generation_allowed_roles,
+        key_generation_denied_roles=row.key_generation_denied_roles,
+        created_at=_ts(row.created_at),
+        updated_at=_ts(row.updated_at),
+        **key_manager_endpoints(row, config),
+    )
+
+
+def decrypt_key_manager_secret(row: models.KeyManager, column: str, config: ServiceConfig) -> str:
+    ciphertext = getattr(row, column + "_encrypted")
+    if ciphertext is None:
+        return ""
+    return config.require_kek().decrypt(ciphertext, key_manager_aad(row.id, column)).decode()
+
+
+def key_manager_record(row: models.KeyManager, config: ServiceConfig) -> sync_pb2.KeyManagerRecord:
+    """What a replica needs to validate this key manager's tokens, defaults resolved."""
+    km_type = key_managers_pb2.KeyManager.Type.Value(row.type)
+    endpoints = key_manager_endpoints(row, config)
+    resident = km_type == key_managers_pb2.KeyManager.RESIDENT
+    return sync_pb2.KeyManagerRecord(
+        id=row.id,
+        organization_id=row.organization_id,
+        name=row.name,
+        type=km_type,
+        enabled=row.enabled,
+        issuer=endpoints["issuer"],
+        jwks_uri=endpoints["jwks_uri"],
+        certificate_pem=row.certificate_pem,
+        introspection_endpoint=endpoints["introspection_endpoint"],
+        introspection_client_id="" if resident else row.introspection_client_id,
+        introspection_client_secret="" if resident else decrypt_key_manager_secret(
+            row, "introspection_client_secret", config),
+        introspection_with_sync_token=resident,
+        token_handling=key_managers_pb2.TokenHandling(accepts_jwt=row.accepts_jwt,
+                                                      accepts_reference_tokens=row.accepts_reference_tokens,
+                                                      token_format_pattern=row.token_format_pattern),
+        consumer_key_claims=presets.consumer_key_claims(km_type, row.consumer_key_claim),
+        scopes_claims=presets.scopes_claims(row.scopes_claim),
+        allowed_algorithms=row.allowed_algorithms,
+        audience=row.audience,
+        leeway_seconds=row.leeway_seconds,
+    )
+
+
+def oauth_client_settings_pb(stored: dict) -> application_keys_pb2.OAuthClientSettings:
+    return json_format.ParseDict(stored, application_keys_pb2.OAuthClientSettings())
+
+
+def oauth_client_settings_json(message: application_keys_pb2.OAuthClientSettings) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+def application_key_pb(row: models.ApplicationKey) -> application_keys_pb2.ApplicationKey:
+    return application_keys_pb2.ApplicationKey(
+        id=row.id,
+        organization_id=row.organization_id,
+        application_id=row.application_id,
+        environment=admin_pb2.Environment.Value(row.environment),
+        key_manager_id=row.key_manager_id,
+        consumer_key=row.consumer_key,
+        settings=oauth_client_settings_pb(row.settings),
+        origin=application_keys_pb2.ApplicationKey.Origin.Value(row.origin),
+        created_at=_ts(row.created_at),
+        updated_at=_ts(row.updated_at),
+    )
+
+
+def application_key_record(row: models.ApplicationKey) -> sync_pb2.ApplicationKeyRecord:
+    return sync_pb2.ApplicationKeyRecord(
+        id=row.id,
+        organization_id=row.organization_id,
+        application_id=row.application_id,
+        environment=admin_pb2.Environment.Value(row.environment),
+        key_manager_id=row.key_manager_id,
+        consumer_key=row.consumer_key,
+    )
+
+
+def consumer_secret_pb(row: models.ConsumerSecret) -> application_keys_pb2.ConsumerSecret:
+    message = application_keys_pb2.ConsumerSecret(
+        id=row.id,
+        application_key_id=row.application_key_id,
+        description=row.description,
+        masked_value=row.masked_value,
+        created_at=_ts(row.created_at),
+    )
+    if row.expires_at is not None:
+        message.expires_at.CopyFrom(_ts(row.expires_at))
+    return message
+
+
+def user_pb(row: models.User) -> users_pb2.User:
+    """Never the password (nor its hash)."""
+    return users_pb2.User(id=row.id, organization_id=row.organization_id, username=row.username,
+                          roles=row.roles, created_at=_ts(row.created_at), updated_at=_ts(row.updated_at))
+
+
+def scope_pb(row: models.Scope) -> users_pb2.Scope:
+    return users_pb2.Scope(id=row.id, organization_id=row.organization_id, name=row.name,
+                           description=row.description, roles=row.roles, created_at=_ts(row.created_at))
+
+
+def policy_entity(row: EntityRow, config: ServiceConfig | None = None) -> sync_pb2.PolicyEntity:
+    if isinstance(row, models.KeyManager):
+        return sync_pb2.PolicyEntity(key_manager=key_manager_record(row, config or ServiceConfig()))
+    if isinstance(row, models.ApplicationKey):
+        return sync_pb2.PolicyEntity(application_key=application_key_record(row))
     if isinstance(row, models.Organization):
         return sync_pb2.PolicyEntity(organization=organization_pb(row))
     if isinstance(row, models.Api):

@@ -17,6 +17,30 @@ class SettingsError(ValueError):
     """A setting from the environment is malformed."""
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} must be true or false")
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={value} must be 0 or more")
+    return value
+
+
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -43,6 +67,9 @@ class MeshSettings:
     backend_production_port: int = 8091
     backend_sandbox_port: int = 8092
     data_dir: Path = REPO_ROOT / "var"  # SQLite file, credential files, rendered Envoy config
+    # Application keys may hold several consumer secrets (rotation); 0: no maximum per key.
+    multiple_consumer_secrets: bool = False
+    max_consumer_secrets: int = 0
 
     @property
     def database_url(self) -> str:
@@ -76,6 +103,9 @@ class MeshSettings:
             backend_production_port=_port(env, "PORTCULLIS_BACKEND_PRODUCTION_PORT", defaults.backend_production_port),
             backend_sandbox_port=_port(env, "PORTCULLIS_BACKEND_SANDBOX_PORT", defaults.backend_sandbox_port),
             data_dir=Path(env.get("PORTCULLIS_DATA_DIR") or defaults.data_dir).resolve(),
+            multiple_consumer_secrets=_flag(env, "PORTCULLIS_MULTIPLE_CONSUMER_SECRETS",
+                                            defaults.multiple_consumer_secrets),
+            max_consumer_secrets=_count(env, "PORTCULLIS_MAX_CONSUMER_SECRETS", defaults.max_consumer_secrets),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -89,7 +119,10 @@ class MeshSettings:
             "backend_production_port": "PORTCULLIS_BACKEND_PRODUCTION_PORT",
             "backend_sandbox_port": "PORTCULLIS_BACKEND_SANDBOX_PORT",
             "data_dir": "PORTCULLIS_DATA_DIR",
+            "max_consumer_secrets": "PORTCULLIS_MAX_CONSUMER_SECRETS",
         }
-        return {env_name: str(getattr(self, field)) for field, env_name in names.items()}
+        env = {env_name: str(getattr(self, field)) for field, env_name in names.items()}
+        env["PORTCULLIS_MULTIPLE_CONSUMER_SECRETS"] = "true" if self.multiple_consumer_secrets else "false"
+        return env
 
 

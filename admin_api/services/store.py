@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from admin_api.convert import EntityRow
 from admin_api.db.engine import Database
 from admin_api.errors import AlreadyExists
+from admin_api.services.config import CONFIG_KEY, ServiceConfig
 from admin_api.sync import outbox
 from admin_api.sync.notifier import ChangeNotifier
 
@@ -44,18 +45,21 @@ class Writer:
 
 
 class Store:
-    def __init__(self, db: Database, notifier: ChangeNotifier) -> None:
+    def __init__(self, db: Database, notifier: ChangeNotifier, config: ServiceConfig | None = None) -> None:
         self.db = db
         self.notifier = notifier
+        self.config = config or ServiceConfig()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         with self.db.read_session() as session, session.begin():
+            session.info[CONFIG_KEY] = self.config
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Writer]:
         with self.db.write_session() as session:
+            session.info[CONFIG_KEY] = self.config
             writer = Writer(session)
             try:
                 with session.begin():

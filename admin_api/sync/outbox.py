@@ -4,6 +4,11 @@ The revision comes from a one-row counter incremented with an UPDATE. That UPDAT
 the row until commit (on PostgreSQL; SQLite has one writer anyway), so a second writer
 waits for the first to commit before it gets the next number: revisions are gap-free and
 a reader that sees revision N committed has also seen every revision below N.
+
+A key manager's record carries its introspection client secret in clear (replicas need
+it), so its upsert payloads are sealed with the KEK before they reach the change log and
+opened again when replayed: no secret is at rest in clear (a serialized PolicyEntity
+never starts with the ciphertext's version byte, so sealed payloads are recognisable).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from sqlalchemy.orm import Session
 from admin_api.convert import ENTITY_KINDS, EntityRow, policy_entity
 from admin_api.db.models import ChangeRecord, Organization, RevisionCounter
 from admin_api.db.types import utcnow
+from admin_api.crypto import kek
+from admin_api.services import config
 from portcullis.sync.v1 import sync_pb2
 
 UPSERT = "upsert"
@@ -36,13 +43,16 @@ def oldest_retained_revision(session: Session) -> int | None:
 def append(session: Session, row: EntityRow, op: str) -> int:
     """Record that `row` was upserted or deleted; returns the change's revision."""
     kind = ENTITY_KINDS[type(row)]
+    settings = config.of_session(session)
     if op == UPSERT:
         session.flush()  # server-side values (none today) and FK checks before serializing
-        payload = policy_entity(row).SerializeToString()
+        payload = policy_entity(row, settings).SerializeToString()
     else:
         payload = sync_pb2.EntityRef(kind=kind, id=row.id).SerializeToString()
     organization_id = row.id if isinstance(row, Organization) else row.organization_id
     revision = next_revision(session)
+    if op == UPSERT and kind == sync_pb2.KEY_MANAGER and settings.kek is not None:
+        payload = settings.kek.encrypt(payload, _aad(revision))
     session.add(ChangeRecord(
         revision=revision,
         organization_id=organization_id,
@@ -53,3 +63,14 @@ def append(session: Session, row: EntityRow, op: str) -> int:
         committed_at=utcnow(),
     ))
     return revision
+
+
+def open_payload(record: ChangeRecord, settings: config.ServiceConfig) -> bytes:
+    """The serialized message of a change record, unsealed if it was sealed."""
+    if record.payload[:1] == bytes([kek.FORMAT_VERSION]):
+        return settings.require_kek().decrypt(record.payload, _aad(record.revision))
+    return record.payload
+
+
+def _aad(revision: int) -> bytes:
+    return f"change_log:{revision}".encode()

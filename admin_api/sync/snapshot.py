@@ -13,7 +13,8 @@ from admin_api.sync.outbox import current_revision
 from portcullis.sync.v1 import sync_pb2
 
 # Parents before children, so a replica applying in order never sees a dangling id.
-_MODELS = (models.Organization, models.Api, models.Application, models.Subscription, models.ApiKey)
+_MODELS = (models.Organization, models.KeyManager, models.Api, models.Application, models.Subscription,
+           models.ApiKey, models.ApplicationKey)
 
 
 def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
@@ -27,7 +28,7 @@ def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
         if not store.db.is_sqlite:
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         revision = current_revision(session)
-        entities = [policy_entity(row) for model in _MODELS
+        entities = [policy_entity(row, store.config) for model in _MODELS
                     for row in session.scalars(select(model).order_by(model.id))]
     return revision, entities
 

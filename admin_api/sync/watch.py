@@ -47,12 +47,13 @@ def changes_after(store: Store, revision: int, limit: int) -> list[sync_pb2.Watc
     with store.read() as session:
         rows = session.scalars(select(ChangeRecord).where(ChangeRecord.revision > revision)
                                .order_by(ChangeRecord.revision).limit(limit)).all()
-        return [_event(row) for row in rows]
+        return [_event(row, store) for row in rows]
 
 
-def _event(row: ChangeRecord) -> sync_pb2.WatchEvent:
+def _event(row: ChangeRecord, store: Store) -> sync_pb2.WatchEvent:
     if row.op == outbox.UPSERT:
-        return sync_pb2.WatchEvent(revision=row.revision, upsert=sync_pb2.PolicyEntity.FromString(row.payload))
+        payload = outbox.open_payload(row, store.config)
+        return sync_pb2.WatchEvent(revision=row.revision, upsert=sync_pb2.PolicyEntity.FromString(payload))
     return sync_pb2.WatchEvent(revision=row.revision, delete=sync_pb2.EntityRef.FromString(row.payload))
 
 

@@ -1,0 +1,49 @@
+"""What the services need of the deployment's settings, read once at start-up.
+
+The Store carries one ServiceConfig; every session it opens carries it too
+(`session.info["config"]`), so the change log and the snapshot can render records that
+depend on the deployment (the resident key manager's issuer, decrypted key-manager
+secrets) without reading the environment per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from admin_api.crypto.kek import Kek
+from admin_api.errors import FailedPrecondition
+from sqlalchemy.orm import Session
+from portcullis_shared.settings import MeshSettings
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8081"
+HTTP_TIMEOUT_SECONDS = 5.0
+CONFIG_KEY = "portcullis.config"  # where a Store's sessions carry its ServiceConfig (session.info)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    # The resident key manager's issuer and the base of its OAuth2 endpoints.
+    public_url: str = DEFAULT_PUBLIC_URL
+    multiple_consumer_secrets: bool = False
+    max_consumer_secrets: int = 0              # per application key; 0: no maximum
+    # Encrypts key-manager secrets at rest; None only in tests that store none.
+    kek: Kek | None = None
+    # Outgoing calls to external key managers (discovery, Dynamic Client Registration).
+    http_timeout: float = HTTP_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: MeshSettings, kek: Kek) -> "ServiceConfig":
+        return cls(public_url=settings.public_url.rstrip("/"),
+                   multiple_consumer_secrets=settings.multiple_consumer_secrets,
+                   max_consumer_secrets=settings.max_consumer_secrets, kek=kek)
+
+    def require_kek(self) -> Kek:
+        if self.kek is None:
+            raise FailedPrecondition("no key-encryption key is configured: secrets cannot be stored")
+        return self.kek
+
+
+def of_session(session: Session) -> ServiceConfig:
+    """The ServiceConfig of the Store that opened `session` (defaults for a bare session)."""
+    config = session.info.get(CONFIG_KEY)
+    return config if isinstance(config, ServiceConfig) else ServiceConfig()
