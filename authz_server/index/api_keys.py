@@ -44,6 +44,11 @@ _ENVIRONMENTS = {
 }
 
 
+def environment_of(value: int) -> KeyEnvironment | None:
+    """The admin Environment enum as a KeyEnvironment; None for a value this replica does not know."""
+    return _ENVIRONMENTS.get(value)
+
+
 def _ip_allow_list(record: sync_pb2.ApiKeyRecord) -> IpAllowList | None:
     if not record.allowed_ips:
         return None
@@ -73,7 +78,7 @@ def _referrer_allow_list(record: sync_pb2.ApiKeyRecord) -> ReferrerAllowList | N
 def compile_api_key(record: sync_pb2.ApiKeyRecord) -> ApiKeyPolicy:
     if not record.id or not record.key_hash:
         raise PolicyError("API key record without an id or a key hash")
-    environment = _ENVIRONMENTS.get(record.environment)
+    environment = environment_of(record.environment)
     if environment is None:
         log.error("API key %s has environment %d; it will be refused", record.id, record.environment)
     return ApiKeyPolicy(

@@ -62,9 +62,14 @@ class ApiPolicy:
     resources: tuple[ResourceMatcher, ...]
     api_key: ApiKeyScheme | None        # None: API keys are not accepted
     oauth2: bool                        # OAuth2 bearer tokens enabled
+    # Key manager NAMES whose tokens this API takes; empty: every key manager of the org.
+    allowed_key_managers: frozenset[str]
     subscription_less: bool
     has_production: bool
     has_sandbox: bool
+
+    def allows_key_manager(self, name: str) -> bool:
+        return not self.allowed_key_managers or name in self.allowed_key_managers
 
     def resource_for(self, method: str, segments: tuple[str, ...]) -> ResourceMatcher | None:
         return best_match(self.resources, method, segments)
@@ -111,6 +116,7 @@ def compile_api(api: admin_pb2.Api) -> ApiPolicy:
         resources=tuple(resources),
         api_key=_api_key_scheme(api),
         oauth2=api.HasField("security") and api.security.HasField("oauth2"),
+        allowed_key_managers=frozenset(api.security.oauth2.allowed_key_managers),
         subscription_less=api.subscription_less,
         has_production=bool(api.production_endpoint),
         has_sandbox=bool(api.sandbox_endpoint),

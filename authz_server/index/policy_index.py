@@ -17,9 +17,12 @@ from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index.api_keys import ApiKeyPolicy, compile_api_key
 from authz_server.index.apis import ApiPolicy, compile_api
+from authz_server.index.application_keys import ApplicationKeyPolicy, compile_application_key
 from authz_server.index.applications import ApplicationPolicy, compile_application
 from authz_server.index.errors import PolicyError
+from authz_server.index.key_managers import KeyManagerPolicy, compile_key_manager, reference_order
 from authz_server.index.organizations import OrganizationPolicy, compile_organization
+from authz_server.index.revoked_tokens import RevokedTokenPolicy, compile_revoked_token
 from authz_server.index.routes import RouteTable
 from authz_server.index.subscriptions import SubscriptionPolicy, compile_subscription
 
@@ -37,6 +40,13 @@ class PolicyIndex:
     api_keys_by_hash: Map  # key_hash → ApiKeyPolicy
     subscriptions: Map  # id → SubscriptionPolicy
     subscriptions_by_pair: Map  # (application_id, api_id) → SubscriptionPolicy
+    key_managers: Map  # id → KeyManagerPolicy
+    key_managers_by_issuer: Map  # (organization_id, issuer) → KeyManagerPolicy
+    reference_key_managers: Map  # organization_id → tuple[KeyManagerPolicy, ...] in reference_order
+    application_keys: Map  # id → ApplicationKeyPolicy
+    application_keys_by_client: Map  # (organization_id, key_manager_id, consumer_key) → ApplicationKeyPolicy
+    revoked_tokens: Map  # jti → RevokedTokenPolicy
+    revoked_by_org: Map  # (organization_id, jti) → RevokedTokenPolicy
 
     # --- what requests read -------------------------------------------------------------
 
@@ -52,6 +62,23 @@ class PolicyIndex:
     def subscription_for(self, application_id: str, api_id: str) -> SubscriptionPolicy | None:
         return self.subscriptions_by_pair.get((application_id, api_id))
 
+    def key_manager(self, key_manager_id: str) -> KeyManagerPolicy | None:
+        return self.key_managers.get(key_manager_id)
+
+    def key_manager_for_issuer(self, organization_id: str, issuer: str) -> KeyManagerPolicy | None:
+        return self.key_managers_by_issuer.get((organization_id, issuer))
+
+    def reference_token_key_managers(self, organization_id: str) -> tuple[KeyManagerPolicy, ...]:
+        """Every key manager of the organization that accepts opaque tokens (enabled or not)."""
+        return self.reference_key_managers.get(organization_id, ())
+
+    def application_key(self, organization_id: str, key_manager_id: str, consumer_key: str) -> ApplicationKeyPolicy | None:
+        return self.application_keys_by_client.get((organization_id, key_manager_id, consumer_key))
+
+    def token_revoked(self, organization_id: str, jti: str, now: float) -> bool:
+        revoked: RevokedTokenPolicy | None = self.revoked_by_org.get((organization_id, jti))
+        return revoked is not None and not revoked.expired(now)
+
     # --- how a new index is made ---------------------------------------------------------
 
     @classmethod
@@ -66,6 +93,13 @@ class PolicyIndex:
             api_keys_by_hash=Map(),
             subscriptions=Map(),
             subscriptions_by_pair=Map(),
+            key_managers=Map(),
+            key_managers_by_issuer=Map(),
+            reference_key_managers=Map(),
+            application_keys=Map(),
+            application_keys_by_client=Map(),
+            revoked_tokens=Map(),
+            revoked_by_org=Map(),
         )
 
     @classmethod
@@ -85,6 +119,16 @@ class PolicyIndex:
         edit.delete(ref)
         return edit.finish(revision)
 
+    def without_expired_revocations(self, now: float) -> "PolicyIndex":
+        """The same index at the same revision, minus revocations of tokens already expired."""
+        expired = [revoked.jti for revoked in self.revoked_tokens.values() if revoked.expired(now)]
+        if not expired:
+            return self
+        edit = _Edit(self)
+        for jti in expired:
+            _delete_revoked_token(edit, jti)
+        return edit.finish(self.revision)
+
 
 class _Edit:
     """Mutations of every map of one index, finished into a new index."""
@@ -98,7 +142,16 @@ class _Edit:
         self.api_keys_by_hash = base.api_keys_by_hash.mutate()
         self.subscriptions = base.subscriptions.mutate()
         self.subscriptions_by_pair = base.subscriptions_by_pair.mutate()
+        self.key_managers = base.key_managers.mutate()
+        self.key_managers_by_issuer = base.key_managers_by_issuer.mutate()
+        self.application_keys = base.application_keys.mutate()
+        self.application_keys_by_client = base.application_keys_by_client.mutate()
+        self.revoked_tokens = base.revoked_tokens.mutate()
+        self.revoked_by_org = base.revoked_by_org.mutate()
         self.apis_changed = False
+        # (organization_id, key manager id) upserted or deleted: their organization's
+        # list of opaque-token key managers is rebuilt in finish().
+        self.touched_key_managers: set[tuple[str, str]] = set()
 
     def upsert(self, entity: sync_pb2.PolicyEntity) -> None:
         kind = entity.WhichOneof("kind")
@@ -125,6 +178,7 @@ class _Edit:
 
     def finish(self, revision: int) -> PolicyIndex:
         apis = self.apis.finish()
+        key_managers = self.key_managers.finish()
         return PolicyIndex(
             revision=revision,
             organizations=self.organizations.finish(),
@@ -136,7 +190,37 @@ class _Edit:
             api_keys_by_hash=self.api_keys_by_hash.finish(),
             subscriptions=self.subscriptions.finish(),
             subscriptions_by_pair=self.subscriptions_by_pair.finish(),
+            key_managers=key_managers,
+            key_managers_by_issuer=self.key_managers_by_issuer.finish(),
+            reference_key_managers=self._reference_key_managers(key_managers),
+            application_keys=self.application_keys.finish(),
+            application_keys_by_client=self.application_keys_by_client.finish(),
+            revoked_tokens=self.revoked_tokens.finish(),
+            revoked_by_org=self.revoked_by_org.finish(),
         )
+
+    def _reference_key_managers(self, key_managers: Map) -> Map:
+        """Rebuilt only for the organizations whose key managers changed, from that
+        organization's previous list plus the key managers touched: O(changed)."""
+        if not self.touched_key_managers:
+            return self.base.reference_key_managers
+        candidates: dict[str, set[str]] = {}
+        for organization_id, key_manager_id in self.touched_key_managers:
+            members = candidates.setdefault(organization_id, {
+                km.id for km in self.base.reference_key_managers.get(organization_id, ())
+            })
+            members.add(key_manager_id)
+        result = self.base.reference_key_managers.mutate()
+        for organization_id, ids in candidates.items():
+            members = [
+                km for km in (key_managers.get(kid) for kid in ids)
+                if km is not None and km.organization_id == organization_id and km.accepts_reference_tokens
+            ]
+            if members:
+                result[organization_id] = tuple(sorted(members, key=reference_order))
+            else:
+                result.pop(organization_id, None)
+        return result.finish()
 
 
 # --- one upsert and one delete per entity kind ----------------------------------------------
@@ -203,6 +287,76 @@ def _delete_api_key(edit: _Edit, entity_id: str) -> None:
             del edit.api_keys_by_hash[old.key_hash]
 
 
+def _upsert_key_manager(edit: _Edit, record) -> None:
+    key_manager = compile_key_manager(record)
+    lookup = (key_manager.organization_id, key_manager.issuer)
+    previous: KeyManagerPolicy | None = edit.key_managers.get(key_manager.id)
+    if previous is not None and (previous.organization_id, previous.issuer) == lookup:
+        # The usual update (enable, disable, new keys): same issuer, replace in place.
+        edit.key_managers[key_manager.id] = key_manager
+        holder = edit.key_managers_by_issuer.get(lookup)
+        if holder is not None and holder.id == key_manager.id:
+            edit.key_managers_by_issuer[lookup] = key_manager
+        edit.touched_key_managers.add((key_manager.organization_id, key_manager.id))
+        return
+    _delete_key_manager(edit, key_manager.id)
+    edit.key_managers[key_manager.id] = key_manager
+    current: KeyManagerPolicy | None = edit.key_managers_by_issuer.get(lookup)
+    if key_manager.issuer and current is not None and current.id != key_manager.id:
+        # admin_api keeps issuers unique per organization; should two still claim one,
+        # the smaller id wins on every replica, whatever the order of arrival.
+        log.warning("key managers %s and %s share issuer %s", current.id, key_manager.id, key_manager.issuer)
+    if key_manager.issuer and (current is None or current.id >= key_manager.id):
+        edit.key_managers_by_issuer[lookup] = key_manager
+    edit.touched_key_managers.add((key_manager.organization_id, key_manager.id))
+
+
+def _delete_key_manager(edit: _Edit, entity_id: str) -> None:
+    old: KeyManagerPolicy | None = edit.key_managers.pop(entity_id, None)
+    if old is None:
+        return
+    lookup = (old.organization_id, old.issuer)
+    current = edit.key_managers_by_issuer.get(lookup)
+    if current is not None and current.id == old.id:
+        del edit.key_managers_by_issuer[lookup]
+        # Only when two key managers shared the issuer (a misconfiguration) does another
+        # one take over; finding it is a scan, on this rare path only.
+        heirs = [km for km in edit.key_managers.values() if (km.organization_id, km.issuer) == lookup]
+        if heirs:
+            edit.key_managers_by_issuer[lookup] = min(heirs, key=lambda km: km.id)
+    edit.touched_key_managers.add((old.organization_id, old.id))
+
+
+def _upsert_application_key(edit: _Edit, record) -> None:
+    key = compile_application_key(record)
+    _delete_application_key(edit, key.id)
+    edit.application_keys[key.id] = key
+    edit.application_keys_by_client[key.lookup] = key
+
+
+def _delete_application_key(edit: _Edit, entity_id: str) -> None:
+    old: ApplicationKeyPolicy | None = edit.application_keys.pop(entity_id, None)
+    if old is not None:
+        current = edit.application_keys_by_client.get(old.lookup)
+        if current is not None and current.id == old.id:
+            del edit.application_keys_by_client[old.lookup]
+
+
+def _upsert_revoked_token(edit: _Edit, record) -> None:
+    revoked = compile_revoked_token(record)
+    _delete_revoked_token(edit, revoked.jti)
+    edit.revoked_tokens[revoked.jti] = revoked
+    edit.revoked_by_org[revoked.lookup] = revoked
+
+
+def _delete_revoked_token(edit: _Edit, entity_id: str) -> None:
+    old: RevokedTokenPolicy | None = edit.revoked_tokens.pop(entity_id, None)
+    if old is not None:
+        current = edit.revoked_by_org.get(old.lookup)
+        if current is not None and current.jti == old.jti:
+            del edit.revoked_by_org[old.lookup]
+
+
 _Handler = Callable[[_Edit, object], None]
 _UPSERTS: dict[str, _Handler] = {
     "organization": _upsert_organization,
@@ -210,6 +364,9 @@ _UPSERTS: dict[str, _Handler] = {
     "application": _upsert_application,
     "subscription": _upsert_subscription,
     "api_key": _upsert_api_key,
+    "key_manager": _upsert_key_manager,
+    "application_key": _upsert_application_key,
+    "revoked_token": _upsert_revoked_token,
 }
 _DELETES_BY_NAME: dict[str, Callable[[_Edit, str], None]] = {
     "organization": _delete_organization,
@@ -217,6 +374,9 @@ _DELETES_BY_NAME: dict[str, Callable[[_Edit, str], None]] = {
     "application": _delete_application,
     "subscription": _delete_subscription,
     "api_key": _delete_api_key,
+    "key_manager": _delete_key_manager,
+    "application_key": _delete_application_key,
+    "revoked_token": _delete_revoked_token,
 }
 _DELETES: dict[int, Callable[[_Edit, str], None]] = {
     sync_pb2.ORGANIZATION: _delete_organization,
@@ -224,4 +384,7 @@ _DELETES: dict[int, Callable[[_Edit, str], None]] = {
     sync_pb2.APPLICATION: _delete_application,
     sync_pb2.SUBSCRIPTION: _delete_subscription,
     sync_pb2.API_KEY: _delete_api_key,
+    sync_pb2.KEY_MANAGER: _delete_key_manager,
+    sync_pb2.APPLICATION_KEY: _delete_application_key,
+    sync_pb2.REVOKED_TOKEN: _delete_revoked_token,
 }

@@ -32,6 +32,7 @@ class PolicyStore:
         self._index: PolicyIndex | None = None
         self._write_lock = threading.Lock()  # writers only; readers never take it
         self._on_ready: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[PolicyIndex | None, PolicyIndex], None]] = []
 
     @property
     def current(self) -> PolicyIndex | None:
@@ -55,6 +56,31 @@ class PolicyStore:
                 return
         callback()
 
+    def add_listener(self, listener: Callable[[PolicyIndex | None, PolicyIndex], None]) -> None:
+        """Call `listener(previous, current)` after every swap, on the writer's thread.
+
+        For runtime caches that follow the policy (e.g. the JWKS refresher); a listener
+        must be quick and must not raise (an exception is logged and ignored).
+        """
+        self._listeners.append(listener)
+
+    def _notify(self, previous: PolicyIndex | None, current: PolicyIndex) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(previous, current)
+            except Exception:
+                log.exception("policy listener %r failed", listener)
+
+    def prune(self, now: float) -> int:
+        """Drop revocations of tokens that have expired since (same revision); returns how many."""
+        with self._write_lock:
+            index = self._index
+            if index is None:
+                return 0
+            pruned = index.without_expired_revocations(now)
+            self._index = pruned
+        return len(index.revoked_tokens) - len(pruned.revoked_tokens)
+
     def apply_snapshot(self, entities: Iterable[sync_pb2.PolicyEntity], revision: int) -> None:
         """Replace the whole state. A snapshot is authoritative even at a lower revision
         (admin_api's database was reset or restored): the server chose to send it."""
@@ -66,11 +92,14 @@ class PolicyStore:
         if previous is not None and revision < previous.revision:
             log.warning("snapshot at revision %d replaces state at revision %d", revision, previous.revision)
         log.info(
-            "policy snapshot applied: revision=%d apis=%d api_keys=%d applications=%d subscriptions=%d",
+            "policy snapshot applied: revision=%d apis=%d api_keys=%d applications=%d subscriptions=%d "
+            "key_managers=%d application_keys=%d revoked_tokens=%d",
             revision, len(index.apis), len(index.api_keys), len(index.applications), len(index.subscriptions),
+            len(index.key_managers), len(index.application_keys), len(index.revoked_tokens),
         )
         for callback in callbacks:
             callback()
+        self._notify(previous, index)
 
     def apply_upsert(self, entity: sync_pb2.PolicyEntity, revision: int) -> bool:
         return self._apply_change(revision, lambda index: index.with_upsert(entity, revision))
@@ -92,5 +121,7 @@ class PolicyStore:
                 return False
             if revision != index.revision + 1:
                 raise RevisionGap(index.revision, revision)
-            self._index = change(index)
-            return True
+            current = change(index)
+            self._index = current
+        self._notify(index, current)
+        return True
