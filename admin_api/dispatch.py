@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from admin_api import auth
 from admin_api.caller import Caller, Role
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
-from admin_api.services import api_keys, apis, applications, organizations, subscriptions
+from admin_api.services import api_keys, apis, applications, organizations, signing_keys, subscriptions
 from admin_api.services.store import Store
 from admin_api.schema import admin_services
 
@@ -50,6 +50,8 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.ApiKeyService/DissociateApiKey": api_keys.dissociate_api_key,
     f"{_PACKAGE}.OrganizationService/CreateOrganization": organizations.create_organization,
     f"{_PACKAGE}.OrganizationService/ListOrganizations": organizations.list_organizations,
+    f"{_PACKAGE}.SigningKeyService/ListSigningKeys": signing_keys.list_signing_keys,
+    f"{_PACKAGE}.SigningKeyService/RotateSigningKey": signing_keys.rotate_signing_key,
 })
 
 

@@ -12,9 +12,9 @@ from types import ModuleType
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from portcullis.admin.v1 import admin_pb2
+from portcullis.admin.v1 import admin_pb2, signing_keys_pb2
 
-ADMIN_PROTO_MODULES: tuple[ModuleType, ...] = (admin_pb2,)
+ADMIN_PROTO_MODULES: tuple[ModuleType, ...] = (admin_pb2, signing_keys_pb2)
 
 
 def admin_services() -> Iterator[ServiceDescriptor]:

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from admin_api.caller import Caller, Role
 from admin_api.errors import Unauthenticated
 from admin_api.rest import create_app
-from portcullis.admin.v1 import admin_pb2
+from admin_api.schema import admin_services
 
 TOKEN = "pca_test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,7 +25,7 @@ PACKAGE = "portcullis.admin.v1"
 
 def output_class(method_full_name: str) -> type[Message]:
     service, method = method_full_name.split("/")
-    descriptor = admin_pb2.DESCRIPTOR.services_by_name[service.rsplit(".", 1)[1]]
+    descriptor = next(d for d in admin_services() if d.full_name == service)
     return message_factory.GetMessageClass(descriptor.methods_by_name[method].output_type)
 
 
