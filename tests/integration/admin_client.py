@@ -38,8 +38,8 @@ class AdminClient:
         return self.call("POST", f"/v1/apis/{api_id}/lifecycle", {"target_state": target_state})
 
     # Applications and subscriptions
-    def create_application(self, name: str) -> dict[str, Any]:
-        return self.call("POST", "/v1/applications", {"name": name}, expect=201)
+    def create_application(self, name: str, **fields: Any) -> dict[str, Any]:
+        return self.call("POST", "/v1/applications", {"name": name, **fields}, expect=201)
 
     def subscribe(self, application_id: str, api_id: str, **fields: Any) -> dict[str, Any]:
         body = {"application_id": application_id, "api_id": api_id, **fields}
@@ -65,3 +65,59 @@ class AdminClient:
     def regenerate(self, key_id: str) -> tuple[dict[str, Any], str]:
         answer = self.call("POST", f"/v1/api-keys/{key_id}/regenerate", expect=201)
         return answer["api_key"], answer["value"]
+
+    # Key managers (key_managers.proto)
+    def create_key_manager(self, **fields: Any) -> dict[str, Any]:
+        return self.call("POST", "/v1/key-managers", fields, expect=201)
+
+    def list_key_managers(self) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/v1/key-managers").get("key_managers", []))
+
+    def resident_key_manager(self) -> dict[str, Any]:
+        residents = [km for km in self.list_key_managers() if km.get("type") == "RESIDENT"]
+        if len(residents) != 1:
+            raise AdminCallFailed(f"expected one resident key manager, found {residents}")
+        return residents[0]
+
+    def update_key_manager(self, key_manager_id: str, **fields: Any) -> dict[str, Any]:
+        """PATCH: the body's top-level fields are the update mask."""
+        return self.call("PATCH", f"/v1/key-managers/{key_manager_id}", fields)
+
+    def delete_key_manager(self, key_manager_id: str) -> None:
+        self.call("DELETE", f"/v1/key-managers/{key_manager_id}", expect=204)
+
+    # Users and scopes (users.proto)
+    def create_user(self, username: str, password: str, roles: list[str]) -> dict[str, Any]:
+        return self.call("POST", "/v1/users", {"username": username, "password": password, "roles": roles}, expect=201)
+
+    def create_scope(self, name: str, roles: list[str], description: str = "") -> dict[str, Any]:
+        return self.call("POST", "/v1/scopes", {"name": name, "roles": roles, "description": description}, expect=201)
+
+    # Application keys and consumer secrets (application_keys.proto)
+    def generate_application_key(self, application_id: str, **fields: Any) -> dict[str, Any]:
+        """ApplicationKeyWithSecret: key, secret, consumer_secret (shown once)."""
+        return self.call("POST", f"/v1/applications/{application_id}/keys", fields, expect=201)
+
+    def map_application_key(self, application_id: str, **fields: Any) -> dict[str, Any]:
+        return self.call("POST", f"/v1/applications/{application_id}/mapped-keys", fields, expect=201)
+
+    def list_application_keys(self, application_id: str) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"/v1/applications/{application_id}/keys").get("keys", []))
+
+    def create_consumer_secret(self, application_key_id: str, **fields: Any) -> dict[str, Any]:
+        """ConsumerSecretWithValue: secret, value (shown once)."""
+        return self.call("POST", f"/v1/application-keys/{application_key_id}/secrets", fields, expect=201)
+
+    def list_consumer_secrets(self, application_key_id: str) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"/v1/application-keys/{application_key_id}/secrets").get("secrets", []))
+
+    def delete_consumer_secret(self, application_key_id: str, secret_id: str) -> None:
+        self.call("DELETE", f"/v1/application-keys/{application_key_id}/secrets/{secret_id}", expect=204)
+
+    # Resident signing keys
+    def rotate_signing_keys(self, algorithm: str = "") -> dict[str, Any]:
+        """SigningKey: the new active key (the previous one stays published)."""
+        return self.call("POST", "/v1/signing-keys/rotate", {"algorithm": algorithm}, expect=201)
+
+    def list_signing_keys(self) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/v1/signing-keys").get("keys", []))

@@ -9,7 +9,7 @@ import socket
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ import pytest
 from mesh.runner import Mesh
 from portcullis_shared.settings import MeshSettings
 from tests.integration.admin_client import AdminClient
+from tests.integration.fake_idp import FakeIdp
 
 PORT_FIELDS = (
     "gateway_port",
@@ -62,10 +63,20 @@ class LiveMesh:
         raise LookupError(f"Envoy has no counter {name}")
 
 
-def start_live_mesh(data_dir: Path) -> Iterator[LiveMesh]:
+# Deployment settings of the session mesh: multiple consumer secrets on, at most this
+# many per application key (the OAuth2 tests check both).
+MAX_CONSUMER_SECRETS = 3
+SESSION_ENV = {
+    "PORTCULLIS_MULTIPLE_CONSUMER_SECRETS": "true",
+    "PORTCULLIS_MAX_CONSUMER_SECRETS": str(MAX_CONSUMER_SECRETS),
+}
+
+
+def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[LiveMesh]:
     settings = MeshSettings(data_dir=data_dir, **dict(zip(PORT_FIELDS, distinct_free_ports(len(PORT_FIELDS)))))
     # A developer's own PORTCULLIS_* settings (ports, database URL, tokens) must not leak in.
     base_env = {name: value for name, value in os.environ.items() if not name.startswith("PORTCULLIS_")}
+    base_env.update(extra_env or {})
     mesh = Mesh(settings, base_env=base_env, log_dir=data_dir / "logs")
     mesh.start()
     try:
@@ -83,4 +94,20 @@ def start_live_mesh(data_dir: Path) -> Iterator[LiveMesh]:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMesh]:
     """The shared mesh: tests that change global state restore it or use their own APIs."""
-    yield from start_live_mesh(tmp_path_factory.mktemp("mesh"))
+    yield from start_live_mesh(tmp_path_factory.mktemp("mesh"), SESSION_ENV)
+
+
+@pytest.fixture(scope="session")
+def fake_idp() -> Iterator[FakeIdp]:
+    """The external OIDC provider of the OAuth2 tests (its own HTTP server)."""
+    with FakeIdp() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def external_km(live: LiveMesh, fake_idp: FakeIdp) -> dict[str, object]:
+    """The fake IdP registered in the session mesh as an external key manager (from its
+    discovery URL, after start-up: it reaches authz_server through Watch)."""
+    from tests.integration.oauth import register_external  # oauth imports this module
+
+    return register_external(live, fake_idp, name="fake-idp")
