@@ -16,6 +16,8 @@ class Denial(Exception):
     code: ClassVar[str] = "internal_error"
     http_status: ClassVar[int] = 500
     default_message: ClassVar[str] = "The request could not be authorized."
+    # RFC 6750 §3.1 error code for the Bearer challenge; "" when the denial has none.
+    oauth_error: ClassVar[str] = ""
 
     def __init__(self, message: str | None = None, *, api_key_id: str = "") -> None:
         self.message = message or self.default_message
@@ -60,6 +62,12 @@ class PolicyNotReady(Denial):
     code = "policy_not_ready"
     http_status = 503
     default_message = "The authorization service has not received its policy yet."
+
+
+class KeyManagerUnavailable(Denial):
+    code = "key_manager_unavailable"
+    http_status = 503
+    default_message = "The token's key manager could not be reached and nothing usable is cached."
 
 
 class InternalError(Denial):
@@ -112,6 +120,80 @@ class ApiKeyWrongApi(Unauthenticated):
     default_message = "The API key is not valid for this API."
 
 
+# --- 401: an OAuth2 bearer token that is not valid (RFC 6750 invalid_token) --------------
+
+
+class TokenInvalid(Unauthenticated):
+    """A bearer token that cannot be accepted: answered with `error="invalid_token"`."""
+
+    oauth_error = "invalid_token"
+
+
+class TokenMalformed(TokenInvalid):
+    code = "token_malformed"
+    default_message = "The bearer token is neither a well-formed JWT nor an opaque token a key manager accepts."
+
+
+class TokenIssuerUnknown(TokenInvalid):
+    code = "token_issuer_unknown"
+    default_message = "No key manager of this organization issues tokens with this issuer."
+
+
+class KeyManagerDisabled(TokenInvalid):
+    code = "key_manager_disabled"
+    default_message = "The token's key manager is disabled."
+
+
+class TokenAlgorithmNotAllowed(TokenInvalid):
+    code = "token_algorithm_not_allowed"
+    default_message = "The token's signing algorithm is not allowed for its key manager."
+
+
+class TokenKeyUnknown(TokenInvalid):
+    code = "token_key_unknown"
+    default_message = "The token's signing key is not among its key manager's keys."
+
+
+class TokenSignatureInvalid(TokenInvalid):
+    code = "token_signature_invalid"
+    default_message = "The token's signature is not valid."
+
+
+class TokenExpired(TokenInvalid):
+    code = "token_expired"
+    default_message = "The token has expired."
+
+
+class TokenNotYetValid(TokenInvalid):
+    code = "token_not_yet_valid"
+    default_message = "The token is not valid yet."
+
+
+class TokenAudienceInvalid(TokenInvalid):
+    code = "token_audience_invalid"
+    default_message = "The token is not meant for this audience."
+
+
+class TokenClaimsInvalid(TokenInvalid):
+    code = "token_claims_invalid"
+    default_message = "A required claim of the token is missing or has the wrong type."
+
+
+class TokenRevoked(TokenInvalid):
+    code = "token_revoked"
+    default_message = "The token has been revoked."
+
+
+class TokenInactive(TokenInvalid):
+    code = "token_inactive"
+    default_message = "The key manager says the token is not active."
+
+
+class TokenClientUnknown(TokenInvalid):
+    code = "token_client_unknown"
+    default_message = "The token's client is not an application key of this organization."
+
+
 # --- 403: a valid credential that is not allowed here ----------------------------------
 
 
@@ -159,6 +241,21 @@ class SubscriptionProductionBlocked(Forbidden):
     default_message = "The subscription to this API is blocked for production keys."
 
 
+class KeyManagerNotAllowed(Forbidden):
+    code = "key_manager_not_allowed"
+    default_message = "Tokens of this key manager are not accepted by this API."
+
+
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
+    default_message = "The token holds none of the scopes this resource requires."
+    oauth_error = "insufficient_scope"
+
+    def __init__(self, scopes: tuple[str, ...] = (), message: str | None = None) -> None:
+        super().__init__(message)
+        self.scopes = scopes   # the resource's scopes, for the challenge's scope="..."
+
+
 # The public table, in the README's order. A test checks it against the brief.
 ALL_DENIALS: tuple[type[Denial], ...] = (
     ApiNotFound,
@@ -182,4 +279,21 @@ ALL_DENIALS: tuple[type[Denial], ...] = (
     PolicyNotReady,
     BadRequest,
     InternalError,
+    # Issue 3: OAuth2 tokens, in the README's order.
+    TokenMalformed,
+    TokenIssuerUnknown,
+    KeyManagerDisabled,
+    KeyManagerNotAllowed,
+    TokenAlgorithmNotAllowed,
+    TokenKeyUnknown,
+    TokenSignatureInvalid,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenAudienceInvalid,
+    TokenClaimsInvalid,
+    TokenRevoked,
+    TokenInactive,
+    TokenClientUnknown,
+    KeyManagerUnavailable,
+    InsufficientScope,
 )

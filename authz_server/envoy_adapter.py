@@ -116,6 +116,9 @@ def allow_response(allow: Allow, request: RequestContext | None) -> external_aut
             application_id=allow.application_id,
             environment=environment,
             reason=allow.code,
+            credential_kind=allow.credential_kind,
+            key_manager_id=allow.key_manager_id,
+            consumer_key=allow.consumer_key,
         ),
     )
 

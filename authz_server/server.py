@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from authz_server.index.store import PolicyStore
 from authz_server.service import AuthorizationService
+from authz_server.tokens.services import TokenServices
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,12 @@ def start_server(
     trusted_hops: int = 0,
     workers: int = 16,
     service: AuthorizationService | None = None,
+    tokens: TokenServices | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0: any free port) and return the bound port."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authz"))
     external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-        service or AuthorizationService(store, trusted_hops=trusted_hops), server
+        service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

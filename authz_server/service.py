@@ -15,13 +15,22 @@ from authz_server.envoy_adapter import deny_response, to_check_response, to_requ
 from authz_server.index.store import PolicyStore
 from authz_server.pipeline import decide
 from authz_server.pipeline.context import Allow, RequestContext
+from authz_server.tokens.services import TokenServices
 
 log = logging.getLogger(__name__)
 
 
 class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
-    def __init__(self, store: PolicyStore, *, trusted_hops: int = 0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: PolicyStore,
+        *,
+        trusted_hops: int = 0,
+        clock: Callable[[], float] = time.time,
+        tokens: TokenServices | None = None,
+    ) -> None:
         self._store = store
+        self._tokens = tokens
         self._trusted_hops = trusted_hops
         self._clock = clock
 
@@ -31,7 +40,7 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         decision: Allow | Denial
         try:
             request_context = to_request_context(request, trusted_hops=self._trusted_hops)
-            decision = decide(request_context, self._store.current, self._clock())
+            decision = decide(request_context, self._store.current, self._clock(), self._tokens)
         except Denial as denial:  # bad_request from parsing
             decision = denial
         except Exception:

@@ -22,6 +22,54 @@ def _non_negative_int(env: Mapping[str, str], name: str, default: int, *, minimu
     return value
 
 
+def _positive_float(env: Mapping[str, str], name: str, default: float, *, maximum: float | None = None) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise SettingsError(f"{name}={raw} must be a positive number of seconds")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={raw} must be at most {maximum:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """OAuth2 token validation: JWKS and introspection caches (all read once at start)."""
+
+    jwks_refresh_seconds: float = 300.0              # PORTCULLIS_JWKS_REFRESH_SECONDS
+    jwks_min_refresh_seconds: float = 10.0           # PORTCULLIS_JWKS_MIN_REFRESH_SECONDS
+    jwks_timeout_seconds: float = 2.0                # PORTCULLIS_JWKS_TIMEOUT_SECONDS
+    introspection_timeout_seconds: float = 2.0       # PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS
+    introspection_cache_seconds: float = 60.0        # PORTCULLIS_INTROSPECTION_CACHE_SECONDS
+    introspection_negative_cache_seconds: float = 10.0   # PORTCULLIS_INTROSPECTION_NEGATIVE_CACHE_SECONDS
+    token_cache_size: int = 10_000                   # PORTCULLIS_TOKEN_CACHE_SIZE
+    jwks_cache_size: int = 1_000                     # PORTCULLIS_JWKS_CACHE_SIZE
+    max_introspection_candidates: int = 3            # PORTCULLIS_MAX_INTROSPECTION_CANDIDATES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "TokenSettings":
+        return cls(
+            jwks_refresh_seconds=_positive_float(env, "PORTCULLIS_JWKS_REFRESH_SECONDS", 300.0),
+            jwks_min_refresh_seconds=_positive_float(env, "PORTCULLIS_JWKS_MIN_REFRESH_SECONDS", 10.0),
+            jwks_timeout_seconds=_positive_float(env, "PORTCULLIS_JWKS_TIMEOUT_SECONDS", 2.0, maximum=30.0),
+            introspection_timeout_seconds=_positive_float(
+                env, "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS", 2.0, maximum=30.0
+            ),
+            introspection_cache_seconds=_positive_float(env, "PORTCULLIS_INTROSPECTION_CACHE_SECONDS", 60.0),
+            introspection_negative_cache_seconds=_positive_float(
+                env, "PORTCULLIS_INTROSPECTION_NEGATIVE_CACHE_SECONDS", 10.0
+            ),
+            token_cache_size=_non_negative_int(env, "PORTCULLIS_TOKEN_CACHE_SIZE", 10_000, minimum=1),
+            jwks_cache_size=_non_negative_int(env, "PORTCULLIS_JWKS_CACHE_SIZE", 1_000, minimum=1),
+            max_introspection_candidates=_non_negative_int(env, "PORTCULLIS_MAX_INTROSPECTION_CANDIDATES", 3, minimum=1),
+        )
+
+
 @dataclass(frozen=True)
 class AuthzSettings:
     mesh: MeshSettings
@@ -29,6 +77,7 @@ class AuthzSettings:
     sync_token: str | None          # PORTCULLIS_SYNC_TOKEN (else the sync token file)
     trusted_hops: int = 0           # PORTCULLIS_TRUSTED_HOPS
     workers: int = 16               # PORTCULLIS_AUTHZ_WORKERS: gRPC thread pool size
+    tokens: TokenSettings = TokenSettings()
 
     @property
     def listen_address(self) -> str:
@@ -38,7 +87,7 @@ class AuthzSettings:
         return (
             f"AuthzSettings(listen={self.listen_address}, admin_grpc_target={self.admin_grpc_target}, "
             f"sync_token={'<set>' if self.sync_token else '<file ' + str(self.mesh.sync_token_file) + '>'}, "
-            f"trusted_hops={self.trusted_hops}, workers={self.workers})"
+            f"trusted_hops={self.trusted_hops}, workers={self.workers}, tokens={self.tokens})"
         )
 
     @classmethod
@@ -51,4 +100,5 @@ class AuthzSettings:
             sync_token=(env.get("PORTCULLIS_SYNC_TOKEN") or "").strip() or None,
             trusted_hops=_non_negative_int(env, "PORTCULLIS_TRUSTED_HOPS", 0),
             workers=_non_negative_int(env, "PORTCULLIS_AUTHZ_WORKERS", 16, minimum=1),
+            tokens=TokenSettings.from_env(env),
         )

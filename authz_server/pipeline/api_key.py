@@ -7,16 +7,18 @@ from authz_server.denials import (
     ApiKeyInvalid,
     ApiKeyRevoked,
     ApiKeyWrongApi,
-    EnvironmentUnavailable,
 )
-from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline.context import Identity, Route
 from authz_server.pipeline.credentials import ApiKeyCredential
+from authz_server.pipeline.environment import require_environment
+from authz_server.tokens.services import TokenServices
 from portcullis_shared.credentials import credential_hash
 
 
-def authenticate_api_key(credential: ApiKeyCredential, route: Route, index: PolicyIndex, now: float) -> Identity:
+def authenticate_api_key(
+    credential: ApiKeyCredential, route: Route, index: PolicyIndex, now: float, tokens: TokenServices | None = None
+) -> Identity:
     # A dict lookup by SHA-256 leaks nothing useful through timing: an attacker would
     # have to find preimages of the hashes it probes.
     key = index.api_key_by_hash(credential_hash(credential.value))
@@ -29,9 +31,5 @@ def authenticate_api_key(credential: ApiKeyCredential, route: Route, index: Poli
     api = route.api
     if key.api_id != api.id or key.organization_id != api.organization_id:
         raise ApiKeyWrongApi(api_key_id=key.id)
-    if key.environment is None:
-        raise EnvironmentUnavailable("The API key has no known environment.", api_key_id=key.id)
-    available = api.has_production if key.environment is KeyEnvironment.PRODUCTION else api.has_sandbox
-    if not available:
-        raise EnvironmentUnavailable(f"The API has no {key.environment.value} endpoint.", api_key_id=key.id)
-    return Identity(kind="api_key", environment=key.environment, application_id=key.application_id, api_key=key)
+    environment = require_environment(api, key.environment, what="API key", api_key_id=key.id)
+    return Identity(kind="api_key", environment=environment, application_id=key.application_id, api_key=key)

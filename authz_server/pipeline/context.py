@@ -61,10 +61,19 @@ class Route:
 class Identity:
     """Who is calling, once a credential has been authenticated."""
 
-    kind: str                          # "api_key" (OAuth2 kinds come later)
+    kind: str                          # "api_key" | "oauth2_jwt" | "oauth2_reference"
     environment: KeyEnvironment
     application_id: str | None
     api_key: ApiKeyPolicy | None = None
+    # OAuth2 tokens only:
+    key_manager_id: str = ""
+    consumer_key: str = ""
+    scopes: frozenset[str] = frozenset()
+    subject: str = ""
+
+    @property
+    def is_token(self) -> bool:
+        return self.kind != "api_key"
 
     @property
     def api_key_id(self) -> str:
@@ -90,3 +99,15 @@ class Allow:
     @property
     def application_id(self) -> str:
         return (self.identity.application_id or "") if self.identity is not None else ""
+
+    @property
+    def credential_kind(self) -> str:
+        return self.identity.kind if self.identity is not None else ""
+
+    @property
+    def key_manager_id(self) -> str:
+        return self.identity.key_manager_id if self.identity is not None else ""
+
+    @property
+    def consumer_key(self) -> str:
+        return self.identity.consumer_key if self.identity is not None else ""

@@ -51,14 +51,20 @@ def api_key_credential(request: RequestContext, api: ApiPolicy) -> ApiKeyCredent
 def bearer_credential(request: RequestContext, api: ApiPolicy) -> BearerCredential | None:
     if not api.oauth2:
         return None
+    tokens = []
     for value in request.header_values("authorization"):
         scheme, _, token = value.strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            return BearerCredential(token.strip())
-    return None
+            tokens.append(token.strip())
+    if len(set(tokens)) > 1:
+        # Two different tokens: which one the client means is unknowable (as for keys).
+        raise CredentialAmbiguous("The request carries more than one bearer token.")
+    return BearerCredential(tokens[0]) if tokens else None
 
 
 # In order: the first extractor that finds a credential decides which authenticator runs.
+# On an API that takes both, a request with an API key AND a bearer token is decided by the
+# API key alone (as before OAuth2 existed); the bearer token is not looked at.
 EXTRACTORS: tuple[Callable[[RequestContext, ApiPolicy], Credential | None], ...] = (
     api_key_credential,
     bearer_credential,

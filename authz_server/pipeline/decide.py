@@ -17,7 +17,9 @@ from authz_server.pipeline.identity import challenges_for, identify
 from authz_server.pipeline.ip_restriction import check_ip_restriction
 from authz_server.pipeline.referrer_restriction import check_referrer_restriction
 from authz_server.pipeline.route import resolve_route
+from authz_server.pipeline.scope import check_scope
 from authz_server.pipeline.subscription import check_subscription
+from authz_server.tokens.services import TokenServices
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,13 @@ class _Trace:
     api_key_id = ""
 
 
-def decide(request: RequestContext, index: PolicyIndex | None, now: float) -> Decision:
+def decide(
+    request: RequestContext, index: PolicyIndex | None, now: float, tokens: TokenServices | None = None
+) -> Decision:
+    """`tokens` (JWKS cache, introspection) is needed for OAuth2 bearer tokens only."""
     trace = _Trace()
     try:
-        return _decide(request, index, now, trace)
+        return _decide(request, index, now, tokens, trace)
     except Denial as denial:
         return _annotate(denial, trace)
     except Exception:
@@ -42,25 +47,28 @@ def decide(request: RequestContext, index: PolicyIndex | None, now: float) -> De
         return _annotate(InternalError(), trace)
 
 
-def _decide(request: RequestContext, index: PolicyIndex | None, now: float, trace: _Trace) -> Allow:
+def _decide(
+    request: RequestContext, index: PolicyIndex | None, now: float, tokens: TokenServices | None, trace: _Trace
+) -> Allow:
     if index is None:
         raise PolicyNotReady()
     route = resolve_route(request, index)
     trace.api = route.api
     if route.resource.open:
         return Allow(route=route, environment=KeyEnvironment.PRODUCTION)
-    identity = identify(request, route, index, now)
+    identity = identify(request, route, index, now, tokens)
     trace.api_key_id = identity.api_key_id
     check_ip_restriction(request, identity)
     check_referrer_restriction(request, identity)
     subscription = check_subscription(route, identity, index)
+    check_scope(route, identity)
     return Allow(route=route, environment=identity.environment, identity=identity, subscription=subscription)
 
 
 def _annotate(denial: Denial, trace: _Trace) -> Denial:
     if trace.api is not None:
         denial.api_id = trace.api.id
-        if isinstance(denial, Unauthenticated):
-            denial.challenges = challenges_for(trace.api)
+        if isinstance(denial, Unauthenticated) or denial.oauth_error:
+            denial.challenges = challenges_for(trace.api, denial)
     denial.api_key_id = denial.api_key_id or trace.api_key_id
     return denial

@@ -114,7 +114,13 @@ def test_reason_code_table_matches_the_brief():
         "environment_unavailable": 403, "ip_not_allowed": 403, "referer_not_allowed": 403,
         "api_key_not_associated": 403, "subscription_missing": 403, "subscription_inactive": 403,
         "subscription_production_blocked": 403, "policy_not_ready": 503, "bad_request": 400, "internal_error": 500,
+        "token_malformed": 401, "token_issuer_unknown": 401, "key_manager_disabled": 401,
+        "key_manager_not_allowed": 403, "token_algorithm_not_allowed": 401, "token_key_unknown": 401,
+        "token_signature_invalid": 401, "token_expired": 401, "token_not_yet_valid": 401,
+        "token_audience_invalid": 401, "token_claims_invalid": 401, "token_revoked": 401, "token_inactive": 401,
+        "token_client_unknown": 401, "key_manager_unavailable": 503, "insufficient_scope": 403,
     }
+    assert len(table) == len(ALL_DENIALS)
     assert all(issubclass(cls, Denial) and cls.default_message for cls in ALL_DENIALS)
 
 

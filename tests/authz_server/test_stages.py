@@ -148,10 +148,10 @@ def test_authenticate_api_key(key_records, value, api_kwargs, outcome):
     "security,headers,outcome",
     [
         (None, {}, denials.CredentialMissing),
-        (_BOTH, {"authorization": "Bearer tok"}, denials.CredentialUnsupported),
+        (_BOTH, {"authorization": "Bearer tok"}, denials.TokenMalformed),
         (_OAUTH_ONLY, {"apikey": PROD_KEY}, denials.CredentialMissing),
     ],
-    ids=["missing", "bearer-unsupported", "api-key-on-oauth-only-api"],
+    ids=["missing", "opaque-bearer-no-key-manager-accepts-it", "api-key-on-oauth-only-api"],
 )
 def test_identify_without_a_usable_credential(security, headers, outcome):
     index = index_of(make_api(security=security), make_key())

@@ -1,0 +1,1 @@
+"""Verification keys of key managers: JWKS / certificate parsing and the JWKS cache."""

@@ -1,0 +1,137 @@
+"""Stage 3 for JWT access tokens (RFC 7519 / RFC 9068), following RFC 8725.
+
+The unverified `iss` only selects a key manager of the API's organization; everything
+else is believed only after PyJWT verified the signature with that key manager's key for
+exactly the one algorithm the header names, once that algorithm passed the key manager's
+allow-list (never `none`, never HMAC). Headers that point at keys (`jku`, `x5u`, `jwk`,
+`x5c`) are never read: keys come from the key manager's configured JWKS or certificate.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jwt
+
+from authz_server.denials import (
+    KeyManagerUnavailable,
+    TokenAlgorithmNotAllowed,
+    TokenAudienceInvalid,
+    TokenClaimsInvalid,
+    TokenExpired,
+    TokenIssuerUnknown,
+    TokenKeyUnknown,
+    TokenMalformed,
+    TokenNotYetValid,
+    TokenRevoked,
+    TokenSignatureInvalid,
+)
+from authz_server.index.apis import ApiPolicy
+from authz_server.index.key_managers import KeyManagerPolicy
+from authz_server.index.policy_index import PolicyIndex
+from authz_server.keys.jwks import VerificationKey
+from authz_server.keys.jwks_cache import JwksUnavailable
+from authz_server.pipeline.token_client import check_key_manager
+from authz_server.tokens.jwt_parse import parse_unverified
+from authz_server.tokens.services import TokenServices
+
+# RFC 9068 §2.1 "at+jwt", plain "JWT", with or without the "application/" prefix (RFC 7515 §4.1.9).
+_ACCEPTED_TYPES = frozenset({"jwt", "at+jwt", "application/jwt", "application/at+jwt"})
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
+    alg = header.get("alg")
+    if not isinstance(alg, str) or not alg:
+        raise TokenMalformed("The token's header has no algorithm (alg).")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise TokenMalformed("The token's key id (kid) is not a string.")
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYPES):
+        raise TokenMalformed("The token's type (typ) is not JWT or at+jwt.")
+    if "crit" in header:
+        # RFC 7515 §4.1.11: a critical extension we do not implement must be refused.
+        raise TokenMalformed("The token has critical header parameters (crit) that are not supported.")
+    return alg, kid
+
+
+def _check_claim_types(claims: Mapping[str, Any]) -> None:
+    for name in _TIME_CLAIMS:
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TokenClaimsInvalid(f"The token's {name} claim is not a number.")
+
+
+def _verify(token: str, key: VerificationKey, alg: str, key_manager: KeyManagerPolicy) -> dict[str, Any]:
+    """PyJWT with the one algorithm, the issuer, the audience when configured and exp required.
+
+    Each PyJWT error class gets its own reason code (subclasses before their bases)."""
+    try:
+        return jwt.decode(
+            token,
+            key=key.key,
+            algorithms=[alg],
+            issuer=key_manager.issuer,
+            audience=key_manager.audience or None,
+            leeway=key_manager.leeway_seconds,
+            options={"require": ["exp", "iss"], "verify_aud": bool(key_manager.audience)},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired() from None
+    except jwt.ImmatureSignatureError:
+        raise TokenNotYetValid() from None
+    except jwt.InvalidAudienceError:
+        raise TokenAudienceInvalid(f"The token is not meant for audience {key_manager.audience!r}.") from None
+    except jwt.InvalidSignatureError:
+        raise TokenSignatureInvalid() from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise TokenClaimsInvalid(f"The token has no {exc.claim} claim.") from None
+    except jwt.InvalidIssuerError:
+        raise TokenClaimsInvalid("The token's issuer (iss) is not its key manager's.") from None
+    except jwt.InvalidIssuedAtError:
+        raise TokenClaimsInvalid("The token's iat claim is not a number.") from None
+    except (jwt.InvalidSubjectError, jwt.InvalidJTIError):
+        raise TokenClaimsInvalid("The token's sub or jti claim is not a string.") from None
+    except jwt.InvalidAlgorithmError:
+        raise TokenAlgorithmNotAllowed() from None
+    except jwt.InvalidKeyError:
+        raise TokenSignatureInvalid("The token cannot be verified with its key manager's key.") from None
+    except jwt.DecodeError:
+        raise TokenMalformed() from None
+    except jwt.InvalidTokenError:
+        raise TokenMalformed() from None
+
+
+def validate_jwt(
+    token: str, api: ApiPolicy, index: PolicyIndex, now: float, tokens: TokenServices | None
+) -> tuple[KeyManagerPolicy, dict[str, Any]]:
+    unverified = parse_unverified(token)
+    alg, kid = _check_header(unverified.header)
+    issuer = unverified.claims.get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        raise TokenClaimsInvalid("The token has no issuer (iss).")
+    key_manager = index.key_manager_for_issuer(api.organization_id, issuer)
+    if key_manager is None:
+        raise TokenIssuerUnknown()
+    check_key_manager(key_manager, api)
+    if not key_manager.accepts_jwt:
+        raise TokenMalformed(f"Key manager {key_manager.name!r} does not accept JWT access tokens.")
+    if alg not in key_manager.allowed_algorithms:
+        raise TokenAlgorithmNotAllowed(f"Algorithm {alg[:20]!r} is not allowed for key manager {key_manager.name!r}.")
+    _check_claim_types(unverified.claims)
+    if tokens is None:
+        raise KeyManagerUnavailable("Token validation is not configured on this replica.")
+    try:
+        key = tokens.jwks.key_for(key_manager.key_source, kid)
+    except JwksUnavailable:
+        raise KeyManagerUnavailable(f"The keys of key manager {key_manager.name!r} could not be fetched.") from None
+    if key is None:
+        raise TokenKeyUnknown()
+    if not key.can_verify(alg):
+        raise TokenSignatureInvalid(f"The token's key cannot verify {alg}.")
+    claims = _verify(token, key, alg, key_manager)
+    jti = claims.get("jti")
+    if jti and index.token_revoked(api.organization_id, jti, now):
+        raise TokenRevoked()
+    return key_manager, claims
