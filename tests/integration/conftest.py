@@ -66,9 +66,17 @@ class LiveMesh:
 # Deployment settings of the session mesh: multiple consumer secrets on, at most this
 # many per application key (the OAuth2 tests check both).
 MAX_CONSUMER_SECRETS = 3
+# authz_server's token caches, shortened so that the suite stays fast: the JWKS refresh on
+# an unknown kid is still rate limited (once per JWKS_MIN_REFRESH_SECONDS), and the
+# introspection timeout stays under Envoy's ext_authz timeout (0.5 s) so that a slow
+# provider gets authz_server's own answer (key_manager_unavailable).
+JWKS_MIN_REFRESH_SECONDS = 1.0
 SESSION_ENV = {
     "PORTCULLIS_MULTIPLE_CONSUMER_SECRETS": "true",
     "PORTCULLIS_MAX_CONSUMER_SECRETS": str(MAX_CONSUMER_SECRETS),
+    "PORTCULLIS_JWKS_MIN_REFRESH_SECONDS": str(JWKS_MIN_REFRESH_SECONDS),
+    "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS": "0.3",
+    "PORTCULLIS_INTROSPECTION_NEGATIVE_CACHE_SECONDS": "1",
 }
 
 
