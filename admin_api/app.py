@@ -11,11 +11,13 @@ import sys
 from dataclasses import dataclass
 
 from admin_api import bootstrap
+from admin_api.crypto.kek import load_kek
 from admin_api.db.engine import Database, open_database
 from admin_api.dispatch import Dispatcher
 from admin_api.grpc_server import AdminGrpcServer
 from admin_api.migrations import upgrade
 from admin_api.services import organizations
+from admin_api.services.config import ServiceConfig
 from admin_api.services.store import Store
 from admin_api.sync.notifier import ChangeNotifier
 from admin_api.sync.watch import WatchConfig
@@ -46,12 +48,14 @@ class AdminApp:
         log.info("admin gRPC stopped")
 
 
-def open_store(database_url: str) -> Store:
-    """A migrated database with the default organization, ready for the services."""
+def open_store(database_url: str, config: ServiceConfig | None = None) -> Store:
+    """A migrated database with the default organization and every organization's
+    resident key manager, ready for the services."""
     db = open_database(database_url)
     upgrade(db.engine)
-    store = Store(db, ChangeNotifier())
+    store = Store(db, ChangeNotifier(), config)
     organizations.ensure_default(store)
+    bootstrap.ensure_resident_key_managers(store)
     return store
 
 
@@ -59,7 +63,7 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
                      watch_config: WatchConfig = WatchConfig()) -> AdminApp:
     """Everything but the REST server; `grpc_port=0` picks a free port (tests)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings)))
     created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file)
     if created.admin_token is not None:
         # Shown once, on purpose: the operator needs it and it is not logged anywhere else.

@@ -15,8 +15,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from admin_api.caller import Role
-from admin_api.db.models import AdminCredential
+from admin_api.db.models import AdminCredential, Organization
 from admin_api.db.types import utcnow
+from admin_api.services import key_managers
 from admin_api.services.organizations import DEFAULT_ORGANIZATION
 from admin_api.services.store import Store, new_id
 from portcullis_shared.credentials import ADMIN_TOKEN_PREFIX, SYNC_TOKEN_PREFIX, credential_hash, new_opaque_credential
@@ -38,6 +39,14 @@ def ensure_credentials(store: Store, admin_token_file: Path, sync_token_file: Pa
         admin_token=_ensure(store, BOOTSTRAP_ADMIN_SUBJECT, Role.ADMIN, ADMIN_TOKEN_PREFIX, admin_token_file),
         sync_token=_ensure(store, SYNC_SUBJECT, Role.SYNC, SYNC_TOKEN_PREFIX, sync_token_file),
     )
+
+
+def ensure_resident_key_managers(store: Store) -> None:
+    """Give every organization its resident key manager: the default one on first start,
+    and organizations made before key managers existed (an upgraded database)."""
+    with store.write() as writer:
+        for organization_id in writer.session.scalars(select(Organization.id).order_by(Organization.id)).all():
+            key_managers.ensure_resident(writer, organization_id)
 
 
 def _ensure(store: Store, subject: str, role: Role, prefix: str, path: Path) -> str | None:

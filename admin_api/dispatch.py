@@ -16,7 +16,9 @@ from google.protobuf.message import Message
 from admin_api import auth
 from admin_api.caller import Caller, Role
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
-from admin_api.services import api_keys, apis, applications, organizations, signing_keys, subscriptions
+from admin_api.services import (
+    api_keys, apis, application_keys, applications, key_managers, organizations, signing_keys, subscriptions, users,
+)
 from admin_api.services.store import Store
 from admin_api.schema import admin_services
 
@@ -52,6 +54,30 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.OrganizationService/ListOrganizations": organizations.list_organizations,
     f"{_PACKAGE}.SigningKeyService/ListSigningKeys": signing_keys.list_signing_keys,
     f"{_PACKAGE}.SigningKeyService/RotateSigningKey": signing_keys.rotate_signing_key,
+    f"{_PACKAGE}.KeyManagerService/CreateKeyManager": key_managers.create_key_manager,
+    f"{_PACKAGE}.KeyManagerService/GetKeyManager": key_managers.get_key_manager,
+    f"{_PACKAGE}.KeyManagerService/ListKeyManagers": key_managers.list_key_managers,
+    f"{_PACKAGE}.KeyManagerService/UpdateKeyManager": key_managers.update_key_manager,
+    f"{_PACKAGE}.KeyManagerService/DeleteKeyManager": key_managers.delete_key_manager,
+    f"{_PACKAGE}.ApplicationKeyService/GenerateApplicationKey": application_keys.generate_application_key,
+    f"{_PACKAGE}.ApplicationKeyService/MapApplicationKey": application_keys.map_application_key,
+    f"{_PACKAGE}.ApplicationKeyService/ListApplicationKeys": application_keys.list_application_keys,
+    f"{_PACKAGE}.ApplicationKeyService/GetApplicationKey": application_keys.get_application_key,
+    f"{_PACKAGE}.ApplicationKeyService/UpdateApplicationKey": application_keys.update_application_key,
+    f"{_PACKAGE}.ApplicationKeyService/DeleteApplicationKey": application_keys.delete_application_key,
+    f"{_PACKAGE}.ApplicationKeyService/CreateConsumerSecret": application_keys.create_consumer_secret,
+    f"{_PACKAGE}.ApplicationKeyService/ListConsumerSecrets": application_keys.list_consumer_secrets,
+    f"{_PACKAGE}.ApplicationKeyService/DeleteConsumerSecret": application_keys.delete_consumer_secret,
+    f"{_PACKAGE}.ApplicationKeyService/RegenerateConsumerSecret": application_keys.regenerate_consumer_secret,
+    f"{_PACKAGE}.UserService/CreateUser": users.create_user,
+    f"{_PACKAGE}.UserService/GetUser": users.get_user,
+    f"{_PACKAGE}.UserService/ListUsers": users.list_users,
+    f"{_PACKAGE}.UserService/UpdateUser": users.update_user,
+    f"{_PACKAGE}.UserService/DeleteUser": users.delete_user,
+    f"{_PACKAGE}.UserService/CreateScope": users.create_scope,
+    f"{_PACKAGE}.UserService/ListScopes": users.list_scopes,
+    f"{_PACKAGE}.UserService/UpdateScope": users.update_scope,
+    f"{_PACKAGE}.UserService/DeleteScope": users.delete_scope,
 })
 
 

@@ -15,7 +15,7 @@ from admin_api.convert import api_pb, resource_json, security_json
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from admin_api.services import masks, paging, scope, validation
+from admin_api.services import key_managers, masks, paging, scope, validation
 from admin_api.services.store import Store, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
@@ -61,6 +61,7 @@ def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller
     row.base_path = validation.base_path(row.context, row.version, organization_id)
     with store.write() as writer:
         _check_unique(writer.session, row)
+        _check_key_managers(writer.session, row, "security.oauth2.allowed_key_managers")
         writer.upsert(row)
         return api_pb(row)
 
@@ -107,6 +108,8 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
         row.base_path = validation.base_path(row.context, row.version, row.organization_id)
         row.updated_at = utcnow()
         _check_unique(writer.session, row)
+        if "security" in paths:
+            _check_key_managers(writer.session, row, "api.security.oauth2.allowed_key_managers")
         writer.upsert(row)
         return api_pb(row)
 
@@ -185,10 +188,17 @@ def _security(given: admin_pb2.SecuritySchemes, present: bool, field: str = "sec
         result.api_key.disable_query_param = given.api_key.disable_query_param
     if given.HasField("oauth2"):
         for name in given.oauth2.allowed_key_managers:
-            validation.tier(name, f"{field}.oauth2.allowed_key_managers")
+            validation.name(name, f"{field}.oauth2.allowed_key_managers")
         result.oauth2.allowed_key_managers.extend(given.oauth2.allowed_key_managers)
         result.oauth2.SetInParent()
     return result
+
+
+def _check_key_managers(session: Session, row: models.Api, field: str) -> None:
+    """Key managers are allowed by name: each must exist in the API's organization."""
+    names = row.security.get("oauth2", {}).get("allowed_key_managers", [])
+    with session.no_autoflush:
+        key_managers.check_allowed_names(session, row.organization_id, names, field)
 
 
 def _check_endpoints(row: models.Api) -> None:

@@ -2,7 +2,8 @@
 
 Deleting an application cascades: its subscriptions are deleted (delete change records)
 and its API keys are dissociated from it (upsert change records); the keys themselves
-stay, bound to their API, and can be associated with another application.
+stay, bound to their API, and can be associated with another application. Its
+application keys (OAuth2 clients) and their consumer secrets are deleted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from admin_api.convert import application_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists
-from admin_api.services import masks, paging, scope, validation
+from admin_api.services import application_keys, masks, paging, scope, validation
 from admin_api.services.store import Store, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
@@ -96,6 +97,10 @@ def delete_application(store: Store, request: admin_pb2.DeleteApplicationRequest
         for key in writer.session.scalars(select(models.ApiKey).where(models.ApiKey.application_id == row.id)):
             key.application_id = None
             writer.upsert(key)
+        # Its OAuth2 clients (application keys) and their secrets go with it.
+        for client in writer.session.scalars(select(models.ApplicationKey)
+                                             .where(models.ApplicationKey.application_id == row.id)).all():
+            application_keys.delete_key(writer, client)
         writer.delete(row)
     return Empty()
 

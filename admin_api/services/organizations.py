@@ -15,7 +15,7 @@ from admin_api.convert import organization_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, InvalidArgument, PermissionDenied
-from admin_api.services import validation
+from admin_api.services import key_managers, validation
 from admin_api.services.store import Store, Writer
 from portcullis.admin.v1 import admin_pb2
 
@@ -58,4 +58,5 @@ def list_organizations(store: Store, request: admin_pb2.ListOrganizationsRequest
 def _insert(writer: Writer, organization_id: str, display_name: str) -> models.Organization:
     row = models.Organization(id=organization_id, name=display_name, created_at=utcnow())
     writer.upsert(row)
+    key_managers.ensure_resident(writer, organization_id)
     return row

@@ -10,7 +10,8 @@ from admin_api.caller import Caller
 from admin_api.db import models
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
 
-Owned = TypeVar("Owned", models.Api, models.Application, models.Subscription, models.ApiKey)
+Owned = TypeVar("Owned", models.Api, models.Application, models.Subscription, models.ApiKey, models.KeyManager,
+                models.ApplicationKey, models.User, models.Scope)
 
 
 def organization(requested: str, caller: Caller) -> str:

@@ -206,3 +206,25 @@ def _referrer(value: str, field: str) -> str:
 def _bounded(values: list[str], field: str) -> None:
     if len(values) > MAX_RESTRICTIONS:
         raise InvalidArgument(f"{field} has more than {MAX_RESTRICTIONS} entries", field=field)
+
+
+ROLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._:/-]{0,99}$")
+MAX_ROLES = 100
+
+
+def roles(values: list[str], field: str) -> list[str]:
+    """Role names (letters, digits, '@._:/-'), duplicates dropped, order kept."""
+    _bounded_to(values, field, MAX_ROLES)
+    result: list[str] = []
+    for value in values:
+        if not ROLE_RE.match(value):
+            raise InvalidArgument(f"{field}: role {value!r} must be 1 to 100 letters, digits or '@._:/-', "
+                                  "starting with a letter or digit", field=field)
+        if value not in result:
+            result.append(value)
+    return result
+
+
+def _bounded_to(values: list[str], field: str, limit: int) -> None:
+    if len(values) > limit:
+        raise InvalidArgument(f"{field} has more than {limit} entries", field=field)

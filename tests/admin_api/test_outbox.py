@@ -36,10 +36,11 @@ def test_every_write_appends_its_change_in_order(store):
     records = _changes(store)
     assert [r.revision for r in records] == list(range(1, len(records) + 1))
     assert [(r.entity_kind, r.op) for r in records] == [
-        ("ORGANIZATION", "upsert"), ("API", "upsert"), ("API", "upsert"), ("API_KEY", "upsert")]
-    published = sync_pb2.PolicyEntity.FromString(records[2].payload)
+        ("ORGANIZATION", "upsert"), ("KEY_MANAGER", "upsert"),  # the default organization and its resident KM
+        ("API", "upsert"), ("API", "upsert"), ("API_KEY", "upsert")]
+    published = sync_pb2.PolicyEntity.FromString(records[3].payload)
     assert published.api.lifecycle_state == admin_pb2.Api.PUBLISHED
-    record = sync_pb2.PolicyEntity.FromString(records[3].payload).api_key
+    record = sync_pb2.PolicyEntity.FromString(records[4].payload).api_key
     assert record.key_hash and record.key_hash != key.value and not record.revoked
     with store.read() as session:
         assert outbox.current_revision(session) == records[-1].revision
@@ -75,4 +76,4 @@ def test_concurrent_writers_get_gap_free_revisions(store):
         thread.join()
     assert errors == []
     revisions = [r.revision for r in _changes(store)]
-    assert revisions == list(range(1, 62))
+    assert revisions == list(range(1, 63))  # the default organization, its resident KM, 60 applications

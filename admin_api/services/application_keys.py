@@ -1,0 +1,438 @@
+"""Application keys: the OAuth2 clients of applications, one per (application,
+environment, key manager), and their consumer secrets.
+
+- Resident key manager: Portcullis makes the consumer key (`pcc_...`) and, unless the
+  client is public, a consumer secret (`pcsec_...`).
+- External key manager with consumer_app_creation_enabled: the client is registered
+  there by RFC 7591 Dynamic Client Registration; its client_id becomes the consumer key
+  and only the hash of its client_secret is kept. Without it, keys are mapped
+  (MapApplicationKey) from an existing client's consumer key.
+- Key generation and mapping obey the key manager's role restriction, by the roles of
+  the application's owner; keys made before a restriction keep working.
+
+Consumer secrets are shown once and stored as SHA-256 (they are 256 random bits, like
+API keys). With PORTCULLIS_MULTIPLE_CONSUMER_SECRETS off a key has one secret, replaced
+by RegenerateConsumerSecret; with it on, secrets are created and deleted one by one (up
+to PORTCULLIS_MAX_CONSUMER_SECRETS). Deleting a secret does not revoke tokens issued with it.
+
+`find_oauth_client` and `verify_consumer_secret` are what the resident OAuth2 server calls.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from google.protobuf.empty_pb2 import Empty
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admin_api.caller import Caller
+from admin_api.convert import (application_key_pb, consumer_secret_pb, decrypt_key_manager_secret,
+                               oauth_client_settings_json, oauth_client_settings_pb)
+from admin_api.db import models
+from admin_api.db.types import utcnow
+from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from admin_api.services import dcr, key_managers, masks, scope, users, validation
+from admin_api.services.store import Store, Writer, new_id
+from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
+from portcullis_shared.credentials import credential_hash, mask, new_opaque_credential
+
+log = logging.getLogger(__name__)
+
+Settings = application_keys_pb2.OAuthClientSettings
+CONSUMER_KEY_PREFIX = "pcc_"
+CONSUMER_SECRET_PREFIX = "pcsec_"
+GRANT_TYPES = ("client_credentials", "password", "refresh_token", "authorization_code")
+DEFAULT_GRANT_TYPES = ("client_credentials", "refresh_token")
+PUBLIC_CLIENT_GRANTS = frozenset({"authorization_code", "refresh_token"})
+DEFAULT_ACCESS_TOKEN_VALIDITY = 3600
+DEFAULT_REFRESH_TOKEN_VALIDITY = 86400
+ACCESS_TOKEN_VALIDITY_RANGE = (60, 86400)              # a minute to a day
+REFRESH_TOKEN_VALIDITY_RANGE = (60, 365 * 86400)       # a minute to a year
+MAX_SECRET_VALIDITY_DAYS = 3650
+CONSUMER_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+RESIDENT = key_managers_pb2.KeyManager.Type.Name(key_managers_pb2.KeyManager.RESIDENT)
+GENERATED = application_keys_pb2.ApplicationKey.Origin.Name(application_keys_pb2.ApplicationKey.GENERATED)
+MAPPED = application_keys_pb2.ApplicationKey.Origin.Name(application_keys_pb2.ApplicationKey.MAPPED)
+MUTABLE = frozenset({"settings"})
+IMMUTABLE = frozenset({"id", "organization_id", "application_id", "environment", "key_manager_id", "consumer_key",
+                       "origin", "created_at", "updated_at"})
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """An application key as the resident OAuth2 server sees it."""
+
+    application_key_id: str
+    organization_id: str
+    application_id: str
+    application_owner: str
+    environment: int                    # admin_pb2.Environment
+    key_manager_id: str
+    key_manager_type: int               # key_managers_pb2.KeyManager.Type
+    consumer_key: str
+    settings: application_keys_pb2.OAuthClientSettings   # defaults filled in
+
+
+def find_oauth_client(store: Store, consumer_key: str) -> OAuthClient | None:
+    if not consumer_key:
+        return None
+    with store.read() as session:
+        found = session.execute(
+            select(models.ApplicationKey, models.Application.owner, models.KeyManager.type)
+            .join(models.Application, models.Application.id == models.ApplicationKey.application_id)
+            .join(models.KeyManager, models.KeyManager.id == models.ApplicationKey.key_manager_id)
+            .where(models.ApplicationKey.consumer_key == consumer_key)).first()
+    if found is None:
+        return None
+    row, owner, km_type = found
+    return OAuthClient(
+        application_key_id=row.id, organization_id=row.organization_id, application_id=row.application_id,
+        application_owner=owner, environment=admin_pb2.Environment.Value(row.environment),
+        key_manager_id=row.key_manager_id, key_manager_type=key_managers_pb2.KeyManager.Type.Value(km_type),
+        consumer_key=row.consumer_key, settings=_settings(oauth_client_settings_pb(row.settings), "settings"))
+
+
+def verify_consumer_secret(store: Store, application_key_id: str, secret: str, now: datetime) -> bool:
+    """Whether `secret` is one of the key's unexpired secrets. Every stored secret is
+    compared (constant time each), so the answer's timing says nothing about which."""
+    if not secret:
+        return False
+    candidate = credential_hash(secret)
+    with store.read() as session:
+        rows = list(session.scalars(select(models.ConsumerSecret)
+                                    .where(models.ConsumerSecret.application_key_id == application_key_id)))
+    matched = False
+    for row in rows:
+        same = hmac.compare_digest(candidate, row.secret_hash)
+        matched |= same and (row.expires_at is None or row.expires_at > now)
+    return matched
+
+
+def generate_application_key(store: Store, request: application_keys_pb2.GenerateApplicationKeyRequest,
+                             caller: Caller) -> application_keys_pb2.ApplicationKeyWithSecret:
+    environment = _environment(request.environment)
+    settings = _settings(request.settings, "settings")
+    description = validation.description(request.secret_description, "secret_description")
+    validity = _validity_days(request.secret_validity_days, "secret_validity_days")
+    with store.read() as session:
+        application, km = _target(session, request.application_id, request.key_manager_id, environment, caller)
+        _check_role_restriction(session, application, km)
+        km_type, km_name = km.type, km.name
+        registration = (km.registration_endpoint,
+                        decrypt_key_manager_secret(km, "registration_access_token", store.config))
+        creates_clients = km.consumer_app_creation_enabled
+    now = utcnow()
+    if km_type == RESIDENT:
+        consumer_key = new_opaque_credential(CONSUMER_KEY_PREFIX)
+        secret_value = "" if settings.public_client else new_opaque_credential(CONSUMER_SECRET_PREFIX)
+    elif creates_clients:
+        # Outside the write transaction: the provider may be slow.
+        client = dcr.register(registration[0], registration[1], _client_metadata(application, environment, settings),
+                              timeout=store.config.http_timeout)
+        consumer_key, secret_value = client.client_id, client.client_secret
+    else:
+        raise FailedPrecondition(f"key manager {km_name!r} does not create OAuth clients "
+                                 "(consumer_app_creation_enabled is false): map an existing client's consumer key "
+                                 "with MapApplicationKey", field="key_manager_id")
+    with store.write() as writer:
+        application, km = _target(writer.session, request.application_id, request.key_manager_id, environment, caller)
+        row = _insert_key(writer, application, km, environment, consumer_key, settings, GENERATED, now)
+        secret = None
+        if secret_value:
+            expires_at = now + timedelta(days=validity) if validity else None
+            secret = _insert_secret(writer.session, row, secret_value, description, expires_at, now)
+        answer = application_keys_pb2.ApplicationKeyWithSecret(key=application_key_pb(row),
+                                                               consumer_secret=secret_value)
+        if secret is not None:
+            answer.secret.CopyFrom(consumer_secret_pb(secret))
+    log.info("application key generated id=%s application=%s key_manager=%s environment=%s",
+             row.id, row.application_id, row.key_manager_id, row.environment)
+    return answer
+
+
+def map_application_key(store: Store, request: application_keys_pb2.MapApplicationKeyRequest,
+                        caller: Caller) -> application_keys_pb2.ApplicationKey:
+    environment = _environment(request.environment)
+    settings = _settings(request.settings, "settings")
+    consumer_key = request.consumer_key.strip()
+    if not CONSUMER_KEY_RE.match(consumer_key):
+        raise InvalidArgument("consumer_key is required: 1 to 255 printable characters without spaces",
+                              field="consumer_key")
+    with store.write() as writer:
+        application, km = _target(writer.session, request.application_id, request.key_manager_id, environment, caller)
+        if km.type == RESIDENT:
+            raise FailedPrecondition("keys of the resident key manager are generated (GenerateApplicationKey), "
+                                     "not mapped", field="key_manager_id")
+        _check_role_restriction(writer.session, application, km)
+        row = _insert_key(writer, application, km, environment, consumer_key, settings, MAPPED, utcnow())
+        return application_key_pb(row)
+
+
+def list_application_keys(store: Store, request: application_keys_pb2.ListApplicationKeysRequest,
+                          caller: Caller) -> application_keys_pb2.ListApplicationKeysResponse:
+    with store.read() as session:
+        application = scope.get(session, models.Application, request.application_id, caller, field="application_id")
+        rows = session.scalars(select(models.ApplicationKey)
+                               .where(models.ApplicationKey.application_id == application.id)
+                               .order_by(models.ApplicationKey.created_at, models.ApplicationKey.id))
+        return application_keys_pb2.ListApplicationKeysResponse(keys=[application_key_pb(row) for row in rows])
+
+
+def get_application_key(store: Store, request: application_keys_pb2.GetApplicationKeyRequest,
+                        caller: Caller) -> application_keys_pb2.ApplicationKey:
+    with store.read() as session:
+        return application_key_pb(_get(session, request.id, caller))
+
+
+def update_application_key(store: Store, request: application_keys_pb2.UpdateApplicationKeyRequest,
+                           caller: Caller) -> application_keys_pb2.ApplicationKey:
+    masks.paths(request.update_mask, mutable=MUTABLE, immutable=IMMUTABLE)
+    settings = _settings(request.key.settings, "key.settings")
+    with store.write() as writer:
+        row = _get(writer.session, request.id, caller)
+        if settings.public_client and _secrets_of(writer.session, row.id):
+            raise FailedPrecondition("this key has consumer secrets: a public client has none (delete them or "
+                                     "generate a new key)", field="key.settings.public_client")
+        row.settings = oauth_client_settings_json(settings)
+        row.updated_at = utcnow()
+        writer.upsert(row)
+        return application_key_pb(row)
+
+
+def delete_application_key(store: Store, request: application_keys_pb2.DeleteApplicationKeyRequest,
+                           caller: Caller) -> Empty:
+    with store.write() as writer:
+        delete_key(writer, _get(writer.session, request.id, caller))
+    return Empty()
+
+
+def delete_key(writer: Writer, row: models.ApplicationKey) -> None:
+    """Delete a key and its secrets (also used when its application is deleted)."""
+    for secret in _secrets_of(writer.session, row.id):
+        writer.session.delete(secret)
+    writer.delete(row)
+
+
+def create_consumer_secret(store: Store, request: application_keys_pb2.CreateConsumerSecretRequest,
+                           caller: Caller) -> application_keys_pb2.ConsumerSecretWithValue:
+    config = store.config
+    if not config.multiple_consumer_secrets:
+        raise FailedPrecondition("multiple consumer secrets are disabled in this deployment "
+                                 "(PORTCULLIS_MULTIPLE_CONSUMER_SECRETS=false): use RegenerateConsumerSecret to "
+                                 "replace the key's secret")
+    description = validation.description(request.description)
+    validity = _validity_days(request.validity_days, "validity_days")
+    with store.write() as writer:
+        row = _secret_holder(writer.session, request.application_key_id, caller)
+        count = len(_secrets_of(writer.session, row.id))
+        if config.max_consumer_secrets and count >= config.max_consumer_secrets:
+            raise FailedPrecondition(f"application key {row.id!r} already has {count} consumer secret(s), the "
+                                     f"maximum of this deployment (PORTCULLIS_MAX_CONSUMER_SECRETS="
+                                     f"{config.max_consumer_secrets}): delete one first", field="application_key_id")
+        return _new_secret(writer.session, row, description, validity)
+
+
+def list_consumer_secrets(store: Store, request: application_keys_pb2.ListConsumerSecretsRequest,
+                          caller: Caller) -> application_keys_pb2.ListConsumerSecretsResponse:
+    with store.read() as session:
+        row = _get(session, request.application_key_id, caller, field="application_key_id")
+        return application_keys_pb2.ListConsumerSecretsResponse(
+            secrets=[consumer_secret_pb(secret) for secret in _secrets_of(session, row.id)])
+
+
+def delete_consumer_secret(store: Store, request: application_keys_pb2.DeleteConsumerSecretRequest,
+                           caller: Caller) -> Empty:
+    if not store.config.multiple_consumer_secrets:
+        raise FailedPrecondition("multiple consumer secrets are disabled in this deployment: the key's single "
+                                 "secret is replaced with RegenerateConsumerSecret, not deleted")
+    with store.write() as writer:
+        row = _get(writer.session, request.application_key_id, caller, field="application_key_id")
+        secret = next((s for s in _secrets_of(writer.session, row.id) if s.id == request.id), None)
+        if secret is None:
+            raise NotFound(f"consumer secret {request.id!r} not found", field="id")
+        # Tokens already issued with this secret stay valid until they expire.
+        writer.session.delete(secret)
+    return Empty()
+
+
+def regenerate_consumer_secret(store: Store, request: application_keys_pb2.RegenerateConsumerSecretRequest,
+                               caller: Caller) -> application_keys_pb2.ConsumerSecretWithValue:
+    if store.config.multiple_consumer_secrets:
+        raise FailedPrecondition("multiple consumer secrets are enabled in this deployment: create a new secret "
+                                 "(CreateConsumerSecret) and delete the old one (DeleteConsumerSecret) instead")
+    with store.write() as writer:
+        row = _secret_holder(writer.session, request.application_key_id, caller)
+        for old in _secrets_of(writer.session, row.id):
+            writer.session.delete(old)
+        writer.session.flush()
+        return _new_secret(writer.session, row, "", 0)
+
+
+def _target(session: Session, application_id: str, key_manager_id: str, environment: str,
+            caller: Caller) -> tuple[models.Application, models.KeyManager]:
+    application = scope.get(session, models.Application, application_id, caller, field="application_id")
+    km = key_managers.get_for_keys(session, application.organization_id, key_manager_id, caller, "key_manager_id")
+    if not km.enabled:
+        raise FailedPrecondition(f"key manager {km.name!r} is disabled", field="key_manager_id")
+    twin = session.scalars(select(models.ApplicationKey).where(
+        models.ApplicationKey.application_id == application.id, models.ApplicationKey.environment == environment,
+        models.ApplicationKey.key_manager_id == km.id)).first()
+    if twin is not None:
+        raise AlreadyExists(f"application {application.id!r} already has a {environment} key with key manager "
+                            f"{km.name!r} (id {twin.id!r})", field="key_manager_id")
+    return application, km
+
+
+def _check_role_restriction(session: Session, application: models.Application, km: models.KeyManager) -> None:
+    """ALLOW: the owner needs one of the roles; DENY: none of them. An owner that is not a
+    user of the organization has no roles."""
+    roles = set(users.roles_in(session, application.organization_id, application.owner))
+    allowed, denied = km.key_generation_allowed_roles, km.key_generation_denied_roles
+    if allowed and not roles.intersection(allowed):
+        raise PermissionDenied(f"key manager {km.name!r} allows key generation only to owners with a role of "
+                               f"{', '.join(allowed)}; owner {application.owner!r} of application "
+                               f"{application.id!r} has none", field="key_manager_id")
+    refused = sorted(roles.intersection(denied))
+    if refused:
+        raise PermissionDenied(f"key manager {km.name!r} denies key generation to role(s) {', '.join(refused)} "
+                               f"of owner {application.owner!r} of application {application.id!r}",
+                               field="key_manager_id")
+
+
+def _insert_key(writer: Writer, application: models.Application, km: models.KeyManager, environment: str,
+                consumer_key: str, settings: Settings, origin: str, now: datetime) -> models.ApplicationKey:
+    twin = writer.session.scalars(select(models.ApplicationKey)
+                                  .where(models.ApplicationKey.consumer_key == consumer_key)).first()
+    if twin is not None:
+        raise AlreadyExists("this consumer key is already an application key of this deployment "
+                            f"(id {twin.id!r})" if twin.organization_id == application.organization_id
+                            else "this consumer key is already in use", field="consumer_key")
+    row = models.ApplicationKey(id=new_id(), organization_id=application.organization_id,
+                                application_id=application.id, environment=environment, key_manager_id=km.id,
+                                consumer_key=consumer_key, settings=oauth_client_settings_json(settings),
+                                origin=origin, created_at=now, updated_at=now)
+    writer.upsert(row)
+    return row
+
+
+def _new_secret(session: Session, row: models.ApplicationKey, description: str,
+                validity_days: int) -> application_keys_pb2.ConsumerSecretWithValue:
+    now = utcnow()
+    value = new_opaque_credential(CONSUMER_SECRET_PREFIX)
+    expires_at = now + timedelta(days=validity_days) if validity_days else None
+    secret = _insert_secret(session, row, value, description, expires_at, now)
+    return application_keys_pb2.ConsumerSecretWithValue(secret=consumer_secret_pb(secret), value=value)
+
+
+def _insert_secret(session: Session, row: models.ApplicationKey, value: str, description: str,
+                   expires_at: datetime | None, now: datetime) -> models.ConsumerSecret:
+    secret = models.ConsumerSecret(id=new_id(), organization_id=row.organization_id, application_key_id=row.id,
+                                   secret_hash=credential_hash(value), masked_value=mask(value),
+                                   description=description, expires_at=expires_at, created_at=now)
+    session.add(secret)
+    session.flush()
+    return secret
+
+
+def _secret_holder(session: Session, application_key_id: str, caller: Caller) -> models.ApplicationKey:
+    """A key whose secrets Portcullis issues: generated at the resident key manager, not public."""
+    row = _get(session, application_key_id, caller, field="application_key_id")
+    km = session.get_one(models.KeyManager, row.key_manager_id)
+    if km.type != RESIDENT:
+        raise FailedPrecondition(f"the secrets of application key {row.id!r} are managed by key manager "
+                                 f"{km.name!r}, not by Portcullis", field="application_key_id")
+    if oauth_client_settings_pb(row.settings).public_client:
+        raise FailedPrecondition(f"application key {row.id!r} is a public client: it has no consumer secret",
+                                 field="application_key_id")
+    return row
+
+
+def _secrets_of(session: Session, application_key_id: str) -> list[models.ConsumerSecret]:
+    return list(session.scalars(select(models.ConsumerSecret)
+                                .where(models.ConsumerSecret.application_key_id == application_key_id)
+                                .order_by(models.ConsumerSecret.created_at, models.ConsumerSecret.id)))
+
+
+def _get(session: Session, key_id: str, caller: Caller, field: str = "id") -> models.ApplicationKey:
+    return scope.get(session, models.ApplicationKey, key_id, caller, field=field, what="application key")
+
+
+def _environment(value: int) -> str:
+    if value == admin_pb2.ENVIRONMENT_UNSPECIFIED:
+        return "PRODUCTION"
+    if value not in (admin_pb2.PRODUCTION, admin_pb2.SANDBOX):
+        raise InvalidArgument("environment must be PRODUCTION or SANDBOX", field="environment")
+    return admin_pb2.Environment.Name(value)
+
+
+def _validity_days(value: int, field: str) -> int:
+    if not 0 <= value <= MAX_SECRET_VALIDITY_DAYS:
+        raise InvalidArgument(f"{field} {value} must be between 0 (never expires) and {MAX_SECRET_VALIDITY_DAYS}",
+                              field=field)
+    return value
+
+
+def _settings(given: Settings, field: str) -> Settings:
+    """Validated client settings with defaults filled in."""
+    result = Settings()
+    result.CopyFrom(given)
+    grants = list(dict.fromkeys(given.grant_types)) or list(DEFAULT_GRANT_TYPES)
+    unknown = [g for g in grants if g not in GRANT_TYPES]
+    if unknown:
+        raise InvalidArgument(f"{field}.grant_types: unknown grant type(s) {', '.join(map(repr, unknown))} "
+                              f"(known: {', '.join(GRANT_TYPES)})", field=f"{field}.grant_types")
+    del result.grant_types[:]
+    result.grant_types.extend(grants)
+    result.callback_url = validation.endpoint(given.callback_url.strip(), f"{field}.callback_url")
+    if "authorization_code" in grants and not result.callback_url:
+        raise InvalidArgument(f"{field}.callback_url is required with the authorization_code grant",
+                              field=f"{field}.callback_url")
+    if given.pkce_plain_allowed and not given.pkce_mandatory:
+        raise InvalidArgument(f"{field}.pkce_plain_allowed needs pkce_mandatory (plain is a PKCE method)",
+                              field=f"{field}.pkce_plain_allowed")
+    if given.public_client:
+        if "authorization_code" not in grants or not set(grants) <= PUBLIC_CLIENT_GRANTS:
+            raise InvalidArgument(f"{field}.public_client: a public client may use only authorization_code and "
+                                  "refresh_token, and needs authorization_code", field=f"{field}.public_client")
+        if not given.pkce_mandatory:
+            raise InvalidArgument(f"{field}.public_client needs pkce_mandatory (a client without a secret must "
+                                  "prove the code is its own)", field=f"{field}.public_client")
+    if given.token_type == Settings.TOKEN_TYPE_UNSPECIFIED:
+        result.token_type = Settings.JWT
+    elif given.token_type not in (Settings.JWT, Settings.REFERENCE):
+        raise InvalidArgument(f"{field}.token_type must be JWT or REFERENCE", field=f"{field}.token_type")
+    result.access_token_validity_seconds = _validity(
+        given.access_token_validity_seconds, DEFAULT_ACCESS_TOKEN_VALIDITY, ACCESS_TOKEN_VALIDITY_RANGE,
+        f"{field}.access_token_validity_seconds")
+    result.refresh_token_validity_seconds = _validity(
+        given.refresh_token_validity_seconds, DEFAULT_REFRESH_TOKEN_VALIDITY, REFRESH_TOKEN_VALIDITY_RANGE,
+        f"{field}.refresh_token_validity_seconds")
+    return result
+
+
+def _validity(value: int, default: int, bounds: tuple[int, int], field: str) -> int:
+    if value == 0:
+        return default
+    low, high = bounds
+    if not low <= value <= high:
+        raise InvalidArgument(f"{field} {value} must be between {low} and {high} seconds (0: {default})", field=field)
+    return value
+
+
+def _client_metadata(application: models.Application, environment: str, settings: Settings) -> dict[str, object]:
+    """RFC 7591 client metadata for the external key manager."""
+    metadata: dict[str, object] = {
+        "client_name": f"{application.name} ({environment.lower()}, {application.organization_id})",
+        "grant_types": list(settings.grant_types),
+        "token_endpoint_auth_method": "none" if settings.public_client else "client_secret_basic",
+    }
+    if settings.callback_url:
+        metadata["redirect_uris"] = [settings.callback_url]
+    if "authorization_code" in settings.grant_types:
+        metadata["response_types"] = ["code"]
+    return metadata
