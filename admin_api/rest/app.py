@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 from urllib.parse import parse_qsl, quote
 
@@ -16,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from admin_api.schema import ADMIN_PROTO_MODULES
@@ -52,12 +53,16 @@ class Dispatcher(Protocol):
     def call(self, method_full_name: str, request: Message, caller: Caller) -> Message: ...
 
 
-def create_app(dispatcher: Dispatcher, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
-    """The admin REST API over `dispatcher`, with `/healthz` and `/openapi.json`."""
+def create_app(dispatcher: Dispatcher, *, max_body_bytes: int = MAX_BODY_BYTES,
+               extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The admin REST API over `dispatcher`, with `/healthz` and `/openapi.json`.
+
+    `extra_routes` (the resident key manager's OAuth2 endpoints) are matched first and
+    do not take the admin credential."""
     bindings = load_bindings(*ADMIN_PROTO_MODULES)
     endpoint = _AdminEndpoint(dispatcher, bindings, max_body_bytes)
     # One catch-all ASGI route (every method): the proto-driven router below decides 404/405.
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=None)])
+    return Starlette(routes=[*extra_routes, Route("/{path:path}", endpoint, methods=None)])
 
 
 def to_json(message: Message) -> dict[str, object]:

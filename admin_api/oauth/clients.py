@@ -1,0 +1,113 @@
+"""The OAuth clients of the resident key manager, as authlib sees them.
+
+A client is an application key of a RESIDENT key manager (admin_api.services.
+application_keys.find_oauth_client); its settings say which grants, callback URL, PKCE
+options and token type it has. Any unexpired consumer secret authenticates it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authlib.oauth2.rfc6749 import ClientMixin
+
+from admin_api.db.types import utcnow
+from admin_api.services import application_keys
+from admin_api.services.application_keys import OAuthClient
+from admin_api.services.store import Store
+from portcullis.admin.v1 import application_keys_pb2, key_managers_pb2
+
+RESIDENT = key_managers_pb2.KeyManager.RESIDENT
+REFERENCE = application_keys_pb2.OAuthClientSettings.REFERENCE
+CLIENT_CREDENTIALS = "client_credentials"
+PASSWORD = "password"
+REFRESH_TOKEN = "refresh_token"
+AUTHORIZATION_CODE = "authorization_code"
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+PUBLIC_METHOD = "none"
+
+
+@dataclass(frozen=True)
+class ResidentClient(ClientMixin):
+    info: OAuthClient
+    store: Store
+
+    @property
+    def client_id(self) -> str:
+        return self.info.consumer_key
+
+    @property
+    def organization_id(self) -> str:
+        return self.info.organization_id
+
+    @property
+    def grant_types(self) -> tuple[str, ...]:
+        return tuple(self.info.settings.grant_types)
+
+    @property
+    def public(self) -> bool:
+        return bool(self.info.settings.public_client)
+
+    @property
+    def reference_tokens(self) -> bool:
+        return self.info.settings.token_type == REFERENCE
+
+    @property
+    def access_validity(self) -> int:
+        return int(self.info.settings.access_token_validity_seconds) or 3600
+
+    @property
+    def refresh_validity(self) -> int:
+        return int(self.info.settings.refresh_token_validity_seconds) or 86400
+
+    @property
+    def pkce_mandatory(self) -> bool:
+        # A public client has nothing else binding the code to it.
+        return bool(self.info.settings.pkce_mandatory) or self.public
+
+    @property
+    def pkce_plain_allowed(self) -> bool:
+        return bool(self.info.settings.pkce_plain_allowed)
+
+    # authlib's ClientMixin ------------------------------------------------------------
+
+    def get_client_id(self) -> str:
+        return self.info.consumer_key
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.info.settings.callback_url or None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        # Entitlement is decided per user when the token is issued (see server.py).
+        return scope or ""
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Exact string match (RFC 6749 §3.1.2.3, OAuth 2.0 Security BCP §4.1.3).
+        callback = self.info.settings.callback_url
+        return bool(callback) and redirect_uri == callback
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return application_keys.verify_consumer_secret(self.store, self.info.application_key_id, client_secret,
+                                                       utcnow())
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if method == PUBLIC_METHOD:
+            return self.public
+        return method in SECRET_METHODS
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and AUTHORIZATION_CODE in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+def find_client(store: Store, consumer_key: str) -> ResidentClient | None:
+    """The resident client with this consumer key; None for unknown keys and for keys of
+    external key managers (their tokens are not ours to issue)."""
+    if not consumer_key or len(consumer_key) > 255:
+        return None
+    info = application_keys.find_oauth_client(store, consumer_key)
+    if info is None or info.key_manager_type != RESIDENT:
+        return None
+    return ResidentClient(info, store)
