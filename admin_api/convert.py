@@ -13,13 +13,13 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from admin_api import presets
-from admin_api.db import models
+from admin_api.db import models, oauth_models
 from admin_api.services.config import ServiceConfig
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2, users_pb2
 from portcullis.sync.v1 import sync_pb2
 
 EntityRow = (models.Organization | models.Api | models.Application | models.Subscription | models.ApiKey
-             | models.KeyManager | models.ApplicationKey)
+             | models.KeyManager | models.ApplicationKey | oauth_models.RevokedToken)
 
 ENTITY_KINDS: dict[type, int] = {
     models.Organization: sync_pb2.ORGANIZATION,
@@ -29,6 +29,7 @@ ENTITY_KINDS: dict[type, int] = {
     models.ApiKey: sync_pb2.API_KEY,
     models.KeyManager: sync_pb2.KEY_MANAGER,
     models.ApplicationKey: sync_pb2.APPLICATION_KEY,
+    oauth_models.RevokedToken: sync_pb2.REVOKED_TOKEN,
 }
 
 # Associated data binding an encrypted key-manager secret to its row and column.
@@ -288,7 +289,15 @@ def scope_pb(row: models.Scope) -> users_pb2.Scope:
                            description=row.description, roles=row.roles, created_at=_ts(row.created_at))
 
 
+def revoked_token_record(row: oauth_models.RevokedToken) -> sync_pb2.RevokedTokenRecord:
+    return sync_pb2.RevokedTokenRecord(id=row.id, organization_id=row.organization_id,
+                                       key_manager_id=row.key_manager_id,
+                                       expires_at_unix=int(row.expires_at.timestamp()))
+
+
 def policy_entity(row: EntityRow, config: ServiceConfig | None = None) -> sync_pb2.PolicyEntity:
+    if isinstance(row, oauth_models.RevokedToken):
+        return sync_pb2.PolicyEntity(revoked_token=revoked_token_record(row))
     if isinstance(row, models.KeyManager):
         return sync_pb2.PolicyEntity(key_manager=key_manager_record(row, config or ServiceConfig()))
     if isinstance(row, models.ApplicationKey):

@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from admin_api.convert import policy_entity
 from admin_api.db import models
+from admin_api.db.oauth_models import RevokedToken
+from admin_api.db.types import utcnow
 from admin_api.services.store import Store
 from admin_api.sync.outbox import current_revision
 from portcullis.sync.v1 import sync_pb2
@@ -30,6 +32,9 @@ def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
         revision = current_revision(session)
         entities = [policy_entity(row, store.config) for model in _MODELS
                     for row in session.scalars(select(model).order_by(model.id))]
+        # Only revocations still worth knowing: replicas drop expired ones anyway.
+        entities += [policy_entity(row) for row in session.scalars(
+            select(RevokedToken).where(RevokedToken.expires_at > utcnow()).order_by(RevokedToken.id))]
     return revision, entities
 
 
