@@ -9,7 +9,7 @@ import socket
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import httpx
 import pytest
@@ -66,22 +66,24 @@ class LiveMesh:
 # Deployment settings of the session mesh: multiple consumer secrets on, at most this
 # many per application key (the OAuth2 tests check both).
 MAX_CONSUMER_SECRETS = 3
+SESSION_SETTINGS = {"multiple_consumer_secrets": True, "max_consumer_secrets": MAX_CONSUMER_SECRETS}
 # authz_server's token caches, shortened so that the suite stays fast: the JWKS refresh on
 # an unknown kid is still rate limited (once per JWKS_MIN_REFRESH_SECONDS), and the
 # introspection timeout stays under Envoy's ext_authz timeout (0.5 s) so that a slow
 # provider gets authz_server's own answer (key_manager_unavailable).
 JWKS_MIN_REFRESH_SECONDS = 1.0
 SESSION_ENV = {
-    "PORTCULLIS_MULTIPLE_CONSUMER_SECRETS": "true",
-    "PORTCULLIS_MAX_CONSUMER_SECRETS": str(MAX_CONSUMER_SECRETS),
     "PORTCULLIS_JWKS_MIN_REFRESH_SECONDS": str(JWKS_MIN_REFRESH_SECONDS),
     "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS": "0.3",
     "PORTCULLIS_INTROSPECTION_NEGATIVE_CACHE_SECONDS": "1",
 }
 
 
-def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[LiveMesh]:
-    settings = MeshSettings(data_dir=data_dir, **dict(zip(PORT_FIELDS, distinct_free_ports(len(PORT_FIELDS)))))
+def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None, **settings_fields: Any) -> Iterator[LiveMesh]:
+    """`settings_fields`: MeshSettings fields other than the ports (they reach every
+    child through MeshSettings.as_env); `extra_env`: other variables for the children."""
+    ports = dict(zip(PORT_FIELDS, distinct_free_ports(len(PORT_FIELDS))))
+    settings = MeshSettings(data_dir=data_dir, **ports, **settings_fields)
     # A developer's own PORTCULLIS_* settings (ports, database URL, tokens) must not leak in.
     base_env = {name: value for name, value in os.environ.items() if not name.startswith("PORTCULLIS_")}
     base_env.update(extra_env or {})
@@ -102,7 +104,7 @@ def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None) 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMesh]:
     """The shared mesh: tests that change global state restore it or use their own APIs."""
-    yield from start_live_mesh(tmp_path_factory.mktemp("mesh"), SESSION_ENV)
+    yield from start_live_mesh(tmp_path_factory.mktemp("mesh"), SESSION_ENV, **SESSION_SETTINGS)
 
 
 @pytest.fixture(scope="session")
