@@ -109,14 +109,12 @@ def create_key_manager(store: Store, request: key_managers_pb2.CreateKeyManagerR
     row.leeway_seconds = presets.DEFAULT_LEEWAY_SECONDS
     row.key_generation_allowed_roles, row.key_generation_denied_roles = [], []
     paths = [p for p in sorted(MUTABLE - {"type"}) if _given(given, p)]
-    secrets = _apply(row, given, paths, store.config, prefix="key_manager")
+    _store_secrets(row, _apply(row, given, paths, store.config, prefix="key_manager"), store.config)
     if row.discovery_url:
         _discover(row, store.config, "key_manager.discovery_url")
     _check(row, "key_manager")
     with store.write() as writer:
         _check_unique(writer.session, row)
-        writer.session.add(row)
-        _store_secrets(row, secrets, store.config)
         writer.upsert(row)
         return key_manager_pb(row, store.config)
 
@@ -164,10 +162,10 @@ def update_key_manager(store: Store, request: key_managers_pb2.UpdateKeyManagerR
         if "type" in paths:
             row.type = KmType.Name(_external_type(given.type, "key_manager.type"))
         secrets = _apply(row, given, [p for p in paths if p != "type"], store.config, prefix="key_manager")
+        _store_secrets(row, secrets, store.config)
         if discovered is not None:
             _fill(row, discovered)
         _check(row, "key_manager")
-        _store_secrets(row, secrets, store.config)
         row.updated_at = utcnow()
         writer.upsert(row)
         return key_manager_pb(row, store.config)
