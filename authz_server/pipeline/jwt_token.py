@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import jwt
+from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 
 from authz_server.denials import (
     KeyManagerUnavailable,
@@ -86,12 +87,14 @@ def _verify(token: str, key: VerificationKey, alg: str, key_manager: KeyManagerP
     except jwt.InvalidSignatureError:
         raise TokenSignatureInvalid() from None
     except jwt.MissingRequiredClaimError as exc:
+        if exc.claim == "aud":
+            raise TokenAudienceInvalid(f"The token has no audience; {key_manager.audience!r} is required.") from None
         raise TokenClaimsInvalid(f"The token has no {exc.claim} claim.") from None
     except jwt.InvalidIssuerError:
         raise TokenClaimsInvalid("The token's issuer (iss) is not its key manager's.") from None
     except jwt.InvalidIssuedAtError:
         raise TokenClaimsInvalid("The token's iat claim is not a number.") from None
-    except (jwt.InvalidSubjectError, jwt.InvalidJTIError):
+    except (InvalidSubjectError, InvalidJTIError):
         raise TokenClaimsInvalid("The token's sub or jti claim is not a string.") from None
     except jwt.InvalidAlgorithmError:
         raise TokenAlgorithmNotAllowed() from None

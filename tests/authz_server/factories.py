@@ -102,6 +102,9 @@ def entity(record) -> sync_pb2.PolicyEntity:
         "Application": "application",
         "Subscription": "subscription",
         "ApiKeyRecord": "api_key",
+        "KeyManagerRecord": "key_manager",
+        "ApplicationKeyRecord": "application_key",
+        "RevokedTokenRecord": "revoked_token",
     }[type(record).DESCRIPTOR.name]
     return sync_pb2.PolicyEntity(**{field: record})
 
