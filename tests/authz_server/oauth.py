@@ -189,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state = self.server.state  # type: ignore[attr-defined]
-        if self.path != "/jwks":
+        if self.path.split("?")[0] != "/jwks":
             return self._answer(404, b"{}")
         with state.lock:
             state.jwks_fetches += 1
