@@ -215,6 +215,7 @@ def delete_key(writer: Writer, row: models.ApplicationKey) -> None:
     """Delete a key and its secrets (also used when its application is deleted)."""
     for secret in _secrets_of(writer.session, row.id):
         writer.session.delete(secret)
+    writer.session.flush()  # no relationship tells the unit of work to delete secrets first
     writer.delete(row)
 
 
