@@ -321,7 +321,11 @@ def _delete_key_manager(edit: _Edit, entity_id: str) -> None:
         del edit.key_managers_by_issuer[lookup]
         # Only when two key managers shared the issuer (a misconfiguration) does another
         # one take over; finding it is a scan, on this rare path only.
-        heirs = [km for km in edit.key_managers.values() if (km.organization_id, km.issuer) == lookup]
+        ids = {km.id for km in edit.base.key_managers.values()} | {kid for _, kid in edit.touched_key_managers}
+        heirs = [
+            km for km in (edit.key_managers.get(kid) for kid in ids)
+            if km is not None and (km.organization_id, km.issuer) == lookup
+        ]
         if heirs:
             edit.key_managers_by_issuer[lookup] = min(heirs, key=lambda km: km.id)
     edit.touched_key_managers.add((old.organization_id, old.id))

@@ -73,8 +73,10 @@ def parse_unverified(token: str) -> UnverifiedJwt:
     parts = token.split(".")
     if len(parts) == 5:
         raise CredentialUnsupported("Encrypted JWTs (JWE) are not accepted as access tokens.")
-    if len(parts) != 3 or not parts[2]:
+    if len(parts) != 3:
         raise TokenMalformed("The token is not a signed JWT (header.payload.signature).")
+    # An empty signature is let through here on purpose: `alg: none` tokens have one, and
+    # they must be refused as token_algorithm_not_allowed by the algorithm check.
     header = _json_object(parts[0], "header")
     claims = _json_object(parts[1], "payload")
     _segment(parts[2], "signature")

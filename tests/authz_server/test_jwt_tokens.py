@@ -79,12 +79,14 @@ def test_valid_token_is_allowed(provider, tokens, alg):
         (lambda: mint(claims(azp=None, client_id=None)), "token_claims_invalid"),
         (lambda: mint(claims(azp="pcc_someone-else")), "token_client_unknown"),
         (lambda: mint(key=RSA_KEY, alg="RS384"), "token_algorithm_not_allowed"),
+        (lambda: forged({"alg": "RS256", "kid": "rsa-1"}, claims(), b""), "token_signature_invalid"),
     ],
     ids=["wrong-signature", "expired", "nbf-in-future", "iat-in-future-beyond-leeway", "expired-within-leeway",
          "nbf-within-leeway", "expired-beyond-leeway", "missing-exp", "exp-not-a-number", "missing-iss",
          "wrong-iss", "iss-with-trailing-slash", "sub-not-a-string", "unknown-kid", "no-kid-several-keys",
          "ec-token-claiming-rsa-kid", "typ-JWT", "typ-case-insensitive", "typ-media-type", "typ-other",
-         "typ-id-token", "unknown-crit", "no-client-claim", "unknown-client", "alg-not-in-allow-list"],
+         "typ-id-token", "unknown-crit", "no-client-claim", "unknown-client", "alg-not-in-allow-list",
+         "empty-signature"],
 )
 def test_jwt_validation(provider, tokens, token_factory, code):
     decision = _decide(token_factory(), _world(provider), tokens)
@@ -186,7 +188,6 @@ def test_open_resource_ignores_a_bad_token(provider, tokens):
         (b64('["a"]').replace("WyJ", "eyJ", 1) + ".e30.c2ln", "token_malformed"),
         (b64('{"alg":"RS256","alg":"none"}') + "." + b64("{}") + ".c2ln", "token_malformed"),
         (b64('{"alg":"RS256"}') + "." + b64("[1]") + ".c2ln", "token_malformed"),
-        (b64('{"alg":"RS256"}') + "." + b64("{}") + ".", "token_malformed"),
         ("eyJhbGciOiJSUzI1NiJ9.e30.c2ln.more.dots.here", "token_malformed"),
         ("eyJhbGciOiJSUzI1NiJ9.e30.a.b.c", "credential_unsupported"),
         ("eyJ" + "A" * (1024 * 1024) + ".e30.c2ln", "token_malformed"),
@@ -194,7 +195,7 @@ def test_open_resource_ignores_a_bad_token(provider, tokens):
         ("eyJhbGciOiJSUzI1NiJ9.e30.c2ln é", "token_malformed"),
     ],
     ids=["one-segment", "bad-base64", "header-not-json", "header-not-object", "duplicate-header-member",
-         "payload-not-object", "empty-signature", "many-dots", "jwe-five-segments", "one-mebibyte", "non-utf8",
+         "payload-not-object", "many-dots", "jwe-five-segments", "one-mebibyte", "non-utf8",
          "non-ascii"],
 )
 def test_malformed_tokens(provider, tokens, token, code):

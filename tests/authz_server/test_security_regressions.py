@@ -161,3 +161,146 @@ def test_decision_log_never_contains_the_key(caplog):
 def test_truncated_percent_escape_in_key_is_bad_request():
     _, decision = _decide(PIZZA_BASE + "/menu?apikey=%E0%A4%A", {})
     assert decision.code == "bad_request"
+
+
+# --- OAuth2 tokens (issue 3) -------------------------------------------------------------------
+
+import time as _time
+
+import jwt as _jwt
+import pytest as _pytest
+
+from .oauth import (
+    EC_KEY as _EC_KEY,
+    RSA_KEY as _RSA_KEY,
+    b64 as _b64,
+    claims as _claims,
+    forged as _forged,
+    make_key_manager as _make_key_manager,
+    mint as _mint,
+    oauth_world as _oauth_world,
+    public_jwk as _public_jwk,
+    public_pem as _public_pem,
+)
+
+
+def _token_decision(token, provider, tokens, **km_kwargs):
+    records = _oauth_world(_make_key_manager(jwks_uri=provider.jwks_uri, **km_kwargs))
+    context = to_request_context(check_request(PIZZA_BASE + "/menu", headers={"authorization": f"Bearer {token}"}))
+    return context, decide(context, index_of(*records), _time.time(), tokens)
+
+
+@_pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
+@_pytest.mark.parametrize("signature", [b"", b"x"], ids=["unsigned", "junk-signature"])
+def test_alg_none_in_any_case_is_refused(provider, tokens, alg, signature):
+    token = _forged({"alg": alg, "kid": "rsa-1", "typ": "JWT"}, _claims(), signature)
+    # Even a key manager whose configured list names "none" never accepts it.
+    _, decision = _token_decision(token, provider, tokens, algorithms=("RS256", alg))
+    assert decision.code == "token_algorithm_not_allowed"
+    assert provider.state.jwks_fetches == 0
+
+
+def test_hs256_signed_with_the_public_key_is_refused(provider, tokens):
+    pem = _public_pem(_RSA_KEY)
+    header = {"alg": "HS256", "kid": "rsa-1", "typ": "JWT"}
+    signing_input = _b64(__import__("json").dumps(header)) + "." + _b64(__import__("json").dumps(_claims()))
+    import hashlib
+    import hmac
+
+    signature = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
+    token = signing_input + "." + _b64(signature)
+    _, decision = _token_decision(token, provider, tokens, algorithms=("RS256", "HS256"))
+    assert decision.code == "token_algorithm_not_allowed"
+
+
+@_pytest.mark.parametrize("kid", ["../../etc/passwd", "' OR 1=1 --", "rsa-1\x00", "http://evil.example/jwks"],
+                          ids=["path-traversal", "sql", "nul", "url"])
+def test_hostile_kid_is_just_an_unknown_kid(provider, tokens, kid):
+    _, decision = _token_decision(_mint(kid=kid), provider, tokens)
+    assert decision.code == "token_key_unknown"
+
+
+@_pytest.mark.parametrize("header", ["jku", "x5u", "jwk", "x5c"])
+def test_key_pointing_headers_are_never_trusted(provider, tokens, header):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    values = {
+        "jku": provider.url + "/attacker-jwks",
+        "x5u": provider.url + "/attacker-cert",
+        "jwk": _public_jwk(attacker, "rsa-1"),
+        "x5c": [_b64(_public_pem(attacker))],
+    }
+    token = _mint(key=attacker, headers={header: values[header]})
+    _, decision = _token_decision(token, provider, tokens)
+    assert decision.code == "token_signature_invalid"
+    assert provider.state.jwks_fetches == 1   # only the configured JWKS was fetched
+
+
+def test_unknown_crit_is_refused_even_when_signed(provider, tokens):
+    _, decision = _token_decision(_mint(headers={"crit": ["x-portcullis"], "x-portcullis": True}), provider, tokens)
+    assert decision.code == "token_malformed"
+
+
+def test_flood_of_bogus_kids_does_not_hammer_the_provider(provider, tokens):
+    for n in range(50):
+        _, decision = _token_decision(_mint(kid=f"bogus-{n}"), provider, tokens)
+        assert decision.code == "token_key_unknown"
+    assert provider.state.jwks_fetches == 2
+
+
+def test_token_from_another_organizations_key_manager_is_not_accepted(provider, tokens):
+    records = _oauth_world(_make_key_manager(jwks_uri=provider.jwks_uri, organization_id="acme"))
+    context = to_request_context(check_request(PIZZA_BASE + "/menu", headers={"authorization": f"Bearer {_mint()}"}))
+    assert decide(context, index_of(*records), _time.time(), tokens).code == "token_issuer_unknown"
+
+
+def test_deny_body_and_decision_log_never_contain_the_token(provider, tokens, caplog):
+    import logging
+
+    token = _mint(_claims(exp=int(_time.time()) - 3600))
+    context, decision = _token_decision(token, provider, tokens)
+    response = to_check_response(decision, context)
+    with caplog.at_level(logging.INFO):
+        log_decision(decision, context, 0.001)
+    assert decision.code == "token_expired"
+    everything = response.SerializeToString().decode("latin-1") + caplog.text
+    assert token not in everything and token.split(".")[2] not in everything
+
+
+def test_allow_log_names_the_kind_and_client_but_not_the_token(provider, tokens, caplog):
+    import logging
+
+    token = _mint()
+    context, decision = _token_decision(token, provider, tokens)
+    with caplog.at_level(logging.INFO, logger="authz_server.decision"):
+        log_decision(decision, context, 0.001)
+    assert "credential_kind=oauth2_jwt" in caplog.text and "consumer_key=pcc_client-one" in caplog.text
+    assert token not in caplog.text
+    metadata = dict(to_check_response(decision, context).dynamic_metadata)
+    assert (metadata["credential_kind"], metadata["key_manager_id"], metadata["consumer_key"]) == (
+        "oauth2_jwt", "km-idp", "pcc_client-one")
+
+
+def test_api_key_wins_over_a_bearer_token_when_both_are_sent(provider, tokens):
+    from .factories import make_key
+
+    records = _oauth_world(_make_key_manager(jwks_uri=provider.jwks_uri), extra=(make_key(),))
+    headers = {"apikey": PROD_KEY, "authorization": "Bearer not-even-a-token"}
+    context = to_request_context(check_request(PIZZA_BASE + "/menu", headers=headers))
+    decision = decide(context, index_of(*records), _time.time(), tokens)
+    assert isinstance(decision, Allow) and decision.credential_kind == "api_key"
+
+
+def test_two_different_bearer_tokens_are_ambiguous(provider, tokens):
+    from .factories import make_request
+
+    records = _oauth_world(_make_key_manager(jwks_uri=provider.jwks_uri))
+    request = make_request(PIZZA_BASE + "/menu", headers={"authorization": [f"Bearer {_mint()}", "Bearer other"]})
+    assert decide(request, index_of(*records), _time.time(), tokens).code == "credential_ambiguous"
+
+
+def test_es256_token_cannot_be_verified_with_an_rsa_key_confusion(provider, tokens):
+    token = _jwt.encode(_claims(), _EC_KEY, algorithm="ES256", headers={"kid": "rsa-1"})
+    _, decision = _token_decision(token, provider, tokens)
+    assert decision.code == "token_signature_invalid"

@@ -30,3 +30,28 @@ def test_overrides():
 def test_malformed_settings_are_refused(env):
     with pytest.raises(SettingsError):
         AuthzSettings.from_env(env)
+
+
+def test_token_settings_defaults_and_overrides():
+    defaults = AuthzSettings.from_env({}).tokens
+    assert (defaults.jwks_refresh_seconds, defaults.jwks_min_refresh_seconds, defaults.jwks_timeout_seconds) == (300, 10, 2)
+    assert (defaults.introspection_timeout_seconds, defaults.introspection_cache_seconds,
+            defaults.introspection_negative_cache_seconds) == (2, 60, 10)
+    tokens = AuthzSettings.from_env({
+        "PORTCULLIS_JWKS_REFRESH_SECONDS": "60", "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS": "0.5",
+        "PORTCULLIS_TOKEN_CACHE_SIZE": "5", "PORTCULLIS_MAX_INTROSPECTION_CANDIDATES": "1",
+    }).tokens
+    assert (tokens.jwks_refresh_seconds, tokens.introspection_timeout_seconds) == (60, 0.5)
+    assert (tokens.token_cache_size, tokens.max_introspection_candidates) == (5, 1)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"PORTCULLIS_JWKS_REFRESH_SECONDS": "0"}, {"PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS": "nan"},
+     {"PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS": "120"}, {"PORTCULLIS_TOKEN_CACHE_SIZE": "0"},
+     {"PORTCULLIS_JWKS_MIN_REFRESH_SECONDS": "soon"}],
+    ids=["zero-refresh", "nan-timeout", "timeout-too-long", "empty-cache", "non-numeric"],
+)
+def test_malformed_token_settings_are_refused(env):
+    with pytest.raises(SettingsError):
+        AuthzSettings.from_env(env)
