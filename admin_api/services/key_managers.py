@@ -114,7 +114,7 @@ def create_key_manager(store: Store, request: key_managers_pb2.CreateKeyManagerR
         _discover(row, store.config, "key_manager.discovery_url")
     _check(row, "key_manager")
     with store.write() as writer:
-        _check_unique(writer.session, row)
+        _check_unique(writer.session, row, store.config)
         writer.upsert(row)
         return key_manager_pb(row, store.config)
 
@@ -166,6 +166,7 @@ def update_key_manager(store: Store, request: key_managers_pb2.UpdateKeyManagerR
         if discovered is not None:
             _fill(row, discovered)
         _check(row, "key_manager")
+        _check_issuer_unique(writer.session, row, store.config)
         row.updated_at = utcnow()
         writer.upsert(row)
         return key_manager_pb(row, store.config)
@@ -322,7 +323,7 @@ def _roles_never_both(row: models.KeyManager, prefix: str) -> None:
             field=f"{prefix}.key_generation_denied_roles")
 
 
-def _check_unique(session: Session, row: models.KeyManager) -> None:
+def _check_unique(session: Session, row: models.KeyManager, config: ServiceConfig) -> None:
     with session.no_autoflush:
         twin = session.scalars(select(models.KeyManager).where(
             models.KeyManager.organization_id == row.organization_id, models.KeyManager.name == row.name,
@@ -330,6 +331,22 @@ def _check_unique(session: Session, row: models.KeyManager) -> None:
     if twin is not None:
         raise AlreadyExists(f"a key manager named {row.name!r} already exists (id {twin.id!r})",
                             field="key_manager.name")
+    _check_issuer_unique(session, row, config)
+
+
+def _check_issuer_unique(session: Session, row: models.KeyManager, config: ServiceConfig) -> None:
+    """A JWT's `iss` selects the key manager: two in one organization must not share it."""
+    if row.type == KmType.Name(KmType.RESIDENT):
+        return
+    if row.issuer.rstrip("/") == config.public_url.rstrip("/"):
+        raise AlreadyExists(f"issuer {row.issuer!r} is the resident key manager's", field="key_manager.issuer")
+    with session.no_autoflush:
+        clash = session.scalars(select(models.KeyManager).where(
+            models.KeyManager.organization_id == row.organization_id, models.KeyManager.issuer == row.issuer,
+            models.KeyManager.id != row.id)).first()
+    if clash is not None:
+        raise AlreadyExists(f"key manager {clash.name!r} already has issuer {row.issuer!r}: a token's issuer must "
+                            "select one key manager", field="key_manager.issuer")
 
 
 def _bounded_text(value: str, field: str, limit: int) -> str:

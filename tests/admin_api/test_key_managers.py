@@ -144,6 +144,18 @@ def test_name_is_unique_in_the_organization_and_immutable(store, db_path):
         _update(store, km.id, ["name"], name="Other")
 
 
+def test_issuer_selects_one_key_manager(store):
+    km = external_km(store, ADMIN)
+    with pytest.raises(AlreadyExists, match="already has issuer") as caught:
+        external_km(store, ADMIN, name="Twin")
+    assert caught.value.field == "key_manager.issuer"
+    other = external_km(store, ADMIN, name="Other", issuer="https://other.example.com")
+    with pytest.raises(AlreadyExists, match="already has issuer"):
+        _update(store, other.id, ["issuer"], issuer=km.issuer)
+    with pytest.raises(AlreadyExists, match="resident key manager's"):
+        external_km(store, ADMIN, name="Fake resident", issuer=PUBLIC_URL)
+
+
 def test_discovery_fills_empty_fields_and_explicit_fields_win(store):
     with fake_provider() as provider:
         km = external_km(store, ADMIN, name="Discovered", issuer="", jwks_uri="", discovery_url=provider.base_url,
