@@ -80,3 +80,25 @@ def test_upb_backend_is_required(monkeypatch):
     monkeypatch.setattr(api_implementation, "Type", lambda: "python")
     with pytest.raises(RuntimeError, match="upb"):
         require_upb()
+
+
+def test_check_validates_a_bearer_token_with_the_servers_token_services(provider, tokens):
+    import time
+
+    from .oauth import claims, make_key_manager, mint, oauth_world
+
+    store = PolicyStore()
+    running = start_server(store, port=0, workers=2, service=AuthorizationService(store, tokens=tokens))
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        store.apply_snapshot([entity(r) for r in oauth_world(make_key_manager(jwks_uri=provider.jwks_uri))], 1)
+        response = _check(channel, check_request(PIZZA_BASE + "/menu", headers={"authorization": f"Bearer {mint()}"}))
+        assert response.status.code == code_pb2.OK, response.denied_response.body
+        assert response.dynamic_metadata["credential_kind"] == "oauth2_jwt"
+        expired = mint(claims(exp=int(time.time()) - 3600))
+        response = _check(channel, check_request(PIZZA_BASE + "/menu", headers={"authorization": f"Bearer {expired}"}))
+        assert response.denied_response.status.code == 401
+        assert json.loads(response.denied_response.body)["code"] == "token_expired"
+    finally:
+        channel.close()
+        running.stop(grace=None)

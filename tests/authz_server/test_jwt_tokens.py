@@ -37,7 +37,11 @@ def _world(provider, **km_kwargs):
     return oauth_world(make_key_manager(jwks_uri=provider.jwks_uri, **km_kwargs))
 
 
-NOW = int(time.time())
+def _now() -> int:
+    """Read at mint time: tokens are checked by PyJWT against the real clock."""
+    return int(time.time())
+
+
 ALG_KEYS = {"RS256": (RSA_KEY, "rsa-1"), "PS256": (RSA_KEY, "rsa-1"), "ES256": (EC_KEY, "ec-1")}
 
 
@@ -55,12 +59,12 @@ def test_valid_token_is_allowed(provider, tokens, alg):
     "token_factory,code",
     [
         (lambda: mint(key=RSA_OTHER), "token_signature_invalid"),
-        (lambda: mint(claims(exp=NOW - 3600)), "token_expired"),
-        (lambda: mint(claims(nbf=NOW + 3600)), "token_not_yet_valid"),
-        (lambda: mint(claims(iat=NOW + 3600, nbf=None)), "token_not_yet_valid"),
-        (lambda: mint(claims(exp=NOW - 10)), "allowed"),
-        (lambda: mint(claims(nbf=NOW + 10)), "allowed"),
-        (lambda: mint(claims(exp=NOW - 45)), "token_expired"),
+        (lambda: mint(claims(exp=_now() - 3600)), "token_expired"),
+        (lambda: mint(claims(nbf=_now() + 3600)), "token_not_yet_valid"),
+        (lambda: mint(claims(iat=_now() + 3600, nbf=None)), "token_not_yet_valid"),
+        (lambda: mint(claims(exp=_now() - 10)), "allowed"),
+        (lambda: mint(claims(nbf=_now() + 10)), "allowed"),
+        (lambda: mint(claims(exp=_now() - 45)), "token_expired"),
         (lambda: mint(claims(exp=None)), "token_claims_invalid"),
         (lambda: mint(claims(exp="tomorrow")), "token_claims_invalid"),
         (lambda: mint(claims(iss=None)), "token_claims_invalid"),
@@ -158,7 +162,7 @@ def test_invalid_token_challenge_escapes_the_description(provider, tokens):
 
 
 def test_token_denial_carries_invalid_token_challenge(provider, tokens):
-    decision = _decide(mint(claims(exp=NOW - 3600)), _world(provider), tokens)
+    decision = _decide(mint(claims(exp=_now() - 3600)), _world(provider), tokens)
     assert decision.challenges == ('Bearer realm="portcullis", error="invalid_token", error_description="The token has expired."',)
 
 
@@ -264,7 +268,7 @@ def test_revoked_jti(provider, tokens):
     from portcullis.sync.v1 import sync_pb2
 
     revoked = sync_pb2.RevokedTokenRecord(id="jti-1", organization_id="default", key_manager_id="km-idp",
-                                         expires_at_unix=NOW + 600)
+                                         expires_at_unix=_now() + 600)
     records = oauth_world(make_key_manager(jwks_uri=provider.jwks_uri), extra=(revoked,))
     assert _decide(mint(), records, tokens).code == "token_revoked"
     assert isinstance(_decide(mint(claims(jti="jti-2")), records, tokens), Allow)
