@@ -28,7 +28,6 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from sqlalchemy import select
 
 from admin_api import auth
 from admin_api.caller import Role
