@@ -43,8 +43,8 @@ class TokenSettings:
 
     jwks_refresh_seconds: float = 300.0              # PORTCULLIS_JWKS_REFRESH_SECONDS
     jwks_min_refresh_seconds: float = 10.0           # PORTCULLIS_JWKS_MIN_REFRESH_SECONDS
-    jwks_timeout_seconds: float = 2.0                # PORTCULLIS_JWKS_TIMEOUT_SECONDS
-    introspection_timeout_seconds: float = 2.0       # PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS
+    jwks_timeout_seconds: float = 1.0                # PORTCULLIS_JWKS_TIMEOUT_SECONDS
+    introspection_timeout_seconds: float = 1.0       # PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS
     introspection_cache_seconds: float = 60.0        # PORTCULLIS_INTROSPECTION_CACHE_SECONDS
     introspection_negative_cache_seconds: float = 10.0   # PORTCULLIS_INTROSPECTION_NEGATIVE_CACHE_SECONDS
     token_cache_size: int = 10_000                   # PORTCULLIS_TOKEN_CACHE_SIZE
@@ -56,9 +56,9 @@ class TokenSettings:
         return cls(
             jwks_refresh_seconds=_positive_float(env, "PORTCULLIS_JWKS_REFRESH_SECONDS", 300.0),
             jwks_min_refresh_seconds=_positive_float(env, "PORTCULLIS_JWKS_MIN_REFRESH_SECONDS", 10.0),
-            jwks_timeout_seconds=_positive_float(env, "PORTCULLIS_JWKS_TIMEOUT_SECONDS", 2.0, maximum=30.0),
+            jwks_timeout_seconds=_positive_float(env, "PORTCULLIS_JWKS_TIMEOUT_SECONDS", 1.0, maximum=30.0),
             introspection_timeout_seconds=_positive_float(
-                env, "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS", 2.0, maximum=30.0
+                env, "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS", 1.0, maximum=30.0
             ),
             introspection_cache_seconds=_positive_float(env, "PORTCULLIS_INTROSPECTION_CACHE_SECONDS", 60.0),
             introspection_negative_cache_seconds=_positive_float(

@@ -10,7 +10,7 @@ from portcullis_shared.settings import REPO_ROOT, MeshSettings
 TEMPLATE_PATH = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
 RENDERED_NAME = "envoy.yaml"
 # How long Envoy waits for a decision before it counts as an error (and so a denial).
-DEFAULT_AUTHZ_TIMEOUT_SECONDS = 0.5
+DEFAULT_AUTHZ_TIMEOUT_SECONDS = 1.5  # above authz_server's own 1 s budget for JWKS and introspection calls
 
 
 def template_values(settings: MeshSettings, *, authz_timeout_seconds: float) -> dict[str, str]:

@@ -61,7 +61,7 @@ def test_rendered_config_keeps_the_security_settings(tmp_path: Path) -> None:
         "use_remote_address: true",
         "clear_route_cache: true",
         "status_on_error: { code: ServiceUnavailable }",
-        "timeout: 0.5s",
+        "timeout: 1.5s",
     ):
         assert line in text, f"rendered Envoy config lost {line!r}"
     assert "${" not in text  # every placeholder got a value

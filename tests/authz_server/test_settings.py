@@ -34,9 +34,9 @@ def test_malformed_settings_are_refused(env):
 
 def test_token_settings_defaults_and_overrides():
     defaults = AuthzSettings.from_env({}).tokens
-    assert (defaults.jwks_refresh_seconds, defaults.jwks_min_refresh_seconds, defaults.jwks_timeout_seconds) == (300, 10, 2)
+    assert (defaults.jwks_refresh_seconds, defaults.jwks_min_refresh_seconds, defaults.jwks_timeout_seconds) == (300, 10, 1)
     assert (defaults.introspection_timeout_seconds, defaults.introspection_cache_seconds,
-            defaults.introspection_negative_cache_seconds) == (2, 60, 10)
+            defaults.introspection_negative_cache_seconds) == (1, 60, 10)
     tokens = AuthzSettings.from_env({
         "PORTCULLIS_JWKS_REFRESH_SECONDS": "60", "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS": "0.5",
         "PORTCULLIS_TOKEN_CACHE_SIZE": "5", "PORTCULLIS_MAX_INTROSPECTION_CANDIDATES": "1",
