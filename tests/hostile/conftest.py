@@ -1,0 +1,20 @@
+"""Fixtures of the hostile-input and fault tests.
+
+The in-test identity provider and the Check-request builders are the authz_server
+tests' own (imported, not copied); hypothesis keeps no example database in the
+repository and has no deadline (a slow CI machine is not a failure)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+
+from tests.authz_server.conftest import _provider_server, provider  # noqa: F401  (fixtures)
+
+settings.register_profile(
+    "portcullis",
+    database=None,
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("portcullis")
