@@ -1,9 +1,14 @@
-"""`python -m authz_server`: serve ext_authz on 127.0.0.1:<authz_port>, fed by admin_api."""
+"""`python -m authz_server`: serve ext_authz on 127.0.0.1:<authz_port>, fed by admin_api.
+
+With PORTCULLIS_AUTHZ_WORKERS=N>1 this process supervises N workers (`--worker i`),
+worker i serving on authz_port + i (see authz_server.workers)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -15,6 +20,7 @@ from authz_server.server import ProtobufBackendError, require_upb, start_server
 from authz_server.settings import AuthzSettings
 from authz_server.sync_client import PolicySyncClient, token_source
 from authz_server.tokens.services import TokenServices
+from authz_server.workers import Supervisor, parent_gone, parse_worker_index
 
 log = logging.getLogger("authz_server")
 
@@ -22,7 +28,8 @@ log = logging.getLogger("authz_server")
 _PRUNE_SECONDS = 60.0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    worker_index = parse_worker_index(sys.argv[1:] if argv is None else argv)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stopping.set())
@@ -37,8 +44,19 @@ def main() -> int:
     except (ProtobufBackendError, SettingsError) as exc:
         log.error("%s", exc)
         return 2
-    log.info("starting with %r", settings)
+    if worker_index is None and settings.workers > 1:
+        log.info("starting %d workers with %r", settings.workers, settings)
+        return Supervisor(settings.workers).run(stopping)
+    if worker_index is None:
+        log.info("starting with %r", settings)
+    return serve(settings, stopping, worker_index)
 
+
+def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int | None) -> int:
+    """One process deciding: worker `worker_index` listens on authz_port + index."""
+    index = worker_index or 0
+    port = settings.mesh.authz_port + index
+    supervisor_pid = os.getppid() if worker_index is not None else None
     store = PolicyStore()
     sync_token = token_source(settings.sync_token, settings.mesh.sync_token_file)
     # The resident key manager's introspection takes this replica's sync token.
@@ -48,20 +66,25 @@ def main() -> int:
         server = start_server(
             store,
             host=settings.mesh.host,
-            port=settings.mesh.authz_port,
+            port=port,
             trusted_hops=settings.trusted_hops,
-            workers=settings.workers,
+            workers=settings.threads,
+            max_concurrent_rpcs=settings.max_concurrent_rpcs,
             tokens=tokens,
         )
     except (OSError, RuntimeError) as exc:
-        log.error("cannot serve on %s: %s", settings.listen_address, exc)
+        log.error("cannot serve on %s:%d: %s", settings.mesh.host, port, exc)
         tokens.stop()
         return 1
-    sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token)
+    replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
+    sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica)
     sync.start()
     try:
         next_prune = time.monotonic() + _PRUNE_SECONDS
         while not stopping.wait(1.0):
+            if supervisor_pid is not None and parent_gone(supervisor_pid):
+                log.error("the supervisor is gone: worker %d stops", index)
+                break
             if time.monotonic() >= next_prune:
                 pruned = store.prune(time.time())
                 if pruned:

@@ -52,12 +52,24 @@ def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     trusted_hops: int = 0,
-    workers: int = 16,
+    workers: int = 4,
+    max_concurrent_rpcs: int | None = None,
     service: AuthorizationService | None = None,
     tokens: TokenServices | None = None,
 ) -> RunningServer:
-    """Start serving on host:port (0: any free port) and return the bound port."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authz"))
+    """Start serving on host:port (0: any free port) and return the bound port.
+
+    `workers` is the thread pool: a decision holds the GIL almost all the time, so more
+    threads only add switching; a few cover the rare wait on a JWKS or introspection call.
+    `max_concurrent_rpcs` bounds what is queued: past it a call is refused at once with
+    RESOURCE_EXHAUSTED (Envoy fails closed) rather than answered after Envoy gave up."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authz"),
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        # SO_REUSEPORT off: each worker process owns its own port; a second process on
+        # the same port must fail loudly, not silently share the connections.
+        options=(("grpc.so_reuseport", 0),),
+    )
     external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
         service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens), server
     )

@@ -70,13 +70,37 @@ class TokenSettings:
         )
 
 
+def default_workers() -> int:
+    """One worker process per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(env: Mapping[str, str]) -> int:
+    """PORTCULLIS_AUTHZ_WORKERS (default: the cores); the mesh reads it too, to give Envoy
+    one endpoint per worker."""
+    return _non_negative_int(env, "PORTCULLIS_AUTHZ_WORKERS", default_workers(), minimum=1)
+
+
+def worker_ports(authz_port: int, workers: int) -> list[int]:
+    return [authz_port + index for index in range(workers)]
+
+
 @dataclass(frozen=True)
 class AuthzSettings:
     mesh: MeshSettings
     admin_grpc_target: str          # PORTCULLIS_ADMIN_GRPC_TARGET
     sync_token: str | None          # PORTCULLIS_SYNC_TOKEN (else the sync token file)
     trusted_hops: int = 0           # PORTCULLIS_TRUSTED_HOPS
-    workers: int = 16               # PORTCULLIS_AUTHZ_WORKERS: gRPC thread pool size
+    # PORTCULLIS_AUTHZ_WORKERS: worker processes, one gRPC server each on consecutive ports
+    # (authz_port, authz_port + 1, ...): Python runs one thread at a time per process.
+    workers: int = 1
+    threads: int = 4                # PORTCULLIS_AUTHZ_THREADS: gRPC thread pool per worker
+    # PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS: beyond this, a worker answers RESOURCE_EXHAUSTED
+    # at once (Envoy then fails closed) instead of queueing past Envoy's timeout.
+    max_concurrent_rpcs: int = 256
     tokens: TokenSettings = TokenSettings()
 
     @property
@@ -87,7 +111,8 @@ class AuthzSettings:
         return (
             f"AuthzSettings(listen={self.listen_address}, admin_grpc_target={self.admin_grpc_target}, "
             f"sync_token={'<set>' if self.sync_token else '<file ' + str(self.mesh.sync_token_file) + '>'}, "
-            f"trusted_hops={self.trusted_hops}, workers={self.workers}, tokens={self.tokens})"
+            f"trusted_hops={self.trusted_hops}, workers={self.workers}, threads={self.threads}, "
+            f"max_concurrent_rpcs={self.max_concurrent_rpcs}, tokens={self.tokens})"
         )
 
     @classmethod
@@ -99,6 +124,8 @@ class AuthzSettings:
             admin_grpc_target=env.get("PORTCULLIS_ADMIN_GRPC_TARGET") or f"127.0.0.1:{mesh.admin_grpc_port}",
             sync_token=(env.get("PORTCULLIS_SYNC_TOKEN") or "").strip() or None,
             trusted_hops=_non_negative_int(env, "PORTCULLIS_TRUSTED_HOPS", 0),
-            workers=_non_negative_int(env, "PORTCULLIS_AUTHZ_WORKERS", 16, minimum=1),
+            workers=worker_count(env),
+            threads=_non_negative_int(env, "PORTCULLIS_AUTHZ_THREADS", 4, minimum=1),
+            max_concurrent_rpcs=_non_negative_int(env, "PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS", 256, minimum=1),
             tokens=TokenSettings.from_env(env),
         )

@@ -11,6 +11,7 @@ from typing import Mapping
 
 from mesh import envoy_config
 from mesh.processes import Component
+from authz_server.settings import worker_count, worker_ports
 from mesh.readiness import all_of, files_exist, grpc_serving, http_ok
 from portcullis_shared.settings import REPO_ROOT, MeshSettings
 
@@ -78,12 +79,13 @@ def admin_api(settings: MeshSettings, env: Mapping[str, str], *, python: str, lo
 
 
 def authz_server(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
+    ports = worker_ports(settings.authz_port, worker_count(env))
     return Component(
         AUTHZ_SERVER,
         [python, "-m", "authz_server"],
         env=env,
-        # SERVING only once the first policy snapshot is applied.
-        probe=grpc_serving(f"{settings.host}:{settings.authz_port}"),
+        # SERVING only once the first policy snapshot is applied, on every worker.
+        probe=all_of(*(grpc_serving(f"{settings.host}:{port}") for port in ports)),
         cwd=REPO_ROOT,
         log_path=_log_path(log_dir, AUTHZ_SERVER),
         ready_timeout=30.0,
@@ -91,7 +93,7 @@ def authz_server(settings: MeshSettings, env: Mapping[str, str], *, python: str,
 
 
 def envoy(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
-    config = envoy_config.write(settings)
+    config = envoy_config.write(settings, authz_workers=worker_count(env))
     return Component(
         ENVOY,
         [

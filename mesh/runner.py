@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from authz_server.settings import worker_count, worker_ports
 from mesh import components
 from mesh.processes import Component, ComponentError
 from portcullis_shared.settings import MeshSettings
@@ -26,6 +27,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """The first of `count` consecutive ports that are all free right now (authz_server
+    workers listen on consecutive ports)."""
+    for _ in range(attempts):
+        base = free_port(host)
+        if base + count <= 65536 and not any(_port_in_use(host, base + offset) for offset in range(1, count)):
+            return base
+    raise MeshError(f"no {count} consecutive free ports found on {host}")
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -52,6 +63,7 @@ class Mesh:
     ) -> None:
         self.settings = settings
         env = components.child_env(settings, os.environ if base_env is None else base_env)
+        self.authz_workers = worker_count(env)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         built = [
             components.backend(settings, "production", env, python=python, log_dir=log_dir),
@@ -87,6 +99,8 @@ class Mesh:
             "admin_api REST": s.admin_rest_port,
             "admin_api gRPC": s.admin_grpc_port,
             "authz_server gRPC": s.authz_port,
+            **{f"authz_server gRPC (worker {index})": port
+               for index, port in enumerate(worker_ports(s.authz_port, self.authz_workers)) if index},
             "sample backend (production)": s.backend_production_port,
             "sample backend (sandbox)": s.backend_sandbox_port,
         }

@@ -1,6 +1,6 @@
 import pytest
 
-from authz_server.settings import AuthzSettings
+from authz_server.settings import AuthzSettings, default_workers, worker_ports
 from portcullis_shared.settings import SettingsError
 
 
@@ -8,14 +8,17 @@ def test_defaults():
     settings = AuthzSettings.from_env({})
     assert settings.admin_grpc_target == "127.0.0.1:9090"
     assert settings.listen_address == "127.0.0.1:9191"
-    assert (settings.sync_token, settings.trusted_hops, settings.workers) == (None, 0, 16)
+    assert (settings.sync_token, settings.trusted_hops, settings.workers) == (None, 0, default_workers())
+    assert (settings.threads, settings.max_concurrent_rpcs) == (4, 256)
 
 
 def test_overrides():
     settings = AuthzSettings.from_env({
         "PORTCULLIS_ADMIN_GRPC_PORT": "9999", "PORTCULLIS_AUTHZ_PORT": "9292", "PORTCULLIS_TRUSTED_HOPS": "2",
-        "PORTCULLIS_SYNC_TOKEN": " pcs_x ", "PORTCULLIS_AUTHZ_WORKERS": "4",
+        "PORTCULLIS_SYNC_TOKEN": " pcs_x ", "PORTCULLIS_AUTHZ_WORKERS": "4", "PORTCULLIS_AUTHZ_THREADS": "2",
+        "PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS": "64",
     })
+    assert (settings.threads, settings.max_concurrent_rpcs) == (2, 64)
     assert settings.admin_grpc_target == "127.0.0.1:9999" and settings.listen_address == "127.0.0.1:9292"
     assert (settings.sync_token, settings.trusted_hops, settings.workers) == ("pcs_x", 2, 4)
     assert "pcs_x" not in repr(settings)
@@ -24,8 +27,9 @@ def test_overrides():
 
 @pytest.mark.parametrize(
     "env",
-    [{"PORTCULLIS_TRUSTED_HOPS": "-1"}, {"PORTCULLIS_TRUSTED_HOPS": "two"}, {"PORTCULLIS_AUTHZ_WORKERS": "0"}],
-    ids=["negative-hops", "non-numeric-hops", "zero-workers"],
+    [{"PORTCULLIS_TRUSTED_HOPS": "-1"}, {"PORTCULLIS_TRUSTED_HOPS": "two"}, {"PORTCULLIS_AUTHZ_WORKERS": "0"},
+     {"PORTCULLIS_AUTHZ_THREADS": "0"}, {"PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS": "0"}],
+    ids=["negative-hops", "non-numeric-hops", "zero-workers", "zero-threads", "zero-in-flight"],
 )
 def test_malformed_settings_are_refused(env):
     with pytest.raises(SettingsError):
@@ -55,3 +59,8 @@ def test_token_settings_defaults_and_overrides():
 def test_malformed_token_settings_are_refused(env):
     with pytest.raises(SettingsError):
         AuthzSettings.from_env(env)
+
+
+def test_worker_ports_are_consecutive_from_the_authz_port():
+    assert worker_ports(9191, 3) == [9191, 9192, 9193]
+    assert AuthzSettings.from_env({"PORTCULLIS_AUTHZ_WORKERS": "3"}).workers == 3

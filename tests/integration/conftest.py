@@ -14,7 +14,8 @@ from typing import Any, Iterator, Mapping
 import httpx
 import pytest
 
-from mesh.runner import Mesh
+from authz_server.settings import worker_count
+from mesh.runner import Mesh, free_port_block
 from portcullis_shared.settings import MeshSettings
 from tests.integration.admin_client import AdminClient
 from tests.integration.fake_idp import FakeIdp
@@ -39,6 +40,16 @@ def distinct_free_ports(count: int) -> list[int]:
             sock.bind(("127.0.0.1", 0))
             ports.append(int(sock.getsockname()[1]))
         return ports
+
+
+def mesh_ports(authz_workers: int) -> dict[str, int]:
+    """Free ports for every MeshSettings port field; authz_server's workers listen on
+    `authz_workers` consecutive ports from authz_port, which no other field may take."""
+    authz = free_port_block(authz_workers)
+    block = range(authz, authz + authz_workers)
+    others = [port for port in distinct_free_ports(len(PORT_FIELDS) + authz_workers) if port not in block]
+    fields = [name for name in PORT_FIELDS if name != "authz_port"]
+    return {"authz_port": authz, **dict(zip(fields, others))}
 
 
 @dataclass
@@ -82,11 +93,10 @@ SESSION_ENV = {
 def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None, **settings_fields: Any) -> Iterator[LiveMesh]:
     """`settings_fields`: MeshSettings fields other than the ports (they reach every
     child through MeshSettings.as_env); `extra_env`: other variables for the children."""
-    ports = dict(zip(PORT_FIELDS, distinct_free_ports(len(PORT_FIELDS))))
-    settings = MeshSettings(data_dir=data_dir, **ports, **settings_fields)
     # A developer's own PORTCULLIS_* settings (ports, database URL, tokens) must not leak in.
     base_env = {name: value for name, value in os.environ.items() if not name.startswith("PORTCULLIS_")}
     base_env.update(extra_env or {})
+    settings = MeshSettings(data_dir=data_dir, **mesh_ports(worker_count(base_env)), **settings_fields)
     mesh = Mesh(settings, base_env=base_env, log_dir=data_dir / "logs")
     mesh.start()
     try:
