@@ -116,6 +116,9 @@ def allow_response(allow: Allow, request: RequestContext | None) -> external_aut
             application_id=allow.application_id,
             environment=environment,
             reason=allow.code,
+            # The resource the decision was made for: the access log shows it next to the
+            # path Envoy forwarded, so a mismatch between the two would be visible.
+            resource=f"{allow.route.resource.method} {allow.route.resource.template}",
             credential_kind=allow.credential_kind,
             key_manager_id=allow.key_manager_id,
             consumer_key=allow.consumer_key,

@@ -63,7 +63,7 @@ def test_allow_sets_environment_and_strips_credentials_and_reserved_headers():
     assert list(ok.query_parameters_to_remove) == ["apikey", "api%6Bey"]
     metadata = dict(response.dynamic_metadata)
     assert metadata == {"api_id": "api-pizza", "api_key_id": "key-prod", "application_id": "app-1",
-                        "environment": "production", "reason": "allowed", "credential_kind": "api_key",
+                        "environment": "production", "reason": "allowed", "resource": "GET /menu", "credential_kind": "api_key",
                         "key_manager_id": "", "consumer_key": ""}
 
 
