@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from admin_api import bootstrap
+from admin_api.backend_jwt.keys import BackendSigningKeys
 from admin_api.crypto.kek import load_kek
 from admin_api.db.engine import Database, open_database
 from admin_api.dispatch import Dispatcher
@@ -65,6 +66,8 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings)))
     created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file)
+    # Backend JWTs sign with ES256 unless an API asks otherwise: its key exists from the start.
+    BackendSigningKeys(store, store.config.require_kek()).ensure_active()
     if created.admin_token is not None:
         # Shown once, on purpose: the operator needs it and it is not logged anywhere else.
         print(f"admin_api: bootstrap admin token (also in {settings.admin_token_file}, mode 0600): "

@@ -7,6 +7,7 @@ the hash.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from google.protobuf import json_format
@@ -14,12 +15,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from admin_api import presets
 from admin_api.db import models, oauth_models
+from admin_api.db.backend_jwt_models import BackendSigningKey, private_key_aad
 from admin_api.services.config import ServiceConfig
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2, users_pb2
 from portcullis.sync.v1 import sync_pb2
 
 EntityRow = (models.Organization | models.Api | models.Application | models.Subscription | models.ApiKey
-             | models.KeyManager | models.ApplicationKey | oauth_models.RevokedToken)
+             | models.KeyManager | models.ApplicationKey | oauth_models.RevokedToken | BackendSigningKey)
 
 ENTITY_KINDS: dict[type, int] = {
     models.Organization: sync_pb2.ORGANIZATION,
@@ -30,6 +32,7 @@ ENTITY_KINDS: dict[type, int] = {
     models.KeyManager: sync_pb2.KEY_MANAGER,
     models.ApplicationKey: sync_pb2.APPLICATION_KEY,
     oauth_models.RevokedToken: sync_pb2.REVOKED_TOKEN,
+    BackendSigningKey: sync_pb2.BACKEND_SIGNING_KEY,
 }
 
 # Associated data binding an encrypted key-manager secret to its row and column.
@@ -66,8 +69,17 @@ def resource_json(resource: admin_pb2.Resource) -> dict:
             "scopes": list(resource.scopes)}
 
 
+def backend_jwt_pb(stored: dict) -> admin_pb2.BackendJwtConfig:
+    return json_format.ParseDict(stored, admin_pb2.BackendJwtConfig())
+
+
+def backend_jwt_json(message: admin_pb2.BackendJwtConfig) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
 def api_pb(row: models.Api) -> admin_pb2.Api:
-    return admin_pb2.Api(
+    message = admin_pb2.Api(
         id=row.id,
         organization_id=row.organization_id,
         name=row.name,
@@ -83,7 +95,11 @@ def api_pb(row: models.Api) -> admin_pb2.Api:
         description=row.description,
         created_at=_ts(row.created_at),
         updated_at=_ts(row.updated_at),
+        pass_authorization_header=bool(row.pass_authorization_header),
     )
+    if row.backend_jwt is not None:
+        message.backend_jwt.CopyFrom(backend_jwt_pb(row.backend_jwt))
+    return message
 
 
 def application_pb(row: models.Application) -> admin_pb2.Application:
@@ -295,7 +311,27 @@ def revoked_token_record(row: oauth_models.RevokedToken) -> sync_pb2.RevokedToke
                                        expires_at_unix=int(row.expires_at.timestamp()))
 
 
+def _unix(value: datetime | None) -> int:
+    return int(value.timestamp()) if value is not None else 0
+
+
+def backend_signing_key_record(row: BackendSigningKey, config: ServiceConfig) -> sync_pb2.BackendSigningKeyRecord:
+    """With the private key in clear: the outbox seals the change-log payload with the KEK."""
+    return sync_pb2.BackendSigningKeyRecord(
+        id=row.id,
+        algorithm=row.algorithm,
+        private_key_pem=config.require_kek().decrypt(row.private_key_encrypted,
+                                                     private_key_aad(row.id)).decode("ascii"),
+        public_jwk_json=json.dumps(row.public_jwk, sort_keys=True, separators=(",", ":")),
+        not_before_unix=_unix(row.activated_at),
+        retired_at_unix=_unix(row.retired_at),
+        expires_at_unix=_unix(row.expires_at),
+    )
+
+
 def policy_entity(row: EntityRow, config: ServiceConfig | None = None) -> sync_pb2.PolicyEntity:
+    if isinstance(row, BackendSigningKey):
+        return sync_pb2.PolicyEntity(backend_signing_key=backend_signing_key_record(row, config or ServiceConfig()))
     if isinstance(row, oauth_models.RevokedToken):
         return sync_pb2.PolicyEntity(revoked_token=revoked_token_record(row))
     if isinstance(row, models.KeyManager):

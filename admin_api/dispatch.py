@@ -17,7 +17,8 @@ from admin_api import auth
 from admin_api.caller import Caller, Role
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
 from admin_api.services import (
-    api_keys, apis, application_keys, applications, key_managers, organizations, signing_keys, subscriptions, users,
+    api_keys, apis, application_keys, applications, backend_signing_keys, key_managers, organizations, signing_keys,
+    subscriptions, users,
 )
 from admin_api.services.store import Store
 from admin_api.schema import admin_services
@@ -78,6 +79,8 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.UserService/ListScopes": users.list_scopes,
     f"{_PACKAGE}.UserService/UpdateScope": users.update_scope,
     f"{_PACKAGE}.UserService/DeleteScope": users.delete_scope,
+    f"{_PACKAGE}.BackendSigningKeyService/ListBackendSigningKeys": backend_signing_keys.list_backend_signing_keys,
+    f"{_PACKAGE}.BackendSigningKeyService/RotateBackendSigningKey": backend_signing_keys.rotate_backend_signing_key,
 })
 
 

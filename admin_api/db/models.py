@@ -53,6 +53,9 @@ class Api(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Validated BackendJwtConfig with defaults filled in (proto JSON); None: never set.
+    backend_jwt: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    pass_authorization_header: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Application(Base):

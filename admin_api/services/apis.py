@@ -10,13 +10,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from admin_api.backend_jwt import config as backend_jwt_config
+from admin_api.backend_jwt.keys import ensure_active_in
 from admin_api.caller import Caller
-from admin_api.convert import api_pb, resource_json, security_json
+from admin_api.convert import api_pb, backend_jwt_json, backend_jwt_pb, resource_json, security_json
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from admin_api.services import key_managers, masks, paging, scope, validation
-from admin_api.services.store import Store, new_id
+from admin_api.services.store import Store, Writer, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
 
@@ -34,7 +36,8 @@ TRANSITIONS: dict[int, frozenset[int]] = {
 }
 
 MUTABLE = frozenset({"name", "version", "context", "production_endpoint", "sandbox_endpoint", "resources",
-                     "security", "subscription_less", "description"})
+                     "security", "subscription_less", "description", "backend_jwt",
+                     "pass_authorization_header"})
 IMMUTABLE = frozenset({"id", "organization_id", "base_path", "lifecycle_state", "created_at", "updated_at"})
 
 
@@ -56,12 +59,16 @@ def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller
         description=validation.description(request.description),
         created_at=now,
         updated_at=now,
+        pass_authorization_header=request.pass_authorization_header,
     )
+    if request.HasField("backend_jwt"):
+        row.backend_jwt = backend_jwt_json(_backend_jwt(request.backend_jwt, row, "backend_jwt"))
     _check_endpoints(row)
     row.base_path = validation.base_path(row.context, row.version, organization_id)
     with store.write() as writer:
         _check_unique(writer.session, row)
         _check_key_managers(writer.session, row, "security.oauth2.allowed_key_managers")
+        _ensure_signing_key(writer, row, store)
         writer.upsert(row)
         return api_pb(row)
 
@@ -104,12 +111,21 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
                 row.subscription_less = new.subscription_less
             elif path == "description":
                 row.description = validation.description(new.description, field)
+            elif path == "backend_jwt":
+                row.backend_jwt = (backend_jwt_json(_backend_jwt(new.backend_jwt, row, field))
+                                   if new.HasField("backend_jwt") else None)
+            elif path == "pass_authorization_header":
+                row.pass_authorization_header = new.pass_authorization_header
+        if "security" in paths and "backend_jwt" not in paths and row.backend_jwt is not None:
+            # A new API key header may not take the backend JWT's header.
+            _backend_jwt(backend_jwt_pb(row.backend_jwt), row, "api.security.api_key.header")
         _check_endpoints(row)
         row.base_path = validation.base_path(row.context, row.version, row.organization_id)
         row.updated_at = utcnow()
         _check_unique(writer.session, row)
         if "security" in paths:
             _check_key_managers(writer.session, row, "api.security.oauth2.allowed_key_managers")
+        _ensure_signing_key(writer, row, store)
         writer.upsert(row)
         return api_pb(row)
 
@@ -192,6 +208,19 @@ def _security(given: admin_pb2.SecuritySchemes, present: bool, field: str = "sec
         result.oauth2.allowed_key_managers.extend(given.oauth2.allowed_key_managers)
         result.oauth2.SetInParent()
     return result
+
+
+def _backend_jwt(given: admin_pb2.BackendJwtConfig, row: models.Api, field: str) -> admin_pb2.BackendJwtConfig:
+    api_key = row.security.get("api_key")
+    return backend_jwt_config.backend_jwt(given, field, api_key.get("header") if api_key else None)
+
+
+def _ensure_signing_key(writer: Writer, row: models.Api, store: Store) -> None:
+    """An API that signs with an algorithm nobody signs with yet gets its key now, in the
+    same transaction, so that replicas never see the API without a key to sign with."""
+    config = row.backend_jwt
+    if config and config.get("enabled"):
+        ensure_active_in(writer, store.config.require_kek(), config["algorithm"])
 
 
 def _check_key_managers(session: Session, row: models.Api, field: str) -> None:

@@ -6,7 +6,8 @@ waits for the first to commit before it gets the next number: revisions are gap-
 a reader that sees revision N committed has also seen every revision below N.
 
 A key manager's record carries its introspection client secret in clear (replicas need
-it), so its upsert payloads are sealed with the KEK before they reach the change log and
+it), and a backend signing key's record its private key (replicas sign), so their upsert
+payloads are sealed with the KEK before they reach the change log and
 opened again when replayed: no secret is at rest in clear (a serialized PolicyEntity
 never starts with the ciphertext's version byte, so sealed payloads are recognisable).
 """
@@ -25,6 +26,8 @@ from portcullis.sync.v1 import sync_pb2
 
 UPSERT = "upsert"
 DELETE = "delete"
+# Records that carry a secret in clear: an introspection client secret, a private key.
+SEALED_KINDS = frozenset({sync_pb2.KEY_MANAGER, sync_pb2.BACKEND_SIGNING_KEY})
 
 
 def next_revision(session: Session) -> int:
@@ -51,7 +54,7 @@ def append(session: Session, row: EntityRow, op: str) -> int:
         payload = sync_pb2.EntityRef(kind=kind, id=row.id).SerializeToString()
     organization_id = row.id if isinstance(row, Organization) else row.organization_id
     revision = next_revision(session)
-    if op == UPSERT and kind == sync_pb2.KEY_MANAGER and settings.kek is not None:
+    if op == UPSERT and kind in SEALED_KINDS and settings.kek is not None:
         payload = settings.kek.encrypt(payload, _aad(revision))
     session.add(ChangeRecord(
         revision=revision,

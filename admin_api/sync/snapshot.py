@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from admin_api.convert import policy_entity
 from admin_api.db import models
+from admin_api.db.backend_jwt_models import BackendSigningKey
 from admin_api.db.oauth_models import RevokedToken
 from admin_api.db.types import utcnow
 from admin_api.services.store import Store
@@ -15,7 +16,7 @@ from admin_api.sync.outbox import current_revision
 from portcullis.sync.v1 import sync_pb2
 
 # Parents before children, so a replica applying in order never sees a dangling id.
-_MODELS = (models.Organization, models.KeyManager, models.Api, models.Application, models.Subscription,
+_MODELS = (models.Organization, BackendSigningKey, models.KeyManager, models.Api, models.Application, models.Subscription,
            models.ApiKey, models.ApplicationKey)
 
 

@@ -125,26 +125,28 @@ def test_watch_snapshot_then_live_changes(channel, admin_md, sync_md):
     stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(sync_pb2.WatchRequest(replica="test"), metadata=sync_md)
     snapshot = _events_until(stream, lambda e: e.HasField("snapshot_end"))
     assert snapshot[0].HasField("snapshot_begin")
-    assert len({e.revision for e in snapshot}) == 1 and snapshot[0].revision == 4
+    assert len({e.revision for e in snapshot}) == 1 and snapshot[0].revision == 5
     entities = [entity for e in snapshot if e.HasField("snapshot_chunk") for entity in e.snapshot_chunk.entities]
-    assert sum(e.HasField("snapshot_chunk") for e in snapshot) == 2  # chunk size 2, four entities
-    assert sorted(e.WhichOneof("kind") for e in entities) == ["api", "api", "key_manager", "organization"]
+    assert sum(e.HasField("snapshot_chunk") for e in snapshot) == 3  # chunk size 2, five entities
+    assert sorted(e.WhichOneof("kind") for e in entities) == ["api", "api", "backend_signing_key", "key_manager",
+                                                              "organization"]
 
     admin_pb2_grpc.ApiServiceStub(channel).DeleteApi(admin_pb2.DeleteApiRequest(id=first.id), metadata=admin_md)
     live = _events_until(stream, lambda e: e.HasField("delete"))
-    assert live[-1].revision == 5
+    assert live[-1].revision == 6
     assert (live[-1].delete.kind, live[-1].delete.id) == (sync_pb2.API, first.id)
     heartbeat = _events_until(stream, lambda e: e.HasField("heartbeat"))[-1]
-    assert heartbeat.revision == 5
+    assert heartbeat.revision == 6
     stream.cancel()
 
 
 def test_watch_resumes_from_a_revision(channel, admin_md, sync_md):
-    _create_api(channel, admin_md, "First")   # revision 3 (the default organization and its resident KM are 1, 2)
-    second = _create_api(channel, admin_md, "Second")  # revision 4
-    stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(sync_pb2.WatchRequest(from_revision=3), metadata=sync_md)
+    # Revisions 1 to 3: the default organization, its resident KM, the first backend signing key.
+    _create_api(channel, admin_md, "First")   # revision 4
+    second = _create_api(channel, admin_md, "Second")  # revision 5
+    stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(sync_pb2.WatchRequest(from_revision=4), metadata=sync_md)
     event = next(stream)
-    assert event.revision == 4 and event.upsert.api.id == second.id
+    assert event.revision == 5 and event.upsert.api.id == second.id
     stream.cancel()
 
 
@@ -153,12 +155,12 @@ def test_watch_resumes_from_a_revision(channel, admin_md, sync_md):
 def test_watch_sends_a_snapshot_when_it_cannot_replay(app, channel, admin_md, sync_md, from_revision):
     _create_api(channel, admin_md, "First")
     _create_api(channel, admin_md, "Second")
-    with app.store.write() as writer:  # as if revisions 1 to 3 had been pruned
-        writer.session.execute(delete(ChangeRecord).where(ChangeRecord.revision <= 3))
+    with app.store.write() as writer:  # as if revisions 1 to 4 had been pruned
+        writer.session.execute(delete(ChangeRecord).where(ChangeRecord.revision <= 4))
     stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(
         sync_pb2.WatchRequest(from_revision=from_revision), metadata=sync_md)
     first = next(stream)
-    assert first.HasField("snapshot_begin") and first.revision == 4
+    assert first.HasField("snapshot_begin") and first.revision == 5
     stream.cancel()
 
 

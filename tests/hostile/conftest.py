@@ -6,6 +6,8 @@ repository and has no deadline (a slow CI machine is not a failure)."""
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, settings
 
 from tests.authz_server.conftest import _provider_server, provider  # noqa: F401  (fixtures)
@@ -17,4 +19,6 @@ settings.register_profile(
     max_examples=60,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile("portcullis")
+# A long hunt on demand: `PORTCULLIS_HYPOTHESIS_PROFILE=deep pytest tests/hostile`.
+settings.register_profile("deep", parent=settings.get_profile("portcullis"), max_examples=3000)
+settings.load_profile(os.environ.get("PORTCULLIS_HYPOTHESIS_PROFILE", "portcullis"))
