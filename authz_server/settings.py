@@ -50,6 +50,7 @@ class TokenSettings:
     token_cache_size: int = 10_000                   # PORTCULLIS_TOKEN_CACHE_SIZE
     jwks_cache_size: int = 1_000                     # PORTCULLIS_JWKS_CACHE_SIZE
     max_introspection_candidates: int = 3            # PORTCULLIS_MAX_INTROSPECTION_CANDIDATES
+    verified_token_cache_size: int = 10_000          # PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE (0: off)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "TokenSettings":
@@ -67,6 +68,7 @@ class TokenSettings:
             token_cache_size=_non_negative_int(env, "PORTCULLIS_TOKEN_CACHE_SIZE", 10_000, minimum=1),
             jwks_cache_size=_non_negative_int(env, "PORTCULLIS_JWKS_CACHE_SIZE", 1_000, minimum=1),
             max_introspection_candidates=_non_negative_int(env, "PORTCULLIS_MAX_INTROSPECTION_CANDIDATES", 3, minimum=1),
+            verified_token_cache_size=_non_negative_int(env, "PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE", 10_000),
         )
 
 

@@ -9,6 +9,7 @@ allow-list (never `none`, never HMAC). Headers that point at keys (`jku`, `x5u`,
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import jwt
@@ -35,6 +36,7 @@ from authz_server.keys.jwks_cache import JwksUnavailable
 from authz_server.pipeline.token_client import check_key_manager
 from authz_server.tokens.jwt_parse import parse_unverified
 from authz_server.tokens.services import TokenServices
+from authz_server.tokens.verified import VerifiedJwt, token_digest
 
 # RFC 9068 §2.1 "at+jwt", plain "JWT", with or without the "application/" prefix (RFC 7515 §4.1.9).
 _ACCEPTED_TYPES = frozenset({"jwt", "at+jwt", "application/jwt", "application/at+jwt"})
@@ -106,9 +108,48 @@ def _verify(token: str, key: VerificationKey, alg: str, key_manager: KeyManagerP
         raise TokenMalformed() from None
 
 
+def _still_valid(verified: VerifiedJwt, api: ApiPolicy, index: PolicyIndex, now: float,
+                 tokens: TokenServices) -> bool:
+    """A cached verification still holds: same key manager configuration, enabled and
+    allowed here, its key still published, not expired, not revoked (denials raise).
+    False: something changed, verify the token again from scratch."""
+    key_manager = index.key_manager_for_issuer(api.organization_id, verified.claims["iss"])
+    if key_manager is not verified.key_manager:
+        return False
+    check_key_manager(key_manager, api)
+    try:
+        key = tokens.jwks.key_for(key_manager.key_source, verified.kid)
+    except JwksUnavailable:
+        return False
+    if key != verified.key:
+        return False
+    if now > verified.claims["exp"] + key_manager.leeway_seconds:
+        raise TokenExpired()
+    jti = verified.claims.get("jti")
+    if jti and index.token_revoked(api.organization_id, jti, now):
+        raise TokenRevoked()
+    return True
+
+
 def validate_jwt(
     token: str, api: ApiPolicy, index: PolicyIndex, now: float, tokens: TokenServices | None
-) -> tuple[KeyManagerPolicy, dict[str, Any]]:
+) -> tuple[KeyManagerPolicy, Mapping[str, Any]]:
+    cache = tokens.verified if tokens is not None else None
+    digest = b""
+    if cache is not None:
+        digest = token_digest(token)
+        verified = cache.get(digest, now)
+        if verified is not None and _still_valid(verified, api, index, now, tokens):
+            return verified.key_manager, verified.claims
+    key_manager, claims, key, kid, alg = _validate_fully(token, api, index, now, tokens)
+    if cache is not None:
+        cache.put(digest, VerifiedJwt(key_manager, key, kid, alg, MappingProxyType(dict(claims))), now)
+    return key_manager, claims
+
+
+def _validate_fully(
+    token: str, api: ApiPolicy, index: PolicyIndex, now: float, tokens: TokenServices | None
+) -> tuple[KeyManagerPolicy, dict[str, Any], VerificationKey, str | None, str]:
     unverified = parse_unverified(token)
     alg, kid = _check_header(unverified.header)
     issuer = unverified.claims.get("iss")
@@ -137,4 +178,4 @@ def validate_jwt(
     jti = claims.get("jti")
     if jti and index.token_revoked(api.organization_id, jti, now):
         raise TokenRevoked()
-    return key_manager, claims
+    return key_manager, claims, key, kid, alg

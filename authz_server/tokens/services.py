@@ -10,6 +10,7 @@ from authz_server.index.store import PolicyStore
 from authz_server.keys.jwks_cache import JwksCache, JwksRefresher
 from authz_server.settings import TokenSettings
 from authz_server.tokens.introspection import IntrospectionClient
+from authz_server.tokens.verified import VerifiedTokenCache
 
 
 @dataclass
@@ -18,6 +19,7 @@ class TokenServices:
     introspection: IntrospectionClient
     max_introspection_candidates: int = 3
     refresher: JwksRefresher | None = None
+    verified: VerifiedTokenCache | None = None  # None: every JWT's signature is verified
 
     @classmethod
     def from_settings(cls, settings: TokenSettings, *, sync_token: Callable[[], str | None]) -> "TokenServices":
@@ -37,6 +39,7 @@ class TokenServices:
             ),
             max_introspection_candidates=settings.max_introspection_candidates,
             refresher=JwksRefresher(jwks, interval=settings.jwks_refresh_seconds),
+            verified=VerifiedTokenCache(settings.verified_token_cache_size) if settings.verified_token_cache_size else None,
         )
 
     def start(self, store: PolicyStore) -> None:
