@@ -1,0 +1,143 @@
+"""`python -m bench` (`make bench`): run the benchmarks and write bench/results/latest.{md,json}.
+
+Every load run lasts a fixed number of seconds and stops by itself; everything listens on
+127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
+--parts (direct,e2e,scale), --out (results directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from authz_server.settings import worker_count
+from bench import direct, e2e, load, proc, report, scale
+from bench.policy import BenchMesh, bench_env, create_policy, start_admin_only, start_mesh
+from mesh.components import AUTHZ_SERVER
+from portcullis.admin.v1 import admin_pb2
+from portcullis_shared.settings import REPO_ROOT
+
+PARTS = ("direct", "e2e", "scale")
+
+
+def _say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {"cores": os.cpu_count(), "cpu_model": proc.cpu_model(), "memory_gib": round(memory_kib / 2**20, 1)}
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def backend_jwt_supported() -> bool:
+    return "backend_jwt" in admin_pb2.Api.DESCRIPTOR.fields_by_name
+
+
+def _authz_pids(bench: BenchMesh):
+    return lambda: proc.process_tree(bench.mesh[AUTHZ_SERVER].pid)
+
+
+def _restart_authz(bench: BenchMesh, **env: str | None) -> None:
+    authz = bench.mesh[AUTHZ_SERVER]
+    for name, value in env.items():
+        if value is None:
+            authz.env.pop(name, None)
+        else:
+            authz.env[name] = value
+    authz.restart()
+
+
+def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds: float, use_h2load: bool,
+                   results: dict[str, Any]) -> None:
+    for bench in start_mesh(data_dir, env):
+        policy = create_policy(bench.admin, bench.settings)
+        policies = [("", policy)]
+        if backend_jwt_supported():
+            policies.append(("_backend_jwt", create_policy(bench.admin, bench.settings, name="benchbj",
+                                                           backend_jwt={"enabled": True})))
+        ports, pids = bench.authz_ports, _authz_pids(bench)
+        if "direct" in parts:
+            rows = []
+            for suffix, each in policies:
+                for scenario in direct.scenarios(each, suffix):
+                    _say(f"direct: {scenario.name}")
+                    rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
+            # First sight: the verified-token cache off, so every Check verifies the signature.
+            _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE="0")
+            for suffix, each in policies:
+                scenario = direct.jwt_scenario(each, "jwt_first_sight" + suffix)
+                _say(f"direct: {scenario.name}")
+                rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
+            _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE=None)
+            results["direct"] = rows
+        if "e2e" in parts:
+            if not e2e.have_wrk():
+                _say("e2e: skipped, wrk is not installed (make bench installs it)")
+            else:
+                full = policies[-1][1]  # with backend JWT when this build has it
+                _say("e2e: none, jwt_authn, portcullis (wrk)")
+                results["e2e"] = e2e.run(full, authz_port=bench.settings.authz_port,
+                                         authz_workers=bench.mesh.authz_workers, authz_pids=pids, data_dir=data_dir,
+                                         seconds=seconds)
+                results["e2e"]["policy"] = "full: API key or OAuth2, subscription, scope" + (
+                    ", backend JWT" if len(policies) > 1 else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each load run (default 5)")
+    parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "0.1")),
+                        help="fraction of 10k APIs / 100k apps / 1M subscriptions / 1M keys (default 0.1)")
+    parser.add_argument("--revokes", type=int, default=50, help="revocations timed in the scale part")
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of " + ",".join(PARTS))
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    parser.add_argument("--conditions", default=os.environ.get("BENCH_CONDITIONS", "not stated"),
+                        help="a note on the machine's load during the run, copied into the results")
+    args = parser.parse_args(argv)
+    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    env = bench_env({"PORTCULLIS_AUTHZ_WORKERS": os.environ["PORTCULLIS_AUTHZ_WORKERS"]}
+                    if "PORTCULLIS_AUTHZ_WORKERS" in os.environ else None)
+    use_h2load = load.have_h2load()
+    if not use_h2load:
+        _say("h2load not found: the direct part uses the Python load generator (costly, figures not comparable)")
+    results: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": machine(),
+        "config": {"authz_workers": worker_count(env), "seconds": args.seconds, "parts": sorted(parts),
+                   "tools": ("h2load" if use_h2load else "python-grpc") + (", wrk" if e2e.have_wrk() else ""),
+                   "conditions": args.conditions, "backend_jwt": backend_jwt_supported()},
+    }
+    with tempfile.TemporaryDirectory(prefix="portcullis-bench-") as tmp:
+        if parts & {"direct", "e2e"}:
+            run_mesh_parts(parts, Path(tmp) / "mesh", env, args.seconds, use_h2load, results)
+        if "scale" in parts:
+            _say(f"scale: {args.scale:g} of the full state")
+            for bench in start_admin_only(Path(tmp) / "scale", env):
+                results["scale"] = scale.run(bench, fraction=args.scale, seconds=args.seconds,
+                                             use_h2load=use_h2load, revokes=args.revokes)
+    json_path, md_path = report.write(results, args.out)
+    _say(f"wrote {md_path} and {json_path}")
+    print(md_path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

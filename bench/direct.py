@@ -1,0 +1,76 @@
+"""Part 1: Check over gRPC straight at authz_server's workers, one credential path at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from envoy.service.auth.v3 import external_auth_pb2
+from google.rpc import code_pb2
+
+from bench import load, proc
+from bench.check_bodies import check_request
+from bench.policy import BenchPolicy
+
+
+class WrongDecision(RuntimeError):
+    """The benchmark would measure a denial where it means to measure an allow."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    message: external_auth_pb2.CheckRequest
+
+
+def scenarios(policy: BenchPolicy, suffix: str = "") -> list[Scenario]:
+    base = policy.base_path
+    return [
+        Scenario("anonymous" + suffix, check_request(base + "/open")),
+        Scenario("api_key" + suffix, check_request(base + "/menu", {"apikey": policy.api_key_value})),
+        Scenario("jwt_cached" + suffix, check_request(base + "/menu", {"authorization": f"Bearer {policy.jwt}"})),
+        Scenario("opaque_cached" + suffix,
+                 check_request(base + "/menu", {"authorization": f"Bearer {policy.opaque_token}"})),
+    ]
+
+
+def jwt_scenario(policy: BenchPolicy, name: str) -> Scenario:
+    return Scenario(name, check_request(policy.base_path + "/menu", {"authorization": f"Bearer {policy.jwt}"}))
+
+
+def verify_allowed(ports: list[int], scenario: Scenario) -> external_auth_pb2.CheckResponse:
+    """Every worker allows it (this also fills each worker's caches)."""
+    response = None
+    for port in ports:
+        response = load.check_once(port, scenario.message)
+        if response.status.code != code_pb2.OK:
+            reason = response.denied_response.body
+            raise WrongDecision(f"{scenario.name}: worker on port {port} denied: {reason}")
+    assert response is not None
+    return response
+
+
+def run(ports: list[int], authz_pids: Callable[[], list[int]], scenario: Scenario, *, seconds: float,
+        use_h2load: bool) -> dict[str, Any]:
+    verify_allowed(ports, scenario)
+    meter = proc.CpuMeter(authz_pids()).start()
+    if use_h2load:
+        result = load.h2load(ports, scenario.message, seconds=seconds)
+    else:
+        result = load.python_load(ports, scenario.message, seconds=seconds)
+    cpu = meter.stop()
+    verify_allowed(ports, scenario)  # still allowed at the end: nothing degraded under load
+    return {
+        "scenario": scenario.name,
+        "tool": result.tool,
+        "requests": result.requests,
+        "failed": result.failed,
+        "seconds": round(result.seconds, 2),
+        "rps": round(result.rps, 1),
+        "p50_ms": round(result.percentile(0.50), 3),
+        "p99_ms": round(result.percentile(0.99), 3),
+        "p999_ms": round(result.percentile(0.999), 3),
+        "server_cpu_seconds": round(cpu, 3),
+        "server_cpu_us_per_decision": round(cpu * 1e6 / result.requests, 1) if result.requests else None,
+        "server_cores_busy": round(cpu / result.seconds, 2) if result.seconds else None,
+    }

@@ -1,0 +1,145 @@
+"""Part 2: end to end through Envoy with wrk, three gateways side by side in one Envoy:
+(a) no authorization, (b) Envoy's jwt_authn, (c) Portcullis's ext_authz."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from string import Template
+from typing import Any, Callable
+
+import httpx
+
+from authz_server.settings import worker_ports
+from bench import proc
+from bench.policy import BenchPolicy, free_ports
+from mesh.components import envoy_binary
+from mesh.envoy_config import DEFAULT_AUTHZ_TIMEOUT_SECONDS, authz_endpoints
+from mesh.readiness import http_ok
+
+TEMPLATE = Path(__file__).with_name("envoy-bench.yaml.tmpl")
+GATEWAYS = ("none", "jwt_authn", "portcullis")
+
+
+class WrkFailed(RuntimeError):
+    pass
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def render(ports: dict[str, int], *, issuer: str, jwks_file: Path, authz_port: int, authz_workers: int) -> str:
+    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        ADMIN_PORT=ports["admin"], BACKEND_PORT=ports["backend"], NONE_PORT=ports["none"], JWT_PORT=ports["jwt_authn"],
+        PORTCULLIS_PORT=ports["portcullis"], ISSUER=issuer, JWKS_FILE=str(jwks_file),
+        AUTHZ_TIMEOUT=f"{DEFAULT_AUTHZ_TIMEOUT_SECONDS:g}s",
+        AUTHZ_ENDPOINTS=authz_endpoints("127.0.0.1", worker_ports(authz_port, authz_workers)),
+    )
+
+
+_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_TOTAL = re.compile(r"(\d+) requests in ([\d.]+)(m?s)")
+_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_PCT = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+# wrk calls delay() before each request: a fixed pause per connection paces the load.
+_PACING = 'local d = tonumber(os.getenv("BENCH_DELAY_MS") or "0")\nfunction delay() return d end\n'
+
+
+def wrk(url: str, headers: dict[str, str], *, seconds: float, connections: int, delay_ms: int = 0) -> dict[str, Any]:
+    argv = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency", "--timeout", "5s"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    with tempfile.TemporaryDirectory(prefix="portcullis-wrk-") as tmp:
+        env = None
+        if delay_ms:
+            script = Path(tmp) / "pace.lua"
+            script.write_text(_PACING)
+            argv += ["-s", str(script)]
+            env = {"BENCH_DELAY_MS": str(delay_ms), "PATH": "/usr/bin:/bin"}
+        output = subprocess.run(argv + [url], capture_output=True, text=True, timeout=seconds + 60, env=env).stdout
+    rps, total = _RPS.search(output), _TOTAL.search(output)
+    if not (rps and total):
+        raise WrkFailed(f"wrk output not understood:\n{output[-2000:]}")
+    non2xx = _NON2XX.search(output)
+    errors = _ERRORS.search(output)
+    percentiles = {f"p{p}_ms": round(float(v) * _UNIT[u], 3) for p, v, u in _PCT.findall(output)}
+    return {
+        "requests": int(total.group(1)),
+        "rps": round(float(rps.group(1)), 1),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
+        **percentiles,
+    }
+
+
+def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids: Callable[[], list[int]],
+        data_dir: Path, seconds: float, connections: int = 32) -> dict[str, Any]:
+    jwks_file = data_dir / "bench-jwks.json"
+    jwks_file.write_text(json.dumps(policy.jwks))
+    names = ("admin", "backend", *GATEWAYS)
+    ports = dict(zip(names, free_ports(len(names), range(authz_port, authz_port + authz_workers))))
+    config = data_dir / "envoy-bench.yaml"
+    config.write_text(render(ports, issuer=policy.issuer, jwks_file=jwks_file, authz_port=authz_port,
+                             authz_workers=authz_workers))
+    log = open(data_dir / "envoy-bench.log", "wb")
+    envoy = subprocess.Popen([str(envoy_binary()), "-c", str(config), "--disable-hot-restart", "--log-level", "warn",
+                              "--base-id", str(ports["admin"])], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        ready = http_ok(f"http://127.0.0.1:{ports['admin']}/ready", expect_body="LIVE")
+        deadline = time.monotonic() + 30
+        while not ready():
+            if envoy.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bench Envoy did not start; see {data_dir / 'envoy-bench.log'}")
+            time.sleep(0.1)
+        path = policy.base_path + "/menu"
+        headers = {"authorization": f"Bearer {policy.jwt}"}
+        for gateway in GATEWAYS:  # each answers 200 for the token before it is loaded
+            answer = httpx.get(f"http://127.0.0.1:{ports[gateway]}{path}", headers=headers, trust_env=False)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{gateway} answered {answer.status_code}: {answer.text[:300]}")
+        results: dict[str, Any] = {}
+        for gateway in GATEWAYS:
+            envoy_cpu = proc.CpuMeter([envoy.pid]).start()
+            authz_cpu = proc.CpuMeter(authz_pids()).start()
+            result = wrk(f"http://127.0.0.1:{ports[gateway]}{path}", headers, seconds=seconds, connections=connections)
+            result["envoy_cpu_seconds"] = round(envoy_cpu.stop(), 3)
+            result["authz_cpu_seconds"] = round(authz_cpu.stop(), 3)
+            requests = max(result["requests"], 1)
+            result["envoy_cpu_us_per_request"] = round(result["envoy_cpu_seconds"] * 1e6 / requests, 1)
+            result["authz_cpu_us_per_request"] = round(result["authz_cpu_seconds"] * 1e6 / requests, 1)
+            results[gateway] = result
+        peak = results["portcullis"]["rps"]
+        results["portcullis_half_load"] = half_load(ports["portcullis"], path, headers, peak, seconds)
+        results["ratio_portcullis_to_none"] = round(peak / results["none"]["rps"], 3) if results["none"]["rps"] else None
+        results["ratio_portcullis_to_jwt_authn"] = (
+            round(peak / results["jwt_authn"]["rps"], 3) if results["jwt_authn"]["rps"] else None)
+        return results
+    finally:
+        envoy.terminate()
+        try:
+            envoy.wait(10)
+        except subprocess.TimeoutExpired:
+            envoy.kill()
+            envoy.wait()
+        log.close()
+
+
+def half_load(port: int, path: str, headers: dict[str, str], peak_rps: float, seconds: float) -> dict[str, Any]:
+    """Latency at about half of the peak: connections paced by a fixed delay (wrk's Lua
+    delay(); Debian's wrk has no fixed-rate mode), the rate actually reached is reported."""
+    connections = 16
+    target = max(peak_rps / 2, 1.0)
+    delay_ms = max(1, round(connections * 1000.0 / target))
+    result = wrk(f"http://127.0.0.1:{port}{path}", headers, seconds=seconds, connections=connections, delay_ms=delay_ms)
+    result["target_rps"] = round(target, 1)
+    result["delay_ms_per_connection"] = delay_ms
+    return result

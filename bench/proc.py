@@ -1,0 +1,73 @@
+"""CPU time and memory of processes, from /proc (Linux): what a decision costs the server."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process so far (its own threads; not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # After "pid (comm)": state is field 0, utime field 11, stime field 12.
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * _PAGE
+
+
+def children(pid: int) -> list[int]:
+    """Direct children (authz_server's worker processes under its supervisor)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for child in children(pid):
+        pids += process_tree(child)
+    return pids
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds spent by a set of processes between start() and stop()."""
+
+    pids: list[int]
+    _start: float = 0.0
+    seconds: float = 0.0
+
+    def _total(self) -> float:
+        total = 0.0
+        for pid in self.pids:
+            try:
+                total += cpu_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        return total
+
+    def start(self) -> "CpuMeter":
+        self._start = self._total()
+        return self
+
+    def stop(self) -> float:
+        self.seconds = self._total() - self._start
+        return self.seconds
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return "unknown"

@@ -1,0 +1,142 @@
+"""bench/results/latest.json (everything measured) and latest.md (the tables)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "cached_us_per_decision": 100.0,        # ≥ 10,000 Check/s per core
+    "first_sight_backend_jwt_per_core": 2500.0,
+    "portcullis_to_jwt_authn": 0.5,
+    "half_load_p99_ms": 5.0,
+    "scale_latency_ratio": 1.10,
+    "scale_rss_bytes": 2 * 1024**3,
+    "scale_ready_seconds": 60.0,
+    "revoke_p99_ms": 250.0,
+}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    lines = [
+        "# Portcullis benchmark results",
+        "",
+        f"- date: {results['date']}",
+        f"- commit: {results['commit']}",
+        f"- machine: {machine['cores']} cores, {machine['cpu_model']}, {machine['memory_gib']} GiB",
+        f"- authz_server workers: {results['config']['authz_workers']}, seconds per load run: "
+        f"{results['config']['seconds']}, tools: {results['config']['tools']}",
+        f"- conditions: {results['config']['conditions']}",
+        "",
+    ]
+    direct = results.get("direct")
+    if direct:
+        lines += ["## Check over gRPC, direct to authz_server", ""]
+        lines += _table(
+            ["path", "requests/s", "p50 ms", "p99 ms", "p99.9 ms", "server CPU µs/decision", "cores busy", "failed"],
+            [[r["scenario"], r["rps"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["server_cpu_us_per_decision"],
+              r["server_cores_busy"], r["failed"]] for r in direct],
+        )
+        lines.append("")
+    e2e = results.get("e2e")
+    if e2e:
+        lines += ["## End to end through Envoy (wrk, same route and backend, one Envoy)", ""]
+        rows = []
+        for name in ("none", "jwt_authn", "portcullis", "portcullis_half_load"):
+            r = e2e.get(name)
+            if r:
+                rows.append([name, r["rps"], r.get("p50_ms"), r.get("p99_ms"), r.get("non_2xx"),
+                             r.get("envoy_cpu_us_per_request"), r.get("authz_cpu_us_per_request")])
+        lines += _table(["gateway", "requests/s", "p50 ms", "p99 ms", "non-2xx", "Envoy CPU µs/req",
+                         "authz_server CPU µs/req"], rows)
+        lines += ["", f"- (c)/(a) portcullis / no authorization: {_fmt(e2e.get('ratio_portcullis_to_none'))}",
+                  f"- (c)/(b) portcullis / jwt_authn: {_fmt(e2e.get('ratio_portcullis_to_jwt_authn'))}"]
+        half = e2e.get("portcullis_half_load")
+        if half:
+            lines.append(f"- half load: target {_fmt(half['target_rps'])} req/s, reached {_fmt(half['rps'])}, "
+                         f"p99 {_fmt(half.get('p99_ms'))} ms")
+        lines.append("")
+    scale = results.get("scale")
+    if scale:
+        lines += ["## Scale", ""]
+        lines += _table(["what", "value"], [[k, v] for k, v in scale.items() if not isinstance(v, (dict, list))])
+        lines.append("")
+    checks = results.get("targets")
+    if checks:
+        lines += ["## Targets", ""]
+        lines += _table(["target", "measured", "met"], [[c["target"], c["measured"], "yes" if c["met"] else "NO"]
+                                                         for c in checks])
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    by_name = {r["scenario"]: r for r in results.get("direct", [])}
+    for name in ("api_key", "jwt_cached", "opaque_cached", "jwt_cached_backend_jwt"):
+        r = by_name.get(name)
+        if r and r["server_cpu_us_per_decision"] is not None:
+            checks.append({"target": f"{name}: ≤ 100 µs server CPU per decision",
+                           "measured": r["server_cpu_us_per_decision"],
+                           "met": r["server_cpu_us_per_decision"] <= TARGETS["cached_us_per_decision"]})
+    for name in ("jwt_first_sight_backend_jwt", "jwt_first_sight"):
+        r = by_name.get(name)
+        if r and r["server_cpu_us_per_decision"]:
+            per_core = 1e6 / r["server_cpu_us_per_decision"]
+            checks.append({"target": f"{name}: ≥ 2,500 decisions/s per core", "measured": round(per_core, 1),
+                           "met": per_core >= TARGETS["first_sight_backend_jwt_per_core"]})
+            break
+    e2e = results.get("e2e") or {}
+    if e2e.get("ratio_portcullis_to_jwt_authn") is not None:
+        checks.append({"target": "(c)/(b) ≥ 0.5", "measured": e2e["ratio_portcullis_to_jwt_authn"],
+                       "met": e2e["ratio_portcullis_to_jwt_authn"] >= TARGETS["portcullis_to_jwt_authn"]})
+    half = e2e.get("portcullis_half_load")
+    if half and half.get("p99_ms") is not None:
+        checks.append({"target": "p99 ≤ 5 ms at half of peak", "measured": half["p99_ms"],
+                       "met": half["p99_ms"] <= TARGETS["half_load_p99_ms"]})
+    scale = results.get("scale") or {}
+    scale_checks: list[dict[str, Any]] = []
+    if scale.get("latency_ratio_vs_small") is not None:
+        scale_checks.append({"target": "scale latency within 10% of small state", "measured": scale["latency_ratio_vs_small"],
+                       "met": scale["latency_ratio_vs_small"] <= TARGETS["scale_latency_ratio"]})
+    if scale.get("rss_total_bytes") is not None:
+        scale_checks.append({"target": "RSS ≤ 2 GiB", "measured": scale["rss_total_bytes"],
+                       "met": scale["rss_total_bytes"] <= TARGETS["scale_rss_bytes"]})
+    if scale.get("ready_seconds") is not None:
+        scale_checks.append({"target": "ready from cold ≤ 60 s", "measured": scale["ready_seconds"],
+                       "met": scale["ready_seconds"] <= TARGETS["scale_ready_seconds"]})
+    if scale.get("revoke_p99_ms") is not None:
+        scale_checks.append({"target": "revoke-to-deny p99 ≤ 250 ms", "measured": scale["revoke_p99_ms"],
+                       "met": scale["revoke_p99_ms"] <= TARGETS["revoke_p99_ms"]})
+    if scale.get("entities_fraction_of_full") not in (None, 1.0):
+        for check in scale_checks:
+            check["target"] += f" (at {scale['entities_fraction_of_full']:g} of the full state)"
+    checks += scale_checks
+    return checks
+
+
+def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results["targets"] = target_checks(results)
+    json_path, md_path = out_dir / "latest.json", out_dir / "latest.md"
+    json_path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    md_path.write_text(markdown(results))
+    return json_path, md_path
