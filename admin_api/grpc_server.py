@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from admin_api.auth import metadata_token
 from admin_api.dispatch import Dispatcher
 from admin_api.errors import AdminError
+from admin_api.grpc_input import Unparseable, lenient_parser, require_known
 from admin_api.sync.servicer import PolicySyncServicer
 from admin_api.sync.watch import WatchConfig
 from admin_api.schema import admin_services
@@ -31,11 +32,11 @@ log = logging.getLogger(__name__)
 MAX_WORKERS = 32
 
 
-def _unary_behavior(dispatcher: Dispatcher, full_name: str) -> Callable[[Message, grpc.ServicerContext], Message]:
-    def behavior(request: Message, context: grpc.ServicerContext) -> Message:
+def _unary_behavior(dispatcher: Dispatcher, full_name: str) -> Callable[[Message | Unparseable, grpc.ServicerContext], Message]:
+    def behavior(request: Message | Unparseable, context: grpc.ServicerContext) -> Message:
         try:
             caller = dispatcher.authenticate(metadata_token(context.invocation_metadata()))
-            return dispatcher.call(full_name, request, caller)
+            return dispatcher.call(full_name, require_known(request), caller)
         except AdminError as exc:
             context.abort(exc.grpc_code, exc.message)
         except Exception:
@@ -51,7 +52,7 @@ def _handler(dispatcher: Dispatcher, full_name: str, method: MethodDescriptor) -
     response_class = GetMessageClass(method.output_type)
     return grpc.unary_unary_rpc_method_handler(
         _unary_behavior(dispatcher, full_name),
-        request_deserializer=request_class.FromString,
+        request_deserializer=lenient_parser(request_class),
         response_serializer=response_class.SerializeToString,
     )
 
