@@ -10,12 +10,19 @@ from __future__ import annotations
 import grpc
 
 
+# Messages quote the offending value; a huge value must not come back whole (a 3 MB name
+# made a gRPC status larger than any client accepts, and the caller got no answer at all).
+MAX_MESSAGE_LENGTH = 1000
+
+
 class AdminError(Exception):
     grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     http_status: int = 500
     reason: str = "internal_error"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE_LENGTH:
+            message = message[: MAX_MESSAGE_LENGTH - 15] + " ... (shortened)"
         super().__init__(message)
         self.message = message
         self.field = field  # the request field at fault, when there is one
