@@ -15,6 +15,8 @@ import time
 
 from portcullis_shared.settings import SettingsError
 
+from authz_server.backend_jwt.cache import BackendJwtCache
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.index.store import PolicyStore
 from authz_server.server import ProtobufBackendError, require_upb, start_server
 from authz_server.settings import AuthzSettings
@@ -71,6 +73,8 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
             workers=settings.threads,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
             tokens=tokens,
+            backend_jwt=BackendJwtIssuer(issuer=settings.backend_jwt.issuer,
+                                         cache=BackendJwtCache(settings.backend_jwt.cache_size)),
         )
     except (OSError, RuntimeError) as exc:
         log.error("cannot serve on %s:%d: %s", settings.mesh.host, port, exc)

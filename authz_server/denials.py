@@ -70,6 +70,12 @@ class KeyManagerUnavailable(Denial):
     default_message = "The token's key manager could not be reached and nothing usable is cached."
 
 
+class BackendJwtUnavailable(Denial):
+    code = "backend_jwt_unavailable"
+    http_status = 503
+    default_message = "The backend JWT this API requires could not be signed."
+
+
 class InternalError(Denial):
     code = "internal_error"
     http_status = 500

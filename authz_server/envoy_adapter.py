@@ -20,6 +20,7 @@ from authz_server.pipeline.context import Allow, RequestContext
 from authz_server.pipeline.paths import parse_path, parse_query, split_target
 
 ENVIRONMENT_HEADER = "x-portcullis-environment"
+AUTHORIZATION_HEADER = "authorization"
 REASON_HEADER = "x-portcullis-reason"
 RESERVED_PREFIX = "x-portcullis-"
 # Envoy refuses to remove these; never ask.
@@ -77,10 +78,16 @@ def _metadata(**fields: str) -> struct_pb2.Struct:
 
 
 def _headers_to_remove(request: RequestContext | None, allow: Allow, set_names: set[str]) -> list[str]:
+    api = allow.route.api
     names: list[str] = []
-    scheme = allow.route.api.api_key
-    if scheme is not None:
-        names.append(scheme.header)
+    if api.api_key is not None:
+        names.append(api.api_key.header)
+    sent = (lambda name: True) if request is None else (lambda name: name in request.headers)
+    # A backend JWT comes from Portcullis or not at all, whether the API signs one or not.
+    if sent(api.backend_jwt_header):
+        names.append(api.backend_jwt_header)
+    if not api.pass_authorization_header and sent(AUTHORIZATION_HEADER):
+        names.append(AUTHORIZATION_HEADER)
     if request is not None:
         # Nobody but authz_server speaks x-portcullis-* to the backend.
         names.extend(name for name in request.headers if name.startswith(RESERVED_PREFIX))
@@ -101,6 +108,8 @@ def _query_parameters_to_remove(request: RequestContext | None, allow: Allow) ->
 def allow_response(allow: Allow, request: RequestContext | None) -> external_auth_pb2.CheckResponse:
     environment = allow.environment.value
     headers = [_header(ENVIRONMENT_HEADER, environment)]
+    if allow.backend_jwt:
+        headers.append(_header(allow.route.api.backend_jwt_header, allow.backend_jwt))
     set_names = {option.header.key for option in headers}
     ok = external_auth_pb2.OkHttpResponse(
         headers=headers,

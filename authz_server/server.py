@@ -12,6 +12,7 @@ from google.protobuf.internal import api_implementation
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.index.store import PolicyStore
 from authz_server.service import AuthorizationService
 from authz_server.tokens.services import TokenServices
@@ -56,6 +57,7 @@ def start_server(
     max_concurrent_rpcs: int | None = None,
     service: AuthorizationService | None = None,
     tokens: TokenServices | None = None,
+    backend_jwt: BackendJwtIssuer | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0: any free port) and return the bound port.
 
@@ -71,7 +73,8 @@ def start_server(
         options=(("grpc.so_reuseport", 0),),
     )
     external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-        service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens), server
+        service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt),
+        server,
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

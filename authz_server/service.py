@@ -9,6 +9,7 @@ from typing import Callable
 import grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.decision_log import log_decision
 from authz_server.denials import Denial, InternalError
 from authz_server.envoy_adapter import deny_response, to_check_response, to_request_context
@@ -28,9 +29,12 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         trusted_hops: int = 0,
         clock: Callable[[], float] = time.time,
         tokens: TokenServices | None = None,
+        backend_jwt: BackendJwtIssuer | None = None,
     ) -> None:
         self._store = store
         self._tokens = tokens
+        # Signing needs nothing but the index's keys: on by default, issuer "portcullis".
+        self._backend_jwt = backend_jwt or BackendJwtIssuer()
         self._trusted_hops = trusted_hops
         self._clock = clock
 
@@ -40,7 +44,7 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         decision: Allow | Denial
         try:
             request_context = to_request_context(request, trusted_hops=self._trusted_hops)
-            decision = decide(request_context, self._store.current, self._clock(), self._tokens)
+            decision = decide(request_context, self._store.current, self._clock(), self._tokens, self._backend_jwt)
         except Denial as denial:  # bad_request from parsing
             decision = denial
         except Exception:

@@ -91,6 +91,20 @@ def worker_ports(authz_port: int, workers: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class BackendJwtSettings:
+    issuer: str = "portcullis"          # PORTCULLIS_BACKEND_JWT_ISSUER: the backend JWT's iss
+    cache_size: int = 10_000            # PORTCULLIS_BACKEND_JWT_CACHE_SIZE: signed tokens kept for reuse
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "BackendJwtSettings":
+        issuer = (env.get("PORTCULLIS_BACKEND_JWT_ISSUER") or "").strip() or "portcullis"
+        if len(issuer) > 2000 or any(c < " " or c == "\x7f" for c in issuer):
+            raise SettingsError("PORTCULLIS_BACKEND_JWT_ISSUER must be at most 2000 printable characters")
+        return cls(issuer=issuer,
+                   cache_size=_non_negative_int(env, "PORTCULLIS_BACKEND_JWT_CACHE_SIZE", 10_000, minimum=1))
+
+
+@dataclass(frozen=True)
 class AuthzSettings:
     mesh: MeshSettings
     admin_grpc_target: str          # PORTCULLIS_ADMIN_GRPC_TARGET
@@ -104,6 +118,7 @@ class AuthzSettings:
     # at once (Envoy then fails closed) instead of queueing past Envoy's timeout.
     max_concurrent_rpcs: int = 256
     tokens: TokenSettings = TokenSettings()
+    backend_jwt: BackendJwtSettings = BackendJwtSettings()
 
     @property
     def listen_address(self) -> str:
@@ -114,7 +129,7 @@ class AuthzSettings:
             f"AuthzSettings(listen={self.listen_address}, admin_grpc_target={self.admin_grpc_target}, "
             f"sync_token={'<set>' if self.sync_token else '<file ' + str(self.mesh.sync_token_file) + '>'}, "
             f"trusted_hops={self.trusted_hops}, workers={self.workers}, threads={self.threads}, "
-            f"max_concurrent_rpcs={self.max_concurrent_rpcs}, tokens={self.tokens})"
+            f"max_concurrent_rpcs={self.max_concurrent_rpcs}, tokens={self.tokens}, backend_jwt={self.backend_jwt})"
         )
 
     @classmethod
@@ -130,4 +145,5 @@ class AuthzSettings:
             threads=_non_negative_int(env, "PORTCULLIS_AUTHZ_THREADS", 4, minimum=1),
             max_concurrent_rpcs=_non_negative_int(env, "PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS", 256, minimum=1),
             tokens=TokenSettings.from_env(env),
+            backend_jwt=BackendJwtSettings.from_env(env),
         )

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from portcullis.admin.v1 import admin_pb2
+from portcullis_shared import backend_jwt as backend_contract
 
 from authz_server.index.errors import PolicyError
 from authz_server.index.resources import ResourceMatcher, best_match, compile_resource, split_path
@@ -51,6 +52,18 @@ class ApiKeyScheme:
 
 
 @dataclass(frozen=True)
+class BackendJwtPolicy:
+    """The API's backend JWT, validated by admin_api (defaults filled in)."""
+
+    header: str                                   # lower case
+    validity_seconds: int
+    algorithm: str
+    claim_mappings: tuple[tuple[str, str], ...]   # (claim of the caller's token, claim of the backend JWT)
+    static_claims: tuple[tuple[str, str], ...]
+    include_on_open_resources: bool
+
+
+@dataclass(frozen=True)
 class ApiPolicy:
     id: str
     organization_id: str
@@ -67,6 +80,11 @@ class ApiPolicy:
     subscription_less: bool
     has_production: bool
     has_sandbox: bool
+    context: str = ""
+    backend_jwt: BackendJwtPolicy | None = None   # None: no backend JWT
+    pass_authorization_header: bool = False
+    # The backend JWT's header name, also when it is off: a client-sent copy is removed.
+    backend_jwt_header: str = backend_contract.DEFAULT_HEADER
 
     def allows_key_manager(self, name: str) -> bool:
         return not self.allowed_key_managers or name in self.allowed_key_managers
@@ -84,6 +102,29 @@ def _api_key_scheme(api: admin_pb2.Api) -> ApiKeyScheme | None:
     header = (scheme.header or DEFAULT_API_KEY_HEADER).strip().lower()
     query = None if scheme.disable_query_param else (scheme.query_param or DEFAULT_API_KEY_QUERY_PARAM)
     return ApiKeyScheme(header=header, query_param=query)
+
+
+def _backend_jwt(api: admin_pb2.Api) -> BackendJwtPolicy | None:
+    config = api.backend_jwt
+    if not api.HasField("backend_jwt") or not config.enabled:
+        return None
+    validity = config.validity_seconds or backend_contract.DEFAULT_VALIDITY_SECONDS
+    if not backend_contract.MIN_VALIDITY_SECONDS <= validity <= backend_contract.MAX_VALIDITY_SECONDS:
+        raise PolicyError(f"API {api.id}: backend JWT validity {validity} s is out of bounds")
+    algorithm = config.algorithm or backend_contract.DEFAULT_ALGORITHM
+    if algorithm not in backend_contract.ALGORITHMS:
+        raise PolicyError(f"API {api.id}: backend JWT algorithm {algorithm!r} is not supported")
+    # Claims Portcullis sets are never replaced, whatever a record says.
+    reserved = backend_contract.RESERVED_CLAIMS
+    return BackendJwtPolicy(
+        header=(config.header or backend_contract.DEFAULT_HEADER).strip().lower(),
+        validity_seconds=validity,
+        algorithm=algorithm,
+        claim_mappings=tuple((m.from_claim, m.to_claim or m.from_claim) for m in config.claim_mappings
+                             if (m.to_claim or m.from_claim) not in reserved),
+        static_claims=tuple((c.name, c.value) for c in config.static_claims if c.name not in reserved),
+        include_on_open_resources=config.include_on_open_resources,
+    )
 
 
 def compile_api(api: admin_pb2.Api) -> ApiPolicy:
@@ -120,4 +161,8 @@ def compile_api(api: admin_pb2.Api) -> ApiPolicy:
         subscription_less=api.subscription_less,
         has_production=bool(api.production_endpoint),
         has_sandbox=bool(api.sandbox_endpoint),
+        context=api.context,
+        backend_jwt=_backend_jwt(api),
+        pass_authorization_header=api.pass_authorization_header,
+        backend_jwt_header=(api.backend_jwt.header or backend_contract.DEFAULT_HEADER).strip().lower(),
     )

@@ -19,6 +19,7 @@ from authz_server.index.api_keys import ApiKeyPolicy, compile_api_key
 from authz_server.index.apis import ApiPolicy, compile_api
 from authz_server.index.application_keys import ApplicationKeyPolicy, compile_application_key
 from authz_server.index.applications import ApplicationPolicy, compile_application
+from authz_server.index.backend_keys import BackendKeyPolicy, compile_backend_key, signing_keys_by_algorithm
 from authz_server.index.errors import PolicyError
 from authz_server.index.key_managers import KeyManagerPolicy, compile_key_manager, reference_order
 from authz_server.index.organizations import OrganizationPolicy, compile_organization
@@ -47,6 +48,8 @@ class PolicyIndex:
     application_keys_by_client: Map  # (organization_id, key_manager_id, consumer_key) → ApplicationKeyPolicy
     revoked_tokens: Map  # jti → RevokedTokenPolicy
     revoked_by_org: Map  # (organization_id, jti) → RevokedTokenPolicy
+    backend_keys: Map = Map()  # kid → BackendKeyPolicy
+    backend_signing_keys: Map = Map()  # algorithm → the BackendKeyPolicy that signs it
 
     # --- what requests read -------------------------------------------------------------
 
@@ -74,6 +77,9 @@ class PolicyIndex:
 
     def application_key(self, organization_id: str, key_manager_id: str, consumer_key: str) -> ApplicationKeyPolicy | None:
         return self.application_keys_by_client.get((organization_id, key_manager_id, consumer_key))
+
+    def backend_signing_key(self, algorithm: str) -> BackendKeyPolicy | None:
+        return self.backend_signing_keys.get(algorithm)
 
     def token_revoked(self, organization_id: str, jti: str, now: float) -> bool:
         revoked: RevokedTokenPolicy | None = self.revoked_by_org.get((organization_id, jti))
@@ -148,6 +154,8 @@ class _Edit:
         self.application_keys_by_client = base.application_keys_by_client.mutate()
         self.revoked_tokens = base.revoked_tokens.mutate()
         self.revoked_by_org = base.revoked_by_org.mutate()
+        self.backend_keys = base.backend_keys.mutate()
+        self.backend_keys_changed = False
         self.apis_changed = False
         # (organization_id, key manager id) upserted or deleted: their organization's
         # list of opaque-token key managers is rebuilt in finish().
@@ -179,6 +187,7 @@ class _Edit:
     def finish(self, revision: int) -> PolicyIndex:
         apis = self.apis.finish()
         key_managers = self.key_managers.finish()
+        backend_keys = self.backend_keys.finish()
         return PolicyIndex(
             revision=revision,
             organizations=self.organizations.finish(),
@@ -197,6 +206,10 @@ class _Edit:
             application_keys_by_client=self.application_keys_by_client.finish(),
             revoked_tokens=self.revoked_tokens.finish(),
             revoked_by_org=self.revoked_by_org.finish(),
+            backend_keys=backend_keys,
+            # A handful of keys: the signing choice is recomputed whole when one changes.
+            backend_signing_keys=(Map(signing_keys_by_algorithm(backend_keys.values())) if self.backend_keys_changed
+                                  else self.base.backend_signing_keys),
         )
 
     def _reference_key_managers(self, key_managers: Map) -> Map:
@@ -361,6 +374,17 @@ def _delete_revoked_token(edit: _Edit, entity_id: str) -> None:
             del edit.revoked_by_org[old.lookup]
 
 
+def _upsert_backend_key(edit: _Edit, record) -> None:
+    key = compile_backend_key(record)
+    edit.backend_keys[key.kid] = key
+    edit.backend_keys_changed = True
+
+
+def _delete_backend_key(edit: _Edit, entity_id: str) -> None:
+    if edit.backend_keys.pop(entity_id, None) is not None:
+        edit.backend_keys_changed = True
+
+
 _Handler = Callable[[_Edit, object], None]
 _UPSERTS: dict[str, _Handler] = {
     "organization": _upsert_organization,
@@ -371,6 +395,7 @@ _UPSERTS: dict[str, _Handler] = {
     "key_manager": _upsert_key_manager,
     "application_key": _upsert_application_key,
     "revoked_token": _upsert_revoked_token,
+    "backend_signing_key": _upsert_backend_key,
 }
 _DELETES_BY_NAME: dict[str, Callable[[_Edit, str], None]] = {
     "organization": _delete_organization,
@@ -381,6 +406,7 @@ _DELETES_BY_NAME: dict[str, Callable[[_Edit, str], None]] = {
     "key_manager": _delete_key_manager,
     "application_key": _delete_application_key,
     "revoked_token": _delete_revoked_token,
+    "backend_signing_key": _delete_backend_key,
 }
 _DELETES: dict[int, Callable[[_Edit, str], None]] = {
     sync_pb2.ORGANIZATION: _delete_organization,
@@ -391,4 +417,5 @@ _DELETES: dict[int, Callable[[_Edit, str], None]] = {
     sync_pb2.KEY_MANAGER: _delete_key_manager,
     sync_pb2.APPLICATION_KEY: _delete_application_key,
     sync_pb2.REVOKED_TOKEN: _delete_revoked_token,
+    sync_pb2.BACKEND_SIGNING_KEY: _delete_backend_key,
 }

@@ -32,4 +32,5 @@ def authenticate_api_key(
     if key.api_id != api.id or key.organization_id != api.organization_id:
         raise ApiKeyWrongApi(api_key_id=key.id)
     environment = require_environment(api, key.environment, what="API key", api_key_id=key.id)
-    return Identity(kind="api_key", environment=environment, application_id=key.application_id, api_key=key)
+    return Identity(kind="api_key", environment=environment, application_id=key.application_id, api_key=key,
+                    credential_id="api_key:" + key.id)

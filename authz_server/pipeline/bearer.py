@@ -3,6 +3,10 @@ introspection; both end in the token's client → application key → Identity."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from portcullis_shared.credentials import credential_hash
+
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline.context import Identity, Route
 from authz_server.pipeline.credentials import BearerCredential
@@ -21,7 +25,10 @@ def authenticate_bearer(
     api = route.api
     if looks_like_jwt(token):
         key_manager, claims = validate_jwt(token, api, index, now, tokens)
-        return token_identity("oauth2_jwt", key_manager, claims, api, index)
-    key_manager, claims = validate_opaque(token, api, index, now, tokens)
-    # RFC 7662 names the client `client_id` whatever the key manager's JWT claims are.
-    return token_identity("oauth2_reference", key_manager, claims, api, index, extra_client_claims=("client_id",))
+        identity = token_identity("oauth2_jwt", key_manager, claims, api, index)
+    else:
+        key_manager, claims = validate_opaque(token, api, index, now, tokens)
+        # RFC 7662 names the client `client_id` whatever the key manager's JWT claims are.
+        identity = token_identity("oauth2_reference", key_manager, claims, api, index,
+                                  extra_client_claims=("client_id",))
+    return replace(identity, credential_id="token:" + credential_hash(token))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 from authz_server.index.api_keys import ApiKeyPolicy, KeyEnvironment
 from authz_server.index.apis import ApiPolicy
@@ -70,6 +70,11 @@ class Identity:
     consumer_key: str = ""
     scopes: frozenset[str] = frozenset()
     subject: str = ""
+    # Names the credential without revealing it ("api_key:<id>", "token:<sha256>"): what
+    # the backend JWT cache is keyed by.
+    credential_id: str = ""
+    # The validated token's claims (OAuth2 only), for the backend JWT's claim mappings.
+    claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def is_token(self) -> bool:
@@ -87,6 +92,7 @@ class Allow:
     identity: Identity | None = None          # None on an open resource
     subscription: SubscriptionPolicy | None = None
     code: str = "allowed"
+    backend_jwt: str = ""                     # the signed backend JWT; "": none for this call
 
     @property
     def api_id(self) -> str:

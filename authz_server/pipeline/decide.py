@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 
+from typing import TYPE_CHECKING
+
 from authz_server.denials import Denial, InternalError, PolicyNotReady, Unauthenticated
 from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
+from authz_server.pipeline.backend_jwt import attach_backend_jwt
 from authz_server.pipeline.context import Allow, RequestContext
 from authz_server.pipeline.identity import challenges_for, identify
 from authz_server.pipeline.ip_restriction import check_ip_restriction
@@ -20,6 +23,9 @@ from authz_server.pipeline.route import resolve_route
 from authz_server.pipeline.scope import check_scope
 from authz_server.pipeline.subscription import check_subscription
 from authz_server.tokens.services import TokenServices
+
+if TYPE_CHECKING:  # the issuer's modules read the pipeline's context: no import cycle at run time
+    from authz_server.backend_jwt.issuer import BackendJwtIssuer
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +40,17 @@ class _Trace:
 
 
 def decide(
-    request: RequestContext, index: PolicyIndex | None, now: float, tokens: TokenServices | None = None
+    request: RequestContext,
+    index: PolicyIndex | None,
+    now: float,
+    tokens: TokenServices | None = None,
+    backend_jwt: BackendJwtIssuer | None = None,
 ) -> Decision:
-    """`tokens` (JWKS cache, introspection) is needed for OAuth2 bearer tokens only."""
+    """`tokens` (JWKS cache, introspection) is needed for OAuth2 bearer tokens only;
+    `backend_jwt` (signer and cache) for APIs that ask for a backend JWT."""
     trace = _Trace()
     try:
-        return _decide(request, index, now, tokens, trace)
+        return _decide(request, index, now, tokens, backend_jwt, trace)
     except Denial as denial:
         return _annotate(denial, trace)
     except Exception:
@@ -48,21 +59,27 @@ def decide(
 
 
 def _decide(
-    request: RequestContext, index: PolicyIndex | None, now: float, tokens: TokenServices | None, trace: _Trace
+    request: RequestContext,
+    index: PolicyIndex | None,
+    now: float,
+    tokens: TokenServices | None,
+    backend_jwt: BackendJwtIssuer | None,
+    trace: _Trace,
 ) -> Allow:
     if index is None:
         raise PolicyNotReady()
     route = resolve_route(request, index)
     trace.api = route.api
     if route.resource.open:
-        return Allow(route=route, environment=KeyEnvironment.PRODUCTION)
+        return attach_backend_jwt(Allow(route=route, environment=KeyEnvironment.PRODUCTION), index, now, backend_jwt)
     identity = identify(request, route, index, now, tokens)
     trace.api_key_id = identity.api_key_id
     check_ip_restriction(request, identity)
     check_referrer_restriction(request, identity)
     subscription = check_subscription(route, identity, index)
     check_scope(route, identity)
-    return Allow(route=route, environment=identity.environment, identity=identity, subscription=subscription)
+    allow = Allow(route=route, environment=identity.environment, identity=identity, subscription=subscription)
+    return attach_backend_jwt(allow, index, now, backend_jwt)
 
 
 def _annotate(denial: Denial, trace: _Trace) -> Denial:

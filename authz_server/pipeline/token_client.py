@@ -4,6 +4,7 @@ organization at that key manager, which gives the application and the environmen
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from authz_server.denials import KeyManagerDisabled, KeyManagerNotAllowed, TokenClaimsInvalid, TokenClientUnknown
@@ -74,4 +75,5 @@ def token_identity(
         consumer_key=consumer_key,
         scopes=token_scopes(claims, key_manager.scopes_claims),
         subject=subject if isinstance(subject, str) else "",
+        claims=MappingProxyType(dict(claims)),
     )

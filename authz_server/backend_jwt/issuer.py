@@ -1,0 +1,45 @@
+"""The backend JWT for one allowed call: from the cache, or built, signed and cached."""
+
+from __future__ import annotations
+
+from authz_server.backend_jwt.cache import BackendJwtCache
+from authz_server.backend_jwt.claims import ANONYMOUS, backend_claims
+from authz_server.backend_jwt.signer import BackendJwtSigner, PyJwtSigner
+from authz_server.denials import BackendJwtUnavailable
+from authz_server.index.apis import ApiPolicy
+from authz_server.index.policy_index import PolicyIndex
+from authz_server.pipeline.context import Identity
+
+DEFAULT_ISSUER = "portcullis"
+
+
+class BackendJwtIssuer:
+    def __init__(self, *, issuer: str = DEFAULT_ISSUER, signer: BackendJwtSigner | None = None,
+                 cache: BackendJwtCache | None = None) -> None:
+        self.issuer = issuer
+        self.signer: BackendJwtSigner = signer or PyJwtSigner()
+        self.cache = cache or BackendJwtCache()
+
+    def issue(self, api: ApiPolicy, environment: str, identity: Identity | None, index: PolicyIndex,
+              now: float) -> str:
+        config = api.backend_jwt
+        if config is None:
+            raise ValueError(f"API {api.id} has no backend JWT")
+        key = index.backend_signing_key(config.algorithm)
+        if key is None:
+            raise BackendJwtUnavailable(f"No {config.algorithm} key to sign the backend JWT has been received yet.")
+        application_id = identity.application_id if identity is not None else None
+        application = index.application(application_id) if application_id else None
+        credential = identity.credential_id if identity is not None else ANONYMOUS
+        # No credential id, no caching: two callers must never share a token.
+        cache_key = (credential, api.id, config, environment, key.kid, application) if credential else None
+        if cache_key is not None:
+            cached = self.cache.get(cache_key, now)
+            if cached is not None:
+                return cached
+        claims = backend_claims(issuer=self.issuer, now=int(now), config=config, api=api, environment=environment,
+                                identity=identity, application=application)
+        token = self.signer.sign(claims, key)
+        if cache_key is not None:
+            self.cache.put(cache_key, token, claims["exp"], config.validity_seconds)
+        return token

@@ -1,0 +1,31 @@
+"""Stage 7, the response stage: the signed backend JWT, when the API asks for one.
+
+Secured resources always get it (when enabled); open resources only when the API opts
+in (`include_on_open_resources`). The adapter sets it with OVERWRITE, so a client-sent
+header of the same name never reaches the backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from authz_server.denials import BackendJwtUnavailable
+from authz_server.index.policy_index import PolicyIndex
+from authz_server.pipeline.context import Allow
+
+if TYPE_CHECKING:  # the issuer's modules read the pipeline's context: no import cycle at run time
+    from authz_server.backend_jwt.issuer import BackendJwtIssuer
+
+
+def attach_backend_jwt(allow: Allow, index: PolicyIndex, now: float, issuer: BackendJwtIssuer | None) -> Allow:
+    config = allow.route.api.backend_jwt
+    if config is None:
+        return allow
+    if allow.identity is None and not config.include_on_open_resources:
+        return allow
+    if issuer is None:
+        # Fail closed: the backend relies on the token.
+        raise BackendJwtUnavailable("Backend JWT signing is not configured on this replica.")
+    token = issuer.issue(allow.route.api, allow.environment.value, allow.identity, index, now)
+    return replace(allow, backend_jwt=token)
