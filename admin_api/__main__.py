@@ -34,12 +34,15 @@ def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
         return
     import uvicorn
 
+    from admin_api.backend_jwt.keys import BackendSigningKeys
+    from admin_api.backend_jwt.routes import backend_jwt_routes
     from admin_api.oauth.resident import ResidentKeyManager
     from admin_api.oauth.routes import oauth_routes
     from admin_api.rest import create_app
 
     resident = ResidentKeyManager.create(app.store)
-    rest_app = create_app(app.dispatcher, extra_routes=oauth_routes(resident))
+    backend_keys = BackendSigningKeys(app.store, app.store.config.require_kek())
+    rest_app = create_app(app.dispatcher, extra_routes=[*oauth_routes(resident), *backend_jwt_routes(backend_keys)])
     config = uvicorn.Config(rest_app, host=app.settings.host, port=app.settings.admin_rest_port,
                             log_level="info", access_log=False)
     log.info("admin REST listening on %s:%d", app.settings.host, app.settings.admin_rest_port)

@@ -52,7 +52,9 @@ def backend(settings: MeshSettings, environment: str, env: Mapping[str, str], *,
     port = settings.backend_production_port if environment == "production" else settings.backend_sandbox_port
     return Component(
         name,
-        [python, "-m", "sample_backend", "--environment", environment, "--port", str(port)],
+        [python, "-m", "sample_backend", "--environment", environment, "--port", str(port),
+         # The backend verifies the backend JWTs it receives with the published keys.
+         "--backend-jwks-url", f"http://{settings.host}:{settings.admin_rest_port}/backend-jwt/jwks.json"],
         env=env,
         probe=http_ok(f"http://{settings.host}:{port}/healthz"),
         cwd=REPO_ROOT,

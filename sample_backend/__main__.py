@@ -1,4 +1,4 @@
-"""`python -m sample_backend --environment production|sandbox --port N`"""
+"""`python -m sample_backend --environment production|sandbox --port N [--backend-jwks-url URL]`"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import threading
 from types import FrameType
 
+from sample_backend.jwt_verifier import JwksVerifier
 from sample_backend.server import ENVIRONMENTS, BackendServer
 
 
@@ -17,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--environment", choices=ENVIRONMENTS, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--backend-jwks-url", default="",
+                        help="verify backend JWTs with this JWKS (admin REST /backend-jwt/jwks.json) and echo them")
+    parser.add_argument("--backend-jwt-header", default="x-jwt-assertion")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -24,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s sample_backend[{args.environment}] %(levelname)s %(message)s",
     )
     log = logging.getLogger("sample_backend")
-    server = BackendServer((args.host, args.port), args.environment)
+    verifier = JwksVerifier(args.backend_jwks_url) if args.backend_jwks_url else None
+    server = BackendServer((args.host, args.port), args.environment, verifier=verifier,
+                           backend_jwt_header=args.backend_jwt_header)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)

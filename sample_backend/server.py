@@ -4,6 +4,8 @@
 - any method on `<anything>/echo` or below -> what the request looked like on arrival
 - `/healthz` -> 200
 - every response carries `x-backend-environment: production|sandbox`
+- with a JWKS URL, a backend JWT header (default `x-jwt-assertion`) is verified and
+  `/echo` answers the result under "backend_jwt" ({"verified", "kid", "claims"|"error"})
 
 Malformed requests get a 4xx; an exception in a handler is logged and answered with 500;
 neither stops the server.
@@ -19,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sample_backend.jwt_verifier import JwksVerifier
 from sample_backend.menu import MENU
 
 ENVIRONMENTS = ("production", "sandbox")
@@ -89,7 +92,15 @@ class Handler(BaseHTTPRequestHandler):
             "query": parse_qs(query, keep_blank_values=True),
             "headers": headers,
             "body_bytes": len(body),
+            **self._backend_jwt(headers),
         }
+
+    def _backend_jwt(self, headers: dict[str, str]) -> dict[str, Any]:
+        verifier = self.server.verifier
+        token = headers.get(self.server.backend_jwt_header)
+        if verifier is None or token is None:
+            return {}
+        return {"backend_jwt": verifier.verify(token).as_json()}
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
@@ -155,10 +166,13 @@ class BackendServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], environment: str) -> None:
+    def __init__(self, address: tuple[str, int], environment: str, *, verifier: JwksVerifier | None = None,
+                 backend_jwt_header: str = "x-jwt-assertion") -> None:
         if environment not in ENVIRONMENTS:
             raise ValueError(f"environment must be one of {ENVIRONMENTS}, not {environment!r}")
         self.environment = environment
+        self.verifier = verifier
+        self.backend_jwt_header = backend_jwt_header.lower()
         super().__init__(address, Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
