@@ -62,7 +62,12 @@ def create_app(dispatcher: Dispatcher, *, max_body_bytes: int = MAX_BODY_BYTES,
     bindings = load_bindings(*ADMIN_PROTO_MODULES)
     endpoint = _AdminEndpoint(dispatcher, bindings, max_body_bytes)
     # One catch-all ASGI route (every method): the proto-driven router below decides 404/405.
-    return Starlette(routes=[*extra_routes, Route("/{path:path}", endpoint, methods=None)])
+    app = Starlette(routes=[*extra_routes, Route("/{path:path}", endpoint, methods=None)])
+    # Starlette's `{path:path}` is `.*`, which stops at a newline: a path with `%0A` would
+    # get Starlette's plain-text 404 instead of a problem document. Whatever no route
+    # matched goes to the endpoint too.
+    app.router.default = endpoint
+    return app
 
 
 def to_json(message: Message) -> dict[str, object]:

@@ -136,6 +136,8 @@ REST_CASES: list[tuple[str, str, str, bytes, dict[str, str], int]] = [
     ("query-page-size-text", "GET", "/v1/apis?page_size=ten", b"", {}, 400),
     ("query-unknown-parameter", "GET", "/v1/apis?is_admin=true", b"", {}, 400),
     ("path-id-huge", "GET", "/v1/apis/" + "x" * 60_000, b"", {}, 404),
+    ("path-id-newline", "DELETE", "/v1/api-keys/%0Ax/application", b"", {}, 404),
+    ("path-newline-unknown-route", "GET", "/v1/%0A", b"", {}, 404),
     ("path-id-traversal", "GET", "/v1/apis/..%2F..%2Fapi-keys", b"", {}, 404),
     ("method-not-allowed", "PUT", "/v1/apis", json.dumps(GOOD_API).encode(), JSON, 405),
 ]
