@@ -1,4 +1,6 @@
-"""Admin credentials: bearer tokens stored as SHA-256, looked up per call."""
+"""Admin credentials, established per call: stored bearer tokens (the bootstrap admin
+token, the sync token; SHA-256 lookups) and the resident key manager's user tokens
+(admin_api.user_auth)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,11 @@ import re
 
 from sqlalchemy import select
 
-from admin_api.caller import Caller, Role
+from admin_api import user_auth
+from admin_api.caller import Caller, Credential, Role
 from admin_api.db.models import AdminCredential
 from admin_api.errors import Unauthenticated
+from admin_api.db.types import utcnow
 from admin_api.services.store import Store
 from portcullis_shared.credentials import credential_hash, hashes_match
 
@@ -35,7 +39,23 @@ def caller_for(store: Store, token: str | None, *, role: Role) -> Caller:
     if row.role != role.value:
         scope = "PolicySync/Watch only" if row.role == Role.SYNC.value else "the admin services, not PolicySync"
         raise Unauthenticated(f"this credential ({row.role}) is valid for {scope}")
-    return Caller(subject=row.subject, organization_id=row.organization_id, role=Role(row.role))
+    credential = Credential.SYNC_TOKEN if row.role == Role.SYNC.value else Credential.ADMIN_TOKEN
+    return Caller(subject=row.subject, organization_id=row.organization_id, role=Role(row.role),
+                  credential=credential)
+
+
+def admin_caller(store: Store, token: str | None) -> Caller:
+    """The admin API caller holding `token`: a stored admin credential, or a resident
+    key manager access token of a user (JWT or reference token)."""
+    if token and not _is_stored(store, token) and user_auth.looks_like_resident_token(token):
+        return user_auth.caller_for_token(store, token, utcnow())
+    return caller_for(store, token, role=Role.ADMIN)
+
+
+def _is_stored(store: Store, token: str) -> bool:
+    with store.read() as session:
+        return session.scalars(select(AdminCredential.id)
+                               .where(AdminCredential.token_hash == credential_hash(token))).first() is not None
 
 
 def metadata_token(metadata: object) -> str | None:

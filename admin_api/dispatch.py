@@ -2,7 +2,9 @@
 
 `HANDLERS` is the registry: one row per RPC of portcullis.admin.v1, checked against the
 service descriptors when a Dispatcher is built, so an RPC without a handler (or a handler
-without an RPC) is a start-up error, not a runtime surprise.
+without an RPC) is a start-up error, not a runtime surprise. Every call is admitted by
+the permission table (`admin_api.permissions`, checked against the RPCs likewise) and every
+change is recorded in the audit log (`admin_api.audit`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from admin_api import auth
+from admin_api.audit import log as audit_log
 from admin_api.caller import Caller, Role
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
 from admin_api.services import (
-    api_keys, apis, application_keys, applications, backend_signing_keys, key_managers, organizations, signing_keys,
-    subscriptions, users,
+    api_keys, apis, application_keys, applications, audit, backend_signing_keys, key_managers, organizations,
+    signing_keys, subscriptions, users,
 )
+from admin_api.permissions import PERMISSIONS, Permission, check_table
 from admin_api.services.store import Store
 from admin_api.schema import admin_services
 
@@ -79,6 +83,7 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.UserService/ListScopes": users.list_scopes,
     f"{_PACKAGE}.UserService/UpdateScope": users.update_scope,
     f"{_PACKAGE}.UserService/DeleteScope": users.delete_scope,
+    f"{_PACKAGE}.AuditService/ListAuditRecords": audit.list_audit_records,
     f"{_PACKAGE}.BackendSigningKeyService/ListBackendSigningKeys": backend_signing_keys.list_backend_signing_keys,
     f"{_PACKAGE}.BackendSigningKeyService/RotateBackendSigningKey": backend_signing_keys.rotate_backend_signing_key,
 })
@@ -92,20 +97,24 @@ def admin_methods() -> dict[str, MethodDescriptor]:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, handlers: Mapping[str, Callable[..., Message]] = HANDLERS) -> None:
+    def __init__(self, store: Store, handlers: Mapping[str, Callable[..., Message]] = HANDLERS,
+                 permissions: Mapping[str, Permission] = PERMISSIONS) -> None:
         methods = admin_methods()
         missing, extra = methods.keys() - handlers.keys(), handlers.keys() - methods.keys()
         if missing or extra:
             raise RuntimeError(f"admin handler registry out of date: missing {sorted(missing)}, "
                                f"unknown {sorted(extra)}")
+        check_table(frozenset(methods), permissions)
         self.store = store
         self.methods: Mapping[str, MethodDescriptor] = MappingProxyType(methods)
         self._handlers = dict(handlers)
+        self._permissions = dict(permissions)
 
     def authenticate(self, bearer_token: str | None) -> Caller:
-        """The admin caller holding this token (without the "Bearer " scheme); raises
-        Unauthenticated for a missing, unknown or sync-only token."""
-        return auth.caller_for(self.store, bearer_token, role=Role.ADMIN)
+        """The admin caller holding this token (without the "Bearer " scheme): the bootstrap
+        admin token or a resident key manager access token of a user; raises
+        Unauthenticated for a missing, unknown, expired, revoked or sync-only token."""
+        return auth.admin_caller(self.store, bearer_token)
 
     def authenticate_sync(self, bearer_token: str | None) -> Caller:
         """The replica holding this token, for PolicySync/Watch only."""
@@ -115,9 +124,27 @@ class Dispatcher:
         method = self.methods.get(method_full_name)
         if method is None:
             raise NotFound(f"unknown method {method_full_name!r}")
-        if caller.role != Role.ADMIN:
-            raise PermissionDenied(f"role {caller.role.value!r} may not call {method_full_name}")
         if request.DESCRIPTOR is not method.input_type:
             raise InvalidArgument(f"{method_full_name} takes {method.input_type.full_name}, "
                                   f"not {request.DESCRIPTOR.full_name}")
-        return self._handlers[method_full_name](self.store, request, caller)
+        permission = self._permissions[method_full_name]
+        entry = audit_log.Entry(caller, method_full_name, permission.target, _target_id(request, permission))
+        handler = self._handlers[method_full_name]
+        try:
+            admitted = permission.admit(method_full_name, caller)
+            if not permission.changes:
+                return handler(self.store, request, admitted)
+            # The change and its audit record commit together (see admin_api.audit.log).
+            with audit_log.recording(entry):
+                return handler(self.store, request, admitted)
+        except PermissionDenied as denied:
+            audit_log.record_denial(self.store, entry, denied.message)
+            raise
+
+
+def _target_id(request: Message, permission: Permission) -> str:
+    """The id the request names its target by ("" when the call creates it)."""
+    field = request.DESCRIPTOR.fields_by_name.get(permission.target_field) if permission.target_field else None
+    if field is None or field.type != field.TYPE_STRING or field.is_repeated:
+        return ""
+    return str(getattr(request, field.name))

@@ -30,7 +30,8 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from admin_api import auth
-from admin_api.caller import Role
+from admin_api.audit import log as audit_log
+from admin_api.caller import Caller, Credential, Role
 from admin_api.db.oauth_models import AuthorizationCode, OAuthToken
 from admin_api.db.types import utcnow
 from admin_api.errors import Unauthenticated
@@ -54,6 +55,7 @@ AUTHORIZATION_CODE_VALIDITY = timedelta(minutes=5)
 SECRET_AUTH = ["client_secret_basic", "client_secret_post"]
 ANY_AUTH = SECRET_AUTH + [PUBLIC_METHOD]
 SYNC_TOKEN_AUTH = "sync_token"
+REVOKE_AUDIT_METHOD = "oauth2/revoke"
 
 
 # ---------------------------------------------------------------------------- requests
@@ -346,6 +348,11 @@ class Revocation(RevocationEndpoint):
             row = writer.session.get(OAuthToken, token.id)
             if row is not None:
                 tokens.revoke(writer, row, now)
+                # An admin change like any other: recorded with the revocation (no token value).
+                who = Caller(subject=token.consumer_key, organization_id=token.organization_id,
+                             credential=Credential.OAUTH_CLIENT)
+                audit_log.append(writer.session, audit_log.Entry(who, REVOKE_AUDIT_METHOD, "oauth_token", token.id),
+                                 audit_log.SUCCEEDED, target_id=token.id)
         log.info("revoked %s %s of client %s", token.kind, token.id, token.consumer_key)
 
 

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from admin_api.caller import Caller, Role
+from admin_api.caller import Caller
 from admin_api.convert import api_key_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from admin_api.services import paging, scope, validation
+from admin_api.services import ownership, paging, scope, validation
 from admin_api.services.store import Store, Writer, new_id
 from portcullis.admin.v1 import admin_pb2
 from portcullis_shared.credentials import API_KEY_PREFIX, credential_hash, mask, new_opaque_credential
@@ -46,8 +46,8 @@ def generate_api_key(store: Store, request: admin_pb2.GenerateApiKeyRequest,
         _check_api_keyable(api)
         application_id = None
         if request.application_id:
-            application_id = scope.get(writer.session, models.Application, request.application_id, caller,
-                                       field="application_id").id
+            application_id = ownership.application(writer.session, request.application_id, caller,
+                                                   field="application_id").id
         return _issue(writer, now, api_id=api.id, organization_id=api.organization_id, name=key_name,
                       environment=environment, application_id=application_id, allowed_ips=allowed_ips,
                       allowed_referrers=allowed_referrers, expires_at=expires_at, owner=caller.subject)
@@ -55,7 +55,7 @@ def generate_api_key(store: Store, request: admin_pb2.GenerateApiKeyRequest,
 
 def get_api_key(store: Store, request: admin_pb2.GetApiKeyRequest, caller: Caller) -> admin_pb2.ApiKey:
     with store.read() as session:
-        return api_key_pb(scope.get(session, models.ApiKey, request.id, caller, what="API key"))
+        return api_key_pb(ownership.api_key(session, request.id, caller))
 
 
 def list_api_keys(store: Store, request: admin_pb2.ListApiKeysRequest,
@@ -69,10 +69,13 @@ def list_api_keys(store: Store, request: admin_pb2.ListApiKeysRequest,
         statement = statement.where(models.ApiKey.application_id == request.application_id)
     if not request.include_revoked:
         statement = statement.where(models.ApiKey.status == ACTIVE)
+    if caller.own_resources_only:
+        statement = statement.where(models.ApiKey.owner == caller.subject)
     with store.read() as session:
         rows, token = paging.paginate(
             session, statement, models.ApiKey, size=size, token=request.page_token,
-            filters=["api_keys", organization_id, request.api_id, request.application_id, request.include_revoked])
+            filters=["api_keys", organization_id, request.api_id, request.application_id, request.include_revoked,
+                     caller.own_resources_only and caller.subject])
         return admin_pb2.ListApiKeysResponse(api_keys=[api_key_pb(row) for row in rows], next_page_token=token)
 
 
@@ -103,8 +106,8 @@ def associate_api_key(store: Store, request: admin_pb2.AssociateApiKeyRequest,
                       caller: Caller) -> admin_pb2.ApiKey:
     with store.write() as writer:
         row = _get_active_for_change(writer, request.id, caller, "associate")
-        application = scope.get(writer.session, models.Application, request.application_id, caller,
-                                field="application_id")
+        application = ownership.application(writer.session, request.application_id, caller,
+                                            field="application_id")
         row.application_id = application.id
         writer.upsert(row)
         return api_key_pb(row)
@@ -123,11 +126,11 @@ def dissociate_api_key(store: Store, request: admin_pb2.DissociateApiKeyRequest,
 
 def may_change(row: models.ApiKey, caller: Caller) -> bool:
     """The key's owner, or an admin of its organization (scope.get checked the organization)."""
-    return row.owner == caller.subject or caller.role == Role.ADMIN
+    return row.owner == caller.subject or caller.is_admin
 
 
 def _get_active_for_change(writer: Writer, key_id: str, caller: Caller, action: str) -> models.ApiKey:
-    row = scope.get(writer.session, models.ApiKey, key_id, caller, what="API key")
+    row = ownership.api_key(writer.session, key_id, caller)
     if not may_change(row, caller):
         raise PermissionDenied(f"only the owner of API key {row.id!r} or an admin may {action} it")
     if row.status != ACTIVE:

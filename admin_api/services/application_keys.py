@@ -36,7 +36,7 @@ from admin_api.convert import (application_key_pb, consumer_secret_pb, decrypt_k
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from admin_api.services import dcr, key_managers, masks, scope, users, validation
+from admin_api.services import dcr, key_managers, masks, ownership, users, validation
 from admin_api.services.store import Store, Writer, new_id
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
 from portcullis_shared.credentials import credential_hash, mask, new_opaque_credential
@@ -176,7 +176,7 @@ def map_application_key(store: Store, request: application_keys_pb2.MapApplicati
 def list_application_keys(store: Store, request: application_keys_pb2.ListApplicationKeysRequest,
                           caller: Caller) -> application_keys_pb2.ListApplicationKeysResponse:
     with store.read() as session:
-        application = scope.get(session, models.Application, request.application_id, caller, field="application_id")
+        application = ownership.application(session, request.application_id, caller, field="application_id")
         rows = session.scalars(select(models.ApplicationKey)
                                .where(models.ApplicationKey.application_id == application.id)
                                .order_by(models.ApplicationKey.created_at, models.ApplicationKey.id))
@@ -276,7 +276,7 @@ def regenerate_consumer_secret(store: Store, request: application_keys_pb2.Regen
 
 def _target(session: Session, application_id: str, key_manager_id: str, environment: str,
             caller: Caller) -> tuple[models.Application, models.KeyManager]:
-    application = scope.get(session, models.Application, application_id, caller, field="application_id")
+    application = ownership.application(session, application_id, caller, field="application_id")
     km = key_managers.get_for_keys(session, application.organization_id, key_manager_id, caller, "key_manager_id")
     if not km.enabled:
         raise FailedPrecondition(f"key manager {km.name!r} is disabled", field="key_manager_id")
@@ -360,7 +360,7 @@ def _secrets_of(session: Session, application_key_id: str) -> list[models.Consum
 
 
 def _get(session: Session, key_id: str, caller: Caller, field: str = "id") -> models.ApplicationKey:
-    return scope.get(session, models.ApplicationKey, key_id, caller, field=field, what="application key")
+    return ownership.application_key(session, key_id, caller, field=field)
 
 
 def _environment(value: int) -> str:

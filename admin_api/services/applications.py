@@ -15,8 +15,8 @@ from admin_api.caller import Caller
 from admin_api.convert import application_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
-from admin_api.errors import AlreadyExists
-from admin_api.services import application_keys, masks, paging, scope, validation
+from admin_api.errors import AlreadyExists, PermissionDenied
+from admin_api.services import application_keys, masks, ownership, paging, scope, validation
 from admin_api.services.store import Store, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
@@ -34,7 +34,7 @@ def create_application(store: Store, request: admin_pb2.CreateApplicationRequest
         id=new_id(),
         organization_id=organization_id,
         name=validation.name(request.name),
-        owner=validation.subject(request.owner or caller.subject, "owner"),
+        owner=validation.subject(ownership.new_owner(request.owner, caller, "owner"), "owner"),
         throttling_tier=validation.tier(request.throttling_tier or DEFAULT_TIER, "throttling_tier"),
         description=validation.description(request.description),
         created_at=now,
@@ -49,7 +49,7 @@ def create_application(store: Store, request: admin_pb2.CreateApplicationRequest
 def get_application(store: Store, request: admin_pb2.GetApplicationRequest,
                     caller: Caller) -> admin_pb2.Application:
     with store.read() as session:
-        return application_pb(scope.get(session, models.Application, request.id, caller))
+        return application_pb(ownership.application(session, request.id, caller))
 
 
 def list_applications(store: Store, request: admin_pb2.ListApplicationsRequest,
@@ -59,9 +59,12 @@ def list_applications(store: Store, request: admin_pb2.ListApplicationsRequest,
     statement = select(models.Application).where(models.Application.organization_id == organization_id)
     if request.owner:
         statement = statement.where(models.Application.owner == request.owner)
+    if caller.own_resources_only:
+        statement = statement.where(models.Application.owner == caller.subject)
     with store.read() as session:
         rows, token = paging.paginate(session, statement, models.Application, size=size, token=request.page_token,
-                                      filters=["applications", organization_id, request.owner])
+                                      filters=["applications", organization_id, request.owner,
+                                               caller.own_resources_only and caller.subject])
         return admin_pb2.ListApplicationsResponse(applications=[application_pb(row) for row in rows],
                                                   next_page_token=token)
 
@@ -71,12 +74,14 @@ def update_application(store: Store, request: admin_pb2.UpdateApplicationRequest
     paths = masks.paths(request.update_mask, mutable=MUTABLE, immutable=IMMUTABLE)
     new = request.application
     with store.write() as writer:
-        row = scope.get(writer.session, models.Application, request.id, caller)
+        row = ownership.application(writer.session, request.id, caller)
         for path in paths:
             field = f"application.{path}"
             if path == "name":
                 row.name = validation.name(new.name, field)
             elif path == "owner":
+                if caller.own_resources_only and new.owner != caller.subject:
+                    raise PermissionDenied(f"{field}: this caller may not give its application away", field=field)
                 row.owner = validation.subject(new.owner, field)
             elif path == "throttling_tier":
                 row.throttling_tier = validation.tier(new.throttling_tier or DEFAULT_TIER, field)
@@ -90,7 +95,7 @@ def update_application(store: Store, request: admin_pb2.UpdateApplicationRequest
 
 def delete_application(store: Store, request: admin_pb2.DeleteApplicationRequest, caller: Caller) -> Empty:
     with store.write() as writer:
-        row = scope.get(writer.session, models.Application, request.id, caller)
+        row = ownership.application(writer.session, request.id, caller)
         for subscription in writer.session.scalars(select(models.Subscription)
                                                    .where(models.Subscription.application_id == row.id)):
             writer.delete(subscription)

@@ -10,7 +10,7 @@ import re
 
 from sqlalchemy import select
 
-from admin_api.caller import Caller, Role
+from admin_api.caller import Caller
 from admin_api.convert import organization_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
@@ -32,7 +32,7 @@ def ensure_default(store: Store) -> None:
 
 def create_organization(store: Store, request: admin_pb2.CreateOrganizationRequest,
                         caller: Caller) -> admin_pb2.Organization:
-    if caller.role != Role.ADMIN or caller.organization_id != DEFAULT_ORGANIZATION:
+    if not caller.is_admin or caller.organization_id != DEFAULT_ORGANIZATION:
         raise PermissionDenied("only an admin of the default organization may create organizations")
     if not ORGANIZATION_ID_RE.match(request.id):
         raise InvalidArgument(f"id {request.id!r} must be 2 to 63 lowercase letters, digits or '-', "

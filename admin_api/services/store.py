@@ -1,5 +1,6 @@
 """Units of work over the database: read transactions, and write transactions that
-append their change records (the outbox) and wake Watch streams after commit."""
+append their change records (the outbox) and the current admin call's audit record, and
+wake Watch streams after commit."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from admin_api.audit import log as audit_log
 from admin_api.convert import EntityRow
 from admin_api.db.engine import Database
 from admin_api.errors import AlreadyExists
@@ -62,7 +64,7 @@ class Store:
             session.info[CONFIG_KEY] = self.config
             writer = Writer(session)
             try:
-                with session.begin():
+                with session.begin(), audit_log.in_transaction(session):
                     yield writer
             except IntegrityError as exc:
                 # The services check uniqueness first with a precise message; this is the

@@ -13,8 +13,8 @@ from admin_api.caller import Caller
 from admin_api.convert import subscription_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
-from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from admin_api.services import masks, paging, scope, validation
+from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from admin_api.services import masks, ownership, paging, scope, validation
 from admin_api.services.store import Store, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
@@ -30,8 +30,7 @@ def create_subscription(store: Store, request: admin_pb2.CreateSubscriptionReque
     tier = validation.tier(request.tier or DEFAULT_TIER, "tier")
     status = _status(request.status, "status", default=Status.ACTIVE)
     with store.write() as writer:
-        application = scope.get(writer.session, models.Application, request.application_id, caller,
-                                field="application_id")
+        application = ownership.application(writer.session, request.application_id, caller, field="application_id")
         api = scope.get(writer.session, models.Api, request.api_id, caller, field="api_id", what="API")
         if api.lifecycle_state != "PUBLISHED":
             raise FailedPrecondition(f"API {api.id!r} is {api.lifecycle_state}: new subscriptions are accepted "
@@ -52,7 +51,7 @@ def create_subscription(store: Store, request: admin_pb2.CreateSubscriptionReque
 def get_subscription(store: Store, request: admin_pb2.GetSubscriptionRequest,
                      caller: Caller) -> admin_pb2.Subscription:
     with store.read() as session:
-        return subscription_pb(scope.get(session, models.Subscription, request.id, caller))
+        return subscription_pb(ownership.subscription(session, request.id, caller))
 
 
 def list_subscriptions(store: Store, request: admin_pb2.ListSubscriptionsRequest,
@@ -64,10 +63,12 @@ def list_subscriptions(store: Store, request: admin_pb2.ListSubscriptionsRequest
         statement = statement.where(models.Subscription.application_id == request.application_id)
     if request.api_id:
         statement = statement.where(models.Subscription.api_id == request.api_id)
+    statement = ownership.only_own_applications(statement, caller, models.Subscription.application_id)
     with store.read() as session:
         rows, token = paging.paginate(
             session, statement, models.Subscription, size=size, token=request.page_token,
-            filters=["subscriptions", organization_id, request.application_id, request.api_id])
+            filters=["subscriptions", organization_id, request.application_id, request.api_id,
+                     caller.own_resources_only and caller.subject])
         return admin_pb2.ListSubscriptionsResponse(subscriptions=[subscription_pb(row) for row in rows],
                                                    next_page_token=token)
 
@@ -77,7 +78,11 @@ def update_subscription(store: Store, request: admin_pb2.UpdateSubscriptionReque
     paths = masks.paths(request.update_mask, mutable=MUTABLE, immutable=IMMUTABLE)
     new = request.subscription
     with store.write() as writer:
-        row = scope.get(writer.session, models.Subscription, request.id, caller)
+        row = ownership.subscription(writer.session, request.id, caller)
+        if "status" in paths and caller.own_resources_only:
+            # Blocking and approving are the admin's: a subscriber cannot unblock itself.
+            raise PermissionDenied("subscription.status: only an admin may change a subscription's status",
+                                   field="subscription.status")
         if "tier" in paths:
             row.tier = validation.tier(new.tier or DEFAULT_TIER, "subscription.tier")
         if "status" in paths:
@@ -89,7 +94,7 @@ def update_subscription(store: Store, request: admin_pb2.UpdateSubscriptionReque
 
 def delete_subscription(store: Store, request: admin_pb2.DeleteSubscriptionRequest, caller: Caller) -> Empty:
     with store.write() as writer:
-        writer.delete(scope.get(writer.session, models.Subscription, request.id, caller))
+        writer.delete(ownership.subscription(writer.session, request.id, caller))
     return Empty()
 
 
