@@ -19,6 +19,9 @@ _FORBIDDEN_IN_SEGMENT = ("/", "\\", "\x00")
 
 
 def percent_decode(text: str, *, plus_is_space: bool = False) -> str:
+    if "%" not in text and text.isascii():
+        # Nothing to decode (the common case): ASCII without '%' decodes to itself.
+        return text.replace("+", " ") if plus_is_space else text
     if _BAD_PERCENT.search(text):
         raise BadRequest("The request contains a malformed percent-encoding.")
     if plus_is_space:
