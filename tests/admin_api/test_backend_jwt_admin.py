@@ -229,3 +229,29 @@ def test_no_private_key_is_in_clear_anywhere_in_the_database_file(kstore, tmp_pa
         der = serialization.load_pem_private_key(pem.encode(), password=None).private_bytes(
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         assert body[:40] not in raw and der[-32:] not in raw
+
+
+def test_a_jwt_signed_with_the_previous_key_verifies_against_the_jwks_during_the_overlap(kstore):
+    """End to end through the records: admin_api's key ring → authz_server's index and
+    issuer → rotation → the JWKS still verifies the JWT signed before it."""
+    from authz_server.backend_jwt.issuer import BackendJwtIssuer
+    from authz_server.index.policy_index import PolicyIndex
+
+    ring = BackendSigningKeys(kstore, kstore.config.kek)
+    ring.ensure_active()
+    api = create_api(kstore, backend_jwt=_config())
+    revision, entities = snapshot.load(kstore)
+    index = PolicyIndex.from_snapshot(entities, revision)
+    now = utcnow().timestamp()
+    old_token = BackendJwtIssuer().issue(index.apis[api.id], "production", None, index, now)
+
+    ring.rotate()
+    revision, entities = snapshot.load(kstore)
+    rotated = PolicyIndex.from_snapshot(entities, revision)
+    new_token = BackendJwtIssuer().issue(rotated.apis[api.id], "production", None, rotated, now)
+    published = {key["kid"]: key for key in ring.jwks()["keys"]}
+    for token in (old_token, new_token):
+        kid = jwt.get_unverified_header(token)["kid"]
+        claims = jwt.decode(token, jwt.PyJWK(published[kid]).key, algorithms=["ES256"], issuer="portcullis")
+        assert claims["api"]["id"] == api.id
+    assert jwt.get_unverified_header(old_token)["kid"] != jwt.get_unverified_header(new_token)["kid"]
