@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GENERATED := gen/.generated
 
-.PHONY: setup run test test-unit test-integration bench protos clean
+.PHONY: setup run test test-unit test-integration bench bench-tools protos clean
 
 setup: $(INSTALLED) $(GENERATED)
 
@@ -40,6 +40,25 @@ test-unit: setup
 
 test-integration: setup
 	$(PY) -m pytest -m integration
+
+# Benchmarks (never part of `make test`): h2load and wrk from Debian when missing, py-spy
+# (profiling) from the `bench` extra, then every part; results in bench/results/latest.*.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--seconds 10 --scale 1".
+BENCH_INSTALLED := $(VENV)/.bench-installed
+BENCH_ARGS ?=
+
+$(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench-tools:
+	@if ! command -v h2load >/dev/null || ! command -v wrk >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk nghttp2-client; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk nghttp2-client; fi; \
+	fi
+
+bench: setup $(BENCH_INSTALLED) bench-tools
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) gen var
