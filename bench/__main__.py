@@ -2,7 +2,7 @@
 
 Every load run lasts a fixed number of seconds and stops by itself; everything listens on
 127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
---parts (direct,e2e,scale), --out (results directory).
+--parts (direct,e2e,scale), --out (results directory), --profile DIR (py-spy).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def _restart_authz(bench: BenchMesh, **env: str | None) -> None:
 
 
 def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds: float, use_h2load: bool,
-                   results: dict[str, Any]) -> None:
+                   results: dict[str, Any], profile_dir: Path | None = None,
+                   wanted: set[str] | None = None) -> None:
     for bench in start_mesh(data_dir, env):
         policy = create_policy(bench.admin, bench.settings)
         policies = [("", policy)]
@@ -74,15 +75,22 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
             rows = []
             for suffix, each in policies:
                 for scenario in direct.scenarios(each, suffix):
+                    if wanted is not None and scenario.name not in wanted:
+                        continue
                     _say(f"direct: {scenario.name}")
-                    rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
+                    rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load,
+                                           profile_dir=profile_dir))
             # First sight: the verified-token cache off, so every Check verifies the signature.
-            _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE="0")
-            for suffix, each in policies:
-                scenario = direct.jwt_scenario(each, "jwt_first_sight" + suffix)
+            first_sight = [direct.jwt_scenario(each, "jwt_first_sight" + suffix) for suffix, each in policies]
+            first_sight = [each for each in first_sight if wanted is None or each.name in wanted]
+            if first_sight:
+                _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE="0")
+            for scenario in first_sight:
                 _say(f"direct: {scenario.name}")
-                rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
-            _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE=None)
+                rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load,
+                                       profile_dir=profile_dir))
+            if first_sight:
+                _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE=None)
             results["direct"] = rows
         if "e2e" in parts:
             if not e2e.have_wrk():
@@ -105,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revokes", type=int, default=50, help="revocations timed in the scale part")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of " + ",".join(PARTS))
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    parser.add_argument("--scenarios", default="",
+                        help="comma-separated direct scenarios to run (default: all), e.g. api_key,jwt_first_sight")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="also record a py-spy profile (speedscope) of one worker per direct run into this folder")
     parser.add_argument("--conditions", default=os.environ.get("BENCH_CONDITIONS", "not stated"),
                         help="a note on the machine's load during the run, copied into the results")
     args = parser.parse_args(argv)
@@ -127,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="portcullis-bench-") as tmp:
         if parts & {"direct", "e2e"}:
-            run_mesh_parts(parts, Path(tmp) / "mesh", env, args.seconds, use_h2load, results)
+            run_mesh_parts(parts, Path(tmp) / "mesh", env, args.seconds, use_h2load, results, args.profile,
+                           {name.strip() for name in args.scenarios.split(",") if name.strip()} or None)
         if "scale" in parts:
             _say(f"scale: {args.scale:g} of the full state")
             for bench in start_admin_only(Path(tmp) / "scale", env):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from envoy.service.auth.v3 import external_auth_pb2
@@ -50,15 +54,32 @@ def verify_allowed(ports: list[int], scenario: Scenario) -> external_auth_pb2.Ch
     return response
 
 
+def _profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy (the bench extra) sampling one worker for the run, as a speedscope file."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return None
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", f"{max(1, int(seconds))}",
+                             "--format", "speedscope", "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def run(ports: list[int], authz_pids: Callable[[], list[int]], scenario: Scenario, *, seconds: float,
-        use_h2load: bool) -> dict[str, Any]:
+        use_h2load: bool, profile_dir: Path | None = None) -> dict[str, Any]:
     verify_allowed(ports, scenario)
-    meter = proc.CpuMeter(authz_pids()).start()
+    pids = authz_pids()
+    spy = None
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        spy = _profiler(pids[-1], seconds, profile_dir / f"{scenario.name}.speedscope.json")
+    meter = proc.CpuMeter(pids).start()
     if use_h2load:
         result = load.h2load(ports, scenario.message, seconds=seconds)
     else:
         result = load.python_load(ports, scenario.message, seconds=seconds)
     cpu = meter.stop()
+    if spy is not None:
+        spy.wait(timeout=60)
     verify_allowed(ports, scenario)  # still allowed at the end: nothing degraded under load
     return {
         "scenario": scenario.name,

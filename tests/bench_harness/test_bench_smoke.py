@@ -1,0 +1,63 @@
+"""The benchmark harness itself works (`make bench`): a tiny run of every part — a real mesh,
+a few Check load runs of a second, the three Envoy gateways when wrk is installed, and a
+scale run at a thousandth of the full state with two revocations. Nothing about speed is
+asserted; only that each part measured what it meant to (allowed requests, no errors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.e2e import have_wrk
+from portcullis_shared.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench-results")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("PORTCULLIS_", "BENCH_"))}
+    argv = [sys.executable, "-m", "bench", "--seconds", "1", "--scale", "0.001", "--revokes", "2",
+            "--scenarios", "anonymous,api_key,jwt_cached,jwt_first_sight", "--out", str(out),
+            "--conditions", "smoke test"]
+    completed = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert (out / "latest.md").read_text().startswith("# Portcullis benchmark results")
+    return json.loads((out / "latest.json").read_text())
+
+
+def test_direct_runs_measured_allowed_decisions(results):
+    rows = {row["scenario"]: row for row in results["direct"]}
+    assert set(rows) == {"anonymous", "api_key", "jwt_cached", "jwt_first_sight"}
+    for row in rows.values():
+        assert row["requests"] > 0 and row["failed"] == 0, row
+        assert row["server_cpu_us_per_decision"] > 0, row
+        assert row["p50_ms"] <= row["p99_ms"] <= row["p999_ms"], row
+
+
+@pytest.mark.skipif(not have_wrk(), reason="wrk is not installed (make bench installs it)")
+def test_end_to_end_compares_the_three_gateways(results):
+    e2e = results["e2e"]
+    for gateway in ("none", "jwt_authn", "portcullis", "portcullis_half_load"):
+        assert e2e[gateway]["requests"] > 0 and e2e[gateway]["non_2xx"] == 0, e2e[gateway]
+    assert e2e["portcullis"]["authz_cpu_seconds"] > 0
+    assert e2e["ratio_portcullis_to_jwt_authn"] > 0
+
+
+def test_scale_synced_measured_and_saw_the_revocations(results):
+    scale = results["scale"]
+    assert scale["api_keys"] == scale["subscriptions"] + 1 >= 1000
+    assert scale["ready_seconds"] > 0 and scale["rss_total_bytes"] > 0
+    assert scale["revokes"] == 2 and scale["revoke_p99_ms"] > 0
+
+
+def test_targets_are_reported_against_the_measurements(results):
+    names = [check["target"] for check in results["targets"]]
+    assert any("revoke-to-deny" in name for name in names)
+    assert all(isinstance(check["met"], bool) for check in results["targets"])
