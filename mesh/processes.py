@@ -146,6 +146,18 @@ class Component:
                 process.wait()
         return process.returncode
 
+    def kill(self) -> int | None:
+        """SIGKILL to the process group at once (a crash: no clean shutdown, no flush);
+        returns the exit code. `start()` brings it back."""
+        process = self._process
+        if process is None:
+            return None
+        self._stopped = True
+        if process.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            process.wait()
+        return process.returncode
+
     def restart(self) -> None:
         self.stop()
         self.start()
