@@ -9,6 +9,7 @@ change is recorded in the audit log (`admin_api.audit`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -30,6 +31,7 @@ from admin_api.schema import admin_services
 Handler = Callable[[Store, Message, Caller], Message]
 
 _PACKAGE = "portcullis.admin.v1"
+log = logging.getLogger(__name__)
 
 HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.ApiService/CreateApi": apis.create_api,
@@ -138,7 +140,11 @@ class Dispatcher:
             with audit_log.recording(entry):
                 return handler(self.store, request, admitted)
         except PermissionDenied as denied:
-            audit_log.record_denial(self.store, entry, denied.message)
+            try:
+                audit_log.record_denial(self.store, entry, denied.message)
+            except Exception:
+                # The refusal stands whether or not it could be recorded.
+                log.exception("could not record a denied %s in the audit log", method_full_name)
             raise
 
 
