@@ -69,7 +69,8 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
         policies = [("", policy)]
         if backend_jwt_supported():
             policies.append(("_backend_jwt", create_policy(bench.admin, bench.settings, name="benchbj",
-                                                           backend_jwt={"enabled": True})))
+                                                           backend_jwt={"enabled": True,
+                                                                        "include_on_open_resources": True})))
         ports, pids = bench.authz_ports, _authz_pids(bench)
         if "direct" in parts:
             rows = []
@@ -80,17 +81,18 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
                     _say(f"direct: {scenario.name}")
                     rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load,
                                            profile_dir=profile_dir))
-            # First sight: the verified-token cache off, so every Check verifies the signature.
-            first_sight = [direct.jwt_scenario(each, "jwt_first_sight" + suffix) for suffix, each in policies]
+            # First sight: the verified-token cache off, so every Check verifies the signature, and
+            # the backend-JWT cache at one entry with two tokens taking turns, so it signs anew.
+            first_sight = [direct.first_sight_scenario(each, "jwt_first_sight" + suffix) for suffix, each in policies]
             first_sight = [each for each in first_sight if wanted is None or each.name in wanted]
             if first_sight:
-                _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE="0")
+                _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE="0", PORTCULLIS_BACKEND_JWT_CACHE_SIZE="1")
             for scenario in first_sight:
                 _say(f"direct: {scenario.name}")
                 rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load,
                                        profile_dir=profile_dir))
             if first_sight:
-                _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE=None)
+                _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE=None, PORTCULLIS_BACKEND_JWT_CACHE_SIZE=None)
             results["direct"] = rows
         if "e2e" in parts:
             if not e2e.have_wrk():

@@ -24,32 +24,41 @@ class WrongDecision(RuntimeError):
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    message: external_auth_pb2.CheckRequest
+    messages: tuple[external_auth_pb2.CheckRequest, ...]  # sent side by side (one h2load each per worker)
+    header: str | None = None                              # an allow must set it (the backend JWT)
 
 
 def scenarios(policy: BenchPolicy, suffix: str = "") -> list[Scenario]:
-    base = policy.base_path
+    base, header = policy.base_path, policy.backend_jwt_header
     return [
-        Scenario("anonymous" + suffix, check_request(base + "/open")),
-        Scenario("api_key" + suffix, check_request(base + "/menu", {"apikey": policy.api_key_value})),
-        Scenario("jwt_cached" + suffix, check_request(base + "/menu", {"authorization": f"Bearer {policy.jwt}"})),
+        Scenario("anonymous" + suffix, (check_request(base + "/open"),), header),
+        Scenario("api_key" + suffix, (check_request(base + "/menu", {"apikey": policy.api_key_value}),), header),
+        Scenario("jwt_cached" + suffix, (check_request(base + "/menu", {"authorization": f"Bearer {policy.jwt}"}),),
+                 header),
         Scenario("opaque_cached" + suffix,
-                 check_request(base + "/menu", {"authorization": f"Bearer {policy.opaque_token}"})),
+                 (check_request(base + "/menu", {"authorization": f"Bearer {policy.opaque_token}"}),), header),
     ]
 
 
-def jwt_scenario(policy: BenchPolicy, name: str) -> Scenario:
-    return Scenario(name, check_request(policy.base_path + "/menu", {"authorization": f"Bearer {policy.jwt}"}))
+def first_sight_scenario(policy: BenchPolicy, name: str) -> Scenario:
+    """Two tokens side by side: with the backend-JWT cache at one entry, each sign misses."""
+    tokens = (policy.jwt, policy.jwt2) if policy.backend_jwt_header else (policy.jwt,)
+    return Scenario(name, tuple(check_request(policy.base_path + "/menu", {"authorization": f"Bearer {token}"})
+                                for token in tokens), policy.backend_jwt_header)
 
 
 def verify_allowed(ports: list[int], scenario: Scenario) -> external_auth_pb2.CheckResponse:
     """Every worker allows it (this also fills each worker's caches)."""
     response = None
     for port in ports:
-        response = load.check_once(port, scenario.message)
-        if response.status.code != code_pb2.OK:
-            reason = response.denied_response.body
-            raise WrongDecision(f"{scenario.name}: worker on port {port} denied: {reason}")
+        for message in scenario.messages:
+            response = load.check_once(port, message)
+            if response.status.code != code_pb2.OK:
+                reason = response.denied_response.body
+                raise WrongDecision(f"{scenario.name}: worker on port {port} denied: {reason}")
+            names = {option.header.key.lower() for option in response.ok_response.headers}
+            if scenario.header and scenario.header.lower() not in names:
+                raise WrongDecision(f"{scenario.name}: the allow sets no {scenario.header} header")
     assert response is not None
     return response
 
@@ -74,9 +83,9 @@ def run(ports: list[int], authz_pids: Callable[[], list[int]], scenario: Scenari
         spy = _profiler(pids[-1], seconds, profile_dir / f"{scenario.name}.speedscope.json")
     meter = proc.CpuMeter(pids).start()
     if use_h2load:
-        result = load.h2load(ports, scenario.message, seconds=seconds)
+        result = load.h2load(ports, scenario.messages, seconds=seconds)
     else:
-        result = load.python_load(ports, scenario.message, seconds=seconds)
+        result = load.python_load(ports, scenario.messages, seconds=seconds)
     cpu = meter.stop()
     if spy is not None:
         spy.wait(timeout=60)

@@ -49,14 +49,21 @@ _FINISHED = re.compile(r"finished in ([\d.]+)s")
 _STATUS = re.compile(r"status codes: (\d+) 2xx")
 
 
-def h2load(ports: list[int], message: external_auth_pb2.CheckRequest, *, seconds: float, connections: int = 2,
+def _as_tuple(messages) -> tuple[external_auth_pb2.CheckRequest, ...]:
+    return tuple(messages) if isinstance(messages, (list, tuple)) else (messages,)
+
+
+def h2load(ports: list[int], messages, *, seconds: float, connections: int = 2,
            streams: int = 8, warm_up: float = 0.0, host: str = "127.0.0.1") -> LoadResult:
-    """One h2load per port (one per authz_server worker), all at once, for `seconds`."""
+    """One h2load per port (one per authz_server worker) and message, all at once, for
+    `seconds`; with several messages the connections are shared out between them."""
+    messages = _as_tuple(messages)
+    connections = max(1, connections // len(messages))
     with tempfile.TemporaryDirectory(prefix="portcullis-h2load-") as tmp:
-        body = write_body(Path(tmp) / "check.bin", message)
         runs = []
-        for port in ports:
-            log = Path(tmp) / f"{port}.log"
+        for (number, message), port in ((pair, port) for pair in enumerate(messages) for port in ports):
+            body = write_body(Path(tmp) / f"check-{number}.bin", message)
+            log = Path(tmp) / f"{port}-{number}.log"
             argv = ["h2load", "-D", f"{seconds:g}", *([f"--warm-up-time={warm_up:g}"] if warm_up else []), "-c", str(connections),
                     "-m", str(streams), "-t", "1", "-d", str(body), "-H", "content-type: application/grpc",
                     "-H", "te: trailers", f"--log-file={log}", f"http://{host}:{port}{CHECK_PATH}"]
@@ -78,14 +85,15 @@ def h2load(ports: list[int], message: external_auth_pb2.CheckRequest, *, seconds
         return result
 
 
-def python_load(ports: list[int], message: external_auth_pb2.CheckRequest, *, seconds: float,
+def python_load(ports: list[int], messages, *, seconds: float,
                 concurrency: int = 2, host: str = "127.0.0.1") -> LoadResult:
     """A few client threads per port with grpcio's blocking stub (fallback, costly)."""
+    messages = _as_tuple(messages)
     result = LoadResult(0, 0, 0.0, tool="python-grpc")
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
-    def worker(port: int) -> None:
+    def worker(port: int, message: external_auth_pb2.CheckRequest) -> None:
         with grpc.insecure_channel(f"{host}:{port}") as channel:
             stub = external_auth_pb2_grpc.AuthorizationStub(channel)
             latencies, ok, failed = [], 0, 0
@@ -103,7 +111,8 @@ def python_load(ports: list[int], message: external_auth_pb2.CheckRequest, *, se
                 result.latencies_us.extend(latencies)
 
     started = time.monotonic()
-    threads = [threading.Thread(target=worker, args=(port,)) for port in ports for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(port, messages[n % len(messages)]))
+               for port in ports for n in range(concurrency)]
     for thread in threads:
         thread.start()
     for thread in threads:

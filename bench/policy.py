@@ -101,6 +101,8 @@ class BenchPolicy:
     issuer: str
     jwks: dict[str, Any]
     application: dict[str, Any] = field(default_factory=dict)
+    jwt2: str = ""                              # a second token of the same client (another jti)
+    backend_jwt_header: str | None = None       # the header an allow must set, when the API has a backend JWT
 
     @property
     def base_path(self) -> str:
@@ -127,12 +129,14 @@ def create_policy(admin: Admin, settings: MeshSettings, *, backend_jwt: dict[str
                      expect=201)
     jwt_key = admin.call("POST", f"/v1/applications/{app['id']}/keys", {"environment": "PRODUCTION"}, expect=201)
     jwt = admin.token(jwt_key["key"]["consumer_key"], jwt_key["consumer_secret"], SCOPE)
+    jwt2 = admin.token(jwt_key["key"]["consumer_key"], jwt_key["consumer_secret"], SCOPE)  # another jti
     # One key per application, environment and key manager: the opaque client is the sandbox one.
     opaque_key = admin.call("POST", f"/v1/applications/{app['id']}/keys",
                             {"environment": "SANDBOX", "settings": {"token_type": "REFERENCE"}}, expect=201)
     opaque = admin.token(opaque_key["key"]["consumer_key"], opaque_key["consumer_secret"], SCOPE)
     return BenchPolicy(api=api, api_key=key["api_key"], api_key_value=key["value"], jwt=jwt, opaque_token=opaque,
-                       issuer=admin.base, jwks=admin.jwks(), application=app)
+                       issuer=admin.base, jwks=admin.jwks(), application=app, jwt2=jwt2,
+                       backend_jwt_header=(backend_jwt or {}).get("header") or "X-JWT-Assertion" if backend_jwt else None)
 
 
 @dataclass

@@ -130,7 +130,7 @@ def _measure(ports: list[int], pids: list[int], message, seconds: float, use_h2l
     if response.status.code != code_pb2.OK:
         raise RuntimeError(f"scale bench: expected an allow, got {response.denied_response.body}")
     meter = proc.CpuMeter(pids).start()
-    result = (load.h2load if use_h2load else load.python_load)(ports, message, seconds=seconds)
+    result = (load.h2load if use_h2load else load.python_load)(ports, (message,), seconds=seconds)
     cpu = meter.stop()
     return {"rps": round(result.rps, 1), "p50_ms": round(result.percentile(0.5), 3),
             "p99_ms": round(result.percentile(0.99), 3),
