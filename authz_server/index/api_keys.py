@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 from dataclasses import dataclass
 
 from portcullis.admin.v1 import admin_pb2
@@ -21,7 +22,9 @@ class KeyEnvironment(enum.Enum):
     SANDBOX = "sandbox"
 
 
-@dataclass(frozen=True)
+# slots and interned ids: a million keys cost a few hundred MB less (no per-object __dict__,
+# one string per API, organization and application instead of one per key).
+@dataclass(frozen=True, slots=True)
 class ApiKeyPolicy:
     id: str
     organization_id: str
@@ -83,11 +86,11 @@ def compile_api_key(record: sync_pb2.ApiKeyRecord) -> ApiKeyPolicy:
         log.error("API key %s has environment %d; it will be refused", record.id, record.environment)
     return ApiKeyPolicy(
         id=record.id,
-        organization_id=record.organization_id,
-        api_id=record.api_id,
+        organization_id=sys.intern(record.organization_id),
+        api_id=sys.intern(record.api_id),
         key_hash=record.key_hash.lower(),
         environment=environment,
-        application_id=record.application_id or None,
+        application_id=sys.intern(record.application_id) if record.application_id else None,
         allowed_ips=_ip_allow_list(record),
         allowed_referrers=_referrer_allow_list(record),
         expires_at=record.expires_at_unix or None,

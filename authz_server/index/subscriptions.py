@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 from dataclasses import dataclass
 
 from portcullis.admin.v1 import admin_pb2
@@ -33,7 +34,7 @@ _STATUSES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a million of them: no __dict__, interned ids
 class SubscriptionPolicy:
     id: str
     organization_id: str
@@ -56,9 +57,9 @@ def compile_subscription(subscription: admin_pb2.Subscription) -> SubscriptionPo
         status = SubscriptionStatus.UNKNOWN
     return SubscriptionPolicy(
         id=subscription.id,
-        organization_id=subscription.organization_id,
-        application_id=subscription.application_id,
-        api_id=subscription.api_id,
+        organization_id=sys.intern(subscription.organization_id),
+        application_id=sys.intern(subscription.application_id),
+        api_id=sys.intern(subscription.api_id),
         tier=subscription.tier,
         status=status,
     )
