@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 
 from sqlalchemy import select
@@ -37,6 +39,45 @@ def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
         entities += [policy_entity(row) for row in session.scalars(
             select(RevokedToken).where(RevokedToken.expires_at > utcnow()).order_by(RevokedToken.id))]
     return revision, entities
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: tuple[int, list[sync_pb2.PolicyEntity]] | None = None
+        self.error: BaseException | None = None
+
+
+_flights: "weakref.WeakKeyDictionary[Store, _Flight]" = weakref.WeakKeyDictionary()
+_flights_lock = threading.Lock()
+
+
+def load_shared(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
+    """`load`, shared by replicas that ask while a load is under way: each authz_server
+    worker is a replica, and they all start at once, so N workers cost one read of the
+    whole state instead of N (at a million keys that read takes minutes). Nothing is kept
+    once the read is handed out; a caller that joins gets a consistent snapshot at the
+    revision the read saw, and Watch then follows every change after it."""
+    with _flights_lock:
+        flight = _flights.get(store)
+        leader = flight is None
+        if leader:
+            flight = _flights[store] = _Flight()
+    if leader:
+        try:
+            flight.result = load(store)
+        except BaseException as exc:
+            flight.error = exc
+        finally:
+            with _flights_lock:
+                _flights.pop(store, None)
+            flight.done.set()
+    else:
+        flight.done.wait()
+    if flight.error is not None:
+        raise flight.error
+    assert flight.result is not None
+    return flight.result
 
 
 def events(revision: int, entities: list[sync_pb2.PolicyEntity], chunk_size: int) -> Iterator[sync_pb2.WatchEvent]:

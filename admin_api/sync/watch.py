@@ -88,6 +88,6 @@ def watch(store: Store, from_revision: int, *, active: Callable[[], bool],
 
 def _snapshot(store: Store, config: WatchConfig) -> Generator[sync_pb2.WatchEvent, None, int]:
     """Yields a snapshot's events and returns its revision."""
-    revision, entities = snapshot.load(store)
+    revision, entities = snapshot.load_shared(store)
     yield from snapshot.events(revision, entities, config.snapshot_chunk_size)
     return revision
