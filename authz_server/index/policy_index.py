@@ -115,6 +115,12 @@ class PolicyIndex:
             edit.upsert(entity)
         return edit.finish(revision)
 
+    @classmethod
+    def builder(cls) -> "_Edit":
+        """An empty index filled entity by entity (`upsert`), then `finish(revision)`: a
+        snapshot compiled chunk by chunk as it arrives, never held whole as protobuf."""
+        return _Edit(cls.empty())
+
     def with_upsert(self, entity: sync_pb2.PolicyEntity, revision: int) -> "PolicyIndex":
         edit = _Edit(self)
         edit.upsert(entity)

@@ -84,7 +84,11 @@ class PolicyStore:
     def apply_snapshot(self, entities: Iterable[sync_pb2.PolicyEntity], revision: int) -> None:
         """Replace the whole state. A snapshot is authoritative even at a lower revision
         (admin_api's database was reset or restored): the server chose to send it."""
-        index = PolicyIndex.from_snapshot(entities, revision)
+        self.install_snapshot(PolicyIndex.from_snapshot(entities, revision))
+
+    def install_snapshot(self, index: PolicyIndex) -> None:
+        """Replace the whole state with an index compiled from a snapshot (see apply_snapshot)."""
+        revision = index.revision
         with self._write_lock:
             previous = self._index
             self._index = index
