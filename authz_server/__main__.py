@@ -35,10 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stopping.set())
+    # Workers share the supervisor's log: each line says which worker wrote it.
+    who = f" worker-{worker_index}" if worker_index is not None else ""
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format=f"%(asctime)s %(levelname)s %(name)s{who} %(message)s",
     )
     try:
         require_upb()
