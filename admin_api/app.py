@@ -61,7 +61,7 @@ def open_store(database_url: str, config: ServiceConfig | None = None) -> Store:
 
 
 def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
-                     watch_config: WatchConfig = WatchConfig()) -> AdminApp:
+                     watch_config: WatchConfig | None = None) -> AdminApp:
     """Everything but the REST server; `grpc_port=0` picks a free port (tests)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings)))
@@ -73,6 +73,7 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
         print(f"admin_api: bootstrap admin token (also in {settings.admin_token_file}, mode 0600): "
               f"{created.admin_token}", file=sys.stderr, flush=True)
     dispatcher = Dispatcher(store)
+    watch_config = watch_config or WatchConfig(heartbeat_interval=settings.sync_heartbeat_seconds)
     port = settings.admin_grpc_port if grpc_port is None else grpc_port
     server = AdminGrpcServer(dispatcher, f"{settings.host}:{port}", watch_config)
     return AdminApp(settings=settings, db=store.db, store=store, dispatcher=dispatcher, grpc_server=server)

@@ -30,6 +30,17 @@ from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 32
+# Replicas ping every 20 s (authz_server.sync_client.CHANNEL_OPTIONS) even while a Watch
+# stream carries no data; accept a ping every 10 s so that none counts as a strike and
+# the server never answers GOAWAY too_many_pings.
+SERVER_OPTIONS = (
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    # Our own pings find replicas that vanished without closing their streams.
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+)
 
 
 def _unary_behavior(dispatcher: Dispatcher, full_name: str) -> Callable[[Message | Unparseable, grpc.ServicerContext], Message]:
@@ -72,7 +83,8 @@ class AdminGrpcServer:
     def __init__(self, dispatcher: Dispatcher, address: str, watch_config: WatchConfig = WatchConfig()) -> None:
         self._dispatcher = dispatcher
         self._stopping = threading.Event()
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="admin-grpc"))
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="admin-grpc"),
+                                   options=SERVER_OPTIONS)
         self._server.add_generic_rpc_handlers(tuple(admin_handlers(dispatcher)))
         sync_pb2_grpc.add_PolicySyncServicer_to_server(
             PolicySyncServicer(dispatcher, self._stopping, watch_config), self._server)

@@ -20,7 +20,7 @@ from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.index.store import PolicyStore
 from authz_server.server import ProtobufBackendError, require_upb, start_server
 from authz_server.settings import AuthzSettings
-from authz_server.sync_client import PolicySyncClient, token_source
+from authz_server.sync_client import Liveness, PolicySyncClient, token_source
 from authz_server.tokens.services import TokenServices
 from authz_server.workers import Supervisor, parent_gone, parse_worker_index
 
@@ -83,7 +83,8 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
         tokens.stop()
         return 1
     replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
-    sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica)
+    sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica,
+                            liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds))
     sync.start()
     try:
         next_prune = time.monotonic() + _PRUNE_SECONDS

@@ -6,6 +6,12 @@ at SnapshotEnd, then applies each upsert and delete in revision order. Replays (
 below the applied revision) are ignored; a gap or a protocol error drops the stream and
 resumes from the last applied revision. While admin_api is away the store keeps the last
 state, so decisions continue; reconnects back off exponentially with jitter.
+
+A lost admin_api does not always break the TCP connection (a host gone silent, a
+half-open connection through a NAT): admin_api sends a heartbeat when it has nothing else
+to say, so a stream silent for `Liveness.idle_timeout` (three heartbeats) is cancelled and
+resumed. HTTP/2 keepalive pings catch a dead transport even while events are stalled
+behind flow control; admin_api's gRPC server permits them (admin_api/grpc_server.py).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -42,6 +49,77 @@ class Backoff:
         """Equal jitter: half the capped exponential delay, plus up to that half again."""
         ceiling = min(self.maximum, self.initial * self.multiplier ** max(attempt, 0))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+# Keepalive pings on the channel to admin_api. admin_api's server accepts a ping every
+# 10 s (admin_api.grpc_server.SERVER_OPTIONS); pinging more often than that would earn
+# strikes and a GOAWAY too_many_pings.
+KEEPALIVE_TIME_MS = 20_000
+KEEPALIVE_TIMEOUT_MS = 10_000
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    # A Watch stream can idle between heartbeats: keep pinging without data frames.
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.keepalive_permit_without_calls", 1),
+)
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """How long a Watch stream may stay silent before the replica gives up on it."""
+
+    heartbeat_interval: float = 5.0  # PORTCULLIS_SYNC_HEARTBEAT_SECONDS, as admin_api sends them
+    missed_heartbeats: int = 3
+
+    @property
+    def idle_timeout(self) -> float:
+        return self.heartbeat_interval * self.missed_heartbeats
+
+
+class _Watchdog:
+    """Cancels a call that stays silent too long. Only time spent waiting for the next
+    event counts: applying a large snapshot is this replica's own work, not silence."""
+
+    def __init__(self, call: grpc.Future, timeout: float) -> None:
+        self._call = call
+        self._timeout = timeout
+        self._condition = threading.Condition()
+        self._deadline: float | None = time.monotonic() + timeout
+        self._done = False
+        self.fired = False
+        self._thread = threading.Thread(target=self._run, name="policy-sync-watchdog", daemon=True)
+        self._thread.start()
+
+    def waiting(self) -> None:
+        with self._condition:
+            self._deadline = time.monotonic() + self._timeout
+            self._condition.notify()
+
+    def working(self) -> None:
+        with self._condition:
+            self._deadline = None
+
+    def close(self) -> None:
+        with self._condition:
+            self._done = True
+            self._condition.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with self._condition:
+            while not self._done:
+                if self._deadline is None:
+                    self._condition.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining > 0:
+                    self._condition.wait(remaining)
+                    continue
+                self.fired = True
+                break
+        if self.fired:
+            self._call.cancel()
 
 
 def token_source(token: str | None, token_file: Path) -> Callable[[], str | None]:
@@ -77,6 +155,7 @@ class PolicySyncClient:
         token: Callable[[], str | None],
         *,
         backoff: Backoff = Backoff(),
+        liveness: Liveness = Liveness(),
         replica: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -84,6 +163,7 @@ class PolicySyncClient:
         self._target = target
         self._token = token
         self._backoff = backoff
+        self._liveness = liveness
         self._replica = replica or f"authz-server@{socket.gethostname()}:{os.getpid()}"
         self._rng = rng or random.Random()
         self._stopping = threading.Event()
@@ -92,6 +172,7 @@ class PolicySyncClient:
         self._thread: threading.Thread | None = None
         self.connections = 0  # streams opened, for logs and tests
         self.events_received = 0
+        self.silent_streams = 0  # streams dropped for silence, for logs and tests
         self.connected = False  # a stream is open
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -141,7 +222,7 @@ class PolicySyncClient:
 
     def _watch(self, token: str) -> None:
         """Follow one Watch stream until it ends or breaks."""
-        with grpc.insecure_channel(self._target) as channel:
+        with grpc.insecure_channel(self._target, options=CHANNEL_OPTIONS) as channel:
             stub = sync_pb2_grpc.PolicySyncStub(channel)
             request = sync_pb2.WatchRequest(from_revision=self._store.revision, replica=self._replica)
             call = stub.Watch(request, metadata=(("authorization", f"Bearer {token}"),))
@@ -153,14 +234,24 @@ class PolicySyncClient:
             self.connections += 1
             self.connected = True
             log.info("policy sync connected to %s from revision %d", self._target, request.from_revision)
+            watchdog = _Watchdog(call, self._liveness.idle_timeout)
             try:
                 snapshot: _SnapshotBuffer | None = None
                 for event in call:
+                    watchdog.working()
                     self.events_received += 1
                     snapshot = self._handle(event, snapshot)
+                    watchdog.waiting()
                 if not self._stopping.is_set():
                     log.warning("policy sync stream ended by %s", self._target)
+            except grpc.RpcError:
+                if not watchdog.fired:
+                    raise
+                self.silent_streams += 1
+                log.warning("policy sync to %s silent for %.1f s; reconnecting from revision %d",
+                            self._target, self._liveness.idle_timeout, self._store.revision)
             finally:
+                watchdog.close()
                 self.connected = False
                 with self._lock:
                     self._call = None

@@ -41,6 +41,19 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise SettingsError(f"{name}={raw} must be a positive number")
+    return value
+
+
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -70,6 +83,12 @@ class MeshSettings:
     # Application keys may hold several consumer secrets (rotation); 0: no maximum per key.
     multiple_consumer_secrets: bool = False
     max_consumer_secrets: int = 0
+    # admin_api sends a Watch heartbeat after this long without another event; a replica
+    # that hears nothing for three of them drops the stream and reconnects.
+    sync_heartbeat_seconds: float = 5.0
+    # Change-log rows older than this are pruned (the newest is always kept); a replica
+    # further behind gets a snapshot.
+    change_log_retention_hours: float = 168.0
 
     @property
     def database_url(self) -> str:
@@ -106,6 +125,9 @@ class MeshSettings:
             multiple_consumer_secrets=_flag(env, "PORTCULLIS_MULTIPLE_CONSUMER_SECRETS",
                                             defaults.multiple_consumer_secrets),
             max_consumer_secrets=_count(env, "PORTCULLIS_MAX_CONSUMER_SECRETS", defaults.max_consumer_secrets),
+            sync_heartbeat_seconds=_seconds(env, "PORTCULLIS_SYNC_HEARTBEAT_SECONDS", defaults.sync_heartbeat_seconds),
+            change_log_retention_hours=_seconds(env, "PORTCULLIS_CHANGE_LOG_RETENTION_HOURS",
+                                                defaults.change_log_retention_hours),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -120,6 +142,8 @@ class MeshSettings:
             "backend_sandbox_port": "PORTCULLIS_BACKEND_SANDBOX_PORT",
             "data_dir": "PORTCULLIS_DATA_DIR",
             "max_consumer_secrets": "PORTCULLIS_MAX_CONSUMER_SECRETS",
+            "sync_heartbeat_seconds": "PORTCULLIS_SYNC_HEARTBEAT_SECONDS",
+            "change_log_retention_hours": "PORTCULLIS_CHANGE_LOG_RETENTION_HOURS",
         }
         env = {env_name: str(getattr(self, field)) for field, env_name in names.items()}
         env["PORTCULLIS_MULTIPLE_CONSUMER_SECRETS"] = "true" if self.multiple_consumer_secrets else "false"

@@ -10,6 +10,7 @@ goes out when nothing else was sent for `heartbeat_interval` seconds.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -79,15 +80,39 @@ def watch(store: Store, from_revision: int, *, active: Callable[[], bool],
             continue
         idle = time.monotonic() - last_sent
         if idle >= config.heartbeat_interval:
-            with store.read() as session:
-                newest = outbox.current_revision(session)
-            yield sync_pb2.WatchEvent(revision=newest, heartbeat=sync_pb2.Heartbeat())
+            yield _heartbeat(store)
             last_sent, idle = time.monotonic(), 0.0
         store.notifier.wait_beyond(last, timeout=min(config.poll_interval, config.heartbeat_interval - idle))
 
 
+def _heartbeat(store: Store) -> sync_pb2.WatchEvent:
+    with store.read() as session:
+        newest = outbox.current_revision(session)
+    return sync_pb2.WatchEvent(revision=newest, heartbeat=sync_pb2.Heartbeat())
+
+
 def _snapshot(store: Store, config: WatchConfig) -> Generator[sync_pb2.WatchEvent, None, int]:
-    """Yields a snapshot's events and returns its revision."""
-    revision, entities = snapshot.load_shared(store)
+    """Yields a snapshot's events and returns its revision. Reading a large state takes
+    minutes: heartbeats go out meanwhile so that the replica does not take the silence
+    for a lost admin_api."""
+    loaded: list = []
+    failed: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            loaded.append(snapshot.load_shared(store))
+        except BaseException as exc:  # handed to the stream's thread below
+            failed.append(exc)
+
+    reader = threading.Thread(target=load, name="watch-snapshot", daemon=True)
+    reader.start()
+    while True:
+        reader.join(config.heartbeat_interval)
+        if not reader.is_alive():
+            break
+        yield _heartbeat(store)
+    if failed:
+        raise failed[0]
+    revision, entities = loaded[0]
     yield from snapshot.events(revision, entities, config.snapshot_chunk_size)
     return revision

@@ -11,7 +11,7 @@ import pytest
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 
 from authz_server.index import PolicyStore
-from authz_server.sync_client import Backoff, PolicySyncClient, token_source
+from authz_server.sync_client import CHANNEL_OPTIONS, Backoff, Liveness, PolicySyncClient, token_source
 from portcullis_shared.credentials import credential_hash
 
 from .factories import PROD_KEY, entity, make_key, pizza_world
@@ -91,9 +91,9 @@ def admin():
 def client_for():
     clients = []
 
-    def make(port, token=lambda: "pcs_token", store=None):
+    def make(port, token=lambda: "pcs_token", store=None, liveness=Liveness()):
         store = store or PolicyStore()
-        client = PolicySyncClient(store, f"127.0.0.1:{port}", token, backoff=FAST, replica="test")
+        client = PolicySyncClient(store, f"127.0.0.1:{port}", token, backoff=FAST, liveness=liveness, replica="test")
         client.start()
         clients.append(client)
         return client, store
@@ -226,3 +226,41 @@ def test_stop_ends_the_thread(admin):
     admin.servicer.next_call()
     client.stop()
     assert not client._thread.is_alive() and not client.connected
+
+
+def test_silent_stream_is_dropped_and_resumed_from_the_last_revision(admin, client_for):
+    # admin_api keeps the stream open but sends nothing, heartbeats included.
+    client, store = client_for(admin.port, liveness=Liveness(heartbeat_interval=0.1))
+    _, _, events = admin.servicer.next_call()
+    for event in snapshot_events(pizza_world(), 5):
+        events.put(event)
+    wait_until(lambda: store.ready)
+    index_before = store.current
+    request, _, events = admin.servicer.next_call()
+    assert request.from_revision == 5 and client.silent_streams >= 1
+    assert store.current is index_before  # decisions kept their state meanwhile
+    events.put(revoke_event(6))
+    wait_until(lambda: store.revision == 6)
+    assert _revoked(store)
+
+
+def test_heartbeats_keep_a_quiet_stream(admin, client_for):
+    client, store = client_for(admin.port, liveness=Liveness(heartbeat_interval=1.0))
+    _, _, events = admin.servicer.next_call()
+    for event in snapshot_events(pizza_world(), 5):
+        events.put(event)
+    wait_until(lambda: store.ready)
+    for _ in range(40):  # 4 s of heartbeats, past the 3 s idle timeout
+        events.put(sync_pb2.WatchEvent(revision=5, heartbeat=sync_pb2.Heartbeat()))
+        time.sleep(0.1)
+    events.put(revoke_event(6))
+    wait_until(lambda: store.revision == 6)
+    assert client.connections == 1 and client.silent_streams == 0
+
+
+def test_keepalive_pings_are_accepted_by_admin_api_server_policy():
+    from admin_api.grpc_server import SERVER_OPTIONS
+
+    client, server = dict(CHANNEL_OPTIONS), dict(SERVER_OPTIONS)
+    assert client["grpc.keepalive_time_ms"] >= server["grpc.http2.min_recv_ping_interval_without_data_ms"]
+    assert server["grpc.keepalive_permit_without_calls"] == 1
