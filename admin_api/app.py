@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 from admin_api import bootstrap
 from admin_api.backend_jwt.keys import BackendSigningKeys
@@ -21,6 +22,7 @@ from admin_api.services import organizations
 from admin_api.services.config import ServiceConfig
 from admin_api.services.store import Store
 from admin_api.sync.notifier import ChangeNotifier
+from admin_api.sync.pruning import ChangeLogPruner
 from admin_api.sync.watch import WatchConfig
 from portcullis_shared.settings import MeshSettings
 
@@ -34,6 +36,7 @@ class AdminApp:
     store: Store
     dispatcher: Dispatcher
     grpc_server: AdminGrpcServer
+    pruner: ChangeLogPruner
 
     @property
     def grpc_port(self) -> int:
@@ -41,9 +44,11 @@ class AdminApp:
 
     def start(self) -> None:
         self.grpc_server.start()
+        self.pruner.start()
         log.info("admin gRPC listening on %s:%d", self.settings.host, self.grpc_port)
 
     def stop(self) -> None:
+        self.pruner.stop()
         self.grpc_server.stop()
         self.db.dispose()
         log.info("admin gRPC stopped")
@@ -76,4 +81,6 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     watch_config = watch_config or WatchConfig(heartbeat_interval=settings.sync_heartbeat_seconds)
     port = settings.admin_grpc_port if grpc_port is None else grpc_port
     server = AdminGrpcServer(dispatcher, f"{settings.host}:{port}", watch_config)
-    return AdminApp(settings=settings, db=store.db, store=store, dispatcher=dispatcher, grpc_server=server)
+    pruner = ChangeLogPruner(store, timedelta(hours=settings.change_log_retention_hours))
+    return AdminApp(settings=settings, db=store.db, store=store, dispatcher=dispatcher, grpc_server=server,
+                    pruner=pruner)
