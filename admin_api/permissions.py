@@ -11,7 +11,8 @@ audit record's target). An RPC served without a row here is a start-up error.
 | admin      | everything in its organization (revoke any API key, users, key managers...) |
 | publisher  | APIs: create, read, update, delete, lifecycle                              |
 | creator    | APIs: create, read, update, delete; no lifecycle                           |
-| subscriber | read APIs; applications, subscriptions, application keys, API keys: own    |
+| subscriber | read PUBLISHED and DEPRECATED APIs; applications, subscriptions,          |
+|            | application keys, API keys: own                                            |
 """
 
 from __future__ import annotations

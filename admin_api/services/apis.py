@@ -1,5 +1,9 @@
 """APIs: create, read, list, update, delete and lifecycle changes.
 
+A caller that reads APIs only as a subscriber sees the APIs it could use: PUBLISHED and
+DEPRECATED. Any other is NOT_FOUND for it, like another organization's, so that
+unreleased APIs cannot be probed; admins, publishers and creators see all.
+
 Deleting an API cascades: its API keys and subscriptions are deleted in the same
 transaction, each with its own delete change record, so replicas drop them too (a key
 of a deleted API could never be used again anyway).
@@ -12,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from admin_api.backend_jwt import config as backend_jwt_config
 from admin_api.backend_jwt.keys import ensure_active_in
-from admin_api.caller import Caller
+from admin_api.caller import Caller, Role
 from admin_api.convert import api_pb, backend_jwt_json, backend_jwt_pb, resource_json, security_json
 from admin_api.db import models
 from admin_api.db.types import utcnow
-from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from admin_api.services import key_managers, masks, paging, scope, validation
 from admin_api.services.store import Store, Writer, new_id
 from google.protobuf.empty_pb2 import Empty
@@ -34,6 +38,10 @@ TRANSITIONS: dict[int, frozenset[int]] = {
     State.BLOCKED: frozenset({State.PUBLISHED, State.DEPRECATED, State.RETIRED}),
     State.RETIRED: frozenset(),
 }
+
+# What a subscriber may see (and so discover and subscribe to).
+CONSUMER_STATES = frozenset({State.Name(State.PUBLISHED), State.Name(State.DEPRECATED)})
+_SEE_EVERY_STATE = frozenset({Role.ADMIN, Role.PUBLISHER, Role.CREATOR})
 
 MUTABLE = frozenset({"name", "version", "context", "production_endpoint", "sandbox_endpoint", "resources",
                      "security", "subscription_less", "description", "backend_jwt",
@@ -73,18 +81,29 @@ def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller
         return api_pb(row)
 
 
+def consumer_view(caller: Caller) -> bool:
+    """True when the caller reads APIs as a subscriber only (no admin, publisher or creator role)."""
+    return caller.has(Role.SUBSCRIBER) and caller.roles.isdisjoint(_SEE_EVERY_STATE)
+
+
 def get_api(store: Store, request: admin_pb2.GetApiRequest, caller: Caller) -> admin_pb2.Api:
     with store.read() as session:
-        return api_pb(scope.get(session, models.Api, request.id, caller, what="API"))
+        row = scope.get(session, models.Api, request.id, caller, what="API")
+        if consumer_view(caller) and row.lifecycle_state not in CONSUMER_STATES:
+            raise NotFound(f"API {request.id!r} not found", field="id")
+        return api_pb(row)
 
 
 def list_apis(store: Store, request: admin_pb2.ListApisRequest, caller: Caller) -> admin_pb2.ListApisResponse:
     organization_id = scope.organization(request.organization_id, caller)
     size = paging.page_size(request.page_size)
     statement = select(models.Api).where(models.Api.organization_id == organization_id)
+    view = "consumer" if consumer_view(caller) else "all"
+    if view == "consumer":
+        statement = statement.where(models.Api.lifecycle_state.in_(sorted(CONSUMER_STATES)))
     with store.read() as session:
         rows, token = paging.paginate(session, statement, models.Api, size=size, token=request.page_token,
-                                      filters=["apis", organization_id])
+                                      filters=["apis", organization_id, view])
         return admin_pb2.ListApisResponse(apis=[api_pb(row) for row in rows], next_page_token=token)
 
 

@@ -21,7 +21,7 @@ from admin_api.errors import PermissionDenied
 from admin_api.permissions import PERMISSIONS
 from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, key_managers_pb2, signing_keys_pb2,
                                  users_pb2)
-from admin_api.services import key_managers, users
+from admin_api.services import apis, key_managers, users
 from tests.admin_api.roles_world import OTHER, ROOT, USERS, World, build_world, stop_world
 
 OK, DENIED, NOT_FOUND = "OK", "PERMISSION_DENIED", "NOT_FOUND"
@@ -243,6 +243,63 @@ def test_the_table_covers_every_rpc() -> None:
             "ApplicationKeyService/CreateConsumerSecret", "ApplicationKeyService/DeleteConsumerSecret",
             "BackendSigningKeyService/ListBackendSigningKeys", "BackendSigningKeyService/RotateBackendSigningKey")
     }
+
+
+# A subscriber sees only the APIs it could use; every other role sees every state.
+LIFECYCLE_PATHS = {
+    "CREATED": (),
+    "PUBLISHED": (admin_pb2.Api.PUBLISHED,),
+    "DEPRECATED": (admin_pb2.Api.PUBLISHED, admin_pb2.Api.DEPRECATED),
+    "RETIRED": (admin_pb2.Api.PUBLISHED, admin_pb2.Api.RETIRED),
+    "BLOCKED": (admin_pb2.Api.PUBLISHED, admin_pb2.Api.BLOCKED),
+}
+CONSUMER_STATES = {"PUBLISHED", "DEPRECATED"}
+VISIBILITY = [(role, state, OK if role != "subscriber" or state in CONSUMER_STATES else NOT_FOUND)
+              for role in ROLES for state in LIFECYCLE_PATHS]
+
+
+def api_in(w: World, state: str) -> admin_pb2.Api:
+    api = w.api(published=False)
+    for target in LIFECYCLE_PATHS[state]:
+        api = apis.change_api_lifecycle(w.store, admin_pb2.ChangeApiLifecycleRequest(id=api.id, target_state=target),
+                                        ROOT)
+    return api
+
+
+def listed_api_ids(w: World, transport: str, token: str) -> set[str]:
+    ids: set[str] = set()
+    page_token = ""
+    while True:
+        outcome = w.call(transport, "ApiService/ListApis",
+                         admin_pb2.ListApisRequest(page_size=500, page_token=page_token), token)
+        assert outcome.status == OK, outcome.body
+        ids |= {api["id"] for api in outcome.body.get("apis", [])}
+        page_token = outcome.body.get("next_page_token", "")
+        if not page_token:
+            return ids
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("role,state,expected", VISIBILITY, ids=[f"{r}-{s}" for r, s, _ in VISIBILITY])
+def test_api_visibility_by_lifecycle(world: World, transport: str, role: str, state: str, expected: str) -> None:
+    api = api_in(world, state)
+    token = world.token_of(role)
+    got = world.call(transport, "ApiService/GetApi", admin_pb2.GetApiRequest(id=api.id), token)
+    assert got.status == expected, got.body
+    assert (api.id in listed_api_ids(world, transport, token)) == (expected == OK)
+    if expected == NOT_FOUND:  # exactly what a missing API answers: nothing to probe
+        missing = world.call(transport, "ApiService/GetApi", admin_pb2.GetApiRequest(id="no-such-api"), token)
+        assert got.body == missing.body.replace("no-such-api", api.id)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_subscriber_who_also_creates_sees_every_state(world: World, transport: str) -> None:
+    user = world.user(["subscriber", "creator"])
+    token = world.password_token(user.username)
+    hidden = {state: api_in(world, state) for state in ("CREATED", "RETIRED", "BLOCKED")}
+    for api in hidden.values():
+        assert world.call(transport, "ApiService/GetApi", admin_pb2.GetApiRequest(id=api.id), token).status == OK
+    assert {api.id for api in hidden.values()} <= listed_api_ids(world, transport, token)
 
 
 @pytest.mark.parametrize("role", [*ROLES, "none"])
