@@ -8,7 +8,7 @@ the hash.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -40,10 +40,23 @@ def key_manager_aad(key_manager_id: str, column: str) -> bytes:
     return f"key_manager:{key_manager_id}:{column}".encode()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+
+
 def _ts(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    """What `Timestamp.FromDatetime` gives (naive counts as UTC), at a third of its cost:
+    a snapshot converts two million of these."""
+    epoch = _NAIVE_EPOCH if value.tzinfo is None else _EPOCH
+    return Timestamp(seconds=(value - epoch) // _SECOND, nanos=value.microsecond * 1000)
+
+
+def _set_ts(field: Timestamp, value: datetime) -> None:
+    """`_ts` written into a message's own field (marks it present even at the epoch)."""
+    epoch = _NAIVE_EPOCH if value.tzinfo is None else _EPOCH
+    field.seconds = (value - epoch) // _SECOND
+    field.nanos = value.microsecond * 1000
 
 
 def organization_pb(row: models.Organization) -> admin_pb2.Organization:
@@ -103,29 +116,39 @@ def api_pb(row: models.Api) -> admin_pb2.Api:
 
 
 def application_pb(row: models.Application) -> admin_pb2.Application:
-    return admin_pb2.Application(
-        id=row.id,
-        organization_id=row.organization_id,
-        name=row.name,
-        owner=row.owner,
-        throttling_tier=row.throttling_tier,
-        description=row.description,
-        created_at=_ts(row.created_at),
-        updated_at=_ts(row.updated_at),
-    )
+    message = admin_pb2.Application()
+    fill_application(message, row)
+    return message
+
+
+def fill_application(message: admin_pb2.Application, row: models.Application) -> None:
+    """Fields set in place (a third of the cost of keyword construction and a copy into
+    the parent). `row` is an ORM object or a Core row: only attributes are read."""
+    message.id = row.id
+    message.organization_id = row.organization_id
+    message.name = row.name
+    message.owner = row.owner
+    message.throttling_tier = row.throttling_tier
+    message.description = row.description
+    _set_ts(message.created_at, row.created_at)
+    _set_ts(message.updated_at, row.updated_at)
 
 
 def subscription_pb(row: models.Subscription) -> admin_pb2.Subscription:
-    return admin_pb2.Subscription(
-        id=row.id,
-        organization_id=row.organization_id,
-        application_id=row.application_id,
-        api_id=row.api_id,
-        tier=row.tier,
-        status=admin_pb2.Subscription.Status.Value(row.status),
-        created_at=_ts(row.created_at),
-        updated_at=_ts(row.updated_at),
-    )
+    message = admin_pb2.Subscription()
+    fill_subscription(message, row)
+    return message
+
+
+def fill_subscription(message: admin_pb2.Subscription, row: models.Subscription) -> None:
+    message.id = row.id
+    message.organization_id = row.organization_id
+    message.application_id = row.application_id
+    message.api_id = row.api_id
+    message.tier = row.tier
+    message.status = admin_pb2.Subscription.Status.Value(row.status)
+    _set_ts(message.created_at, row.created_at)
+    _set_ts(message.updated_at, row.updated_at)
 
 
 def api_key_pb(row: models.ApiKey) -> admin_pb2.ApiKey:
@@ -153,18 +176,22 @@ def api_key_pb(row: models.ApiKey) -> admin_pb2.ApiKey:
 
 
 def api_key_record(row: models.ApiKey) -> sync_pb2.ApiKeyRecord:
-    return sync_pb2.ApiKeyRecord(
-        id=row.id,
-        organization_id=row.organization_id,
-        api_id=row.api_id,
-        key_hash=row.key_hash,
-        environment=admin_pb2.Environment.Value(row.environment),
-        application_id=row.application_id or "",
-        allowed_ips=row.allowed_ips,
-        allowed_referrers=row.allowed_referrers,
-        expires_at_unix=int(row.expires_at.timestamp()) if row.expires_at is not None else 0,
-        revoked=row.status == "REVOKED",
-    )
+    message = sync_pb2.ApiKeyRecord()
+    fill_api_key_record(message, row)
+    return message
+
+
+def fill_api_key_record(message: sync_pb2.ApiKeyRecord, row: models.ApiKey) -> None:
+    message.id = row.id
+    message.organization_id = row.organization_id
+    message.api_id = row.api_id
+    message.key_hash = row.key_hash
+    message.environment = admin_pb2.Environment.Value(row.environment)
+    message.application_id = row.application_id or ""
+    message.allowed_ips.extend(row.allowed_ips)
+    message.allowed_referrers.extend(row.allowed_referrers)
+    message.expires_at_unix = int(row.expires_at.timestamp()) if row.expires_at is not None else 0
+    message.revoked = row.status == "REVOKED"
 
 
 def key_manager_endpoints(row: models.KeyManager, config: ServiceConfig) -> dict[str, str]:
@@ -342,8 +369,11 @@ def policy_entity(row: EntityRow, config: ServiceConfig | None = None) -> sync_p
         return sync_pb2.PolicyEntity(organization=organization_pb(row))
     if isinstance(row, models.Api):
         return sync_pb2.PolicyEntity(api=api_pb(row))
+    entity = sync_pb2.PolicyEntity()
     if isinstance(row, models.Application):
-        return sync_pb2.PolicyEntity(application=application_pb(row))
-    if isinstance(row, models.Subscription):
-        return sync_pb2.PolicyEntity(subscription=subscription_pb(row))
-    return sync_pb2.PolicyEntity(api_key=api_key_record(row))
+        fill_application(entity.application, row)
+    elif isinstance(row, models.Subscription):
+        fill_subscription(entity.subscription, row)
+    else:
+        fill_api_key_record(entity.api_key, row)
+    return entity

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import select
 
-from admin_api.convert import api_key_record, application_pb, policy_entity, subscription_pb
+from admin_api.convert import fill_api_key_record, fill_application, fill_subscription, policy_entity
 from admin_api.db import models
 from admin_api.db.backend_jwt_models import BackendSigningKey
 from admin_api.db.oauth_models import RevokedToken
@@ -34,11 +34,13 @@ def _entities(session, model, config) -> Iterator[sync_pb2.PolicyEntity]:
         for row in session.scalars(select(model).order_by(model.id)):
             yield policy_entity(row, config)
         return
-    convert = _CORE_CONVERTERS[model]
+    kind, fill = _CORE_FILLS[model]
     result = session.execute(select(model.__table__).order_by(model.__table__.c.id),
                              execution_options={"yield_per": _CORE_BATCH})
     for row in result:
-        yield convert(row)
+        entity = sync_pb2.PolicyEntity()
+        fill(getattr(entity, kind), row)
+        yield entity
 
 
 def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
@@ -59,10 +61,10 @@ def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
     return revision, entities
 
 
-_CORE_CONVERTERS = {
-    models.Application: lambda row: sync_pb2.PolicyEntity(application=application_pb(row)),
-    models.Subscription: lambda row: sync_pb2.PolicyEntity(subscription=subscription_pb(row)),
-    models.ApiKey: lambda row: sync_pb2.PolicyEntity(api_key=api_key_record(row)),
+_CORE_FILLS = {
+    models.Application: ("application", fill_application),
+    models.Subscription: ("subscription", fill_subscription),
+    models.ApiKey: ("api_key", fill_api_key_record),
 }
 
 
