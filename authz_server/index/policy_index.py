@@ -292,6 +292,14 @@ def _delete_application(edit: _Edit, entity_id: str) -> None:
     edit.applications.pop(entity_id, None)
 
 
+def _unfile(lookup, key, entity_id: str, id_of=lambda entity: entity.id) -> None:
+    """Remove a secondary lookup entry, but only while it still names the entity being
+    removed: another entity may have been filed under the same key since."""
+    current = lookup.get(key)
+    if current is not None and id_of(current) == entity_id:
+        del lookup[key]
+
+
 def _upsert_subscription(edit: _Edit, record) -> None:
     subscription = compile_subscription(record)
     _delete_subscription(edit, subscription.id)
@@ -302,9 +310,7 @@ def _upsert_subscription(edit: _Edit, record) -> None:
 def _delete_subscription(edit: _Edit, entity_id: str) -> None:
     old: SubscriptionPolicy | None = edit.subscriptions.pop(entity_id, None)
     if old is not None:
-        current = edit.subscriptions_by_pair.get(old.pair)
-        if current is not None and current.id == old.id:
-            del edit.subscriptions_by_pair[old.pair]
+        _unfile(edit.subscriptions_by_pair, old.pair, old.id)
 
 
 def _upsert_api_key(edit: _Edit, record) -> None:
@@ -319,9 +325,7 @@ def _upsert_api_key(edit: _Edit, record) -> None:
 def _delete_api_key(edit: _Edit, entity_id: str) -> None:
     old: ApiKeyPolicy | None = edit.api_keys.pop(entity_id, None)
     if old is not None:
-        current = edit.api_keys_by_hash.get(old.key_hash)
-        if current is not None and current.id == old.id:
-            del edit.api_keys_by_hash[old.key_hash]
+        _unfile(edit.api_keys_by_hash, old.key_hash, old.id)
 
 
 def _upsert_key_manager(edit: _Edit, record) -> None:
@@ -378,9 +382,7 @@ def _upsert_application_key(edit: _Edit, record) -> None:
 def _delete_application_key(edit: _Edit, entity_id: str) -> None:
     old: ApplicationKeyPolicy | None = edit.application_keys.pop(entity_id, None)
     if old is not None:
-        current = edit.application_keys_by_client.get(old.lookup)
-        if current is not None and current.id == old.id:
-            del edit.application_keys_by_client[old.lookup]
+        _unfile(edit.application_keys_by_client, old.lookup, old.id)
 
 
 def _upsert_revoked_token(edit: _Edit, record) -> None:
@@ -393,9 +395,7 @@ def _upsert_revoked_token(edit: _Edit, record) -> None:
 def _delete_revoked_token(edit: _Edit, entity_id: str) -> None:
     old: RevokedTokenPolicy | None = edit.revoked_tokens.pop(entity_id, None)
     if old is not None:
-        current = edit.revoked_by_org.get(old.lookup)
-        if current is not None and current.jti == old.jti:
-            del edit.revoked_by_org[old.lookup]
+        _unfile(edit.revoked_by_org, old.lookup, old.jti, id_of=lambda token: token.jti)
 
 
 def _upsert_backend_key(edit: _Edit, record) -> None:
