@@ -45,7 +45,9 @@ def have_h2load() -> bool:
 
 
 _DONE = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed")
-_FINISHED = re.compile(r"finished in ([\d.]+)s")
+# h2load prints the duration in the unit that fits: "finished in 5.00s", "997.98ms", "850us".
+_FINISHED = re.compile(r"finished in ([\d.]+)(s|ms|us)\b")
+_SECONDS_PER_UNIT = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 _STATUS = re.compile(r"status codes: (\d+) 2xx")
 
 
@@ -77,7 +79,7 @@ def h2load(ports: list[int], messages, *, seconds: float, connections: int = 2,
             ok = int(status.group(1))
             result.requests += ok
             result.failed += int(done.group(1)) - ok
-            result.seconds = max(result.seconds, float(finished.group(1)))
+            result.seconds = max(result.seconds, float(finished.group(1)) * _SECONDS_PER_UNIT[finished.group(2)])
             for line in log.read_text().splitlines():
                 parts = line.split("\t")
                 if len(parts) >= 3 and parts[1] == "200":
