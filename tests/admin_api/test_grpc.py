@@ -64,6 +64,12 @@ def _events_until(stream, predicate) -> list[sync_pb2.WatchEvent]:
     raise AssertionError(f"stream ended before the expected event: {events}")
 
 
+def _next_change_or_snapshot(stream) -> sync_pb2.WatchEvent:
+    """The next event that is not a heartbeat: admin_api may send heartbeats at any time
+    (also while it reads a snapshot), so a test must not expect them at a given place."""
+    return _events_until(stream, lambda e: not e.HasField("heartbeat"))[-1]
+
+
 def test_token_files_are_owner_only_and_hold_no_stored_value(app):
     for path in (app.settings.admin_token_file, app.settings.sync_token_file):
         assert path.stat().st_mode & 0o777 == 0o600
@@ -145,7 +151,7 @@ def test_watch_resumes_from_a_revision(channel, admin_md, sync_md):
     _create_api(channel, admin_md, "First")   # revision 4
     second = _create_api(channel, admin_md, "Second")  # revision 5
     stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(sync_pb2.WatchRequest(from_revision=4), metadata=sync_md)
-    event = next(stream)
+    event = _next_change_or_snapshot(stream)
     assert event.revision == 5 and event.upsert.api.id == second.id
     stream.cancel()
 
@@ -159,7 +165,7 @@ def test_watch_sends_a_snapshot_when_it_cannot_replay(app, channel, admin_md, sy
         writer.session.execute(delete(ChangeRecord).where(ChangeRecord.revision <= 4))
     stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(
         sync_pb2.WatchRequest(from_revision=from_revision), metadata=sync_md)
-    first = next(stream)
+    first = _next_change_or_snapshot(stream)
     assert first.HasField("snapshot_begin") and first.revision == 5
     stream.cancel()
 
