@@ -17,6 +17,7 @@ from typing import Callable
 
 import httpx
 
+from authz_server import offload
 from authz_server.index.key_managers import KeySource
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.keys.jwks import KeyParseError, KeySet, VerificationKey, merge, parse_certificate, parse_jwks
@@ -104,16 +105,20 @@ class JwksCache:
     def _load(self, entry: _Entry, *, reason: str, forced: bool = False) -> None:
         seen = entry.generation
         requested = reason != "scheduled"
-        with entry.lock:
+        offload.acquire(entry.lock)   # inline: never wait for another call's fetch
+        try:
             if requested and entry.generation != seen:
                 return   # another request loaded the keys while this one waited
             now = self._clock()
             if forced:
                 if now - entry.last_forced < self._min_refresh:
                     return   # rate limited: the answer is "unknown kid"
-                entry.last_forced = now
             elif requested and entry.keys is None and now - entry.last_failure < self._min_refresh:
                 return       # the provider failed moments ago: do not ask again per request
+            if entry.source.jwks_uri:
+                offload.ensure_may_block()   # before any state changes: the retry sees the same
+            if forced:
+                entry.last_forced = now
             try:
                 keys = self._read(entry.source)
             except (FetchError, KeyParseError) as exc:
@@ -124,6 +129,8 @@ class JwksCache:
             entry.keys = keys
             entry.generation += 1
             log.info("JWKS %s loaded (%s): %d keys", entry.source.jwks_uri or "certificate", reason, len(keys))
+        finally:
+            entry.lock.release()
 
     def _read(self, source: KeySource) -> KeySet:
         certificate = parse_certificate(source.certificate_pem) if source.certificate_pem else None

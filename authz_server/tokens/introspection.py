@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
+from authz_server import offload
 from authz_server.index.key_managers import KeyManagerPolicy
 from authz_server.tokens.cache import FlightTimeout, SingleFlight, TtlCache
 from authz_server.tokens.http import FetchError, fetch_json, new_client
@@ -67,6 +68,7 @@ class IntrospectionClient:
         cached = self._cache.get(key, now)
         if cached is not None:
             return cached
+        offload.ensure_may_block()   # a miss asks the key manager over HTTP
 
         def ask() -> IntrospectionResult:
             again = self._cache.get(key, now)  # answered while this call waited for the flight

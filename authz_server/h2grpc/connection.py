@@ -1,0 +1,563 @@
+"""One HTTP/2 server connection carrying unary gRPC calls (RFC 9113, server side only).
+
+Frames are parsed straight from the socket's bytes; a call whose request stream ends is
+answered before the next frame is read, and everything one read produced is written in
+one go. A handler that must wait on the network raises `WouldBlock` and the call moves
+to the server's thread pool (authz_server.offload).
+
+Protocol errors end the connection with GOAWAY and the matching error code; a broken
+stream gets RST_STREAM; nothing a peer sends raises out of this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from hpack import Decoder, HPACKError
+
+from authz_server import offload
+from authz_server.h2grpc.frames import (
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_WINDOW,
+    FRAME_HEADER,
+    FRAME_HEADER_SIZE,
+    MAX_FRAME_SIZE_LIMIT,
+    MAX_WINDOW,
+    PREFACE,
+    STREAM_ID_MASK,
+    ConnectionFailure,
+    ErrorCode,
+    Flag,
+    FrameType,
+    Setting,
+    StreamError,
+    frame,
+    goaway,
+    rst_stream,
+    settings_frame,
+    strip_padding,
+    window_update,
+)
+from authz_server.h2grpc.grpc_wire import (
+    OK_TRAILERS,
+    RESPONSE_HEADERS,
+    GrpcError,
+    StatusCode,
+    frame_message,
+    http_error,
+    parse_timeout,
+    trailers_only,
+    unframe_message,
+)
+
+if TYPE_CHECKING:
+    from authz_server.h2grpc.server import ServerCore
+
+log = logging.getLogger(__name__)
+
+UnaryHandler = Callable[[bytes], bytes]
+
+_DATA, _HEADERS, _PRIORITY, _RST, _SETTINGS, _PUSH, _PING, _GOAWAY, _WINDOW, _CONTINUATION = range(10)
+_U32 = struct.Struct(">I")
+_SETTING = struct.Struct(">HI")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_concurrent_streams: int = 1000
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_header_block_bytes: int = 64 * 1024
+    # The connection window we grant; topped up once half of it has been used.
+    connection_window: int = 64 * 1024 * 1024
+
+
+class _Stream:
+    __slots__ = ("id", "handler", "deadline", "body", "remote_closed", "answered", "send_window",
+                 "pending", "trailers", "cancelled")
+
+    def __init__(self, stream_id: int, send_window: int) -> None:
+        self.id = stream_id
+        self.handler: UnaryHandler | None = None
+        self.deadline: float | None = None
+        self.body = bytearray()
+        self.remote_closed = False   # the client's END_STREAM arrived
+        self.answered = False        # our response has begun (or an early error went out)
+        self.send_window = send_window
+        self.pending = b""           # response DATA still held back by flow control
+        self.trailers = b""
+        self.cancelled = False
+
+
+class H2GrpcConnection(asyncio.Protocol):
+    def __init__(self, core: "ServerCore") -> None:
+        self._core = core
+        self._limits: Limits = core.limits
+        self._transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._preface_seen = False
+        self._settings_seen = False
+        self._decoder = Decoder(max_header_list_size=self._limits.max_header_block_bytes)
+        self._streams: dict[int, _Stream] = {}
+        self._blocked: dict[int, _Stream] = {}   # streams waiting for send window
+        self._last_stream_id = 0
+        self._continuation: tuple[int, bool, list[bytes], int] | None = None
+        self._send_window = DEFAULT_WINDOW
+        self._peer_initial_window = DEFAULT_WINDOW
+        self._peer_max_frame = DEFAULT_MAX_FRAME_SIZE
+        self._received_unacknowledged = 0
+        self._out: list[bytes] = []
+        self._closing = False     # GOAWAY sent or received: no new streams, close when idle
+        self._closed = False
+
+    # --- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._core.connections.add(self)
+        limits = self._limits
+        self._transport.write(
+            settings_frame({
+                Setting.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+                # One whole request message fits a stream's window: it is never topped up.
+                Setting.INITIAL_WINDOW_SIZE: limits.max_message_bytes + 1024,
+                Setting.MAX_HEADER_LIST_SIZE: limits.max_header_block_bytes,
+                Setting.ENABLE_PUSH: 0,
+            })
+            + window_update(0, limits.connection_window - DEFAULT_WINDOW)
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        for stream in self._streams.values():
+            stream.cancelled = True
+        self._streams.clear()
+        self._blocked.clear()
+        self._core.connections.discard(self)
+
+    def pause_writing(self) -> None:
+        # The peer does not read its answers: stop reading its requests until it does.
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            self._receive(self._buffer + data if self._buffer else data)
+        except ConnectionFailure as failure:
+            self._fail(failure.code, failure.reason)
+        except Exception:   # a bug here must cost one connection, never the server
+            log.exception("internal error on an HTTP/2 connection")
+            self._fail(ErrorCode.INTERNAL_ERROR, "internal error")
+        self._flush()
+
+    # --- control from the server ---------------------------------------------------------
+
+    def shut_down(self) -> None:
+        """Graceful: GOAWAY(NO_ERROR), finish the streams already started, then close."""
+        if self._closed or self._closing:
+            return
+        self._closing = True
+        self._out.append(goaway(self._last_stream_id, ErrorCode.NO_ERROR))
+        self._flush()
+        self._close_if_idle()
+
+    def abort(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.abort()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _receive(self, buffer: bytes) -> None:
+        position = 0
+        if not self._preface_seen:
+            if len(buffer) < len(PREFACE):
+                if not PREFACE.startswith(buffer):
+                    raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                self._buffer = buffer
+                return
+            if not buffer.startswith(PREFACE):
+                raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+            self._preface_seen = True
+            position = len(PREFACE)
+        end = len(buffer)
+        while end - position >= FRAME_HEADER_SIZE and not self._closed:
+            high, low, frame_type, flags, stream_id = FRAME_HEADER.unpack_from(buffer, position)
+            length = (high << 16) | low
+            if length > DEFAULT_MAX_FRAME_SIZE:
+                raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, f"a frame of {length} bytes exceeds 16384")
+            if end - position - FRAME_HEADER_SIZE < length:
+                break
+            start = position + FRAME_HEADER_SIZE
+            position = start + length
+            try:
+                self._on_frame(frame_type, flags, stream_id & STREAM_ID_MASK, buffer[start:position])
+            except StreamError as error:
+                self._reset(error.stream_id, error.code)
+        self._buffer = buffer[position:]
+
+    def _on_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
+        if not self._settings_seen:
+            if frame_type != _SETTINGS or flags & Flag.ACK:
+                raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "the first frame must be SETTINGS")
+            self._settings_seen = True
+        if self._continuation is not None and frame_type != _CONTINUATION:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "a header block was interrupted by another frame")
+        if frame_type == _DATA:
+            self._on_data(flags, stream_id, payload)
+        elif frame_type == _HEADERS:
+            self._on_headers(flags, stream_id, payload)
+        elif frame_type == _CONTINUATION:
+            self._on_continuation(flags, stream_id, payload)
+        elif frame_type == _WINDOW:
+            self._on_window_update(stream_id, payload)
+        elif frame_type == _SETTINGS:
+            self._on_settings(flags, stream_id, payload)
+        elif frame_type == _PING:
+            self._on_ping(flags, stream_id, payload)
+        elif frame_type == _RST:
+            self._on_rst_stream(stream_id, payload)
+        elif frame_type == _PRIORITY:
+            if stream_id == 0:
+                raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
+            if len(payload) != 5:
+                raise StreamError(stream_id, ErrorCode.FRAME_SIZE_ERROR, "PRIORITY must be 5 bytes")
+        elif frame_type == _GOAWAY:
+            if stream_id != 0:
+                raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream")
+            self._closing = True
+            self._close_if_idle()
+        elif frame_type == _PUSH:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "a client cannot push")
+        # Frames of unknown types are ignored (RFC 9113 §4.1).
+
+    def _on_data(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id == 0:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
+        self._count_received(len(payload))
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            if stream_id > self._last_stream_id:
+                raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"DATA on idle stream {stream_id}")
+            return   # a stream we already answered and reset: its data in flight is dropped
+        if stream.remote_closed:
+            raise StreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM")
+        data = strip_padding(payload, flags, stream_id)
+        end_stream = bool(flags & Flag.END_STREAM)
+        if stream.answered:   # answered early (an error); the rest of the request is not needed
+            if end_stream:
+                self._forget(stream)
+            return
+        stream.body += data
+        if len(stream.body) > self._limits.max_message_bytes + 5:
+            self._answer_error(stream, StatusCode.RESOURCE_EXHAUSTED,
+                               f"the request message exceeds {self._limits.max_message_bytes} bytes")
+            return
+        if end_stream:
+            stream.remote_closed = True
+            self._dispatch(stream)
+
+    def _count_received(self, size: int) -> None:
+        self._received_unacknowledged += size
+        if self._received_unacknowledged >= self._limits.connection_window // 2:
+            self._out.append(window_update(0, self._received_unacknowledged))
+            self._received_unacknowledged = 0
+
+    def _on_headers(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id == 0:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0")
+        block = strip_padding(payload, flags, stream_id)
+        if flags & Flag.PRIORITY:
+            if len(block) < 5:
+                raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, "HEADERS too short for its priority")
+            if _U32.unpack_from(block)[0] & STREAM_ID_MASK == stream_id:
+                raise StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "a stream cannot depend on itself")
+            block = block[5:]
+        end_stream = bool(flags & Flag.END_STREAM)
+        if flags & Flag.END_HEADERS:
+            self._on_header_block(stream_id, end_stream, block)
+        else:
+            self._continuation = (stream_id, end_stream, [block], len(block))
+            self._check_block_size(len(block))
+
+    def _on_continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if self._continuation is None or self._continuation[0] != stream_id:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without a header block to continue")
+        first_id, end_stream, parts, size = self._continuation
+        parts.append(payload)
+        size += len(payload)
+        self._check_block_size(size)
+        if flags & Flag.END_HEADERS:
+            self._continuation = None
+            self._on_header_block(stream_id, end_stream, b"".join(parts))
+        else:
+            self._continuation = (first_id, end_stream, parts, size)
+
+    def _check_block_size(self, size: int) -> None:
+        if size > self._limits.max_header_block_bytes:
+            # The block cannot be skipped (HPACK state depends on it): the connection ends.
+            raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
+                                    f"a header block exceeds {self._limits.max_header_block_bytes} bytes")
+
+    def _on_header_block(self, stream_id: int, end_stream: bool, block: bytes) -> None:
+        try:
+            headers = self._decoder.decode(block, raw=True)
+        except HPACKError as exc:
+            raise ConnectionFailure(ErrorCode.COMPRESSION_ERROR, f"bad header block: {type(exc).__name__}") from None
+        stream = self._streams.get(stream_id)
+        if stream is not None:   # trailers: they must end the request
+            if stream.remote_closed:
+                raise ConnectionFailure(ErrorCode.STREAM_CLOSED, f"HEADERS after END_STREAM on stream {stream_id}")
+            if not end_stream:
+                raise StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
+            stream.remote_closed = True
+            if stream.answered:
+                self._forget(stream)
+            else:
+                self._dispatch(stream)
+            return
+        if stream_id % 2 == 0:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"a client stream id must be odd, not {stream_id}")
+        if stream_id <= self._last_stream_id:
+            return   # trailers of a stream we answered and reset: in flight, ignored (§5.1)
+        self._last_stream_id = stream_id
+        if self._closing:
+            self._out.append(rst_stream(stream_id, ErrorCode.REFUSED_STREAM))
+            return
+        if len(self._streams) >= self._limits.max_concurrent_streams:
+            self._out.append(rst_stream(stream_id, ErrorCode.REFUSED_STREAM))
+            return
+        stream = _Stream(stream_id, self._peer_initial_window)
+        stream.remote_closed = end_stream
+        self._streams[stream_id] = stream
+        self._start_call(stream, headers)
+        if end_stream and not stream.answered:
+            self._dispatch(stream)
+
+    def _start_call(self, stream: _Stream, headers: list[tuple[bytes, bytes]]) -> None:
+        method = path = content_type = None
+        for name, value in headers:
+            if name == b":path":
+                path = value
+            elif name == b":method":
+                method = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"grpc-timeout":
+                timeout = parse_timeout(value)
+                if timeout is not None:
+                    stream.deadline = self._core.loop.time() + timeout
+        if method != b"POST":
+            self._answer_http(stream, 405, "gRPC calls are POST requests")
+        elif content_type is None or not content_type.startswith(b"application/grpc"):
+            self._answer_http(stream, 415, "content-type must be application/grpc")
+        else:
+            stream.handler = self._core.handlers.get(path or b"")
+            if stream.handler is None:
+                self._answer_error(stream, StatusCode.UNIMPLEMENTED,
+                                   f"unknown method {(path or b'').decode('utf-8', 'replace')[:200]}")
+
+    # --- calls ---------------------------------------------------------------------------
+
+    def _dispatch(self, stream: _Stream) -> None:
+        handler = stream.handler
+        assert handler is not None
+        try:
+            message = unframe_message(stream.body)
+            stream.body = bytearray()
+            with offload.inline():
+                reply = handler(message)
+        except offload.WouldBlock:
+            self._core.offload(self, stream, handler, message)
+            return
+        except GrpcError as error:
+            self._answer_error(stream, error.code, error.message)
+            return
+        except Exception:
+            log.exception("internal error in %s", getattr(handler, "__qualname__", "a handler"))
+            self._answer_error(stream, StatusCode.INTERNAL, "internal error")
+            return
+        self._answer(stream, reply)
+
+    def finish_offloaded(self, stream: _Stream, outcome: "asyncio.Future[bytes]") -> None:
+        """On the loop: the thread pool's answer for `stream` (dropped if it was reset)."""
+        if self._closed or stream.cancelled or self._streams.get(stream.id) is not stream:
+            return
+        error = outcome.exception()
+        if stream.deadline is not None and self._core.loop.time() > stream.deadline:
+            self._answer_error(stream, StatusCode.DEADLINE_EXCEEDED, "the call's deadline passed")
+        elif error is None:
+            self._answer(stream, outcome.result())
+        elif isinstance(error, GrpcError):
+            self._answer_error(stream, error.code, error.message)
+        else:
+            log.error("internal error in an offloaded call", exc_info=error)
+            self._answer_error(stream, StatusCode.INTERNAL, "internal error")
+        self._flush()
+
+    def refuse_offload(self, stream: _Stream) -> None:
+        self._answer_error(stream, StatusCode.RESOURCE_EXHAUSTED, "too many calls are waiting on key managers")
+
+    # --- writing -------------------------------------------------------------------------
+
+    def _answer(self, stream: _Stream, reply: bytes) -> None:
+        stream.answered = True
+        self._out.append(frame(_HEADERS, Flag.END_HEADERS, stream.id, RESPONSE_HEADERS))
+        stream.pending = frame_message(reply)
+        stream.trailers = OK_TRAILERS
+        self._pump(stream)
+
+    def _answer_error(self, stream: _Stream, code: StatusCode, message: str) -> None:
+        stream.answered = True
+        self._out.append(frame(_HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id, trailers_only(code, message)))
+        self._end(stream)
+
+    def _answer_http(self, stream: _Stream, status: int, message: str) -> None:
+        stream.answered = True
+        self._out.append(frame(_HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id, http_error(status, message)))
+        self._end(stream)
+
+    def _pump(self, stream: _Stream) -> None:
+        """Send what the flow-control windows allow; the trailers once all DATA is out."""
+        while stream.pending:
+            allowed = min(self._send_window, stream.send_window, self._peer_max_frame)
+            if allowed <= 0:
+                self._blocked[stream.id] = stream
+                return
+            chunk = stream.pending[:allowed]
+            stream.pending = stream.pending[allowed:]
+            self._send_window -= len(chunk)
+            stream.send_window -= len(chunk)
+            self._out.append(frame(_DATA, 0, stream.id, chunk))
+        self._blocked.pop(stream.id, None)
+        self._out.append(frame(_HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id, stream.trailers))
+        self._end(stream)
+
+    def _end(self, stream: _Stream) -> None:
+        """Our side is done; if the client is still sending, tell it to stop (RFC 9113 §8.1)."""
+        if stream.remote_closed:
+            self._forget(stream)
+        else:
+            self._out.append(rst_stream(stream.id, ErrorCode.NO_ERROR))
+            self._forget(stream)
+
+    def _forget(self, stream: _Stream) -> None:
+        self._streams.pop(stream.id, None)
+        self._blocked.pop(stream.id, None)
+        self._close_if_idle()
+
+    def _reset(self, stream_id: int, code: ErrorCode) -> None:
+        self._out.append(rst_stream(stream_id, code))
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream.cancelled = True
+            self._forget(stream)
+
+    def _flush(self) -> None:
+        if self._out and self._transport is not None and not self._closed:
+            self._transport.write(b"".join(self._out))
+        self._out.clear()
+
+    def _fail(self, code: ErrorCode, reason: str) -> None:
+        log.info("closing an HTTP/2 connection: %s (%s)", reason, code.name)
+        self._out.append(goaway(self._last_stream_id, code, reason.encode("utf-8", "replace")[:200]))
+        self._flush()
+        self._closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def _close_if_idle(self) -> None:
+        if self._closing and not self._streams and not self._closed and self._transport is not None:
+            self._flush()
+            self._closed = True
+            self._transport.close()
+
+    # --- control frames ------------------------------------------------------------------
+
+    def _on_window_update(self, stream_id: int, payload: bytes) -> None:
+        if len(payload) != 4:
+            raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE must be 4 bytes")
+        increment = _U32.unpack(payload)[0] & STREAM_ID_MASK
+        if stream_id == 0:
+            if increment == 0:
+                raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "a window increment of 0")
+            self._send_window += increment
+            if self._send_window > MAX_WINDOW:
+                raise ConnectionFailure(ErrorCode.FLOW_CONTROL_ERROR, "the connection window exceeds 2^31-1")
+            for blocked in list(self._blocked.values()):
+                self._pump(blocked)
+            return
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            if stream_id > self._last_stream_id:
+                raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"WINDOW_UPDATE on idle stream {stream_id}")
+            return
+        if increment == 0:
+            raise StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "a window increment of 0")
+        stream.send_window += increment
+        if stream.send_window > MAX_WINDOW:
+            raise StreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "the stream window exceeds 2^31-1")
+        if stream_id in self._blocked:
+            self._pump(stream)
+
+    def _on_settings(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id != 0:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream")
+        if flags & Flag.ACK:
+            if payload:
+                raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, "a SETTINGS ACK carries nothing")
+            return
+        if len(payload) % 6:
+            raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS must be a multiple of 6 bytes")
+        window_grew = False
+        for offset in range(0, len(payload), 6):
+            key, value = _SETTING.unpack_from(payload, offset)
+            if key == Setting.INITIAL_WINDOW_SIZE:
+                if value > MAX_WINDOW:
+                    raise ConnectionFailure(ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE exceeds 2^31-1")
+                delta = value - self._peer_initial_window
+                self._peer_initial_window = value
+                for stream in self._streams.values():
+                    stream.send_window += delta
+                    if stream.send_window > MAX_WINDOW:
+                        raise ConnectionFailure(ErrorCode.FLOW_CONTROL_ERROR, "a stream window exceeds 2^31-1")
+                window_grew = window_grew or delta > 0
+            elif key == Setting.MAX_FRAME_SIZE:
+                if not DEFAULT_MAX_FRAME_SIZE <= value <= MAX_FRAME_SIZE_LIMIT:
+                    raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"MAX_FRAME_SIZE {value} is out of range")
+                self._peer_max_frame = value
+            elif key == Setting.ENABLE_PUSH and value > 1:
+                raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "ENABLE_PUSH must be 0 or 1")
+            # HEADER_TABLE_SIZE needs nothing: our header blocks never use the dynamic table.
+        self._out.append(frame(_SETTINGS, Flag.ACK, 0))
+        if window_grew:
+            for blocked in list(self._blocked.values()):
+                self._pump(blocked)
+
+    def _on_ping(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if stream_id != 0:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "PING on a stream")
+        if len(payload) != 8:
+            raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, "PING must be 8 bytes")
+        if not flags & Flag.ACK:
+            self._out.append(frame(_PING, Flag.ACK, 0, payload))
+
+    def _on_rst_stream(self, stream_id: int, payload: bytes) -> None:
+        if stream_id == 0:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
+        if len(payload) != 4:
+            raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes")
+        if stream_id > self._last_stream_id:
+            raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"RST_STREAM on idle stream {stream_id}")
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream.cancelled = True
+            self._forget(stream)

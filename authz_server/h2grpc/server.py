@@ -1,0 +1,104 @@
+"""The native gRPC server: a listening socket, an asyncio loop on its own thread, and a
+thread pool for the calls that must wait on the network."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Mapping
+
+from authz_server.h2grpc.connection import H2GrpcConnection, Limits, UnaryHandler, _Stream
+
+log = logging.getLogger(__name__)
+
+
+class ServerCore:
+    """What every connection shares: the methods, the limits, the loop and the pool."""
+
+    def __init__(self, handlers: Mapping[str, UnaryHandler], limits: Limits, loop: asyncio.AbstractEventLoop,
+                 pool: ThreadPoolExecutor, max_offloaded: int) -> None:
+        self.handlers = {path.encode("ascii"): handler for path, handler in handlers.items()}
+        self.limits = limits
+        self.loop = loop
+        self.connections: set[H2GrpcConnection] = set()
+        self._pool = pool
+        self._max_offloaded = max_offloaded
+        self._offloaded = 0
+
+    def offload(self, connection: H2GrpcConnection, stream: _Stream, handler: UnaryHandler, message: bytes) -> None:
+        """Run `handler` again on the pool, where it may wait; answer on the loop."""
+        if self._offloaded >= self._max_offloaded:
+            connection.refuse_offload(stream)
+            return
+        self._offloaded += 1
+        future = self.loop.run_in_executor(self._pool, handler, message)
+
+        def done(outcome: asyncio.Future[bytes]) -> None:
+            self._offloaded -= 1
+            connection.finish_offloaded(stream, outcome)
+
+        future.add_done_callback(done)
+
+
+class H2GrpcServer:
+    """Serves unary gRPC `handlers` ({"/package.Service/Method": fn(bytes) -> bytes})."""
+
+    def __init__(self, handlers: Mapping[str, UnaryHandler], *, host: str = "127.0.0.1", port: int = 0,
+                 limits: Limits = Limits(), blocking_threads: int = 4, max_offloaded: int = 64) -> None:
+        self._handlers = dict(handlers)
+        self._host = host
+        self._requested_port = port
+        self._limits = limits
+        self._pool = ThreadPoolExecutor(max_workers=blocking_threads, thread_name_prefix="authz-blocking")
+        self._max_offloaded = max_offloaded
+        self._loop = asyncio.new_event_loop()
+        self._core: ServerCore | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def start(self) -> int:
+        """Bind and serve on a daemon thread; the bound port (raises OSError if taken)."""
+        self._core = ServerCore(self._handlers, self._limits, self._loop, self._pool, self._max_offloaded)
+        try:
+            # No SO_REUSEPORT: a second process on the same port must fail, not share it.
+            self._server = self._loop.run_until_complete(self._loop.create_server(
+                lambda: H2GrpcConnection(self._core), self._host, self._requested_port,
+                reuse_address=True, backlog=1024))
+        except OSError:
+            self._loop.close()
+            raise
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._thread = threading.Thread(target=self._loop.run_forever, name="authz-h2grpc", daemon=True)
+        self._thread.start()
+        return self.port
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Refuse new connections, let calls under way finish for up to `grace` seconds."""
+        if self._thread is None or self._server is None:
+            return
+        done = asyncio.run_coroutine_threadsafe(self._shut_down(grace), self._loop)
+        try:
+            done.result(timeout=grace + 2.0)
+        except Exception:   # a stuck loop must not keep the process from exiting
+            log.exception("the gRPC server did not stop cleanly")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=2.0)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if not self._thread.is_alive():
+            self._loop.close()
+        self._thread = None
+
+    async def _shut_down(self, grace: float) -> None:
+        assert self._server is not None and self._core is not None
+        self._server.close()
+        for connection in list(self._core.connections):
+            connection.shut_down()
+        deadline = self._loop.time() + grace
+        while self._core.connections and self._loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for connection in list(self._core.connections):
+            connection.abort()
+        await self._server.wait_closed()
