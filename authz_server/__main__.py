@@ -74,6 +74,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
             trusted_hops=settings.trusted_hops,
             workers=settings.threads,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
+            frontend=settings.frontend,
             tokens=tokens,
             backend_jwt=BackendJwtIssuer(issuer=settings.backend_jwt.issuer,
                                          cache=BackendJwtCache(settings.backend_jwt.cache_size)),

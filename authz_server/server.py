@@ -1,20 +1,27 @@
-"""The gRPC server: ext_authz Check, grpc health (SERVING once policy is ready), reflection."""
+"""The gRPC server: ext_authz Check and grpc health (SERVING once policy is ready), on the
+native front end (authz_server.h2grpc) or grpcio's server (which adds reflection)."""
 
 from __future__ import annotations
 
 import logging
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from google.protobuf.internal import api_implementation
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server.h2grpc.connection import Limits
+from authz_server.h2grpc.grpc_wire import GrpcError, StatusCode
+from authz_server.h2grpc.server import H2GrpcServer
 from authz_server.index.store import PolicyStore
 from authz_server.service import AuthorizationService
+from authz_server.settings import FRONTENDS
 from authz_server.tokens.services import TokenServices
 
 log = logging.getLogger(__name__)
@@ -36,8 +43,43 @@ def require_upb() -> None:
         )
 
 
+CHECK_PATH = f"/{AUTHORIZATION_SERVICE}/Check"
+HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check"
+
+
+class RunningServer(Protocol):
+    port: int
+
+    def stop(self, grace: float | None = 2.0) -> None: ...
+
+
+class HealthStatus:
+    """NOT_SERVING until the first policy snapshot is in, then SERVING (both front ends)."""
+
+    NAMES = ("", AUTHORIZATION_SERVICE)
+
+    def __init__(self) -> None:
+        self._statuses = {name: health_pb2.HealthCheckResponse.NOT_SERVING for name in self.NAMES}
+        self._listeners: list[Callable[[str, int], None]] = []
+
+    def follow(self, listener: Callable[[str, int], None]) -> None:
+        self._listeners.append(listener)
+        for name, status in self._statuses.items():
+            listener(name, status)
+
+    def set_serving(self) -> None:
+        for name in self.NAMES:
+            self._statuses[name] = health_pb2.HealthCheckResponse.SERVING
+            for listener in self._listeners:
+                listener(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("policy ready: health is SERVING")
+
+    def get(self, name: str) -> int | None:
+        return self._statuses.get(name)
+
+
 @dataclass
-class RunningServer:
+class GrpcioServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
@@ -45,6 +87,15 @@ class RunningServer:
     def stop(self, grace: float | None = 2.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+
+
+@dataclass
+class NativeServer:
+    server: H2GrpcServer
+    port: int
+
+    def stop(self, grace: float | None = 2.0) -> None:
+        self.server.stop(grace or 0.0)
 
 
 def start_server(
@@ -58,13 +109,55 @@ def start_server(
     service: AuthorizationService | None = None,
     tokens: TokenServices | None = None,
     backend_jwt: BackendJwtIssuer | None = None,
+    frontend: str = "native",
 ) -> RunningServer:
-    """Start serving on host:port (0: any free port) and return the bound port.
+    """Start serving on host:port (0: any free port); the result knows the bound port.
 
-    `workers` is the thread pool: a decision holds the GIL almost all the time, so more
-    threads only add switching; a few cover the rare wait on a JWKS or introspection call.
-    `max_concurrent_rpcs` bounds what is queued: past it a call is refused at once with
+    `frontend` "native" (authz_server.h2grpc) decides on one event-loop thread and moves
+    only the calls that wait on a key manager to a pool of `workers` threads; "grpcio"
+    is grpcio's server with a pool of `workers` threads, reflection and streaming health.
+    `max_concurrent_rpcs` bounds what may wait: past it a call is refused at once with
     RESOURCE_EXHAUSTED (Envoy fails closed) rather than answered after Envoy gave up."""
+    if frontend not in FRONTENDS:
+        raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
+    service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt)
+    status = HealthStatus()
+    store.on_ready(status.set_serving)
+    if frontend == "native":
+        return _start_native(service, status, host, port, workers, max_concurrent_rpcs)
+    return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs)
+
+
+def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
+                  workers: int, max_concurrent_rpcs: int | None) -> NativeServer:
+    limit = max_concurrent_rpcs or 1000
+
+    def check(message: bytes) -> bytes:
+        try:
+            request = external_auth_pb2.CheckRequest.FromString(message)
+        except DecodeError:
+            raise GrpcError(StatusCode.INVALID_ARGUMENT, "the message is not an envoy.service.auth.v3.CheckRequest") from None
+        return service.check(request).SerializeToString()
+
+    def health_check(message: bytes) -> bytes:
+        try:
+            request = health_pb2.HealthCheckRequest.FromString(message)
+        except DecodeError:
+            raise GrpcError(StatusCode.INVALID_ARGUMENT, "the message is not a grpc.health.v1.HealthCheckRequest") from None
+        current = status.get(request.service)
+        if current is None:
+            raise GrpcError(StatusCode.NOT_FOUND, f"unknown service {request.service[:200]!r}")
+        return health_pb2.HealthCheckResponse(status=current).SerializeToString()
+
+    server = H2GrpcServer({CHECK_PATH: check, HEALTH_CHECK_PATH: health_check}, host=host, port=port,
+                          limits=Limits(max_concurrent_streams=limit), blocking_threads=workers, max_offloaded=limit)
+    bound = server.start()
+    log.info("authz_server listening on %s:%d (native gRPC front end)", host, bound)
+    return NativeServer(server=server, port=bound)
+
+
+def _start_grpcio(service: AuthorizationService, status: HealthStatus, host: str, port: int,
+                  workers: int, max_concurrent_rpcs: int | None) -> GrpcioServer:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authz"),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
@@ -72,21 +165,10 @@ def start_server(
         # the same port must fail loudly, not silently share the connections.
         options=(("grpc.so_reuseport", 0),),
     )
-    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-        service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt),
-        server,
-    )
+    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", AUTHORIZATION_SERVICE):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-
-    def mark_serving() -> None:
-        for name in ("", AUTHORIZATION_SERVICE):
-            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("policy ready: health is SERVING")
-
-    store.on_ready(mark_serving)
+    status.follow(health_servicer.set)
     reflection.enable_server_reflection(
         (AUTHORIZATION_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
@@ -95,5 +177,5 @@ def start_server(
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
-    log.info("authz_server listening on %s:%d", host, bound)
-    return RunningServer(server=server, port=bound, health=health_servicer)
+    log.info("authz_server listening on %s:%d (grpcio front end)", host, bound)
+    return GrpcioServer(server=server, port=bound, health=health_servicer)

@@ -39,6 +39,10 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         self._clock = clock
 
     def Check(self, request: external_auth_pb2.CheckRequest, context: grpc.ServicerContext) -> external_auth_pb2.CheckResponse:
+        return self.check(request)
+
+    def check(self, request: external_auth_pb2.CheckRequest) -> external_auth_pb2.CheckResponse:
+        """Always answers; raises only offload.WouldBlock (run it again where waiting is allowed)."""
         started = time.perf_counter()
         request_context: RequestContext | None = None
         decision: Allow | Denial

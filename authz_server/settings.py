@@ -72,6 +72,16 @@ class TokenSettings:
         )
 
 
+FRONTENDS = ("native", "grpcio")
+
+
+def _frontend(env: Mapping[str, str]) -> str:
+    value = (env.get("PORTCULLIS_AUTHZ_FRONTEND") or "native").strip().lower()
+    if value not in FRONTENDS:
+        raise SettingsError(f"PORTCULLIS_AUTHZ_FRONTEND must be one of {', '.join(FRONTENDS)}, not {value!r}")
+    return value
+
+
 def default_workers() -> int:
     """One worker process per core this process may run on."""
     try:
@@ -113,7 +123,12 @@ class AuthzSettings:
     # PORTCULLIS_AUTHZ_WORKERS: worker processes, one gRPC server each on consecutive ports
     # (authz_port, authz_port + 1, ...): Python runs one thread at a time per process.
     workers: int = 1
-    threads: int = 4                # PORTCULLIS_AUTHZ_THREADS: gRPC thread pool per worker
+    # PORTCULLIS_AUTHZ_THREADS: per worker, the threads for calls that wait on a key manager
+    # (native front end) or grpcio's whole thread pool (grpcio front end).
+    threads: int = 4
+    # PORTCULLIS_AUTHZ_FRONTEND: "native" (fast, unary Check and Health/Check) or "grpcio"
+    # (grpcio's server: adds reflection and streaming health, costs ~4x the CPU per call).
+    frontend: str = "native"
     # PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS: beyond this, a worker answers RESOURCE_EXHAUSTED
     # at once (Envoy then fails closed) instead of queueing past Envoy's timeout.
     max_concurrent_rpcs: int = 256
@@ -128,7 +143,7 @@ class AuthzSettings:
         return (
             f"AuthzSettings(listen={self.listen_address}, admin_grpc_target={self.admin_grpc_target}, "
             f"sync_token={'<set>' if self.sync_token else '<file ' + str(self.mesh.sync_token_file) + '>'}, "
-            f"trusted_hops={self.trusted_hops}, workers={self.workers}, threads={self.threads}, "
+            f"trusted_hops={self.trusted_hops}, workers={self.workers}, threads={self.threads}, frontend={self.frontend}, "
             f"max_concurrent_rpcs={self.max_concurrent_rpcs}, tokens={self.tokens}, backend_jwt={self.backend_jwt})"
         )
 
@@ -143,6 +158,7 @@ class AuthzSettings:
             trusted_hops=_non_negative_int(env, "PORTCULLIS_TRUSTED_HOPS", 0),
             workers=worker_count(env),
             threads=_non_negative_int(env, "PORTCULLIS_AUTHZ_THREADS", 4, minimum=1),
+            frontend=_frontend(env),
             max_concurrent_rpcs=_non_negative_int(env, "PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS", 256, minimum=1),
             tokens=TokenSettings.from_env(env),
             backend_jwt=BackendJwtSettings.from_env(env),

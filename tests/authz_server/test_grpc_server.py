@@ -1,4 +1,5 @@
-"""The real gRPC server on 127.0.0.1, port 0: Check, health and reflection."""
+"""The real gRPC server on 127.0.0.1, port 0, on both front ends: Check, health and (grpcio)
+reflection, asked by grpcio's client."""
 
 import json
 
@@ -12,15 +13,17 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from authz_server.index import PolicyStore
 from authz_server.server import AUTHORIZATION_SERVICE, require_upb, start_server
 from authz_server.service import AuthorizationService
+from authz_server.settings import FRONTENDS
 
 from .checks import check_request
 from .factories import NOW, PIZZA_BASE, PROD_KEY, entity, pizza_world
 
 
-@pytest.fixture
-def served():
+@pytest.fixture(params=FRONTENDS)
+def served(request):
     store = PolicyStore()
-    running = start_server(store, port=0, workers=4, service=AuthorizationService(store, clock=lambda: NOW))
+    running = start_server(store, port=0, workers=4, service=AuthorizationService(store, clock=lambda: NOW),
+                           frontend=request.param)
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
     yield store, channel
     channel.close()
@@ -65,8 +68,37 @@ def test_check_answers_bad_request_and_never_raises(served):
     assert empty.status.code == code_pb2.PERMISSION_DENIED
 
 
-def test_reflection_lists_the_services(served):
+def test_reflection_lists_the_services():
+    store = PolicyStore()
+    running = start_server(store, port=0, workers=2, frontend="grpcio")
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        _assert_reflection_lists_the_services(channel)
+    finally:
+        channel.close()
+        running.stop(grace=None)
+
+
+def test_the_native_front_end_has_no_reflection_and_says_so(served):
     _, channel = served
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    try:
+        list(stub.ServerReflectionInfo(iter([request]), timeout=10))
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNIMPLEMENTED
+    else:  # the grpcio front end answers
+        pass
+
+
+def test_health_of_an_unknown_service_is_not_found(served):
+    _, channel = served
+    with pytest.raises(grpc.RpcError) as raised:
+        _health(channel, "no.such.Service")
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _assert_reflection_lists_the_services(channel):
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
     names = {service.name for response in responses for service in response.list_services_response.service}
@@ -82,13 +114,15 @@ def test_upb_backend_is_required(monkeypatch):
         require_upb()
 
 
-def test_check_validates_a_bearer_token_with_the_servers_token_services(provider, tokens):
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_check_validates_a_bearer_token_with_the_servers_token_services(provider, tokens, frontend):
+    """On the native front end the first token needs the JWKS: the call moves to a thread."""
     import time
 
     from .oauth import claims, make_key_manager, mint, oauth_world
 
     store = PolicyStore()
-    running = start_server(store, port=0, workers=2, service=AuthorizationService(store, tokens=tokens))
+    running = start_server(store, port=0, workers=2, service=AuthorizationService(store, tokens=tokens), frontend=frontend)
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
     try:
         store.apply_snapshot([entity(r) for r in oauth_world(make_key_manager(jwks_uri=provider.jwks_uri))], 1)
