@@ -72,8 +72,11 @@ def _header(name: str, value: str, action=_OVERWRITE) -> base_pb2.HeaderValueOpt
 
 
 def _metadata(**fields: str) -> struct_pb2.Struct:
+    # Assigning each value in place is ~2x faster than Struct.update() (pure Python).
     metadata = struct_pb2.Struct()
-    metadata.update(fields)
+    values = metadata.fields
+    for name, value in fields.items():
+        values[name].string_value = value
     return metadata
 
 
