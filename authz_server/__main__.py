@@ -17,6 +17,7 @@ from portcullis_shared.settings import SettingsError
 
 from authz_server.backend_jwt.cache import BackendJwtCache
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server.decision_log import DecisionLog, install
 from authz_server.index.store import PolicyStore
 from authz_server.server import ProtobufBackendError, require_upb, start_server
 from authz_server.settings import AuthzSettings
@@ -62,6 +63,9 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
     port = settings.mesh.authz_port + index
     supervisor_pid = os.getppid() if worker_index is not None else None
     store = PolicyStore()
+    decisions = DecisionLog(mode=settings.decision_log, who=f" worker-{index}" if worker_index is not None else "")
+    install(decisions)
+    decisions.start()
     sync_token = token_source(settings.sync_token, settings.mesh.sync_token_file)
     # The resident key manager's introspection takes this replica's sync token.
     tokens = TokenServices.from_settings(settings.tokens, sync_token=sync_token)
@@ -82,6 +86,8 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
     except (OSError, RuntimeError) as exc:
         log.error("cannot serve on %s:%d: %s", settings.mesh.host, port, exc)
         tokens.stop()
+        install(None)
+        decisions.stop()
         return 1
     replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
     sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica,
@@ -103,6 +109,8 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
         sync.stop()
         server.stop(grace=2.0)
         tokens.stop()
+        install(None)
+        decisions.stop()
     return 0
 
 

@@ -2,41 +2,138 @@
 
 Never a key, a token or the query string (it may hold the key); the path only. The
 consumer key (a public OAuth client id) is logged; the token itself never.
+
+In a serving process the lines go to a `DecisionLog` sink: formatted with one f-string
+and written in batches a few times a second, because `logging` (a record, a formatter
+and a write per line) cost about 16 µs per decision, half of a cached decision. Elsewhere
+(tests, embedding) they go through the `authz_server.decision` logger.
+PORTCULLIS_DECISION_LOG picks which decisions are logged: all (default), denials or off.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+import threading
+import time
+from typing import Callable, TextIO
 
 from authz_server.denials import Denial
 from authz_server.pipeline.context import Allow, RequestContext
 
 log = logging.getLogger("authz_server.decision")
 
+MODES = ("all", "denials", "off")
 
-def log_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float) -> None:
-    if not log.isEnabledFor(logging.INFO):
-        return
+
+def format_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float) -> str:
     if isinstance(decision, Allow):
         outcome, environment, application_id = "allow", decision.environment.value, decision.application_id
         kind, key_manager_id, consumer_key = decision.credential_kind, decision.key_manager_id, decision.consumer_key
     else:
         outcome, environment, application_id = "deny", "", ""
         kind = key_manager_id = consumer_key = ""
-    log.info(
-        "decision outcome=%s reason=%s api_id=%s api_key_id=%s application_id=%s environment=%s "
-        "credential_kind=%s key_manager_id=%s consumer_key=%s method=%s path=%s request_id=%s latency_ms=%.3f",
-        outcome,
-        decision.code,
-        decision.api_id or "-",
-        decision.api_key_id or "-",
-        application_id or "-",
-        environment or "-",
-        kind or "-",
-        key_manager_id or "-",
-        consumer_key or "-",
-        request.method if request else "-",
-        request.raw_path if request else "-",
-        request.request_id or "-" if request else "-",
-        latency_seconds * 1000.0,
+    if request is not None:
+        method, path, request_id = request.method or "-", request.raw_path or "-", request.request_id or "-"
+    else:
+        method = path = request_id = "-"
+    return (
+        f"decision outcome={outcome} reason={decision.code} api_id={decision.api_id or '-'} "
+        f"api_key_id={decision.api_key_id or '-'} application_id={application_id or '-'} "
+        f"environment={environment or '-'} credential_kind={kind or '-'} key_manager_id={key_manager_id or '-'} "
+        f"consumer_key={consumer_key or '-'} method={method} path={path} request_id={request_id} "
+        f"latency_ms={latency_seconds * 1000.0:.3f}"
     )
+
+
+class DecisionLog:
+    """Lines buffered in memory and written by a flusher thread every `interval` seconds.
+
+    Bounded: if the stream cannot keep up, lines past `max_pending` are dropped and the
+    number dropped is written instead; a decision never waits on the log."""
+
+    def __init__(self, stream: TextIO | None = None, *, mode: str = "all", who: str = "",
+                 clock: Callable[[], float] = time.time, max_pending: int = 10_000) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.mode = mode
+        self._stream = stream if stream is not None else sys.stderr
+        self._who = who
+        self._clock = clock
+        self._max_pending = max_pending
+        self._pending: list[str] = []
+        self._dropped = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._second = -1
+        self._stamp = ""
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wants(self, decision: Allow | Denial) -> bool:
+        return self.mode == "all" or (self.mode == "denials" and not isinstance(decision, Allow))
+
+    def record(self, decision: Allow | Denial, request: RequestContext | None, latency_seconds: float) -> None:
+        if not self.wants(decision):
+            return
+        line = f"{self._timestamp()} INFO authz_server.decision{self._who} {format_decision(decision, request, latency_seconds)}\n"
+        with self._lock:
+            if len(self._pending) >= self._max_pending:
+                self._dropped += 1
+                return
+            self._pending.append(line)
+
+    def _timestamp(self) -> str:
+        """The `logging` default format (local time, milliseconds), one strftime per second."""
+        now = self._clock()
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._stamp},{int((now - second) * 1000):03d}"
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._pending = self._pending, []
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            lines.append(f"{self._timestamp()} WARNING authz_server.decision{self._who} "
+                         f"dropped {dropped} decision lines: the log stream did not keep up\n")
+        if not lines:
+            return
+        with self._write_lock:
+            try:
+                self._stream.write("".join(lines))
+                self._stream.flush()
+            except (OSError, ValueError):   # a closed or broken stream must not stop deciding
+                pass
+
+    def start(self, interval: float = 0.1) -> None:
+        def run() -> None:
+            while not self._stopping.wait(interval):
+                self.flush()
+
+        self._thread = threading.Thread(target=run, name="decision-log", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        self.flush()
+
+
+_sink: DecisionLog | None = None
+
+
+def install(sink: DecisionLog | None) -> None:
+    """Send this process's decision lines to `sink` (None: back to the logger)."""
+    global _sink
+    _sink = sink
+
+
+def log_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float) -> None:
+    sink = _sink
+    if sink is not None:
+        sink.record(decision, request, latency_seconds)
+    elif log.isEnabledFor(logging.INFO):
+        log.info("%s", format_decision(decision, request, latency_seconds))

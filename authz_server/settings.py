@@ -73,12 +73,14 @@ class TokenSettings:
 
 
 FRONTENDS = ("native", "grpcio")
+DECISION_LOG_MODES = ("all", "denials", "off")
 
 
-def _frontend(env: Mapping[str, str]) -> str:
-    value = (env.get("PORTCULLIS_AUTHZ_FRONTEND") or "native").strip().lower()
-    if value not in FRONTENDS:
-        raise SettingsError(f"PORTCULLIS_AUTHZ_FRONTEND must be one of {', '.join(FRONTENDS)}, not {value!r}")
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first is the default), case-insensitive."""
+    value = (env.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     return value
 
 
@@ -129,6 +131,7 @@ class AuthzSettings:
     # PORTCULLIS_AUTHZ_FRONTEND: "native" (fast, unary Check and Health/Check) or "grpcio"
     # (grpcio's server: adds reflection and streaming health, costs ~4x the CPU per call).
     frontend: str = "native"
+    decision_log: str = "all"       # PORTCULLIS_DECISION_LOG: all, denials or off
     # PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS: beyond this, a worker answers RESOURCE_EXHAUSTED
     # at once (Envoy then fails closed) instead of queueing past Envoy's timeout.
     max_concurrent_rpcs: int = 256
@@ -144,6 +147,7 @@ class AuthzSettings:
             f"AuthzSettings(listen={self.listen_address}, admin_grpc_target={self.admin_grpc_target}, "
             f"sync_token={'<set>' if self.sync_token else '<file ' + str(self.mesh.sync_token_file) + '>'}, "
             f"trusted_hops={self.trusted_hops}, workers={self.workers}, threads={self.threads}, frontend={self.frontend}, "
+            f"decision_log={self.decision_log}, "
             f"max_concurrent_rpcs={self.max_concurrent_rpcs}, tokens={self.tokens}, backend_jwt={self.backend_jwt})"
         )
 
@@ -158,7 +162,8 @@ class AuthzSettings:
             trusted_hops=_non_negative_int(env, "PORTCULLIS_TRUSTED_HOPS", 0),
             workers=worker_count(env),
             threads=_non_negative_int(env, "PORTCULLIS_AUTHZ_THREADS", 4, minimum=1),
-            frontend=_frontend(env),
+            frontend=_choice(env, "PORTCULLIS_AUTHZ_FRONTEND", FRONTENDS),
+            decision_log=_choice(env, "PORTCULLIS_DECISION_LOG", DECISION_LOG_MODES),
             max_concurrent_rpcs=_non_negative_int(env, "PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS", 256, minimum=1),
             tokens=TokenSettings.from_env(env),
             backend_jwt=BackendJwtSettings.from_env(env),

@@ -64,3 +64,21 @@ def test_malformed_token_settings_are_refused(env):
 def test_worker_ports_are_consecutive_from_the_authz_port():
     assert worker_ports(9191, 3) == [9191, 9192, 9193]
     assert AuthzSettings.from_env({"PORTCULLIS_AUTHZ_WORKERS": "3"}).workers == 3
+
+
+@pytest.mark.parametrize(("name", "value", "field", "expected"), [
+    ("PORTCULLIS_AUTHZ_FRONTEND", None, "frontend", "native"),
+    ("PORTCULLIS_AUTHZ_FRONTEND", "GRPCIO", "frontend", "grpcio"),
+    ("PORTCULLIS_DECISION_LOG", None, "decision_log", "all"),
+    ("PORTCULLIS_DECISION_LOG", "denials", "decision_log", "denials"),
+    ("PORTCULLIS_DECISION_LOG", " off ", "decision_log", "off"),
+])
+def test_choices(name, value, field, expected):
+    env = {} if value is None else {name: value}
+    assert getattr(AuthzSettings.from_env(env), field) == expected
+
+
+@pytest.mark.parametrize("name", ["PORTCULLIS_AUTHZ_FRONTEND", "PORTCULLIS_DECISION_LOG"])
+def test_an_unknown_choice_is_refused(name):
+    with pytest.raises(SettingsError, match=name):
+        AuthzSettings.from_env({name: "fastest"})
