@@ -102,7 +102,7 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
                 _say("e2e: none, jwt_authn, portcullis (wrk)")
                 results["e2e"] = e2e.run(full, authz_port=bench.settings.authz_port,
                                          authz_workers=bench.mesh.authz_workers, authz_pids=pids, data_dir=data_dir,
-                                         seconds=seconds)
+                                         seconds=seconds, profile_dir=profile_dir)
                 results["e2e"]["policy"] = "full: API key or OAuth2, subscription, scope" + (
                     ", backend JWT" if len(policies) > 1 else "")
 

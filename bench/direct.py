@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,16 +61,6 @@ def verify_allowed(ports: list[int], scenario: Scenario) -> external_auth_pb2.Ch
     return response
 
 
-def _profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy (the bench extra) sampling one worker for the run, as a speedscope file."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        return None
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", f"{max(1, int(seconds))}",
-                             "--format", "speedscope", "--output", str(out), "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def run(ports: list[int], authz_pids: Callable[[], list[int]], scenario: Scenario, *, seconds: float,
         use_h2load: bool, profile_dir: Path | None = None) -> dict[str, Any]:
     verify_allowed(ports, scenario)
@@ -80,7 +68,7 @@ def run(ports: list[int], authz_pids: Callable[[], list[int]], scenario: Scenari
     spy = None
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)
-        spy = _profiler(pids[-1], seconds, profile_dir / f"{scenario.name}.speedscope.json")
+        spy = proc.profiler(pids[-1], seconds, profile_dir / f"{scenario.name}.speedscope.json")
     meter = proc.CpuMeter(pids).start()
     if use_h2load:
         result = load.h2load(ports, scenario.messages, seconds=seconds)

@@ -82,7 +82,7 @@ def wrk(url: str, headers: dict[str, str], *, seconds: float, connections: int, 
 
 
 def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids: Callable[[], list[int]],
-        data_dir: Path, seconds: float, connections: int = 32) -> dict[str, Any]:
+        data_dir: Path, seconds: float, connections: int = 32, profile_dir: Path | None = None) -> dict[str, Any]:
     jwks_file = data_dir / "bench-jwks.json"
     jwks_file.write_text(json.dumps(policy.jwks))
     names = ("admin", "backend", *GATEWAYS)
@@ -110,7 +110,13 @@ def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids:
         for gateway in GATEWAYS:
             envoy_cpu = proc.CpuMeter([envoy.pid]).start()
             authz_cpu = proc.CpuMeter(authz_pids()).start()
+            spy = None
+            if gateway == "portcullis" and profile_dir is not None:
+                profile_dir.mkdir(parents=True, exist_ok=True)
+                spy = proc.profiler(authz_pids()[-1], seconds, profile_dir / "e2e_portcullis.speedscope.json")
             result = wrk(f"http://127.0.0.1:{ports[gateway]}{path}", headers, seconds=seconds, connections=connections)
+            if spy is not None:
+                spy.wait()
             result["envoy_cpu_seconds"] = round(envoy_cpu.stop(), 3)
             result["authz_cpu_seconds"] = round(authz_cpu.stop(), 3)
             requests = max(result["requests"], 1)
