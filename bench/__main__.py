@@ -8,6 +8,7 @@ Every load run lasts a fixed number of seconds and stops by itself; everything l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import subprocess
@@ -93,6 +94,17 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
                                        profile_dir=profile_dir))
             if first_sight:
                 _restart_authz(bench, PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE=None, PORTCULLIS_BACKEND_JWT_CACHE_SIZE=None)
+            # The same cached paths on grpcio's server, for comparison with the native front end.
+            on_grpcio = [dataclasses.replace(scenario, name=scenario.name + "_on_grpcio")
+                         for scenario in direct.scenarios(policies[-1][1], policies[-1][0])
+                         if scenario.name.startswith(("api_key", "jwt_cached"))]
+            on_grpcio = [each for each in on_grpcio if wanted is None or each.name in wanted]
+            if on_grpcio:
+                _restart_authz(bench, PORTCULLIS_AUTHZ_FRONTEND="grpcio")
+                for scenario in on_grpcio:
+                    _say(f"direct: {scenario.name}")
+                    rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
+                _restart_authz(bench, PORTCULLIS_AUTHZ_FRONTEND=None)
             results["direct"] = rows
         if "e2e" in parts:
             if not e2e.have_wrk():
