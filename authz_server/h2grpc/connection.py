@@ -64,6 +64,7 @@ UnaryHandler = Callable[[bytes], bytes]
 _DATA, _HEADERS, _PRIORITY, _RST, _SETTINGS, _PUSH, _PING, _GOAWAY, _WINDOW, _CONTINUATION = range(10)
 _U32 = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
+_DECODED_BLOCKS = 64   # header blocks remembered per connection (see _decode)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class H2GrpcConnection(asyncio.Protocol):
         self._preface_seen = False
         self._settings_seen = False
         self._decoder = Decoder(max_header_list_size=self._limits.max_header_block_bytes)
+        self._decoded: dict[bytes, tuple[int, object, list[tuple[bytes, bytes]]]] = {}
         self._streams: dict[int, _Stream] = {}
         self._blocked: dict[int, _Stream] = {}   # streams waiting for send window
         self._last_stream_id = 0
@@ -307,11 +309,32 @@ class H2GrpcConnection(asyncio.Protocol):
             raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
                                     f"a header block exceeds {self._limits.max_header_block_bytes} bytes")
 
-    def _on_header_block(self, stream_id: int, end_stream: bool, block: bytes) -> None:
+    def _decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
+        """HPACK-decode `block`, or take the list decoded before from the same bytes.
+
+        A client that sends the same headers each call (Envoy, grpcio) soon sends a block
+        of indexed fields only, which reads the dynamic table without changing it: while
+        the table is unchanged (same size, same newest entry object) the same bytes
+        decode to the same headers. Blocks that change the table are never reused."""
+        entries = self._decoder.header_table.dynamic_entries
+        before = (len(entries), entries[0] if entries else None)
+        cached = self._decoded.get(block)
+        if cached is not None and cached[0] == before[0] and cached[1] is before[1]:
+            return cached[2]
         try:
             headers = self._decoder.decode(block, raw=True)
         except HPACKError as exc:
             raise ConnectionFailure(ErrorCode.COMPRESSION_ERROR, f"bad header block: {type(exc).__name__}") from None
+        unchanged = len(entries) == before[0] and (entries[0] if entries else None) is before[1]
+        # A table size update (first byte 001xxxxx) changes state even when no entry moves.
+        if unchanged and block[:1] and block[0] & 0xE0 != 0x20:
+            if len(self._decoded) >= _DECODED_BLOCKS:
+                self._decoded.clear()
+            self._decoded[block] = (before[0], before[1], headers)
+        return headers
+
+    def _on_header_block(self, stream_id: int, end_stream: bool, block: bytes) -> None:
+        headers = self._decode(block)
         stream = self._streams.get(stream_id)
         if stream is not None:   # trailers: they must end the request
             if stream.remote_closed:

@@ -126,3 +126,30 @@ def test_calls_cut_into_any_pieces_are_answered_in_order(cuts, payloads):
     answers = [payload for t, _, _, payload in _frames_written(bytes(transport.written)) if t == FrameType.DATA]
     assert answers == [struct.pack(">BI", 0, len(p)) + p for p in payloads]
     assert not transport.closed
+
+
+header_lists = st.lists(
+    st.lists(st.tuples(st.sampled_from(["x-a", "x-b", "content-type", "grpc-timeout", "x-long"]),
+                       st.sampled_from(["1", "2", "application/grpc", "1500m", "v" * 300])),
+             min_size=1, max_size=4),
+    min_size=1, max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lists=header_lists, table_sizes=st.lists(st.sampled_from([0, 64, 256, 4096]), max_size=3),
+       resize_at=st.lists(st.integers(0, 29), max_size=3), repeat=st.integers(1, 3))
+def test_reused_header_blocks_decode_exactly_as_a_fresh_decoder_would(lists, table_sizes, resize_at, repeat):
+    """The connection remembers decoded blocks; with the encoder's table changing (new
+    entries, evictions, size updates) every block must still read as hpack reads it."""
+    from hpack import Decoder, Encoder
+
+    connection, _ = _connection()
+    reference, encoder = Decoder(), Encoder()
+    resizes = dict(zip(resize_at, table_sizes))
+    for position, headers in enumerate(lists):
+        if position in resizes:
+            encoder.header_table_size = resizes[position]
+        for _ in range(repeat):
+            block = encoder.encode(headers)
+            assert connection._decode(block) == reference.decode(block, raw=True)
