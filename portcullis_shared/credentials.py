@@ -27,6 +27,11 @@ def credential_hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def credential_digest(value: str) -> bytes:
+    """The same SHA-256 as `credential_hash`, as its 32 raw bytes (for in-memory lookups)."""
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
+
+
 def hashes_match(value: str, stored_hash: str) -> bool:
     return hmac.compare_digest(credential_hash(value), stored_hash)
 

@@ -10,7 +10,9 @@ from portcullis.admin.v1 import admin_pb2
 from authz_server.index.errors import PolicyError
 
 
-@dataclass(frozen=True, slots=True)  # many of them: no __dict__, interned ids
+# Many of them: no __dict__, and the organization, owner and tier interned (a few distinct
+# values shared by thousands of applications).
+@dataclass(frozen=True, slots=True)
 class ApplicationPolicy:
     id: str
     organization_id: str
@@ -26,6 +28,6 @@ def compile_application(application: admin_pb2.Application) -> ApplicationPolicy
         id=application.id,
         organization_id=sys.intern(application.organization_id),
         name=application.name,
-        owner=application.owner,
-        throttling_tier=application.throttling_tier,
+        owner=sys.intern(application.owner),
+        throttling_tier=sys.intern(application.throttling_tier),
     )

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from immutables import Map
 from portcullis.sync.v1 import sync_pb2
 
-from authz_server.index.api_keys import ApiKeyPolicy, compile_api_key
+from authz_server.index.api_keys import ApiKeyPolicy, compile_api_key, key_digest_of
 from authz_server.index.apis import ApiPolicy, compile_api
 from authz_server.index.application_keys import ApplicationKeyPolicy, compile_application_key
 from authz_server.index.applications import ApplicationPolicy, compile_application
@@ -39,7 +39,7 @@ class PolicyIndex:
     routes: RouteTable
     applications: Map  # id → ApplicationPolicy
     api_keys: Map  # id → ApiKeyPolicy
-    api_keys_by_hash: Map  # key_hash → ApiKeyPolicy
+    api_keys_by_digest: Map  # key_digest (32 bytes) → ApiKeyPolicy
     subscriptions: Map  # id → SubscriptionPolicy
     subscriptions_by_pair: Map  # (application_id, api_id) → SubscriptionPolicy
     key_managers: Map  # id → KeyManagerPolicy
@@ -57,8 +57,14 @@ class PolicyIndex:
     def api_for_path(self, segments: tuple[str, ...]) -> ApiPolicy | None:
         return self.routes.match(segments)
 
+    def api_key_by_digest(self, digest: bytes) -> ApiKeyPolicy | None:
+        """The key whose value has this SHA-256 (`credential_digest` of the presented value)."""
+        return self.api_keys_by_digest.get(digest)
+
     def api_key_by_hash(self, key_hash: str) -> ApiKeyPolicy | None:
-        return self.api_keys_by_hash.get(key_hash)
+        """The same lookup by hex SHA-256 (`credential_hash`), for callers that hold one."""
+        digest = key_digest_of(key_hash)
+        return None if digest is None else self.api_keys_by_digest.get(digest)
 
     def application(self, application_id: str) -> ApplicationPolicy | None:
         return self.applications.get(application_id)
@@ -97,7 +103,7 @@ class PolicyIndex:
             routes=RouteTable.build(()),
             applications=Map(),
             api_keys=Map(),
-            api_keys_by_hash=Map(),
+            api_keys_by_digest=Map(),
             subscriptions=Map(),
             subscriptions_by_pair=Map(),
             key_managers=Map(),
@@ -154,7 +160,7 @@ class _Edit:
         self.apis = base.apis.mutate()
         self.applications = base.applications.mutate()
         self.api_keys = base.api_keys.mutate()
-        self.api_keys_by_hash = base.api_keys_by_hash.mutate()
+        self.api_keys_by_digest = base.api_keys_by_digest.mutate()
         self.subscriptions = base.subscriptions.mutate()
         self.subscriptions_by_pair = base.subscriptions_by_pair.mutate()
         self.key_managers = base.key_managers.mutate()
@@ -210,7 +216,7 @@ class _Edit:
             routes=RouteTable.build(apis.values()) if self.apis_changed else self.base.routes,
             applications=self.applications.finish(),
             api_keys=self.api_keys.finish(),
-            api_keys_by_hash=self.api_keys_by_hash.finish(),
+            api_keys_by_digest=self.api_keys_by_digest.finish(),
             subscriptions=self.subscriptions.finish(),
             subscriptions_by_pair=self.subscriptions_by_pair.finish(),
             key_managers=key_managers,
@@ -319,13 +325,13 @@ def _upsert_api_key(edit: _Edit, record) -> None:
     # stop authenticating: drop the old entry before filing the new one.
     _delete_api_key(edit, key.id)
     edit.api_keys[key.id] = key
-    edit.api_keys_by_hash[key.key_hash] = key
+    edit.api_keys_by_digest[key.key_digest] = key
 
 
 def _delete_api_key(edit: _Edit, entity_id: str) -> None:
     old: ApiKeyPolicy | None = edit.api_keys.pop(entity_id, None)
     if old is not None:
-        _unfile(edit.api_keys_by_hash, old.key_hash, old.id)
+        _unfile(edit.api_keys_by_digest, old.key_digest, old.id)
 
 
 def _upsert_key_manager(edit: _Edit, record) -> None:

@@ -13,7 +13,7 @@ from authz_server.pipeline.context import Identity, Route
 from authz_server.pipeline.credentials import ApiKeyCredential
 from authz_server.pipeline.environment import require_environment
 from authz_server.tokens.services import TokenServices
-from portcullis_shared.credentials import credential_hash
+from portcullis_shared.credentials import credential_digest
 
 
 def authenticate_api_key(
@@ -21,7 +21,7 @@ def authenticate_api_key(
 ) -> Identity:
     # A dict lookup by SHA-256 leaks nothing useful through timing: an attacker would
     # have to find preimages of the hashes it probes.
-    key = index.api_key_by_hash(credential_hash(credential.value))
+    key = index.api_key_by_digest(credential_digest(credential.value))
     if key is None:
         raise ApiKeyInvalid()
     if key.revoked:

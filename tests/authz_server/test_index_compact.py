@@ -1,0 +1,58 @@
+"""The index keeps its per-entity records small (RSS at a million keys) without changing
+what any lookup answers: key hashes as raw digests, subscriptions keyed by their pair."""
+
+import pytest
+
+from authz_server.index.api_keys import key_digest_of
+from portcullis_shared.credentials import credential_digest, credential_hash
+
+from .factories import PROD_KEY, SANDBOX_KEY, entity, index_of, make_key, make_subscription, pizza_world
+
+
+def test_digest_and_hex_hash_are_the_same_sha256():
+    assert credential_digest(PROD_KEY).hex() == credential_hash(PROD_KEY)
+    assert credential_digest("pck_\udcff").hex() == credential_hash("pck_\udcff")  # surrogateescape alike
+
+
+def test_key_is_found_by_digest_and_by_hex_hash():
+    index = index_of(*pizza_world())
+    key = index.api_key_by_digest(credential_digest(PROD_KEY))
+    assert key is not None and key.id == "key-prod"
+    assert index.api_key_by_hash(credential_hash(PROD_KEY)) is key
+    assert index.api_key_by_hash(credential_hash(PROD_KEY).upper()) is key
+    assert index.api_key_by_digest(credential_digest(SANDBOX_KEY)).id == "key-sandbox"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "zz" * 32, "ab" * 31, "ab" * 33, " " + "ab" * 31 + "a", "ab " * 21 + "a", "é" * 64],
+    ids=["empty", "not-hex", "short", "long", "leading-space", "spaced", "non-ascii"],
+)
+def test_anything_but_a_hex_sha256_is_not_a_key_hash(text):
+    assert key_digest_of(text) is None
+    assert index_of(*pizza_world()).api_key_by_hash(text) is None
+
+
+@pytest.mark.parametrize("text", ["ab" * 32, "AB" * 32, "aB" * 32])
+def test_a_hex_sha256_in_either_case_is_a_key_hash(text):
+    assert key_digest_of(text) == bytes.fromhex("ab" * 32)
+
+
+def test_a_key_record_with_a_broken_hash_is_dropped_and_its_old_version_with_it():
+    records = pizza_world()
+    index = index_of(*records)
+    broken = make_key()
+    broken.key_hash = "ab " * 21 + "a"  # 64 characters, but fromhex would read 21 bytes
+    index = index.with_upsert(entity(broken), index.revision + 1)
+    assert index.api_key_by_digest(credential_digest(PROD_KEY)) is None
+    assert "key-prod" not in index.api_keys
+
+
+def test_subscription_is_filed_under_its_pair_and_unfiled_when_it_moves():
+    index = index_of(*pizza_world())
+    subscription = index.subscription_for("app-1", "api-pizza")
+    assert (subscription.application_id, subscription.api_id) == subscription.pair == ("app-1", "api-pizza")
+    moved = make_subscription(api_id="api-other")
+    index = index.with_upsert(entity(moved), index.revision + 1)
+    assert index.subscription_for("app-1", "api-pizza") is None
+    assert index.subscription_for("app-1", "api-other").id == "sub-1"
