@@ -41,7 +41,7 @@ class PolicyIndex:
     api_keys: Map  # id → ApiKeyPolicy
     api_keys_by_digest: Map  # key_digest (32 bytes) → ApiKeyPolicy
     subscriptions: Map  # id → SubscriptionPolicy
-    subscriptions_by_pair: Map  # (application_id, api_id) → SubscriptionPolicy
+    subscriptions_by_application: Map  # application_id → Map(api_id → SubscriptionPolicy)
     key_managers: Map  # id → KeyManagerPolicy
     key_managers_by_issuer: Map  # (organization_id, issuer) → KeyManagerPolicy
     reference_key_managers: Map  # organization_id → tuple[KeyManagerPolicy, ...] in reference_order
@@ -70,7 +70,8 @@ class PolicyIndex:
         return self.applications.get(application_id)
 
     def subscription_for(self, application_id: str, api_id: str) -> SubscriptionPolicy | None:
-        return self.subscriptions_by_pair.get((application_id, api_id))
+        by_api = self.subscriptions_by_application.get(application_id)
+        return None if by_api is None else by_api.get(api_id)
 
     def key_manager(self, key_manager_id: str) -> KeyManagerPolicy | None:
         return self.key_managers.get(key_manager_id)
@@ -105,7 +106,7 @@ class PolicyIndex:
             api_keys=Map(),
             api_keys_by_digest=Map(),
             subscriptions=Map(),
-            subscriptions_by_pair=Map(),
+            subscriptions_by_application=Map(),
             key_managers=Map(),
             key_managers_by_issuer=Map(),
             reference_key_managers=Map(),
@@ -162,7 +163,7 @@ class _Edit:
         self.api_keys = base.api_keys.mutate()
         self.api_keys_by_digest = base.api_keys_by_digest.mutate()
         self.subscriptions = base.subscriptions.mutate()
-        self.subscriptions_by_pair = base.subscriptions_by_pair.mutate()
+        self.subscriptions_by_application = base.subscriptions_by_application.mutate()
         self.key_managers = base.key_managers.mutate()
         self.key_managers_by_issuer = base.key_managers_by_issuer.mutate()
         self.application_keys = base.application_keys.mutate()
@@ -218,7 +219,7 @@ class _Edit:
             api_keys=self.api_keys.finish(),
             api_keys_by_digest=self.api_keys_by_digest.finish(),
             subscriptions=self.subscriptions.finish(),
-            subscriptions_by_pair=self.subscriptions_by_pair.finish(),
+            subscriptions_by_application=self.subscriptions_by_application.finish(),
             key_managers=key_managers,
             key_managers_by_issuer=self.key_managers_by_issuer.finish(),
             reference_key_managers=self._reference_key_managers(key_managers),
@@ -306,17 +307,39 @@ def _unfile(lookup, key, entity_id: str, id_of=lambda entity: entity.id) -> None
         del lookup[key]
 
 
+# Subscriptions are filed per application, then per API: an application has a handful of
+# them, so one small map per application costs less than a (application_id, api_id) tuple
+# and a top-level entry per subscription (~50 bytes less each, a million of them).
+
+
 def _upsert_subscription(edit: _Edit, record) -> None:
     subscription = compile_subscription(record)
     _delete_subscription(edit, subscription.id)
     edit.subscriptions[subscription.id] = subscription
-    edit.subscriptions_by_pair[subscription.pair] = subscription
+    lookup = edit.subscriptions_by_application
+    by_api: Map = lookup.get(subscription.application_id, _NO_SUBSCRIPTIONS)
+    lookup[subscription.application_id] = by_api.set(subscription.api_id, subscription)
 
 
 def _delete_subscription(edit: _Edit, entity_id: str) -> None:
     old: SubscriptionPolicy | None = edit.subscriptions.pop(entity_id, None)
-    if old is not None:
-        _unfile(edit.subscriptions_by_pair, old.pair, old.id)
+    if old is None:
+        return
+    lookup = edit.subscriptions_by_application
+    by_api: Map | None = lookup.get(old.application_id)
+    if by_api is None:
+        return
+    current = by_api.get(old.api_id)
+    if current is None or current.id != old.id:
+        return  # another subscription of the same pair has been filed since
+    by_api = by_api.delete(old.api_id)
+    if by_api:
+        lookup[old.application_id] = by_api
+    else:
+        del lookup[old.application_id]
+
+
+_NO_SUBSCRIPTIONS: Map = Map()
 
 
 def _upsert_api_key(edit: _Edit, record) -> None:

@@ -1,7 +1,8 @@
 """The index keeps its per-entity records small (RSS at a million keys) without changing
-what any lookup answers: key hashes as raw digests, subscriptions keyed by their pair."""
+what any lookup answers: key hashes as raw digests, subscriptions filed per application."""
 
 import pytest
+from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index.api_keys import key_digest_of
 from portcullis_shared.credentials import credential_digest, credential_hash
@@ -56,3 +57,20 @@ def test_subscription_is_filed_under_its_pair_and_unfiled_when_it_moves():
     index = index.with_upsert(entity(moved), index.revision + 1)
     assert index.subscription_for("app-1", "api-pizza") is None
     assert index.subscription_for("app-1", "api-other").id == "sub-1"
+
+
+def test_an_application_keeps_its_other_subscriptions_when_one_goes():
+    index = index_of(*pizza_world(), make_subscription("sub-2", api_id="api-other"))
+    index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id="sub-1"), index.revision + 1)
+    assert index.subscription_for("app-1", "api-pizza") is None
+    assert index.subscription_for("app-1", "api-other").id == "sub-2"
+    index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id="sub-2"), index.revision + 1)
+    assert index.subscription_for("app-1", "api-other") is None
+    assert "app-1" not in index.subscriptions_by_application
+
+
+def test_a_newer_subscription_of_the_same_pair_survives_the_older_ones_delete():
+    index = index_of(*pizza_world(), make_subscription("sub-2"))  # same pair, filed after sub-1
+    assert index.subscription_for("app-1", "api-pizza").id == "sub-2"
+    index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id="sub-1"), index.revision + 1)
+    assert index.subscription_for("app-1", "api-pizza").id == "sub-2"
