@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from mesh.envoy_config import DEFAULT_AUTHZ_TIMEOUT_SECONDS, authz_endpoints
 from mesh.readiness import http_ok
 
 TEMPLATE = Path(__file__).with_name("envoy-bench.yaml.tmpl")
-GATEWAYS = ("none", "jwt_authn", "portcullis")
+GATEWAYS = ("none", "jwt_authn", "portcullis", "ext_authz_floor")
 
 
 class WrkFailed(RuntimeError):
@@ -37,7 +38,8 @@ def have_wrk() -> bool:
 def render(ports: dict[str, int], *, issuer: str, jwks_file: Path, authz_port: int, authz_workers: int) -> str:
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         ADMIN_PORT=ports["admin"], BACKEND_PORT=ports["backend"], NONE_PORT=ports["none"], JWT_PORT=ports["jwt_authn"],
-        PORTCULLIS_PORT=ports["portcullis"], ISSUER=issuer, JWKS_FILE=str(jwks_file),
+        PORTCULLIS_PORT=ports["portcullis"], FLOOR_PORT=ports["ext_authz_floor"],
+        FLOOR_AUTHZ_PORT=ports["floor_authz"], ISSUER=issuer, JWKS_FILE=str(jwks_file),
         AUTHZ_TIMEOUT=f"{DEFAULT_AUTHZ_TIMEOUT_SECONDS:g}s",
         AUTHZ_ENDPOINTS=authz_endpoints("127.0.0.1", worker_ports(authz_port, authz_workers)),
     )
@@ -85,14 +87,19 @@ def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids:
         data_dir: Path, seconds: float, connections: int = 32, profile_dir: Path | None = None) -> dict[str, Any]:
     jwks_file = data_dir / "bench-jwks.json"
     jwks_file.write_text(json.dumps(policy.jwks))
-    names = ("admin", "backend", *GATEWAYS)
+    names = ("admin", "backend", "floor_authz", *GATEWAYS)
     ports = dict(zip(names, free_ports(len(names), range(authz_port, authz_port + authz_workers))))
     config = data_dir / "envoy-bench.yaml"
     config.write_text(render(ports, issuer=policy.issuer, jwks_file=jwks_file, authz_port=authz_port,
                              authz_workers=authz_workers))
     log = open(data_dir / "envoy-bench.log", "wb")
-    envoy = subprocess.Popen([str(envoy_binary()), "-c", str(config), "--disable-hot-restart", "--log-level", "warn",
-                              "--base-id", str(ports["admin"])], stdout=log, stderr=subprocess.STDOUT)
+    floor = _start_constant_authz(ports["floor_authz"], log)
+    try:
+        envoy = subprocess.Popen([str(envoy_binary()), "-c", str(config), "--disable-hot-restart", "--log-level", "warn",
+                                  "--base-id", str(ports["admin"])], stdout=log, stderr=subprocess.STDOUT)
+    except BaseException:
+        floor.kill()
+        raise
     try:
         ready = http_ok(f"http://127.0.0.1:{ports['admin']}/ready", expect_body="LIVE")
         deadline = time.monotonic() + 30
@@ -109,7 +116,7 @@ def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids:
         results: dict[str, Any] = {}
         for gateway in GATEWAYS:
             envoy_cpu = proc.CpuMeter([envoy.pid]).start()
-            authz_cpu = proc.CpuMeter(authz_pids()).start()
+            authz_cpu = proc.CpuMeter([floor.pid] if gateway == "ext_authz_floor" else authz_pids()).start()
             spy = None
             if gateway == "portcullis" and profile_dir is not None:
                 profile_dir.mkdir(parents=True, exist_ok=True)
@@ -128,8 +135,12 @@ def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids:
         results["ratio_portcullis_to_none"] = round(peak / results["none"]["rps"], 3) if results["none"]["rps"] else None
         results["ratio_portcullis_to_jwt_authn"] = (
             round(peak / results["jwt_authn"]["rps"], 3) if results["jwt_authn"]["rps"] else None)
+        results["ratio_floor_to_jwt_authn"] = (
+            round(results["ext_authz_floor"]["rps"] / results["jwt_authn"]["rps"], 3) if results["jwt_authn"]["rps"] else None)
         return results
     finally:
+        floor.terminate()
+        floor.wait(10)
         envoy.terminate()
         try:
             envoy.wait(10)
@@ -137,6 +148,16 @@ def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids:
             envoy.kill()
             envoy.wait()
         log.close()
+
+
+def _start_constant_authz(port: int, log) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-m", "bench.constant_authz", str(port)], stdout=subprocess.PIPE,
+                               stderr=log, cwd=Path(__file__).resolve().parent.parent)
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != b"ready":
+        process.kill()
+        raise RuntimeError("bench.constant_authz did not start; see envoy-bench.log")
+    return process
 
 
 def half_load(port: int, path: str, headers: dict[str, str], peak_rps: float, seconds: float) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def markdown(results: dict[str, Any]) -> str:
     if e2e:
         lines += ["## End to end through Envoy (wrk, same route and backend, one Envoy)", ""]
         rows = []
-        for name in ("none", "jwt_authn", "portcullis", "portcullis_half_load"):
+        for name in ("none", "jwt_authn", "portcullis", "portcullis_half_load", "ext_authz_floor"):
             r = e2e.get(name)
             if r:
                 rows.append([name, r["rps"], r.get("p50_ms"), r.get("p99_ms"), r.get("non_2xx"),
@@ -68,7 +68,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _table(["gateway", "requests/s", "p50 ms", "p99 ms", "non-2xx", "Envoy CPU µs/req",
                          "authz_server CPU µs/req"], rows)
         lines += ["", f"- (c)/(a) portcullis / no authorization: {_fmt(e2e.get('ratio_portcullis_to_none'))}",
-                  f"- (c)/(b) portcullis / jwt_authn: {_fmt(e2e.get('ratio_portcullis_to_jwt_authn'))}"]
+                  f"- (c)/(b) portcullis / jwt_authn: {_fmt(e2e.get('ratio_portcullis_to_jwt_authn'))}",
+                  f"- ext_authz_floor / jwt_authn: {_fmt(e2e.get('ratio_floor_to_jwt_authn'))} (Envoy's ext_authz "
+                  "filter with an authorization service that answers a constant allow: the most any ext_authz "
+                  "service could reach here)"]
         half = e2e.get("portcullis_half_load")
         if half:
             lines.append(f"- half load: target {_fmt(half['target_rps'])} req/s, reached {_fmt(half['rps'])}, "
