@@ -35,11 +35,11 @@ _STATUSES = {
 
 
 # A million of them: no __dict__, interned ids, and only what a decision or the index
-# needs (the tier is not kept: no decision reads it).
+# needs, four slots (64 bytes with the GC header). Not kept: the tier and the organization
+# (no decision reads them; the application's and the API's organizations are compared).
 @dataclass(frozen=True, slots=True)
 class SubscriptionPolicy:
     id: str
-    organization_id: str
     application_id: str
     api_id: str
     status: SubscriptionStatus
@@ -58,7 +58,6 @@ def compile_subscription(subscription: admin_pb2.Subscription) -> SubscriptionPo
         status = SubscriptionStatus.UNKNOWN
     return SubscriptionPolicy(
         id=subscription.id,
-        organization_id=sys.intern(subscription.organization_id),
         application_id=sys.intern(subscription.application_id),
         api_id=sys.intern(subscription.api_id),
         status=status,

@@ -74,3 +74,29 @@ def test_a_newer_subscription_of_the_same_pair_survives_the_older_ones_delete():
     assert index.subscription_for("app-1", "api-pizza").id == "sub-2"
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id="sub-1"), index.revision + 1)
     assert index.subscription_for("app-1", "api-pizza").id == "sub-2"
+
+
+def test_a_key_without_restrictions_shares_none_and_a_restricted_key_keeps_each():
+    plain = index_of(*pizza_world()).api_key_by_digest(credential_digest(PROD_KEY))
+    assert plain.restrictions is None
+    assert (plain.allowed_ips, plain.allowed_referrers, plain.expires_at) == (None, None, None)
+    assert not plain.expired(2**40)
+    restricted = make_key(allowed_ips=["10.0.0.0/8"], allowed_referrers=["*.example.com/*"], expires_at=100)
+    records = pizza_world()
+    records[4] = restricted
+    key = index_of(*records).api_key_by_digest(credential_digest(PROD_KEY))
+    assert key.allowed_ips is not None and key.allowed_referrers is not None and key.expires_at == 100
+    assert key.expired(100) and not key.expired(99)
+
+
+@pytest.mark.parametrize(
+    "ips,referrers,expires_at",
+    [(["10.0.0.0/8"], [], 0), ([], ["www.example.com/x"], 0), ([], [], 5)],
+    ids=["ips-only", "referrers-only", "expiry-only"],
+)
+def test_any_one_restriction_is_kept(ips, referrers, expires_at):
+    records = pizza_world()
+    records[4] = make_key(allowed_ips=ips, allowed_referrers=referrers, expires_at=expires_at)
+    key = index_of(*records).api_key_by_digest(credential_digest(PROD_KEY))
+    assert (key.allowed_ips is not None, key.allowed_referrers is not None, key.expires_at) == (
+        bool(ips), bool(referrers), expires_at or None)
