@@ -11,6 +11,7 @@ from portcullis.admin.v1 import admin_pb2
 from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index.errors import PolicyError
+from authz_server.index.ids import StoredId, id_text, stored_id
 from authz_server.index.ip_rules import IpAllowList, parse_network
 from authz_server.index.referrers import ReferrerAllowList, compile_referrer
 
@@ -35,10 +36,11 @@ class KeyRestrictions:
 # slots and interned ids: a million keys cost a few hundred MB less (no per-object __dict__,
 # one string per API, organization and application instead of one per key). The hash is
 # kept as its 32 raw bytes, not 64 hex characters: 48 bytes less per key, twice (it is
-# also the key of the by-hash lookup). Eight slots: 96 bytes with the GC header.
+# also the key of the by-hash lookup); the id is held compact (index.ids). Eight slots: 96
+# bytes with the GC header.
 @dataclass(frozen=True, slots=True)
 class ApiKeyPolicy:
-    id: str
+    stored_id: StoredId                     # the id in its compact form (index.ids)
     organization_id: str
     api_id: str
     key_digest: bytes                       # SHA-256 of the key value (credential_digest)
@@ -46,6 +48,10 @@ class ApiKeyPolicy:
     application_id: str | None
     restrictions: KeyRestrictions | None    # None: no IP or referrer list, no expiry
     revoked: bool
+
+    @property
+    def id(self) -> str:
+        return id_text(self.stored_id)
 
     @property
     def allowed_ips(self) -> IpAllowList | None:
@@ -127,7 +133,7 @@ def compile_api_key(record: sync_pb2.ApiKeyRecord) -> ApiKeyPolicy:
     if environment is None:
         log.error("API key %s has environment %d; it will be refused", record.id, record.environment)
     return ApiKeyPolicy(
-        id=record.id,
+        stored_id=stored_id(record.id),
         organization_id=sys.intern(record.organization_id),
         api_id=sys.intern(record.api_id),
         key_digest=digest,

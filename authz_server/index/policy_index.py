@@ -22,6 +22,7 @@ from authz_server.index.application_keys import ApplicationKeyPolicy, compile_ap
 from authz_server.index.applications import ApplicationPolicy, compile_application
 from authz_server.index.backend_keys import BackendKeyPolicy, compile_backend_key, signing_keys_by_algorithm
 from authz_server.index.errors import PolicyError
+from authz_server.index.ids import StoredId, stored_id
 from authz_server.index.key_managers import KeyManagerPolicy, compile_key_manager, reference_order
 from authz_server.index.organizations import OrganizationPolicy, compile_organization
 from authz_server.index.revoked_tokens import RevokedTokenPolicy, compile_revoked_token
@@ -38,9 +39,9 @@ class PolicyIndex:
     apis: Map  # id → ApiPolicy
     routes: RouteTable
     applications: Map  # id → ApplicationPolicy
-    api_keys: Map  # id → ApiKeyPolicy
+    api_keys: Map  # stored_id (index.ids) → ApiKeyPolicy
     api_keys_by_digest: Map  # key_digest (32 bytes) → ApiKeyPolicy
-    subscriptions: Map  # id → SubscriptionPolicy
+    subscriptions: Map  # stored_id (index.ids) → SubscriptionPolicy
     subscriptions_by_application: Map  # application_id → Map(api_id → SubscriptionPolicy)
     key_managers: Map  # id → KeyManagerPolicy
     key_managers_by_issuer: Map  # (organization_id, issuer) → KeyManagerPolicy
@@ -299,7 +300,7 @@ def _delete_application(edit: _Edit, entity_id: str) -> None:
     edit.applications.pop(entity_id, None)
 
 
-def _unfile(lookup, key, entity_id: str, id_of=lambda entity: entity.id) -> None:
+def _unfile(lookup, key, entity_id: StoredId, id_of=lambda entity: entity.id) -> None:
     """Remove a secondary lookup entry, but only while it still names the entity being
     removed: another entity may have been filed under the same key since."""
     current = lookup.get(key)
@@ -314,15 +315,19 @@ def _unfile(lookup, key, entity_id: str, id_of=lambda entity: entity.id) -> None
 
 def _upsert_subscription(edit: _Edit, record) -> None:
     subscription = compile_subscription(record)
-    _delete_subscription(edit, subscription.id)
-    edit.subscriptions[subscription.id] = subscription
+    _drop_subscription(edit, subscription.stored_id)
+    edit.subscriptions[subscription.stored_id] = subscription
     lookup = edit.subscriptions_by_application
     by_api: Map = lookup.get(subscription.application_id, _NO_SUBSCRIPTIONS)
     lookup[subscription.application_id] = by_api.set(subscription.api_id, subscription)
 
 
 def _delete_subscription(edit: _Edit, entity_id: str) -> None:
-    old: SubscriptionPolicy | None = edit.subscriptions.pop(entity_id, None)
+    _drop_subscription(edit, stored_id(entity_id))
+
+
+def _drop_subscription(edit: _Edit, entity_key: StoredId) -> None:
+    old: SubscriptionPolicy | None = edit.subscriptions.pop(entity_key, None)
     if old is None:
         return
     lookup = edit.subscriptions_by_application
@@ -330,7 +335,7 @@ def _delete_subscription(edit: _Edit, entity_id: str) -> None:
     if by_api is None:
         return
     current = by_api.get(old.api_id)
-    if current is None or current.id != old.id:
+    if current is None or current.stored_id != old.stored_id:
         return  # another subscription of the same pair has been filed since
     by_api = by_api.delete(old.api_id)
     if by_api:
@@ -346,15 +351,19 @@ def _upsert_api_key(edit: _Edit, record) -> None:
     key = compile_api_key(record)
     # The hash of a key id never changes in practice, but if it did the old hash must
     # stop authenticating: drop the old entry before filing the new one.
-    _delete_api_key(edit, key.id)
-    edit.api_keys[key.id] = key
+    _drop_api_key(edit, key.stored_id)
+    edit.api_keys[key.stored_id] = key
     edit.api_keys_by_digest[key.key_digest] = key
 
 
 def _delete_api_key(edit: _Edit, entity_id: str) -> None:
-    old: ApiKeyPolicy | None = edit.api_keys.pop(entity_id, None)
+    _drop_api_key(edit, stored_id(entity_id))
+
+
+def _drop_api_key(edit: _Edit, entity_key: StoredId) -> None:
+    old: ApiKeyPolicy | None = edit.api_keys.pop(entity_key, None)
     if old is not None:
-        _unfile(edit.api_keys_by_digest, old.key_digest, old.id)
+        _unfile(edit.api_keys_by_digest, old.key_digest, entity_key, id_of=lambda current: current.stored_id)
 
 
 def _upsert_key_manager(edit: _Edit, record) -> None:

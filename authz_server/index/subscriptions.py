@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from portcullis.admin.v1 import admin_pb2
 
 from authz_server.index.errors import PolicyError
+from authz_server.index.ids import StoredId, id_text, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,19 @@ _STATUSES = {
 }
 
 
-# A million of them: no __dict__, interned ids, and only what a decision or the index
-# needs, four slots (64 bytes with the GC header). Not kept: the tier and the organization
+# A million of them: no __dict__, interned ids, a compact own id (index.ids), and only
+# what a decision or the index needs, four slots (64 bytes with the GC header). Not kept: the tier and the organization
 # (no decision reads them; the application's and the API's organizations are compared).
 @dataclass(frozen=True, slots=True)
 class SubscriptionPolicy:
-    id: str
+    stored_id: StoredId  # the id in its compact form (index.ids)
     application_id: str
     api_id: str
     status: SubscriptionStatus
+
+    @property
+    def id(self) -> str:
+        return id_text(self.stored_id)
 
     @property
     def pair(self) -> tuple[str, str]:
@@ -57,7 +62,7 @@ def compile_subscription(subscription: admin_pb2.Subscription) -> SubscriptionPo
         log.error("subscription %s has status %d; it will be refused", subscription.id, subscription.status)
         status = SubscriptionStatus.UNKNOWN
     return SubscriptionPolicy(
-        id=subscription.id,
+        stored_id=stored_id(subscription.id),
         application_id=sys.intern(subscription.application_id),
         api_id=sys.intern(subscription.api_id),
         status=status,

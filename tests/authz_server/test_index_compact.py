@@ -5,6 +5,7 @@ import pytest
 from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index.api_keys import key_digest_of
+from authz_server.index.ids import id_text, stored_id
 from portcullis_shared.credentials import credential_digest, credential_hash
 
 from .factories import PROD_KEY, SANDBOX_KEY, entity, index_of, make_key, make_subscription, pizza_world
@@ -46,7 +47,7 @@ def test_a_key_record_with_a_broken_hash_is_dropped_and_its_old_version_with_it(
     broken.key_hash = "ab " * 21 + "a"  # 64 characters, but fromhex would read 21 bytes
     index = index.with_upsert(entity(broken), index.revision + 1)
     assert index.api_key_by_digest(credential_digest(PROD_KEY)) is None
-    assert "key-prod" not in index.api_keys
+    assert stored_id("key-prod") not in index.api_keys
 
 
 def test_subscription_is_filed_under_its_pair_and_unfiled_when_it_moves():
@@ -100,3 +101,39 @@ def test_any_one_restriction_is_kept(ips, referrers, expires_at):
     key = index_of(*records).api_key_by_digest(credential_digest(PROD_KEY))
     assert (key.allowed_ips is not None, key.allowed_referrers is not None, key.expires_at) == (
         bool(ips), bool(referrers), expires_at or None)
+
+
+@pytest.mark.parametrize(
+    "text,compact",
+    [
+        ("0" * 31 + "1", True),
+        ("00ab" * 8, True),
+        ("ABCD" * 8, False),   # upper case would collide with its lower-case twin
+        ("ab" * 15, False),
+        ("ab" * 17, False),
+        ("key-prod", False),
+        ("g" * 32, False),
+        ("", False),
+    ],
+    ids=["leading-zeros", "uuid-hex", "upper-case", "short", "long", "name", "not-hex", "empty"],
+)
+def test_ids_are_held_compact_only_when_they_round_trip(text, compact):
+    assert isinstance(stored_id(text), int) is compact
+    assert id_text(stored_id(text)) == text
+
+
+def test_uuid_ids_are_found_updated_and_deleted_through_their_compact_form():
+    key_id, sub_id = "0f" * 16, "00" * 15 + "1a"
+    records = pizza_world()
+    records[3] = make_subscription(sub_id)
+    records[4] = make_key(key_id)
+    index = index_of(*records)
+    key = index.api_key_by_digest(credential_digest(PROD_KEY))
+    assert key.id == key_id and index.subscription_for("app-1", "api-pizza").id == sub_id
+    index = index.with_upsert(entity(make_key(key_id, revoked=True)), index.revision + 1)
+    assert index.api_key_by_digest(credential_digest(PROD_KEY)).revoked
+    index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.API_KEY, id=key_id), index.revision + 1)
+    index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id=sub_id), index.revision + 1)
+    assert index.api_key_by_digest(credential_digest(PROD_KEY)) is None
+    assert index.subscription_for("app-1", "api-pizza") is None
+    assert len(index.api_keys) == 1 and len(index.subscriptions) == 0  # the sandbox key stays
