@@ -72,6 +72,9 @@ class Limits:
     max_concurrent_streams: int = 1000
     max_message_bytes: int = 4 * 1024 * 1024
     max_header_block_bytes: int = 64 * 1024
+    # Request bytes held for calls not yet complete, all streams of a connection together:
+    # without it, 256 streams of almost 4 MiB each could hold 1 GiB.
+    max_buffered_bytes: int = 16 * 1024 * 1024
     # The connection window we grant; topped up once half of it has been used.
     connection_window: int = 64 * 1024 * 1024
 
@@ -111,6 +114,7 @@ class H2GrpcConnection(asyncio.Protocol):
         self._peer_initial_window = DEFAULT_WINDOW
         self._peer_max_frame = DEFAULT_MAX_FRAME_SIZE
         self._received_unacknowledged = 0
+        self._buffered = 0   # bytes in the bodies of open streams
         self._out: list[bytes] = []
         self._closing = False     # GOAWAY sent or received: no new streams, close when idle
         self._closed = False
@@ -259,6 +263,10 @@ class H2GrpcConnection(asyncio.Protocol):
                 self._forget(stream)
             return
         stream.body += data
+        self._buffered += len(data)
+        if self._buffered > self._limits.max_buffered_bytes:
+            raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
+                                    f"more than {self._limits.max_buffered_bytes} bytes of unfinished requests")
         if len(stream.body) > self._limits.max_message_bytes + 5:
             self._answer_error(stream, StatusCode.RESOURCE_EXHAUSTED,
                                f"the request message exceeds {self._limits.max_message_bytes} bytes")
@@ -394,8 +402,9 @@ class H2GrpcConnection(asyncio.Protocol):
         handler = stream.handler
         assert handler is not None
         try:
-            message = unframe_message(stream.body)
-            stream.body = bytearray()
+            body, stream.body = stream.body, bytearray()
+            self._buffered -= len(body)
+            message = unframe_message(body)
             with offload.inline():
                 reply = handler(message)
         except offload.WouldBlock:
@@ -473,6 +482,8 @@ class H2GrpcConnection(asyncio.Protocol):
             self._forget(stream)
 
     def _forget(self, stream: _Stream) -> None:
+        self._buffered -= len(stream.body)
+        stream.body = bytearray()
         self._streams.pop(stream.id, None)
         self._blocked.pop(stream.id, None)
         self._close_if_idle()

@@ -155,8 +155,9 @@ class RawClient:
         headers = [(":method", method), (":scheme", "http"), (":path", path), (":authority", "t"),
                    ("content-type", content_type), ("te", "trailers"), *extra]
         self.conn.send_headers(stream_id, headers, end_stream=not body and end)
-        if body:
-            self.conn.send_data(stream_id, body, end_stream=end)
+        for offset in range(0, len(body), 16_384):   # the server's MAX_FRAME_SIZE
+            chunk = body[offset:offset + 16_384]
+            self.conn.send_data(stream_id, chunk, end_stream=end and offset + 16_384 >= len(body))
         self.flush()
         return stream_id
 
@@ -351,3 +352,19 @@ def test_grpc_timeout(value, seconds):
 
 def test_grpc_message_is_percent_encoded():
     assert percent_encode("a b%c\né") == "a b%25c%0A%C3%A9"
+
+
+def test_unfinished_requests_cannot_hold_more_than_the_connection_limit():
+    running = H2GrpcServer(HANDLERS, limits=Limits(max_message_bytes=64 * 1024, max_buffered_bytes=100_000))
+    running.start()
+    client = RawClient(running.port)
+    try:
+        client.events(lambda events: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in events))
+        for _ in range(3):
+            client.request("/t.T/Echo", b"\x00" * 40_000, end=False)
+        events = client.events(lambda events: any(isinstance(e, h2.events.ConnectionTerminated) for e in events))
+        closed = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
+        assert closed and closed[0].error_code == ErrorCode.ENHANCE_YOUR_CALM
+    finally:
+        client.close()
+        running.stop(grace=0.1)
