@@ -1,34 +1,23 @@
 """`python -m authz_server`: serve ext_authz on 127.0.0.1:<authz_port>, fed by admin_api.
 
 With PORTCULLIS_AUTHZ_WORKERS=N>1 this process supervises N workers (`--worker i`),
-worker i serving on authz_port + i (see authz_server.workers)."""
+worker i serving on authz_port + i (see authz_server.workers). The serving itself is
+authz_server.serving."""
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import sys
 import threading
-import time
 
 from portcullis_shared.settings import SettingsError
 
-from authz_server.backend_jwt.cache import BackendJwtCache
-from authz_server.backend_jwt.issuer import BackendJwtIssuer
-from authz_server.decision_log import DecisionLog, install
-from authz_server.index.store import PolicyStore
-from authz_server.server import ProtobufBackendError, require_upb, start_server
 from authz_server.settings import AuthzSettings
-from authz_server.sync_client import Liveness, PolicySyncClient, token_source
-from authz_server.tokens.services import TokenServices
-from authz_server.workers import Supervisor, parent_gone, parse_worker_index
+from authz_server.upb import ProtobufBackendError, require_upb
+from authz_server.workers import Supervisor, parse_worker_index
 
 log = logging.getLogger("authz_server")
-
-# How often revocations of tokens that have expired since are dropped from the index.
-_PRUNE_SECONDS = 60.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,64 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         return Supervisor(settings.workers).run(stopping)
     if worker_index is None:
         log.info("starting with %r", settings)
+    # Imported here: the supervisor stays small (no grpc, no index) and only its workers load them.
+    from authz_server.serving import serve
+
     return serve(settings, stopping, worker_index)
-
-
-def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int | None) -> int:
-    """One process deciding: worker `worker_index` listens on authz_port + index."""
-    index = worker_index or 0
-    port = settings.mesh.authz_port + index
-    supervisor_pid = os.getppid() if worker_index is not None else None
-    store = PolicyStore()
-    decisions = DecisionLog(mode=settings.decision_log, who=f" worker-{index}" if worker_index is not None else "")
-    install(decisions)
-    decisions.start()
-    sync_token = token_source(settings.sync_token, settings.mesh.sync_token_file)
-    # The resident key manager's introspection takes this replica's sync token.
-    tokens = TokenServices.from_settings(settings.tokens, sync_token=sync_token)
-    tokens.start(store)
-    try:
-        server = start_server(
-            store,
-            host=settings.mesh.host,
-            port=port,
-            trusted_hops=settings.trusted_hops,
-            workers=settings.threads,
-            max_concurrent_rpcs=settings.max_concurrent_rpcs,
-            frontend=settings.frontend,
-            tokens=tokens,
-            backend_jwt=BackendJwtIssuer(issuer=settings.backend_jwt.issuer,
-                                         cache=BackendJwtCache(settings.backend_jwt.cache_size)),
-        )
-    except (OSError, RuntimeError) as exc:
-        log.error("cannot serve on %s:%d: %s", settings.mesh.host, port, exc)
-        tokens.stop()
-        install(None)
-        decisions.stop()
-        return 1
-    replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
-    sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica,
-                            liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds))
-    sync.start()
-    try:
-        next_prune = time.monotonic() + _PRUNE_SECONDS
-        while not stopping.wait(1.0):
-            if supervisor_pid is not None and parent_gone(supervisor_pid):
-                log.error("the supervisor is gone: worker %d stops", index)
-                break
-            if time.monotonic() >= next_prune:
-                pruned = store.prune(time.time())
-                if pruned:
-                    log.info("dropped %d revocations of expired tokens", pruned)
-                next_prune = time.monotonic() + _PRUNE_SECONDS
-    finally:
-        log.info("shutting down")
-        sync.stop()
-        server.stop(grace=2.0)
-        tokens.stop()
-        install(None)
-        decisions.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from typing import Callable, Protocol
 
 import grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
-from google.protobuf.internal import api_implementation
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -23,24 +22,11 @@ from authz_server.index.store import PolicyStore
 from authz_server.service import AuthorizationService
 from authz_server.settings import FRONTENDS
 from authz_server.tokens.services import TokenServices
+from authz_server.upb import ProtobufBackendError, require_upb  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 AUTHORIZATION_SERVICE = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name
-
-
-class ProtobufBackendError(RuntimeError):
-    pass
-
-
-def require_upb() -> None:
-    """The pure-Python protobuf backend is ~10x slower per Check; refuse to run on it."""
-    backend = api_implementation.Type()
-    if backend != "upb":
-        raise ProtobufBackendError(
-            f"authz_server needs the upb protobuf backend, but this interpreter uses {backend!r}. "
-            "Unset PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION and install the protobuf wheel for this platform."
-        )
 
 
 CHECK_PATH = f"/{AUTHORIZATION_SERVICE}/Check"

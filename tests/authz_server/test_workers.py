@@ -54,3 +54,15 @@ def test_a_worker_that_dies_later_is_restarted(tmp_path):
     assert len(marker.read_text().split()) == 2
     assert supervisor.workers[0].history[0] == 3
     assert result == [0]
+
+
+def test_the_supervisor_loads_neither_grpc_nor_the_index():
+    """It only starts and watches workers: each worker's memory is what serving costs."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; import authz_server.__main__; "
+             "loaded = [m for m in ('grpc', 'authz_server.index', 'authz_server.server', 'httpx') if m in sys.modules]; "
+             "print(loaded)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
