@@ -69,6 +69,8 @@ _DECODED_BLOCKS = 64   # header blocks remembered per connection (see _decode)
 
 @dataclass(frozen=True)
 class Limits:
+    """What one connection may make the server hold; past any of them the peer is refused."""
+
     max_concurrent_streams: int = 1000
     max_message_bytes: int = 4 * 1024 * 1024
     max_header_block_bytes: int = 64 * 1024
@@ -79,7 +81,9 @@ class Limits:
     connection_window: int = 64 * 1024 * 1024
 
 
-class _Stream:
+class CallStream:
+    """One unary call: its request as it arrives, then its answer as flow control lets it out."""
+
     __slots__ = ("id", "handler", "deadline", "body", "remote_closed", "answered", "send_window",
                  "pending", "trailers", "cancelled")
 
@@ -106,8 +110,8 @@ class H2GrpcConnection(asyncio.Protocol):
         self._settings_seen = False
         self._decoder = Decoder(max_header_list_size=self._limits.max_header_block_bytes)
         self._decoded: dict[bytes, tuple[int, object, list[tuple[bytes, bytes]]]] = {}
-        self._streams: dict[int, _Stream] = {}
-        self._blocked: dict[int, _Stream] = {}   # streams waiting for send window
+        self._streams: dict[int, CallStream] = {}
+        self._blocked: dict[int, CallStream] = {}   # streams waiting for send window
         self._last_stream_id = 0
         self._continuation: tuple[int, bool, list[bytes], int] | None = None
         self._send_window = DEFAULT_WINDOW
@@ -366,14 +370,14 @@ class H2GrpcConnection(asyncio.Protocol):
         if len(self._streams) >= self._limits.max_concurrent_streams:
             self._out.append(rst_stream(stream_id, ErrorCode.REFUSED_STREAM))
             return
-        stream = _Stream(stream_id, self._peer_initial_window)
+        stream = CallStream(stream_id, self._peer_initial_window)
         stream.remote_closed = end_stream
         self._streams[stream_id] = stream
         self._start_call(stream, headers)
         if end_stream and not stream.answered:
             self._dispatch(stream)
 
-    def _start_call(self, stream: _Stream, headers: list[tuple[bytes, bytes]]) -> None:
+    def _start_call(self, stream: CallStream, headers: list[tuple[bytes, bytes]]) -> None:
         method = path = content_type = None
         for name, value in headers:
             if name == b":path":
@@ -398,7 +402,7 @@ class H2GrpcConnection(asyncio.Protocol):
 
     # --- calls ---------------------------------------------------------------------------
 
-    def _dispatch(self, stream: _Stream) -> None:
+    def _dispatch(self, stream: CallStream) -> None:
         handler = stream.handler
         assert handler is not None
         try:
@@ -419,9 +423,13 @@ class H2GrpcConnection(asyncio.Protocol):
             return
         self._answer(stream, reply)
 
-    def finish_offloaded(self, stream: _Stream, outcome: "asyncio.Future[bytes]") -> None:
+    def finish_offloaded(self, stream: CallStream, outcome: "asyncio.Future[bytes]") -> None:
         """On the loop: the thread pool's answer for `stream` (dropped if it was reset)."""
         if self._closed or stream.cancelled or self._streams.get(stream.id) is not stream:
+            return
+        if outcome.cancelled():   # the pool is shutting down
+            self._answer_error(stream, StatusCode.UNAVAILABLE, "the server is shutting down")
+            self._flush()
             return
         error = outcome.exception()
         if stream.deadline is not None and self._core.loop.time() > stream.deadline:
@@ -435,29 +443,29 @@ class H2GrpcConnection(asyncio.Protocol):
             self._answer_error(stream, StatusCode.INTERNAL, "internal error")
         self._flush()
 
-    def refuse_offload(self, stream: _Stream) -> None:
+    def refuse_offload(self, stream: CallStream) -> None:
         self._answer_error(stream, StatusCode.RESOURCE_EXHAUSTED, "too many calls are waiting on key managers")
 
     # --- writing -------------------------------------------------------------------------
 
-    def _answer(self, stream: _Stream, reply: bytes) -> None:
+    def _answer(self, stream: CallStream, reply: bytes) -> None:
         stream.answered = True
         self._out.append(frame(_HEADERS, Flag.END_HEADERS, stream.id, RESPONSE_HEADERS))
         stream.pending = frame_message(reply)
         stream.trailers = OK_TRAILERS
         self._pump(stream)
 
-    def _answer_error(self, stream: _Stream, code: StatusCode, message: str) -> None:
+    def _answer_error(self, stream: CallStream, code: StatusCode, message: str) -> None:
         stream.answered = True
         self._out.append(frame(_HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id, trailers_only(code, message)))
         self._end(stream)
 
-    def _answer_http(self, stream: _Stream, status: int, message: str) -> None:
+    def _answer_http(self, stream: CallStream, status: int, message: str) -> None:
         stream.answered = True
         self._out.append(frame(_HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id, http_error(status, message)))
         self._end(stream)
 
-    def _pump(self, stream: _Stream) -> None:
+    def _pump(self, stream: CallStream) -> None:
         """Send what the flow-control windows allow; the trailers once all DATA is out."""
         while stream.pending:
             allowed = min(self._send_window, stream.send_window, self._peer_max_frame)
@@ -473,7 +481,7 @@ class H2GrpcConnection(asyncio.Protocol):
         self._out.append(frame(_HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream.id, stream.trailers))
         self._end(stream)
 
-    def _end(self, stream: _Stream) -> None:
+    def _end(self, stream: CallStream) -> None:
         """Our side is done; if the client is still sending, tell it to stop (RFC 9113 §8.1)."""
         if stream.remote_closed:
             self._forget(stream)
@@ -481,7 +489,7 @@ class H2GrpcConnection(asyncio.Protocol):
             self._out.append(rst_stream(stream.id, ErrorCode.NO_ERROR))
             self._forget(stream)
 
-    def _forget(self, stream: _Stream) -> None:
+    def _forget(self, stream: CallStream) -> None:
         self._buffered -= len(stream.body)
         stream.body = bytearray()
         self._streams.pop(stream.id, None)

@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
-from authz_server.h2grpc.connection import H2GrpcConnection, Limits, UnaryHandler, _Stream
+from authz_server.h2grpc.connection import H2GrpcConnection, Limits, UnaryHandler, CallStream
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class ServerCore:
         self._max_offloaded = max_offloaded
         self._offloaded = 0
 
-    def offload(self, connection: H2GrpcConnection, stream: _Stream, handler: UnaryHandler, message: bytes) -> None:
+    def offload(self, connection: H2GrpcConnection, stream: CallStream, handler: UnaryHandler, message: bytes) -> None:
         """Run `handler` again on the pool, where it may wait; answer on the loop."""
         if self._offloaded >= self._max_offloaded:
             connection.refuse_offload(stream)
