@@ -27,6 +27,10 @@ class ServerCore:
         self._max_offloaded = max_offloaded
         self._offloaded = 0
 
+    @property
+    def waiting(self) -> int:
+        return self._offloaded
+
     def offload(self, connection: H2GrpcConnection, stream: CallStream, handler: UnaryHandler, message: bytes) -> None:
         """Run `handler` again on the pool, where it may wait; answer on the loop."""
         if self._offloaded >= self._max_offloaded:
@@ -58,6 +62,11 @@ class H2GrpcServer:
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+
+    @property
+    def waiting(self) -> int:
+        """Calls moved to the thread pool and not answered yet."""
+        return self._core.waiting if self._core is not None else 0
 
     def start(self) -> int:
         """Bind and serve on a daemon thread; the bound port (raises OSError if taken)."""

@@ -67,6 +67,13 @@ def call(channel, method, payload=b"", timeout=5):
     return channel.unary_unary(method)(payload, timeout=timeout)
 
 
+def wait_until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
 # --- through grpcio's client ------------------------------------------------------------
 
 
@@ -94,17 +101,17 @@ def test_errors_are_grpc_statuses(channel, method, payload, code, details):
     assert raised.value.details() == details
 
 
-def test_a_call_that_would_block_runs_on_a_thread_and_the_loop_keeps_answering(channel):
-    slow = channel.unary_unary("/t.T/Slow").future(b"0.3", timeout=5)
-    started = time.monotonic()
+def test_a_call_that_would_block_runs_on_a_thread_and_the_loop_keeps_answering(server, channel):
+    slow = channel.unary_unary("/t.T/Slow").future(b"2", timeout=10)
+    wait_until(lambda: server.waiting == 1)
     assert call(channel, "/t.T/Echo", b"meanwhile") == b"meanwhile"
-    assert time.monotonic() - started < 0.25
+    assert not slow.done()   # answered while the slow call still waits on its thread
     assert slow.result().startswith(b"authz-blocking")
 
 
-def test_waiting_calls_are_bounded(channel):
-    waiting = [channel.unary_unary("/t.T/Slow").future(b"0.5", timeout=5) for _ in range(3)]
-    time.sleep(0.1)
+def test_waiting_calls_are_bounded(server, channel):
+    waiting = [channel.unary_unary("/t.T/Slow").future(b"0.5", timeout=10) for _ in range(3)]
+    wait_until(lambda: server.waiting == 3)
     with pytest.raises(grpc.RpcError) as raised:
         call(channel, "/t.T/Slow", b"0.5")
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -122,9 +129,9 @@ def test_graceful_stop_finishes_calls_under_way():
     running = H2GrpcServer(HANDLERS, blocking_threads=1)
     running.start()
     with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        slow = channel.unary_unary("/t.T/Slow").future(b"0.3", timeout=5)
-        time.sleep(0.1)
-        running.stop(grace=2.0)
+        slow = channel.unary_unary("/t.T/Slow").future(b"0.3", timeout=10)
+        wait_until(lambda: running.waiting == 1)
+        running.stop(grace=5.0)
         assert slow.result().startswith(b"authz-blocking")
 
 
