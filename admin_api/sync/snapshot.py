@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import traceback
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import select
 
@@ -45,22 +47,37 @@ def _entities(session, model, config) -> Iterator[sync_pb2.PolicyEntity]:
         yield entity
 
 
-def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
-    """Every entity and the revision they are at, read in one transaction.
+def read_into(store: Store, into: "SharedRead") -> None:
+    """Every entity and the revision they are at, read in one transaction into `into`
+    as the read goes (begin, then batches of entities; the caller finishes it).
 
     SQLite (WAL) gives a read transaction one snapshot from its first read; PostgreSQL
-    needs REPEATABLE READ for that. Entities are loaded into memory so that streaming a
-    large snapshot to a slow client does not hold the transaction open.
+    needs REPEATABLE READ for that. Entities go to memory, never straight to a client, so
+    that streaming a large snapshot to a slow client does not hold the transaction open.
     """
     with store.read() as session:
         if not store.db.is_sqlite:
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        revision = current_revision(session)
-        entities = [entity for model in _MODELS for entity in _entities(session, model, store.config)]
+        into.begin(current_revision(session))
+        batch: list[sync_pb2.PolicyEntity] = []
+        for model in _MODELS:
+            for entity in _entities(session, model, store.config):
+                batch.append(entity)
+                if len(batch) >= _HANDOFF_BATCH:
+                    into.extend(batch)
+                    batch = []
         # Only revocations still worth knowing: replicas drop expired ones anyway.
-        entities += [policy_entity(row) for row in session.scalars(
+        batch += [policy_entity(row) for row in session.scalars(
             select(RevokedToken).where(RevokedToken.expires_at > utcnow()).order_by(RevokedToken.id))]
-    return revision, entities
+        into.extend(batch)
+
+
+def load(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
+    """Every entity and the revision they are at, read in one transaction."""
+    into = SharedRead()
+    read_into(store, into)
+    into.finish()
+    return into.result()
 
 
 _CORE_FILLS = {
@@ -78,48 +95,179 @@ _CORE_COLUMNS = {
 }
 
 
-class _Flight:
+# Entities handed to the streams at a time: each hand-off takes a lock and wakes them, so
+# not one by one, yet no more than a chunk (Watch's default size) so that each chunk
+# leaves as soon as it is read.
+_HANDOFF_BATCH = 500
+
+
+class ReadAbandoned(Exception):
+    """Every stream sharing a read went away before it was complete."""
+
+
+class SharedRead:
+    """One snapshot read, growing while it runs: streams send its entities as they come.
+
+    The reader calls `begin`, `extend` and `finish` or `fail`; streams call `wait_revision`
+    and `take`. Entities only ever get appended, so a stream that joins while the read is
+    under way still gets all of them from the first.
+    """
+
     def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: tuple[int, list[sync_pb2.PolicyEntity]] | None = None
-        self.error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._revision: int | None = None
+        self._entities: list[sync_pb2.PolicyEntity] = []
+        self._complete = False
+        self._error: BaseException | None = None
+        self._abandoned = False
+
+    def begin(self, revision: int) -> None:
+        with self._changed:
+            self._revision = revision
+            self._changed.notify_all()
+
+    def extend(self, entities: list[sync_pb2.PolicyEntity]) -> None:
+        with self._changed:
+            if self._abandoned:
+                raise ReadAbandoned()
+            self._entities.extend(entities)
+            self._changed.notify_all()
+
+    def finish(self) -> None:
+        with self._changed:
+            self._complete = True
+            self._changed.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        with self._changed:
+            if not self._abandoned:
+                self._error = error
+            self._changed.notify_all()
+
+    def discard(self) -> None:
+        """No stream wants this read any more: the reader stops at its next hand-off and
+        what was read goes at once. Dropping the error too matters: its traceback holds
+        frames that hold this read, a cycle only a full garbage collection would free."""
+        with self._changed:
+            self._abandoned = True
+            self._entities = []
+            self._error = None
+
+    def result(self) -> tuple[int, list[sync_pb2.PolicyEntity]]:
+        """The revision and every entity of a complete read."""
+        with self._changed:
+            assert self._complete and self._revision is not None
+            return self._revision, self._entities
+
+    def wait_revision(self, timeout: float) -> int | None:
+        """The revision once the read knows it; None if `timeout` passed first. Raises
+        the read's error."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._revision is not None or self._error is not None, timeout)
+            if self._error is not None:
+                raise self._error
+            return self._revision
+
+    def take(self, start: int, count: int, timeout: float) -> list[sync_pb2.PolicyEntity] | None:
+        """The `count` entities from `start`, or those left once the read is complete
+        (none: everything was taken); None if `timeout` passed first. Raises the read's
+        error, also when entities are left: a failed read is no snapshot."""
+        def ready() -> bool:
+            return self._error is not None or self._complete or len(self._entities) >= start + count
+
+        with self._changed:
+            self._changed.wait_for(ready, timeout)
+            if self._error is not None:
+                raise self._error
+            if not ready():
+                return None
+            return self._entities[start:start + count]
 
 
-_flights: "weakref.WeakKeyDictionary[Store, _Flight]" = weakref.WeakKeyDictionary()
-_flights_lock = threading.Lock()
+class _Sharing:
+    def __init__(self) -> None:
+        self.read = SharedRead()
+        self.streams = 0
 
 
-def load_shared(store: Store) -> tuple[int, list[sync_pb2.PolicyEntity]]:
-    """`load`, shared by replicas that ask while a load is under way: each authz_server
-    worker is a replica, and they all start at once, so N workers cost one read of the
-    whole state instead of N (at a million keys that read takes minutes). Nothing is kept
-    once the read is handed out; a caller that joins gets a consistent snapshot at the
-    revision the read saw, and Watch then follows every change after it."""
-    with _flights_lock:
-        flight = _flights.get(store)
-        leader = flight is None
-        if leader:
-            flight = _flights[store] = _Flight()
+_reads: "weakref.WeakKeyDictionary[Store, _Sharing]" = weakref.WeakKeyDictionary()
+_reads_lock = threading.Lock()
+
+
+@contextmanager
+def shared(store: Store) -> Iterator[SharedRead]:
+    """The read under way for `store`, or a new one started in its own thread.
+
+    Each authz_server worker is a replica, and they all start at once: sharing makes N
+    workers cost one read of the whole state instead of N (at a million keys that read
+    takes tens of seconds). A read is shared only while it runs; a stream that comes
+    later starts a new one. The entities live as long as the streams using them: once
+    the last one leaves, an unfinished read stops at its next hand-off and nothing is
+    kept.
+    """
+    with _reads_lock:
+        sharing = _reads.get(store)
+        leader = sharing is None
+        if sharing is None:
+            sharing = _reads[store] = _Sharing()
+        sharing.streams += 1
     if leader:
-        try:
-            flight.result = load(store)
-        except BaseException as exc:
-            flight.error = exc
-        finally:
-            with _flights_lock:
-                _flights.pop(store, None)
-            flight.done.set()
-    else:
-        flight.done.wait()
-    if flight.error is not None:
-        raise flight.error
-    assert flight.result is not None
-    return flight.result
+        threading.Thread(target=_run, args=(store, sharing), name="watch-snapshot", daemon=True).start()
+    try:
+        yield sharing.read
+    finally:
+        with _reads_lock:
+            sharing.streams -= 1
+            if sharing.streams == 0:
+                if _reads.get(store) is sharing:
+                    del _reads[store]
+                sharing.read.discard()
 
 
-def events(revision: int, entities: list[sync_pb2.PolicyEntity], chunk_size: int) -> Iterator[sync_pb2.WatchEvent]:
+def _run(store: Store, sharing: _Sharing) -> None:
+    try:
+        read_into(store, sharing.read)
+    except ReadAbandoned:
+        return
+    except BaseException as exc:  # handed to every stream sharing the read
+        _unshare(store, sharing)
+        # The traceback still names every line, but its frames let go of their locals:
+        # one holding the error would make a cycle through this read, kept until a full
+        # garbage collection.
+        traceback.clear_frames(exc.__traceback__)
+        sharing.read.fail(exc)
+        return
+    _unshare(store, sharing)
+    sharing.read.finish()
+
+
+def _unshare(store: Store, sharing: _Sharing) -> None:
+    """A finished read takes no one new: a stream from now on starts a fresh one."""
+    with _reads_lock:
+        if _reads.get(store) is sharing:
+            del _reads[store]
+
+
+def events(read: SharedRead, chunk_size: int, idle: float,
+           heartbeat: Callable[[], sync_pb2.WatchEvent]) -> Generator[sync_pb2.WatchEvent, None, int]:
+    """Yields the snapshot's events as the read goes and returns its revision: Begin as
+    soon as the revision is known, each chunk as soon as it is full, a heartbeat after
+    `idle` seconds without one to send, End once everything is sent. A failed read
+    raises here, so a stream that sent part of a snapshot never ends it."""
+    revision = read.wait_revision(idle)
+    while revision is None:
+        yield heartbeat()
+        revision = read.wait_revision(idle)
     yield sync_pb2.WatchEvent(revision=revision, snapshot_begin=sync_pb2.SnapshotBegin())
-    for start in range(0, len(entities), chunk_size):
-        chunk = sync_pb2.SnapshotChunk(entities=entities[start:start + chunk_size])
-        yield sync_pb2.WatchEvent(revision=revision, snapshot_chunk=chunk)
+    sent = 0
+    while True:
+        entities = read.take(sent, chunk_size, idle)
+        if entities is None:
+            yield heartbeat()
+            continue
+        if not entities:
+            break
+        sent += len(entities)
+        yield sync_pb2.WatchEvent(revision=revision, snapshot_chunk=sync_pb2.SnapshotChunk(entities=entities))
     yield sync_pb2.WatchEvent(revision=revision, snapshot_end=sync_pb2.SnapshotEnd())
+    return revision

@@ -10,7 +10,6 @@ goes out when nothing else was sent for `heartbeat_interval` seconds.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -93,26 +92,9 @@ def _heartbeat(store: Store) -> sync_pb2.WatchEvent:
 
 def _snapshot(store: Store, config: WatchConfig) -> Generator[sync_pb2.WatchEvent, None, int]:
     """Yields a snapshot's events and returns its revision. Reading a large state takes
-    minutes: heartbeats go out meanwhile so that the replica does not take the silence
+    tens of seconds: chunks go out while it is read, so the replica compiles meanwhile,
+    and heartbeats whenever none is ready, so that the replica does not take the silence
     for a lost admin_api."""
-    loaded: list = []
-    failed: list[BaseException] = []
-
-    def load() -> None:
-        try:
-            loaded.append(snapshot.load_shared(store))
-        except BaseException as exc:  # handed to the stream's thread below
-            failed.append(exc)
-
-    reader = threading.Thread(target=load, name="watch-snapshot", daemon=True)
-    reader.start()
-    while True:
-        reader.join(config.heartbeat_interval)
-        if not reader.is_alive():
-            break
-        yield _heartbeat(store)
-    if failed:
-        raise failed[0]
-    revision, entities = loaded[0]
-    yield from snapshot.events(revision, entities, config.snapshot_chunk_size)
-    return revision
+    with snapshot.shared(store) as read:
+        return (yield from snapshot.events(read, config.snapshot_chunk_size, config.heartbeat_interval,
+                                           lambda: _heartbeat(store)))
