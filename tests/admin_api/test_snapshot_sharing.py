@@ -158,27 +158,33 @@ def test_other_stores_do_not_share(monkeypatch):
     assert reads == [one, two]
 
 
+def _past_heartbeats(stream) -> str:
+    """The next event that is not a heartbeat: with a tiny idle time, heartbeats may come
+    while the reader thread takes its step, however quick it is."""
+    while (kind := _kind(next(stream))) == "heartbeat":
+        pass
+    return kind
+
+
 def test_a_heartbeat_while_the_revision_is_unknown(script):
     stream = _stream(_Store(), idle=0.01)
     assert next(stream) == HEARTBEAT  # the reader waits for its first step
     script.begin(4)
-    assert next(stream).HasField("snapshot_begin")  # heartbeats may come first; none are sent once begun
+    assert _past_heartbeats(stream) == "snapshot_begin"
     script.complete()
-    assert _rest(stream) == ["snapshot_end"]
+    assert _past_heartbeats(stream) == "snapshot_end"
 
 
 def test_a_heartbeat_between_chunks_when_the_read_is_slow(script):
     script.begin(7)
     script.add("a", "b")
     stream = _stream(_Store(), idle=0.01)
-    assert [_kind(next(stream)) for _ in range(3)] == ["snapshot_begin", "chunk:a,b", "heartbeat"]
+    assert [_past_heartbeats(stream) for _ in range(2)] == ["snapshot_begin", "chunk:a,b"]
+    assert next(stream) == HEARTBEAT  # the reader waits for its next step
     script.add("c", "d")
-    events = []
-    while not events or events[-1] == "heartbeat":
-        events.append(_kind(next(stream)))
-    assert events[-1] == "chunk:c,d"
+    assert _past_heartbeats(stream) == "chunk:c,d"
     script.complete()
-    assert _rest(stream)[-1] == "snapshot_end"
+    assert _past_heartbeats(stream) == "snapshot_end"
 
 
 def test_a_failed_read_ends_every_sharing_stream_with_the_error(script):
