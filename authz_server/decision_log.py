@@ -20,11 +20,9 @@ from typing import Callable, TextIO
 
 from authz_server.denials import Denial
 from authz_server.pipeline.context import Allow, RequestContext
+from authz_server.settings import DECISION_LOG_MODES
 
 log = logging.getLogger("authz_server.decision")
-
-MODES = ("all", "denials", "off")
-
 
 def format_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float) -> str:
     if isinstance(decision, Allow):
@@ -54,8 +52,8 @@ class DecisionLog:
 
     def __init__(self, stream: TextIO | None = None, *, mode: str = "all", who: str = "",
                  clock: Callable[[], float] = time.time, max_pending: int = 10_000) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}")
+        if mode not in DECISION_LOG_MODES:
+            raise ValueError(f"mode must be one of {DECISION_LOG_MODES}")
         self.mode = mode
         self._stream = stream if stream is not None else sys.stderr
         self._who = who

@@ -24,10 +24,14 @@ class WouldBlock(BaseException):
     into denials, and this is not a failure but a request to move the call."""
 
 
+def _inline() -> bool:
+    return getattr(_state, "inline", False)
+
+
 @contextmanager
 def inline() -> Iterator[None]:
     """Within this block, code that would block raises WouldBlock instead."""
-    previous = getattr(_state, "inline", False)
+    previous = _inline()
     _state.inline = True
     try:
         yield
@@ -36,13 +40,13 @@ def inline() -> Iterator[None]:
 
 
 def ensure_may_block() -> None:
-    if getattr(_state, "inline", False):
+    if _inline():
         raise WouldBlock()
 
 
 def acquire(lock: threading.Lock) -> None:
     """Take `lock`; inline, only if it is free at once (its holder may be waiting on I/O)."""
-    if getattr(_state, "inline", False):
+    if _inline():
         if not lock.acquire(blocking=False):
             raise WouldBlock()
     else:

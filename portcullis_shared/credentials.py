@@ -24,7 +24,7 @@ def new_opaque_credential(prefix: str) -> str:
 
 def credential_hash(value: str) -> str:
     """Lowercase hex SHA-256 of the value: what is stored and what lookups use."""
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+    return credential_digest(value).hex()
 
 
 def credential_digest(value: str) -> bytes:

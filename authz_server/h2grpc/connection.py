@@ -61,7 +61,9 @@ log = logging.getLogger(__name__)
 
 UnaryHandler = Callable[[bytes], bytes]
 
-_DATA, _HEADERS, _PRIORITY, _RST, _SETTINGS, _PUSH, _PING, _GOAWAY, _WINDOW, _CONTINUATION = range(10)
+# Plain ints for the per-frame dispatch (comparing with an IntEnum member costs more).
+_DATA, _HEADERS, _PRIORITY, _RST, _SETTINGS, _PUSH, _PING, _GOAWAY, _WINDOW, _CONTINUATION = (
+    int(frame_type) for frame_type in FrameType)
 _U32 = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
 _DECODED_BLOCKS = 64   # header blocks remembered per connection (see _decode)
@@ -261,11 +263,6 @@ class H2GrpcConnection(asyncio.Protocol):
         if stream.remote_closed:
             raise StreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM")
         data = strip_padding(payload, flags, stream_id)
-        end_stream = bool(flags & Flag.END_STREAM)
-        if stream.answered:   # answered early (an error); the rest of the request is not needed
-            if end_stream:
-                self._forget(stream)
-            return
         stream.body += data
         self._buffered += len(data)
         if self._buffered > self._limits.max_buffered_bytes:
@@ -275,7 +272,7 @@ class H2GrpcConnection(asyncio.Protocol):
             self._answer_error(stream, StatusCode.RESOURCE_EXHAUSTED,
                                f"the request message exceeds {self._limits.max_message_bytes} bytes")
             return
-        if end_stream:
+        if flags & Flag.END_STREAM:
             stream.remote_closed = True
             self._dispatch(stream)
 
@@ -354,10 +351,7 @@ class H2GrpcConnection(asyncio.Protocol):
             if not end_stream:
                 raise StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
             stream.remote_closed = True
-            if stream.answered:
-                self._forget(stream)
-            else:
-                self._dispatch(stream)
+            self._dispatch(stream)
             return
         if stream_id % 2 == 0:
             raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"a client stream id must be odd, not {stream_id}")
