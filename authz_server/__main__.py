@@ -2,7 +2,7 @@
 
 With PORTCULLIS_AUTHZ_WORKERS=N>1 this process supervises N workers (`--worker i`),
 worker i serving on authz_port + i (see authz_server.workers). The serving itself is
-authz_server.serving."""
+authz_server.process."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if worker_index is None:
         log.info("starting with %r", settings)
     # Imported here: the supervisor stays small (no grpc, no index) and only its workers load them.
-    from authz_server.serving import serve
+    from authz_server.process import serve
 
     return serve(settings, stopping, worker_index)
 

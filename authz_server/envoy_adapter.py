@@ -16,7 +16,7 @@ from google.rpc import code_pb2, status_pb2
 
 from authz_server.denials import Denial
 from authz_server.pipeline.client_ip import resolve_client_ip
-from authz_server.pipeline.context import Allow, RequestContext
+from authz_server.context import Allow, RequestContext
 from authz_server.pipeline.paths import parse_path, parse_query, split_target
 
 ENVIRONMENT_HEADER = "x-portcullis-environment"

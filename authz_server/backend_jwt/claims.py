@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from authz_server.index.apis import ApiPolicy, BackendJwtPolicy
 from authz_server.index.applications import ApplicationPolicy
-from authz_server.pipeline.context import Identity
+from authz_server.context import Identity
 from portcullis_shared.backend_jwt import RESERVED_CLAIMS
 
 ANONYMOUS = "anonymous"

@@ -8,7 +8,7 @@ from authz_server.backend_jwt.signer import BackendJwtSigner, PyJwtSigner
 from authz_server.denials import BackendJwtUnavailable
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.pipeline.context import Identity
+from authz_server.context import Identity
 
 DEFAULT_ISSUER = "portcullis"
 

@@ -2,8 +2,8 @@
 
 Frames are parsed straight from the socket's bytes; a call whose request stream ends is
 answered before the next frame is read, and everything one read produced is written in
-one go. A handler that must wait on the network raises `WouldBlock` and the call moves
-to the server's thread pool (authz_server.offload).
+one go. A handler that must wait on the network raises its offload hook's `would_block`
+and the call moves to the server's thread pool (see offload_hook.py).
 
 Protocol errors end the connection with GOAWAY and the matching error code; a broken
 stream gets RST_STREAM; nothing a peer sends raises out of this class.
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Callable
 
 from hpack import Decoder, HPACKError
 
-from authz_server import offload
 from authz_server.h2grpc.frames import (
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_WINDOW,
@@ -399,13 +398,14 @@ class H2GrpcConnection(asyncio.Protocol):
     def _dispatch(self, stream: CallStream) -> None:
         handler = stream.handler
         assert handler is not None
+        hook = self._core.offload_hook
         try:
             body, stream.body = stream.body, bytearray()
             self._buffered -= len(body)
             message = unframe_message(body)
-            with offload.inline():
+            with hook.inline():
                 reply = handler(message)
-        except offload.WouldBlock:
+        except hook.would_block:
             self._core.offload(self, stream, handler, message)
             return
         except GrpcError as error:

@@ -9,18 +9,20 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
-from authz_server.h2grpc.connection import H2GrpcConnection, Limits, UnaryHandler, CallStream
+from authz_server.h2grpc.connection import CallStream, H2GrpcConnection, Limits, UnaryHandler
+from authz_server.h2grpc.offload_hook import NEVER_OFFLOAD, OffloadHook
 
 log = logging.getLogger(__name__)
 
 
 class ServerCore:
-    """What every connection shares: the methods, the limits, the loop and the pool."""
+    """What every connection shares: the methods, the limits, the offload hook, the loop and the pool."""
 
     def __init__(self, handlers: Mapping[str, UnaryHandler], limits: Limits, loop: asyncio.AbstractEventLoop,
-                 pool: ThreadPoolExecutor, max_offloaded: int) -> None:
+                 pool: ThreadPoolExecutor, max_offloaded: int, offload_hook: OffloadHook = NEVER_OFFLOAD) -> None:
         self.handlers = {path.encode("ascii"): handler for path, handler in handlers.items()}
         self.limits = limits
+        self.offload_hook = offload_hook
         self.loop = loop
         self.connections: set[H2GrpcConnection] = set()
         self._pool = pool
@@ -47,11 +49,14 @@ class ServerCore:
 
 
 class H2GrpcServer:
-    """Serves unary gRPC `handlers` ({"/package.Service/Method": fn(bytes) -> bytes})."""
+    """Serves unary gRPC `handlers` ({"/package.Service/Method": fn(bytes) -> bytes}); a
+    handler that raises `offload_hook.would_block` is run again on a pool thread."""
 
     def __init__(self, handlers: Mapping[str, UnaryHandler], *, host: str = "127.0.0.1", port: int = 0,
-                 limits: Limits = Limits(), blocking_threads: int = 4, max_offloaded: int = 64) -> None:
+                 limits: Limits = Limits(), blocking_threads: int = 4, max_offloaded: int = 64,
+                 offload_hook: OffloadHook = NEVER_OFFLOAD) -> None:
         self._handlers = dict(handlers)
+        self._offload_hook = offload_hook
         self._host = host
         self._requested_port = port
         self._limits = limits
@@ -70,7 +75,8 @@ class H2GrpcServer:
 
     def start(self) -> int:
         """Bind and serve on a daemon thread; the bound port (raises OSError if taken)."""
-        self._core = ServerCore(self._handlers, self._limits, self._loop, self._pool, self._max_offloaded)
+        self._core = ServerCore(self._handlers, self._limits, self._loop, self._pool, self._max_offloaded,
+                                self._offload_hook)
         try:
             # No SO_REUSEPORT: a second process on the same port must fail, not share it.
             self._server = self._loop.run_until_complete(self._loop.create_server(

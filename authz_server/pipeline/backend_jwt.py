@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from authz_server.denials import BackendJwtUnavailable
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.pipeline.context import Allow
+from authz_server.context import Allow
 
 if TYPE_CHECKING:  # the issuer's modules read the pipeline's context: no import cycle at run time
     from authz_server.backend_jwt.issuer import BackendJwtIssuer

@@ -15,14 +15,14 @@ from authz_server.denials import Denial, InternalError, PolicyNotReady, Unauthen
 from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline.backend_jwt import attach_backend_jwt
-from authz_server.pipeline.context import Allow, RequestContext
-from authz_server.pipeline.identity import challenges_for, identify
+from authz_server.context import Allow, RequestContext
+from authz_server.credentials.identify import challenges_for, identify
 from authz_server.pipeline.ip_restriction import check_ip_restriction
 from authz_server.pipeline.referrer_restriction import check_referrer_restriction
 from authz_server.pipeline.route import resolve_route
 from authz_server.pipeline.scope import check_scope
 from authz_server.pipeline.subscription import check_subscription
-from authz_server.tokens.services import TokenServices
+from authz_server.key_managers.services import TokenServices
 
 if TYPE_CHECKING:  # the issuer's modules read the pipeline's context: no import cycle at run time
     from authz_server.backend_jwt.issuer import BackendJwtIssuer

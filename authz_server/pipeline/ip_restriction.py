@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from authz_server.denials import IpNotAllowed
-from authz_server.pipeline.context import Identity, RequestContext
+from authz_server.context import Identity, RequestContext
 
 
 def check_ip_restriction(request: RequestContext, identity: Identity) -> None:

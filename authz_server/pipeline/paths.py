@@ -12,7 +12,7 @@ from urllib.parse import unquote_to_bytes
 
 from authz_server.denials import BadRequest
 from authz_server.index.resources import split_path
-from authz_server.pipeline.context import QueryParam
+from authz_server.context import QueryParam
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN_IN_SEGMENT = ("/", "\\", "\x00")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from authz_server.denials import InsufficientScope
-from authz_server.pipeline.context import Identity, Route
+from authz_server.context import Identity, Route
 
 
 def check_scope(route: Route, identity: Identity) -> None:

@@ -11,7 +11,7 @@ from authz_server.denials import (
 from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.index.subscriptions import SubscriptionPolicy, SubscriptionStatus
-from authz_server.pipeline.context import Identity, Route
+from authz_server.context import Identity, Route
 
 
 def check_subscription(route: Route, identity: Identity, index: PolicyIndex) -> SubscriptionPolicy | None:

@@ -11,7 +11,7 @@ import pytest
 from authz_server.decision_log import DecisionLog, format_decision
 from authz_server.denials import ApiKeyInvalid
 from authz_server.pipeline import decide
-from authz_server.pipeline.context import Allow
+from authz_server.context import Allow
 
 from .factories import NOW, PIZZA_BASE, PROD_KEY, index_of, make_request, pizza_world
 

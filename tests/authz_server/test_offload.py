@@ -10,12 +10,12 @@ import pytest
 
 from authz_server import offload
 from authz_server.index.key_managers import KeySource
-from authz_server.keys.jwks_cache import JwksCache
+from authz_server.key_managers.jwks_cache import JwksCache
 from authz_server.pipeline import Allow, decide
 
 from .factories import PIZZA_BASE, index_of, make_request
 from .oauth import mint, make_key_manager, oauth_world
-from .test_opaque_tokens import RESIDENT_TOKEN, _active, _records, _resident
+from .credentials.test_opaque_token import RESIDENT_TOKEN, _active, _records, _resident
 
 
 def test_inline_is_scoped_to_the_block_and_the_thread():

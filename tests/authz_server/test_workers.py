@@ -62,7 +62,7 @@ def test_the_supervisor_loads_neither_grpc_nor_the_index():
     import sys
 
     probe = ("import sys; import authz_server.__main__; "
-             "loaded = [m for m in ('grpc', 'authz_server.index', 'authz_server.server', 'httpx') if m in sys.modules]; "
+             "loaded = [m for m in ('grpc', 'authz_server.index', 'authz_server.frontends', 'httpx') if m in sys.modules]; "
              "print(loaded)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"

@@ -22,7 +22,7 @@ from authz_server.index.resources import best_match, compile_resource, split_pat
 from authz_server.index.errors import PolicyError
 from authz_server.pipeline import Allow, decide
 from authz_server.pipeline.paths import parse_path, parse_query
-from authz_server.tokens.jwt_parse import check_bearer_syntax, parse_unverified
+from authz_server.credentials.jwt_parse import check_bearer_syntax, parse_unverified
 from tests.authz_server.factories import PIZZA_BASE, PROD_KEY, SANDBOX_KEY, index_of, make_key, make_request
 from tests.authz_server.oauth import EC_KEY, RSA_KEY, ProviderState, b64, claims, make_key_manager, mint, oauth_world, public_jwk, services
 

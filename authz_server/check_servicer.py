@@ -1,0 +1,64 @@
+"""The ext_authz servicer: protobuf in, decide(), protobuf out. `Check` always answers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import grpc
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server.decision_log import log_decision
+from authz_server.denials import Denial, InternalError
+from authz_server.envoy_adapter import deny_response, to_check_response, to_request_context
+from authz_server.index.store import PolicyStore
+from authz_server.pipeline import decide
+from authz_server.context import Allow, RequestContext
+from authz_server.key_managers.services import TokenServices
+
+log = logging.getLogger(__name__)
+
+
+class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
+    def __init__(
+        self,
+        store: PolicyStore,
+        *,
+        trusted_hops: int = 0,
+        clock: Callable[[], float] = time.time,
+        tokens: TokenServices | None = None,
+        backend_jwt: BackendJwtIssuer | None = None,
+    ) -> None:
+        self._store = store
+        self._tokens = tokens
+        # Signing needs nothing but the index's keys: on by default, issuer "portcullis".
+        self._backend_jwt = backend_jwt or BackendJwtIssuer()
+        self._trusted_hops = trusted_hops
+        self._clock = clock
+
+    def Check(self, request: external_auth_pb2.CheckRequest, context: grpc.ServicerContext) -> external_auth_pb2.CheckResponse:
+        return self.check(request)
+
+    def check(self, request: external_auth_pb2.CheckRequest) -> external_auth_pb2.CheckResponse:
+        """Always answers; raises only offload.WouldBlock (run it again where waiting is allowed)."""
+        started = time.perf_counter()
+        request_context: RequestContext | None = None
+        decision: Allow | Denial
+        try:
+            request_context = to_request_context(request, trusted_hops=self._trusted_hops)
+            decision = decide(request_context, self._store.current, self._clock(), self._tokens, self._backend_jwt)
+        except Denial as denial:  # bad_request from parsing
+            decision = denial
+        except Exception:
+            log.exception("internal error while reading a CheckRequest")
+            decision = InternalError()
+        try:
+            response = to_check_response(decision, request_context)
+        except Exception:
+            log.exception("internal error while building a CheckResponse")
+            decision = InternalError()
+            response = deny_response(decision)
+        log_decision(decision, request_context, time.perf_counter() - started)
+        return response

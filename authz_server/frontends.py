@@ -1,0 +1,174 @@
+"""The gRPC server: ext_authz Check and grpc health (SERVING once policy is ready), on the
+native front end (authz_server.h2grpc) or grpcio's server (which adds reflection)."""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import grpc
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server import offload
+from authz_server.h2grpc.connection import Limits
+from authz_server.h2grpc.offload_hook import OffloadHook
+from authz_server.h2grpc.grpc_wire import GrpcError, StatusCode
+from authz_server.h2grpc.server import H2GrpcServer
+from authz_server.index.store import PolicyStore
+from authz_server.check_servicer import AuthorizationService
+from authz_server.settings import FRONTENDS
+from authz_server.key_managers.services import TokenServices
+from authz_server.upb import ProtobufBackendError, require_upb  # noqa: F401 (re-exported)
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION_SERVICE = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name
+
+
+CHECK_PATH = f"/{AUTHORIZATION_SERVICE}/Check"
+HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check"
+
+
+# Decisions that would wait on a key manager move from the loop to the pool (authz_server.offload).
+DECISION_OFFLOAD = OffloadHook(inline=offload.inline, would_block=offload.WouldBlock)
+
+
+class RunningServer(Protocol):
+    port: int
+
+    def stop(self, grace: float | None = 2.0) -> None: ...
+
+
+class HealthStatus:
+    """NOT_SERVING until the first policy snapshot is in, then SERVING (both front ends)."""
+
+    NAMES = ("", AUTHORIZATION_SERVICE)
+
+    def __init__(self) -> None:
+        self._statuses = {name: health_pb2.HealthCheckResponse.NOT_SERVING for name in self.NAMES}
+        self._listeners: list[Callable[[str, int], None]] = []
+
+    def follow(self, listener: Callable[[str, int], None]) -> None:
+        self._listeners.append(listener)
+        for name, status in self._statuses.items():
+            listener(name, status)
+
+    def set_serving(self) -> None:
+        for name in self.NAMES:
+            self._statuses[name] = health_pb2.HealthCheckResponse.SERVING
+            for listener in self._listeners:
+                listener(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("policy ready: health is SERVING")
+
+    def get(self, name: str) -> int | None:
+        return self._statuses.get(name)
+
+
+@dataclass
+class GrpcioServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+
+    def stop(self, grace: float | None = 2.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+
+
+@dataclass
+class NativeServer:
+    server: H2GrpcServer
+    port: int
+
+    def stop(self, grace: float | None = 2.0) -> None:
+        self.server.stop(grace or 0.0)
+
+
+def start_server(
+    store: PolicyStore,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    trusted_hops: int = 0,
+    workers: int = 4,
+    max_concurrent_rpcs: int | None = None,
+    service: AuthorizationService | None = None,
+    tokens: TokenServices | None = None,
+    backend_jwt: BackendJwtIssuer | None = None,
+    frontend: str = "native",
+) -> RunningServer:
+    """Start serving on host:port (0: any free port); the result knows the bound port.
+
+    `frontend` "native" (authz_server.h2grpc) decides on one event-loop thread and moves
+    only the calls that wait on a key manager to a pool of `workers` threads; "grpcio"
+    is grpcio's server with a pool of `workers` threads, reflection and streaming health.
+    `max_concurrent_rpcs` bounds what may wait: past it a call is refused at once with
+    RESOURCE_EXHAUSTED (Envoy fails closed) rather than answered after Envoy gave up."""
+    if frontend not in FRONTENDS:
+        raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
+    service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt)
+    status = HealthStatus()
+    store.on_ready(status.set_serving)
+    if frontend == "native":
+        return _start_native(service, status, host, port, workers, max_concurrent_rpcs)
+    return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs)
+
+
+def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
+                  workers: int, max_concurrent_rpcs: int | None) -> NativeServer:
+    limit = max_concurrent_rpcs or 1000
+
+    def check(message: bytes) -> bytes:
+        try:
+            request = external_auth_pb2.CheckRequest.FromString(message)
+        except DecodeError:
+            raise GrpcError(StatusCode.INVALID_ARGUMENT, "the message is not an envoy.service.auth.v3.CheckRequest") from None
+        return service.check(request).SerializeToString()
+
+    def health_check(message: bytes) -> bytes:
+        try:
+            request = health_pb2.HealthCheckRequest.FromString(message)
+        except DecodeError:
+            raise GrpcError(StatusCode.INVALID_ARGUMENT, "the message is not a grpc.health.v1.HealthCheckRequest") from None
+        current = status.get(request.service)
+        if current is None:
+            raise GrpcError(StatusCode.NOT_FOUND, f"unknown service {request.service[:200]!r}")
+        return health_pb2.HealthCheckResponse(status=current).SerializeToString()
+
+    server = H2GrpcServer({CHECK_PATH: check, HEALTH_CHECK_PATH: health_check}, host=host, port=port,
+                          limits=Limits(max_concurrent_streams=limit), blocking_threads=workers, max_offloaded=limit,
+                          offload_hook=DECISION_OFFLOAD)
+    bound = server.start()
+    log.info("authz_server listening on %s:%d (native gRPC front end)", host, bound)
+    return NativeServer(server=server, port=bound)
+
+
+def _start_grpcio(service: AuthorizationService, status: HealthStatus, host: str, port: int,
+                  workers: int, max_concurrent_rpcs: int | None) -> GrpcioServer:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authz"),
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        # SO_REUSEPORT off: each worker process owns its own port; a second process on
+        # the same port must fail loudly, not silently share the connections.
+        options=(("grpc.so_reuseport", 0),),
+    )
+    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    status.follow(health_servicer.set)
+    reflection.enable_server_reflection(
+        (AUTHORIZATION_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    server.start()
+    log.info("authz_server listening on %s:%d (grpcio front end)", host, bound)
+    return GrpcioServer(server=server, port=bound, health=health_servicer)

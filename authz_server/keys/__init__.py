@@ -1,1 +1,0 @@
-"""Verification keys of key managers: JWKS / certificate parsing and the JWKS cache."""

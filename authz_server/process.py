@@ -1,0 +1,83 @@
+"""One authz_server process deciding: the gRPC front end, the Watch on admin_api, the
+token services and the decision log, until asked to stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from authz_server.backend_jwt.cache import BackendJwtCache
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server.decision_log import DecisionLog, install
+from authz_server.index.store import PolicyStore
+from authz_server.frontends import start_server
+from authz_server.settings import AuthzSettings
+from authz_server.sync_client import Liveness, PolicySyncClient, token_source
+from authz_server.key_managers.services import TokenServices
+from authz_server.workers import parent_gone
+
+log = logging.getLogger("authz_server")
+
+# How often revocations of tokens that have expired since are dropped from the index.
+_PRUNE_SECONDS = 60.0
+
+
+def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int | None) -> int:
+    """One process deciding: worker `worker_index` listens on authz_port + index."""
+    index = worker_index or 0
+    port = settings.mesh.authz_port + index
+    supervisor_pid = os.getppid() if worker_index is not None else None
+    store = PolicyStore()
+    decisions = DecisionLog(mode=settings.decision_log, who=f" worker-{index}" if worker_index is not None else "")
+    install(decisions)
+    decisions.start()
+    sync_token = token_source(settings.sync_token, settings.mesh.sync_token_file)
+    # The resident key manager's introspection takes this replica's sync token.
+    tokens = TokenServices.from_settings(settings.tokens, sync_token=sync_token)
+    tokens.start(store)
+    try:
+        server = start_server(
+            store,
+            host=settings.mesh.host,
+            port=port,
+            trusted_hops=settings.trusted_hops,
+            workers=settings.threads,
+            max_concurrent_rpcs=settings.max_concurrent_rpcs,
+            frontend=settings.frontend,
+            tokens=tokens,
+            backend_jwt=BackendJwtIssuer(issuer=settings.backend_jwt.issuer,
+                                         cache=BackendJwtCache(settings.backend_jwt.cache_size)),
+        )
+    except (OSError, RuntimeError) as exc:
+        log.error("cannot serve on %s:%d: %s", settings.mesh.host, port, exc)
+        tokens.stop()
+        install(None)
+        decisions.stop()
+        return 1
+    replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
+    sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica,
+                            liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds))
+    sync.start()
+    try:
+        next_prune = time.monotonic() + _PRUNE_SECONDS
+        while not stopping.wait(1.0):
+            if supervisor_pid is not None and parent_gone(supervisor_pid):
+                log.error("the supervisor is gone: worker %d stops", index)
+                break
+            if time.monotonic() >= next_prune:
+                pruned = store.prune(time.time())
+                if pruned:
+                    log.info("dropped %d revocations of expired tokens", pruned)
+                next_prune = time.monotonic() + _PRUNE_SECONDS
+    finally:
+        log.info("shutting down")
+        sync.stop()
+        server.stop(grace=2.0)
+        tokens.stop()
+        install(None)
+        decisions.stop()
+    return 0
+
