@@ -28,17 +28,17 @@ def _install_stop_handlers(stop: threading.Event) -> None:
 
 def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
     """Serve REST in this (main) thread until a signal arrives."""
-    if importlib.util.find_spec("admin_api.rest") is None:
-        log.warning("admin_api.rest is not available: serving gRPC only")
+    if importlib.util.find_spec("admin_api.transports.rest") is None:
+        log.warning("admin_api.transports.rest is not available: serving gRPC only")
         stop.wait()
         return
     import uvicorn
 
     from admin_api.backend_jwt.keys import BackendSigningKeys
-    from admin_api.backend_jwt.routes import backend_jwt_routes
-    from admin_api.oauth.resident import ResidentKeyManager
-    from admin_api.oauth.routes import oauth_routes
-    from admin_api.rest import create_app
+    from admin_api.transports.backend_jwks import backend_jwt_routes
+    from admin_api.transports.oauth2.resident import ResidentKeyManager
+    from admin_api.transports.oauth2.routes import oauth_routes
+    from admin_api.transports.rest import create_app
 
     resident = ResidentKeyManager.create(app.store)
     backend_keys = BackendSigningKeys(app.store, app.store.config.require_kek())

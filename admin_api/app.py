@@ -16,12 +16,12 @@ from admin_api.backend_jwt.keys import BackendSigningKeys
 from admin_api.crypto.kek import load_kek
 from admin_api.db.engine import Database, open_database
 from admin_api.dispatch import Dispatcher
-from admin_api.grpc_server import AdminGrpcServer
+from admin_api.transports.grpc.server import AdminGrpcServer
 from admin_api.migrations import upgrade
 from admin_api.services import organizations
-from admin_api.services.config import ServiceConfig
-from admin_api.services.store import Store
-from admin_api.sync.notifier import ChangeNotifier
+from admin_api.config import ServiceConfig
+from admin_api.store.unit_of_work import Store
+from admin_api.store.notifier import ChangeNotifier
 from admin_api.sync.pruning import ChangeLogPruner
 from admin_api.sync.watch import WatchConfig
 from portcullis_shared.settings import MeshSettings

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from admin_api.caller import Role
+from admin_api.access.caller import Role
 from admin_api.db.models import AdminCredential, Organization
 from admin_api.db.types import utcnow
 from admin_api.services import key_managers
 from admin_api.services.organizations import DEFAULT_ORGANIZATION
-from admin_api.services.store import Store, new_id
+from admin_api.store.unit_of_work import Store, new_id
 from portcullis_shared.credentials import ADMIN_TOKEN_PREFIX, SYNC_TOKEN_PREFIX, credential_hash, new_opaque_credential
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from admin_api import presets
 from admin_api.db import models, oauth_models
 from admin_api.db.backend_jwt_models import BackendSigningKey, private_key_aad
-from admin_api.services.config import ServiceConfig
+from admin_api.config import ServiceConfig
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2, users_pb2
 from portcullis.sync.v1 import sync_pb2
 

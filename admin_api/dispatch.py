@@ -3,7 +3,7 @@
 `HANDLERS` is the registry: one row per RPC of portcullis.admin.v1, checked against the
 service descriptors when a Dispatcher is built, so an RPC without a handler (or a handler
 without an RPC) is a start-up error, not a runtime surprise. Every call is admitted by
-the permission table (`admin_api.permissions`, checked against the RPCs likewise) and every
+the permission table (`admin_api.access.permissions`, checked against the RPCs likewise) and every
 change is recorded in the audit log (`admin_api.audit`).
 """
 
@@ -16,16 +16,16 @@ from types import MappingProxyType
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
-from admin_api import auth
+from admin_api.access import auth
 from admin_api.audit import log as audit_log
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
 from admin_api.services import (
     api_keys, apis, application_keys, applications, audit, backend_signing_keys, key_managers, organizations,
     signing_keys, subscriptions, users,
 )
-from admin_api.permissions import PERMISSIONS, Permission, check_table
-from admin_api.services.store import Store
+from admin_api.access.permissions import PERMISSIONS, Permission, check_table
+from admin_api.store.unit_of_work import Store
 from admin_api.schema import admin_services
 
 Handler = Callable[[Store, Message, Caller], Message]

@@ -11,7 +11,7 @@ A lost admin_api does not always break the TCP connection (a host gone silent, a
 half-open connection through a NAT): admin_api sends a heartbeat when it has nothing else
 to say, so a stream silent for `Liveness.idle_timeout` (three heartbeats) is cancelled and
 resumed. HTTP/2 keepalive pings catch a dead transport even while events are stalled
-behind flow control; admin_api's gRPC server permits them (admin_api/grpc_server.py).
+behind flow control; admin_api's gRPC server permits them (admin_api/transports/grpc/server.py).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Backoff:
 
 
 # Keepalive pings on the channel to admin_api. admin_api's server accepts a ping every
-# 10 s (admin_api.grpc_server.SERVER_OPTIONS); pinging more often than that would earn
+# 10 s (admin_api.transports.grpc.server.SERVER_OPTIONS); pinging more often than that would earn
 # strikes and a GOAWAY too_many_pings.
 KEEPALIVE_TIME_MS = 20_000
 KEEPALIVE_TIMEOUT_MS = 10_000

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from admin_api.caller import Caller
 from admin_api.db import models
 from admin_api.db.audit_models import AuditRecord
 from admin_api.db.oauth_models import SigningKey
 from admin_api.db.types import utcnow
 
 if TYPE_CHECKING:
-    from admin_api.services.store import Store
+    from admin_api.access.caller import Caller
+    from admin_api.store.unit_of_work import Store
 
 SUCCEEDED = "SUCCEEDED"
 PERMISSION_DENIED = "PERMISSION_DENIED"

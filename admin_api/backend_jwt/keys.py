@@ -30,7 +30,7 @@ from admin_api.crypto.kek import Kek
 from admin_api.db.backend_jwt_models import BackendSigningKey, private_key_aad
 from admin_api.db.types import utcnow
 from admin_api.errors import InvalidArgument
-from admin_api.services.store import Store, Writer
+from admin_api.store.unit_of_work import Store, Writer
 from portcullis_shared.backend_jwt import ALGORITHMS, DEFAULT_ALGORITHM, MAX_VALIDITY_SECONDS
 
 RSA_KEY_BITS = 2048

@@ -4,7 +4,7 @@ SQLite runs in WAL mode (readers never block the writer) with foreign keys on. W
 transactions start with BEGIN IMMEDIATE so that a writer takes the database lock before
 its first read: otherwise two writers that both read first would fail with "database is
 locked" when the second tries to write. On PostgreSQL the row lock taken by the revision
-counter UPDATE does the serializing (see admin_api.sync.outbox).
+counter UPDATE does the serializing (see admin_api.store.outbox).
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""The resident key manager: Portcullis's own OAuth2 authorization server.
-
-Grant handling is authlib's (`admin_api.oauth.server`); this package supplies the
-storage (clients, codes, tokens), the signing keys, and the HTTP endpoints mounted on
-admin_api's REST port (`admin_api.oauth.routes`).
+"""The resident key manager's state: the tokens it issues (`tokens`) and the keys it signs
+them with (`signing_keys`). Its OAuth2 protocol surface (authlib's authorization server,
+grants, HTTP endpoints) is `admin_api.transports.oauth2`; the admin callers its tokens
+stand for are found by `admin_api.access.user_auth`.
 """

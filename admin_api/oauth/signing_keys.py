@@ -30,7 +30,7 @@ from admin_api.crypto.kek import Kek
 from admin_api.db.oauth_models import OAuthToken, SigningKey
 from admin_api.db.types import utcnow
 from admin_api.errors import InvalidArgument
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 
 DEFAULT_ALGORITHM = "ES256"
 SUPPORTED_ALGORITHMS = ("ES256", "RS256")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from admin_api.db.oauth_models import AuthorizationCode, OAuthToken, RevokedToken
 from admin_api.oauth.signing_keys import SigningKeys
-from admin_api.services.store import Writer, new_id
+from admin_api.store.unit_of_work import Writer, new_id
 from portcullis_shared.credentials import credential_hash, new_opaque_credential
 
 ACCESS_TOKEN = "access_token"

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.convert import api_key_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from admin_api.services import ownership, paging, scope, validation
-from admin_api.services.store import Store, Writer, new_id
+from admin_api.services import isolation, ownership, paging, validation
+from admin_api.store.unit_of_work import Store, Writer, new_id
 from portcullis.admin.v1 import admin_pb2
 from portcullis_shared.credentials import API_KEY_PREFIX, credential_hash, mask, new_opaque_credential
 
@@ -42,7 +42,7 @@ def generate_api_key(store: Store, request: admin_pb2.GenerateApiKeyRequest,
     now = utcnow()
     expires_at = now + timedelta(days=request.validity_days) if request.validity_days else None
     with store.write() as writer:
-        api = scope.get(writer.session, models.Api, request.api_id, caller, field="api_id", what="API")
+        api = isolation.get(writer.session, models.Api, request.api_id, caller, field="api_id", what="API")
         _check_api_keyable(api)
         application_id = None
         if request.application_id:
@@ -60,7 +60,7 @@ def get_api_key(store: Store, request: admin_pb2.GetApiKeyRequest, caller: Calle
 
 def list_api_keys(store: Store, request: admin_pb2.ListApiKeysRequest,
                   caller: Caller) -> admin_pb2.ListApiKeysResponse:
-    organization_id = scope.organization(request.organization_id, caller)
+    organization_id = isolation.organization(request.organization_id, caller)
     size = paging.page_size(request.page_size)
     statement = select(models.ApiKey).where(models.ApiKey.organization_id == organization_id)
     if request.api_id:
@@ -125,7 +125,7 @@ def dissociate_api_key(store: Store, request: admin_pb2.DissociateApiKeyRequest,
 
 
 def may_change(row: models.ApiKey, caller: Caller) -> bool:
-    """The key's owner, or an admin of its organization (scope.get checked the organization)."""
+    """The key's owner, or an admin of its organization (isolation.get checked the organization)."""
     return row.owner == caller.subject or caller.is_admin
 
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.backend_jwt import config as backend_jwt_config
+from admin_api.services import backend_jwt_config
 from admin_api.backend_jwt.keys import ensure_active_in
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.convert import api_pb, backend_jwt_json, backend_jwt_pb, resource_json, security_json
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from admin_api.services import key_managers, masks, paging, scope, validation
-from admin_api.services.store import Store, Writer, new_id
+from admin_api.services import isolation, key_managers, masks, paging, validation
+from admin_api.store.unit_of_work import Store, Writer, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
 
@@ -50,7 +50,7 @@ IMMUTABLE = frozenset({"id", "organization_id", "base_path", "lifecycle_state", 
 
 
 def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller) -> admin_pb2.Api:
-    organization_id = scope.organization(request.organization_id, caller)
+    organization_id = isolation.organization(request.organization_id, caller)
     now = utcnow()
     row = models.Api(
         id=new_id(),
@@ -88,14 +88,14 @@ def consumer_view(caller: Caller) -> bool:
 
 def get_api(store: Store, request: admin_pb2.GetApiRequest, caller: Caller) -> admin_pb2.Api:
     with store.read() as session:
-        row = scope.get(session, models.Api, request.id, caller, what="API")
+        row = isolation.get(session, models.Api, request.id, caller, what="API")
         if consumer_view(caller) and row.lifecycle_state not in CONSUMER_STATES:
             raise NotFound(f"API {request.id!r} not found", field="id")
         return api_pb(row)
 
 
 def list_apis(store: Store, request: admin_pb2.ListApisRequest, caller: Caller) -> admin_pb2.ListApisResponse:
-    organization_id = scope.organization(request.organization_id, caller)
+    organization_id = isolation.organization(request.organization_id, caller)
     size = paging.page_size(request.page_size)
     statement = select(models.Api).where(models.Api.organization_id == organization_id)
     view = "consumer" if consumer_view(caller) else "all"
@@ -111,7 +111,7 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
     paths = masks.paths(request.update_mask, mutable=MUTABLE, immutable=IMMUTABLE)
     new = request.api
     with store.write() as writer:
-        row = scope.get(writer.session, models.Api, request.id, caller, what="API")
+        row = isolation.get(writer.session, models.Api, request.id, caller, what="API")
         for path in paths:
             field = f"api.{path}"
             if path == "name":
@@ -151,7 +151,7 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
 
 def delete_api(store: Store, request: admin_pb2.DeleteApiRequest, caller: Caller) -> Empty:
     with store.write() as writer:
-        row = scope.get(writer.session, models.Api, request.id, caller, what="API")
+        row = isolation.get(writer.session, models.Api, request.id, caller, what="API")
         for key in writer.session.scalars(select(models.ApiKey).where(models.ApiKey.api_id == row.id)):
             writer.delete(key)
         for subscription in writer.session.scalars(select(models.Subscription)
@@ -168,7 +168,7 @@ def change_api_lifecycle(store: Store, request: admin_pb2.ChangeApiLifecycleRequ
         raise InvalidArgument("target_state is required: one of " + ", ".join(State.Name(s) for s in TRANSITIONS),
                               field="target_state")
     with store.write() as writer:
-        row = scope.get(writer.session, models.Api, request.id, caller, what="API")
+        row = isolation.get(writer.session, models.Api, request.id, caller, what="API")
         current = State.Value(row.lifecycle_state)
         allowed = TRANSITIONS[current]
         if target not in allowed:

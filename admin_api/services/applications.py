@@ -11,13 +11,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.convert import application_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, PermissionDenied
-from admin_api.services import application_keys, masks, ownership, paging, scope, validation
-from admin_api.services.store import Store, new_id
+from admin_api.services import application_keys, isolation, masks, ownership, paging, validation
+from admin_api.store.unit_of_work import Store, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
 
@@ -28,7 +28,7 @@ IMMUTABLE = frozenset({"id", "organization_id", "created_at", "updated_at"})
 
 def create_application(store: Store, request: admin_pb2.CreateApplicationRequest,
                        caller: Caller) -> admin_pb2.Application:
-    organization_id = scope.organization(request.organization_id, caller)
+    organization_id = isolation.organization(request.organization_id, caller)
     now = utcnow()
     row = models.Application(
         id=new_id(),
@@ -54,7 +54,7 @@ def get_application(store: Store, request: admin_pb2.GetApplicationRequest,
 
 def list_applications(store: Store, request: admin_pb2.ListApplicationsRequest,
                       caller: Caller) -> admin_pb2.ListApplicationsResponse:
-    organization_id = scope.organization(request.organization_id, caller)
+    organization_id = isolation.organization(request.organization_id, caller)
     size = paging.page_size(request.page_size)
     statement = select(models.Application).where(models.Application.organization_id == organization_id)
     if request.owner:

@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.db.audit_models import AuditRecord
 from admin_api.errors import InvalidArgument
 from admin_api.services import paging
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import audit_pb2 as pb
 
 

@@ -7,11 +7,11 @@ organization may see or rotate them. Answers carry the public JWK only.
 from __future__ import annotations
 
 from admin_api.backend_jwt.keys import BackendKeyInfo, BackendSigningKeys
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.errors import PermissionDenied
 from admin_api.services.organizations import DEFAULT_ORGANIZATION
 from admin_api.services.signing_keys import signing_key_pb
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import backend_signing_keys_pb2 as pb
 from portcullis.admin.v1 import signing_keys_pb2
 

@@ -27,14 +27,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from admin_api import presets
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.convert import key_manager_aad, key_manager_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from admin_api.services import discovery, masks, paging, scope, validation
-from admin_api.services.config import ServiceConfig
-from admin_api.services.store import Store, Writer, new_id
+from admin_api.services import discovery, isolation, masks, paging, validation
+from admin_api.config import ServiceConfig
+from admin_api.store.unit_of_work import Store, Writer, new_id
 from portcullis.admin.v1 import key_managers_pb2
 
 KmType = key_managers_pb2.KeyManager.Type
@@ -97,7 +97,7 @@ def check_allowed_names(session: Session, organization_id: str, names: Iterable[
 def create_key_manager(store: Store, request: key_managers_pb2.CreateKeyManagerRequest,
                        caller: Caller) -> key_managers_pb2.KeyManager:
     given = request.key_manager
-    organization_id = scope.organization(given.organization_id, caller)
+    organization_id = isolation.organization(given.organization_id, caller)
     km_type = _external_type(given.type, "key_manager.type", default=KmType.OIDC)
     name = validation.name(given.name, "key_manager.name")
     now = utcnow()
@@ -127,7 +127,7 @@ def get_key_manager(store: Store, request: key_managers_pb2.GetKeyManagerRequest
 
 def list_key_managers(store: Store, request: key_managers_pb2.ListKeyManagersRequest,
                       caller: Caller) -> key_managers_pb2.ListKeyManagersResponse:
-    organization_id = scope.organization(request.organization_id, caller)
+    organization_id = isolation.organization(request.organization_id, caller)
     size = paging.page_size(request.page_size)
     statement = select(models.KeyManager).where(models.KeyManager.organization_id == organization_id)
     with store.read() as session:
@@ -196,7 +196,7 @@ def _allowed_names(api: models.Api) -> list[str]:
 
 
 def _get(session: Session, key_manager_id: str, caller: Caller) -> models.KeyManager:
-    return scope.get(session, models.KeyManager, key_manager_id, caller, what="key manager")
+    return isolation.get(session, models.KeyManager, key_manager_id, caller, what="key manager")
 
 
 def _blank_external_fields() -> dict[str, object]:
@@ -420,7 +420,7 @@ def get_for_keys(session: Session, organization_id: str, key_manager_id: str, ca
                  field: str) -> models.KeyManager:
     """The key manager keys are generated or mapped with: the given one, or the resident."""
     if key_manager_id:
-        return scope.get(session, models.KeyManager, key_manager_id, caller, field=field, what="key manager")
+        return isolation.get(session, models.KeyManager, key_manager_id, caller, field=field, what="key manager")
     row = resident_of(session, organization_id)
     if row is None:
         raise NotFound(f"organization {organization_id!r} has no resident key manager", field=field)

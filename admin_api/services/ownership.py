@@ -1,5 +1,5 @@
 """Own resources only: what a caller restricted to its own resources (a subscriber; see
-admin_api.permissions) may see and change.
+admin_api.access.permissions) may see and change.
 
 Applications and API keys have an owner; subscriptions and application keys (and their
 consumer secrets) belong to their application's owner. Someone else's resource is
@@ -11,10 +11,10 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.db import models
 from admin_api.errors import NotFound, PermissionDenied
-from admin_api.services import scope
+from admin_api.services import isolation
 
 
 def visible(caller: Caller, owner: str) -> bool:
@@ -22,26 +22,26 @@ def visible(caller: Caller, owner: str) -> bool:
 
 
 def application(session: Session, application_id: str, caller: Caller, *, field: str = "id") -> models.Application:
-    row = scope.get(session, models.Application, application_id, caller, field=field)
+    row = isolation.get(session, models.Application, application_id, caller, field=field)
     _check(caller, row.owner, f"application {application_id!r} not found", field)
     return row
 
 
 def subscription(session: Session, subscription_id: str, caller: Caller) -> models.Subscription:
-    row = scope.get(session, models.Subscription, subscription_id, caller)
+    row = isolation.get(session, models.Subscription, subscription_id, caller)
     _check(caller, _application_owner(session, row.application_id), f"subscription {subscription_id!r} not found",
            "id")
     return row
 
 
 def api_key(session: Session, key_id: str, caller: Caller) -> models.ApiKey:
-    row = scope.get(session, models.ApiKey, key_id, caller, what="API key")
+    row = isolation.get(session, models.ApiKey, key_id, caller, what="API key")
     _check(caller, row.owner, f"API key {key_id!r} not found", "id")
     return row
 
 
 def application_key(session: Session, key_id: str, caller: Caller, *, field: str = "id") -> models.ApplicationKey:
-    row = scope.get(session, models.ApplicationKey, key_id, caller, field=field, what="application key")
+    row = isolation.get(session, models.ApplicationKey, key_id, caller, field=field, what="application key")
     _check(caller, _application_owner(session, row.application_id), f"application key {key_id!r} not found", field)
     return row
 

@@ -10,11 +10,11 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.errors import PermissionDenied
 from admin_api.oauth.signing_keys import KeyInfo, SigningKeys
 from admin_api.services.organizations import DEFAULT_ORGANIZATION
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import signing_keys_pb2 as pb
 
 _JWK_MEMBERS = ("kty", "kid", "alg", "use", "crv", "x", "y", "n", "e")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.convert import subscription_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
-from admin_api.services import masks, ownership, paging, scope, validation
-from admin_api.services.store import Store, new_id
+from admin_api.services import isolation, masks, ownership, paging, validation
+from admin_api.store.unit_of_work import Store, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
 
@@ -31,7 +31,7 @@ def create_subscription(store: Store, request: admin_pb2.CreateSubscriptionReque
     status = _status(request.status, "status", default=Status.ACTIVE)
     with store.write() as writer:
         application = ownership.application(writer.session, request.application_id, caller, field="application_id")
-        api = scope.get(writer.session, models.Api, request.api_id, caller, field="api_id", what="API")
+        api = isolation.get(writer.session, models.Api, request.api_id, caller, field="api_id", what="API")
         if api.lifecycle_state != "PUBLISHED":
             raise FailedPrecondition(f"API {api.id!r} is {api.lifecycle_state}: new subscriptions are accepted "
                                      "only for PUBLISHED APIs", field="api_id")
@@ -56,7 +56,7 @@ def get_subscription(store: Store, request: admin_pb2.GetSubscriptionRequest,
 
 def list_subscriptions(store: Store, request: admin_pb2.ListSubscriptionsRequest,
                        caller: Caller) -> admin_pb2.ListSubscriptionsResponse:
-    organization_id = scope.organization(request.organization_id, caller)
+    organization_id = isolation.organization(request.organization_id, caller)
     size = paging.page_size(request.page_size)
     statement = select(models.Subscription).where(models.Subscription.organization_id == organization_id)
     if request.application_id:

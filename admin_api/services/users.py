@@ -21,13 +21,13 @@ from google.protobuf.empty_pb2 import Empty
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.convert import scope_pb, user_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, InvalidArgument
-from admin_api.services import masks, paging, scope, validation
-from admin_api.services.store import Store, new_id
+from admin_api.services import isolation, masks, paging, validation
+from admin_api.store.unit_of_work import Store, new_id
 from portcullis.admin.v1 import users_pb2
 
 MIN_PASSWORD = 8
@@ -91,7 +91,7 @@ def entitled_scopes(store: Store, organization_id: str, roles: Iterable[str], re
 
 def create_user(store: Store, request: users_pb2.CreateUserRequest, caller: Caller) -> users_pb2.User:
     given = request.user
-    organization_id = scope.organization(given.organization_id, caller)
+    organization_id = isolation.organization(given.organization_id, caller)
     username = validation.subject(validation.required(given.username, "user.username"), "user.username")
     password_hash = _hash(given.password, "user.password")
     roles = validation.roles(list(given.roles), "user.roles")
@@ -108,7 +108,7 @@ def create_user(store: Store, request: users_pb2.CreateUserRequest, caller: Call
 
 def get_user(store: Store, request: users_pb2.GetUserRequest, caller: Caller) -> users_pb2.User:
     with store.read() as session:
-        return user_pb(scope.get(session, models.User, request.id, caller))
+        return user_pb(isolation.get(session, models.User, request.id, caller))
 
 
 def list_users(store: Store, request: users_pb2.ListUsersRequest, caller: Caller) -> users_pb2.ListUsersResponse:
@@ -125,7 +125,7 @@ def update_user(store: Store, request: users_pb2.UpdateUserRequest, caller: Call
     password_hash = _hash(request.user.password, "user.password") if "password" in paths else None
     roles = validation.roles(list(request.user.roles), "user.roles") if "roles" in paths else None
     with store.write() as writer:
-        row = scope.get(writer.session, models.User, request.id, caller)
+        row = isolation.get(writer.session, models.User, request.id, caller)
         if password_hash is not None:
             row.password_hash = password_hash
         if roles is not None:
@@ -136,13 +136,13 @@ def update_user(store: Store, request: users_pb2.UpdateUserRequest, caller: Call
 
 def delete_user(store: Store, request: users_pb2.DeleteUserRequest, caller: Caller) -> Empty:
     with store.write() as writer:
-        writer.session.delete(scope.get(writer.session, models.User, request.id, caller))
+        writer.session.delete(isolation.get(writer.session, models.User, request.id, caller))
     return Empty()
 
 
 def create_scope(store: Store, request: users_pb2.CreateScopeRequest, caller: Caller) -> users_pb2.Scope:
     given = request.scope
-    organization_id = scope.organization(given.organization_id, caller)
+    organization_id = isolation.organization(given.organization_id, caller)
     name = _scope_name(given.name, "scope.name")
     description = validation.description(given.description, "scope.description")
     roles = validation.roles(list(given.roles), "scope.roles")
@@ -168,7 +168,7 @@ def list_scopes(store: Store, request: users_pb2.ListScopesRequest, caller: Call
 def update_scope(store: Store, request: users_pb2.UpdateScopeRequest, caller: Caller) -> users_pb2.Scope:
     paths = masks.paths(request.update_mask, mutable=SCOPE_MUTABLE, immutable=SCOPE_IMMUTABLE)
     with store.write() as writer:
-        row = scope.get(writer.session, models.Scope, request.id, caller)
+        row = isolation.get(writer.session, models.Scope, request.id, caller)
         if "description" in paths:
             row.description = validation.description(request.scope.description, "scope.description")
         if "roles" in paths:
@@ -179,7 +179,7 @@ def update_scope(store: Store, request: users_pb2.UpdateScopeRequest, caller: Ca
 
 def delete_scope(store: Store, request: users_pb2.DeleteScopeRequest, caller: Caller) -> Empty:
     with store.write() as writer:
-        writer.session.delete(scope.get(writer.session, models.Scope, request.id, caller))
+        writer.session.delete(isolation.get(writer.session, models.Scope, request.id, caller))
     return Empty()
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 
 from admin_api.db.models import ChangeRecord
 from admin_api.db.types import utcnow
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from admin_api.db import models
 from admin_api.db.backend_jwt_models import BackendSigningKey
 from admin_api.db.oauth_models import RevokedToken
 from admin_api.db.types import utcnow
-from admin_api.services.store import Store
-from admin_api.sync.outbox import current_revision
+from admin_api.store.unit_of_work import Store
+from admin_api.store.outbox import current_revision
 from portcullis.sync.v1 import sync_pb2
 
 # Parents before children, so a replica applying in order never sees a dangling id.

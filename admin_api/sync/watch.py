@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from admin_api.db.models import ChangeRecord
-from admin_api.services.store import Store
-from admin_api.sync import outbox, snapshot
+from admin_api.store.unit_of_work import Store
+from admin_api.store import outbox
+from admin_api.sync import snapshot
 from portcullis.sync.v1 import sync_pb2
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from admin_api.app import open_store
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.services import api_keys, apis, applications, organizations
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import admin_pb2
 
 ADMIN = Caller(subject="alice", organization_id="default", role=Role.ADMIN)

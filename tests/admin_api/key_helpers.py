@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from admin_api.app import open_store
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.crypto.kek import Kek
 from admin_api.services import key_managers
-from admin_api.services.config import ServiceConfig
-from admin_api.services.store import Store
+from admin_api.config import ServiceConfig
+from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import key_managers_pb2
 
 PUBLIC_URL = "http://127.0.0.1:18081"

@@ -22,18 +22,18 @@ from starlette.testclient import TestClient
 
 from admin_api import bootstrap
 from admin_api.app import open_store
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.crypto.kek import Kek
 from admin_api.dispatch import Dispatcher
-from admin_api.grpc_server import AdminGrpcServer
-from admin_api.oauth.resident import ResidentKeyManager
-from admin_api.oauth.routes import oauth_routes
-from admin_api.rest import create_app
-from admin_api.rest.bindings import HttpBinding, load_bindings
+from admin_api.transports.grpc.server import AdminGrpcServer
+from admin_api.transports.oauth2.resident import ResidentKeyManager
+from admin_api.transports.oauth2.routes import oauth_routes
+from admin_api.transports.rest import create_app
+from admin_api.transports.rest.bindings import HttpBinding, load_bindings
 from admin_api.schema import ADMIN_PROTO_MODULES
 from admin_api.services import api_keys, apis, application_keys, applications, subscriptions, users
-from admin_api.services.config import ServiceConfig
-from admin_api.services.store import Store
+from admin_api.config import ServiceConfig
+from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, users_pb2
 
 ISSUER = "http://127.0.0.1:8081"

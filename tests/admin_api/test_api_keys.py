@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.db import models
 from admin_api.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from admin_api.services import api_keys, apis

@@ -18,8 +18,9 @@ from admin_api.db.models import ChangeRecord
 from admin_api.db.types import utcnow
 from admin_api.errors import InvalidArgument, PermissionDenied
 from admin_api.services import apis, backend_signing_keys
-from admin_api.services.store import Store
-from admin_api.sync import outbox, snapshot
+from admin_api.store.unit_of_work import Store
+from admin_api.store import outbox
+from admin_api.sync import snapshot
 from portcullis.admin.v1 import admin_pb2, backend_signing_keys_pb2, signing_keys_pb2
 from portcullis.sync.v1 import sync_pb2
 from tests.admin_api.conftest import ADMIN, OTHER_ADMIN, create_api

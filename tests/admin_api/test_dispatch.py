@@ -8,10 +8,10 @@ import grpc
 import pytest
 
 from admin_api.app import create_admin_app
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.dispatch import HANDLERS, Dispatcher, admin_methods
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
-from admin_api.grpc_server import AdminGrpcServer
+from admin_api.transports.grpc.server import AdminGrpcServer
 from portcullis.admin.v1 import admin_pb2, admin_pb2_grpc
 from portcullis_shared.settings import MeshSettings
 from tests.admin_api.conftest import ADMIN

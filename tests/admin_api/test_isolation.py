@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.errors import NotFound, PermissionDenied
 from admin_api.services import api_keys, apis, applications, organizations, subscriptions
 from portcullis.admin.v1 import admin_pb2

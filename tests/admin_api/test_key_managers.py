@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.convert import key_manager_record
 from admin_api.db import models
 from admin_api.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,

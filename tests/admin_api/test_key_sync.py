@@ -9,7 +9,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
 
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.db.models import ChangeRecord
 from admin_api.services import application_keys, applications, key_managers, organizations
 from admin_api.sync import snapshot

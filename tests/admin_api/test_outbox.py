@@ -14,7 +14,7 @@ from admin_api.db import models
 from admin_api.db.models import Base
 from admin_api.errors import AlreadyExists, InvalidArgument
 from admin_api.services import applications
-from admin_api.sync import outbox
+from admin_api.store import outbox
 from portcullis.admin.v1 import admin_pb2
 from portcullis.sync.v1 import sync_pb2
 from tests.admin_api.conftest import ADMIN, create_application, generate_key, published_api

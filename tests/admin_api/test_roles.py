@@ -16,9 +16,9 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.errors import PermissionDenied
-from admin_api.permissions import PERMISSIONS
+from admin_api.access.permissions import PERMISSIONS
 from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, key_managers_pb2, signing_keys_pb2,
                                  users_pb2)
 from admin_api.services import apis, key_managers, users

@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
 from admin_api.audit import log as audit_log
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.db.audit_models import AuditRecord
 from admin_api.errors import InvalidArgument
 from admin_api.services import apis, organizations

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
 
-from admin_api.caller import Caller, Credential, Role
+from admin_api.access.caller import Caller, Credential, Role
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import Unauthenticated

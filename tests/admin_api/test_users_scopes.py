@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.db import models
 from admin_api.errors import AlreadyExists, InvalidArgument, NotFound
 from admin_api.services import organizations, users

@@ -259,7 +259,7 @@ def test_heartbeats_keep_a_quiet_stream(admin, client_for):
 
 
 def test_keepalive_pings_are_accepted_by_admin_api_server_policy():
-    from admin_api.grpc_server import SERVER_OPTIONS
+    from admin_api.transports.grpc.server import SERVER_OPTIONS
 
     client, server = dict(CHANNEL_OPTIONS), dict(SERVER_OPTIONS)
     assert client["grpc.keepalive_time_ms"] >= server["grpc.http2.min_recv_ping_interval_without_data_ms"]

@@ -13,7 +13,7 @@ import grpc
 from starlette.testclient import TestClient
 
 from admin_api.app import AdminApp, create_admin_app
-from admin_api.rest import create_app
+from admin_api.transports.rest import create_app
 from portcullis_shared.settings import MeshSettings
 
 

@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks as st_checks
 
-from admin_api.rest import create_app
+from admin_api.transports.rest import create_app
 
 EXAMPLES_PER_OPERATION = 3
 CHECKS = [

@@ -18,11 +18,11 @@ from admin_api import bootstrap
 from admin_api.app import open_store
 from admin_api.crypto.kek import Kek
 from admin_api.dispatch import Dispatcher
-from admin_api.oauth.resident import ResidentKeyManager
-from admin_api.oauth.routes import oauth_routes
-from admin_api.rest import create_app
-from admin_api.services.config import ServiceConfig
-from admin_api.services.store import Store
+from admin_api.transports.oauth2.resident import ResidentKeyManager
+from admin_api.transports.oauth2.routes import oauth_routes
+from admin_api.transports.rest import create_app
+from admin_api.config import ServiceConfig
+from admin_api.store.unit_of_work import Store
 
 ISSUER = "http://127.0.0.1:8081"
 OWNER = "alice"

@@ -12,9 +12,9 @@ from google.protobuf import message_factory
 from google.protobuf.message import Message
 from starlette.testclient import TestClient
 
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.errors import Unauthenticated
-from admin_api.rest import create_app
+from admin_api.transports.rest import create_app
 from admin_api.schema import admin_services
 
 TOKEN = "pca_test-token"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from admin_api.rest.bindings import BindingError, PathTemplate, load_bindings
-from admin_api.rest.problems import Problem
-from admin_api.rest.routing import Router
+from admin_api.transports.rest.bindings import BindingError, PathTemplate, load_bindings
+from admin_api.transports.rest.problems import Problem
+from admin_api.transports.rest.routing import Router
 from portcullis.admin.v1 import admin_pb2
 
 

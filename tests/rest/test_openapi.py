@@ -16,8 +16,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
-from admin_api.rest.bindings import load_bindings
-from admin_api.rest.openapi import build_openapi
+from admin_api.transports.rest.bindings import load_bindings
+from admin_api.transports.rest.openapi import build_openapi
 from admin_api.schema import ADMIN_PROTO_MODULES, admin_services
 from portcullis.admin.v1 import admin_pb2
 from portcullis.options.v1 import http_pb2

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from admin_api import errors
-from admin_api.rest.body import MAX_BODY_BYTES
+from admin_api.transports.rest.body import MAX_BODY_BYTES
 from portcullis.admin.v1 import admin_pb2
 from tests.rest.conftest import AUTH, TOKEN, FakeDispatcher
 
@@ -231,7 +231,7 @@ def test_unexpected_exception_is_500_without_internals(
     client: TestClient, dispatcher: FakeDispatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
     dispatcher.error = RuntimeError("sqlite3.OperationalError: secret-table is locked")
-    with caplog.at_level(logging.ERROR, logger="admin_api.rest"):
+    with caplog.at_level(logging.ERROR, logger="admin_api.transports.rest"):
         response = client.get("/v1/apis/a1", headers=AUTH)
     problem = assert_problem(response, 500, "internal_error")
     assert "secret-table" not in response.text and "RuntimeError" not in problem["detail"]

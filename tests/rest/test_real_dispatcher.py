@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from admin_api import bootstrap
 from admin_api.app import open_store
 from admin_api.dispatch import Dispatcher
-from admin_api.rest import create_app
+from admin_api.transports.rest import create_app
 from tests.rest.test_problems import assert_problem
 
 PIZZASHACK = {

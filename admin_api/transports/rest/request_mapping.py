@@ -22,10 +22,10 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from admin_api.rest.bindings import HttpBinding
-from admin_api.rest.fields import INTEGER_RANGES, Kind, kind_of
-from admin_api.rest.problems import invalid
-from admin_api.rest.strict_json import INT64_TEXT, check_object
+from admin_api.transports.rest.bindings import HttpBinding
+from admin_api.transports.rest.fields import INTEGER_RANGES, Kind, kind_of
+from admin_api.transports.rest.problems import invalid
+from admin_api.transports.rest.strict_json import INT64_TEXT, check_object
 
 _PARSE_ERROR_AT = re.compile(r" at \"?[A-Za-z0-9_]+\.([A-Za-z0-9_.\[\]]+?)\"?\.*$")
 

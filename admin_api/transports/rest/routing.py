@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from admin_api.rest.bindings import PathTemplate
-from admin_api.rest.problems import METHOD_NOT_ALLOWED, ROUTE_NOT_FOUND, Problem
+from admin_api.transports.rest.bindings import PathTemplate
+from admin_api.transports.rest.problems import METHOD_NOT_ALLOWED, ROUTE_NOT_FOUND, Problem
 
 T = TypeVar("T")
 

@@ -18,11 +18,11 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from admin_api.auth import metadata_token
+from admin_api.access.auth import metadata_token
 from admin_api.dispatch import Dispatcher
 from admin_api.errors import AdminError
-from admin_api.grpc_input import Unparseable, lenient_parser, require_known
-from admin_api.sync.servicer import PolicySyncServicer
+from admin_api.transports.grpc.parsing import Unparseable, lenient_parser, require_known
+from admin_api.transports.grpc.policy_sync import PolicySyncServicer
 from admin_api.sync.watch import WatchConfig
 from admin_api.schema import admin_services
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc

@@ -29,14 +29,14 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from admin_api import auth
+from admin_api.access import auth
 from admin_api.audit import log as audit_log
-from admin_api.caller import Caller, Credential, Role
+from admin_api.access.caller import Caller, Credential, Role
 from admin_api.db.oauth_models import AuthorizationCode, OAuthToken
 from admin_api.db.types import utcnow
 from admin_api.errors import Unauthenticated
 from admin_api.oauth import tokens
-from admin_api.oauth.clients import (
+from admin_api.transports.oauth2.clients import (
     AUTHORIZATION_CODE,
     CLIENT_CREDENTIALS,
     PUBLIC_METHOD,
@@ -46,7 +46,7 @@ from admin_api.oauth.clients import (
 )
 from admin_api.oauth.signing_keys import SigningKeys
 from admin_api.services import users
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 from portcullis_shared.credentials import credential_hash
 
 log = logging.getLogger(__name__)

@@ -22,12 +22,12 @@ from starlette.types import Receive, Scope, Send
 
 from admin_api.schema import ADMIN_PROTO_MODULES
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.errors import AdminError
-from admin_api.rest.bindings import HttpBinding, PathTemplate, load_bindings
-from admin_api.rest.body import MAX_BODY_BYTES, decode_json_object, read_body
-from admin_api.rest.openapi import build_openapi
-from admin_api.rest.problems import (
+from admin_api.transports.rest.bindings import HttpBinding, PathTemplate, load_bindings
+from admin_api.transports.rest.body import MAX_BODY_BYTES, decode_json_object, read_body
+from admin_api.transports.rest.openapi import build_openapi
+from admin_api.transports.rest.problems import (
     UNAUTHENTICATED,
     Problem,
     from_admin_error,
@@ -35,10 +35,10 @@ from admin_api.rest.problems import (
     invalid,
     problem_response,
 )
-from admin_api.rest.request_mapping import build_request
-from admin_api.rest.routing import Router
+from admin_api.transports.rest.request_mapping import build_request
+from admin_api.transports.rest.routing import Router
 
-logger = logging.getLogger("admin_api.rest")
+logger = logging.getLogger("admin_api.transports.rest")
 
 HEALTHZ = "/healthz"
 OPENAPI = "/openapi.json"

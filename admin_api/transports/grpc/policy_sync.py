@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from admin_api.auth import metadata_token
+from admin_api.access.auth import metadata_token
 from admin_api.dispatch import Dispatcher
 from admin_api.errors import AdminError
 from admin_api.sync.watch import WatchConfig, watch

@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 
 from portcullis.options.v1 import http_pb2
 
-from admin_api.rest.fields import TEXT_KINDS, Kind, check_supported, kind_of, message_kind
+from admin_api.transports.rest.fields import TEXT_KINDS, Kind, check_supported, kind_of, message_kind
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 MASK_FIELD = "update_mask"

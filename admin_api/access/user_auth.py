@@ -18,12 +18,12 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.caller import USER_ROLES, Caller, Credential
+from admin_api.access.caller import USER_ROLES, Caller, Credential
 from admin_api.db import models
 from admin_api.db.oauth_models import OAuthToken, RevokedToken, SigningKey
 from admin_api.errors import Unauthenticated
 from admin_api.oauth import tokens
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 
 ALGORITHMS = ("ES256", "RS256")   # what the resident key manager signs with
 LEEWAY_SECONDS = 30

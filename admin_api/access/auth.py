@@ -1,6 +1,6 @@
 """Admin credentials, established per call: stored bearer tokens (the bootstrap admin
 token, the sync token; SHA-256 lookups) and the resident key manager's user tokens
-(admin_api.user_auth)."""
+(admin_api.access.user_auth)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import re
 
 from sqlalchemy import select
 
-from admin_api import user_auth
-from admin_api.caller import Caller, Credential, Role
+from admin_api.access import user_auth
+from admin_api.access.caller import Caller, Credential, Role
 from admin_api.db.models import AdminCredential
 from admin_api.errors import Unauthenticated
 from admin_api.db.types import utcnow
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 from portcullis_shared.credentials import credential_hash, hashes_match
 
 _BEARER_RE = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)

@@ -16,9 +16,9 @@ from admin_api.audit import log as audit_log
 from admin_api.convert import EntityRow
 from admin_api.db.engine import Database
 from admin_api.errors import AlreadyExists
-from admin_api.services.config import CONFIG_KEY, ServiceConfig
-from admin_api.sync import outbox
-from admin_api.sync.notifier import ChangeNotifier
+from admin_api.config import CONFIG_KEY, ServiceConfig
+from admin_api.store import outbox
+from admin_api.store.notifier import ChangeNotifier
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from admin_api.caller import Caller
+from admin_api.access.caller import Caller
 from admin_api.db import models
 from admin_api.errors import InvalidArgument, NotFound, PermissionDenied
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from admin_api.oauth.server import ResidentAuthorizationServer
+from admin_api.transports.oauth2.server import ResidentAuthorizationServer
 from admin_api.oauth.signing_keys import SigningKeys
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-from admin_api.rest.bindings import HttpBinding
-from admin_api.rest.fields import INTEGER_RANGES, Kind, kind_of
-from admin_api.rest.problems import WWW_AUTHENTICATE
+from admin_api.transports.rest.bindings import HttpBinding
+from admin_api.transports.rest.fields import INTEGER_RANGES, Kind, kind_of
+from admin_api.transports.rest.problems import WWW_AUTHENTICATE
 
 Schema = dict[str, Any]
 

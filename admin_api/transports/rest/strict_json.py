@@ -14,8 +14,8 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from admin_api.rest.fields import INTEGER_RANGES, Kind, kind_of
-from admin_api.rest.problems import invalid
+from admin_api.transports.rest.fields import INTEGER_RANGES, Kind, kind_of
+from admin_api.transports.rest.problems import invalid
 
 INT64_TEXT = re.compile(r"^-?[0-9]+$")
 

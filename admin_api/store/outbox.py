@@ -21,7 +21,7 @@ from admin_api.convert import ENTITY_KINDS, EntityRow, policy_entity
 from admin_api.db.models import ChangeRecord, Organization, RevisionCounter
 from admin_api.db.types import utcnow
 from admin_api.crypto import kek
-from admin_api.services import config
+from admin_api import config
 from portcullis.sync.v1 import sync_pb2
 
 UPSERT = "upsert"

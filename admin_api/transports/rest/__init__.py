@@ -10,6 +10,6 @@ unknown fields, null, wrong types and camelCase names are 400s naming the field;
 answers include every field without presence (defaults too) so the shape is stable.
 """
 
-from admin_api.rest.app import Dispatcher, create_app
+from admin_api.transports.rest.app import Dispatcher, create_app
 
 __all__ = ["Dispatcher", "create_app"]

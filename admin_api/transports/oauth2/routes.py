@@ -20,9 +20,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from admin_api.oauth import metadata
-from admin_api.oauth.resident import ResidentKeyManager
-from admin_api.oauth.server import FormRequest, OAuthResponse, Owner
+from admin_api.transports.oauth2 import metadata
+from admin_api.transports.oauth2.resident import ResidentKeyManager
+from admin_api.transports.oauth2.server import FormRequest, OAuthResponse, Owner
 from admin_api.services import users
 
 log = logging.getLogger(__name__)

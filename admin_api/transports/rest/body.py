@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from admin_api.rest.problems import (
+from admin_api.transports.rest.problems import (
     MALFORMED_JSON,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,

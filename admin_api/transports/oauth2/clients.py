@@ -14,7 +14,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from admin_api.db.types import utcnow
 from admin_api.services import application_keys
 from admin_api.services.application_keys import OAuthClient
-from admin_api.services.store import Store
+from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import application_keys_pb2, key_managers_pb2
 
 RESIDENT = key_managers_pb2.KeyManager.RESIDENT

@@ -1,0 +1,1 @@
+"""The gRPC server: every admin service through the Dispatcher, PolicySync, health and reflection."""
