@@ -40,13 +40,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if worker_index is None and settings.workers > 1:
         log.info("starting %d workers with %r", settings.workers, settings)
-        return Supervisor(settings.workers).run(stopping)
+        return _supervise(settings, stopping)
     if worker_index is None:
         log.info("starting with %r", settings)
     # Imported here: the supervisor stays small (no grpc, no index) and only its workers load them.
     from authz_server.process import serve
 
     return serve(settings, stopping, worker_index)
+
+
+def _supervise(settings: AuthzSettings, stopping: threading.Event) -> int:
+    """The supervisor: its workers, and the one scrape target covering all of them."""
+    supervisor = Supervisor(settings.workers, metrics=settings.metrics)
+    metrics = None
+    if settings.metrics:
+        from authz_server.metrics.server import serve_metrics
+
+        try:
+            metrics = serve_metrics(settings.mesh.host, settings.mesh.authz_metrics_port, supervisor.metric_answers,
+                                    max_apis=settings.metrics_max_apis)
+        except OSError as exc:
+            log.error("cannot serve metrics on %s:%d: %s", settings.mesh.host, settings.mesh.authz_metrics_port, exc)
+            return 1
+    try:
+        return supervisor.run(stopping)
+    finally:
+        if metrics is not None:
+            metrics.stop()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from authz_server.decision_log import log_decision
 from authz_server.denials import Denial, InternalError
 from authz_server.envoy_adapter import deny_response, to_check_response, to_request_context
 from authz_server.index.store import PolicyStore
+from authz_server.metrics.recorder import OUTCOME_ALLOW, OUTCOME_DENY, recorder
 from authz_server.pipeline import decide
 from authz_server.context import Allow, RequestContext
 from authz_server.key_managers.services import TokenServices
@@ -60,5 +61,8 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
             log.exception("internal error while building a CheckResponse")
             decision = InternalError()
             response = deny_response(decision)
-        log_decision(decision, request_context, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        log_decision(decision, request_context, elapsed)
+        recorder.decision(OUTCOME_ALLOW if isinstance(decision, Allow) else OUTCOME_DENY, decision.code,
+                          decision.api_id, decision.credential, elapsed)
         return response

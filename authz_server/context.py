@@ -115,5 +115,12 @@ class Allow:
         return self.identity.key_manager_id if self.identity is not None else ""
 
     @property
+    def credential(self) -> str:
+        """The metric label: "api_key", "oauth2" or "none" (an open resource)."""
+        if self.identity is None:
+            return "none"
+        return "api_key" if self.identity.kind == "api_key" else "oauth2"
+
+    @property
     def consumer_key(self) -> str:
         return self.identity.consumer_key if self.identity is not None else ""

@@ -26,6 +26,7 @@ class Denial(Exception):
         self.challenges: tuple[str, ...] = ()
         self.api_id: str = ""
         self.api_key_id = api_key_id
+        self.credential = "none"   # the kind of credential found (metric label); decide() sets it
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"

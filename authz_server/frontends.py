@@ -18,6 +18,7 @@ from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server import offload
 from authz_server.h2grpc.connection import Limits
 from authz_server.h2grpc.offload_hook import OffloadHook
+from authz_server.metrics.recorder import recorder
 from authz_server.h2grpc.grpc_wire import GrpcError, StatusCode
 from authz_server.h2grpc.server import H2GrpcServer
 from authz_server.index.store import PolicyStore
@@ -36,7 +37,8 @@ HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check"
 
 
 # Decisions that would wait on a key manager move from the loop to the pool (authz_server.offload).
-DECISION_OFFLOAD = OffloadHook(inline=offload.inline, would_block=offload.WouldBlock)
+DECISION_OFFLOAD = OffloadHook(inline=offload.inline, would_block=offload.WouldBlock,
+                               counted=lambda refused: recorder.offload(refused=refused))
 
 
 class RunningServer(Protocol):

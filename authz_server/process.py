@@ -14,6 +14,8 @@ from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.decision_log import DecisionLog, install
 from authz_server.index.store import PolicyStore
 from authz_server.frontends import start_server
+from authz_server.metrics.recorder import recorder
+from authz_server.metrics.worker import start_worker_metrics
 from authz_server.settings import AuthzSettings
 from authz_server.sync_client import Liveness, PolicySyncClient, token_source
 from authz_server.key_managers.services import TokenServices
@@ -31,6 +33,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
     port = settings.mesh.authz_port + index
     supervisor_pid = os.getppid() if worker_index is not None else None
     store = PolicyStore()
+    recorder.enabled = settings.metrics   # before the first decision
     decisions = DecisionLog(mode=settings.decision_log, who=f" worker-{index}" if worker_index is not None else "")
     install(decisions)
     decisions.start()
@@ -62,6 +65,16 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
                             liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds))
     sync.start()
     try:
+        stop_metrics = start_worker_metrics(settings, store, sync, worker_index)
+    except OSError as exc:
+        log.error("cannot serve metrics on %s:%d: %s", settings.mesh.host, settings.mesh.authz_metrics_port, exc)
+        sync.stop()
+        server.stop(grace=0.0)
+        tokens.stop()
+        install(None)
+        decisions.stop()
+        return 1
+    try:
         next_prune = time.monotonic() + _PRUNE_SECONDS
         while not stopping.wait(1.0):
             if supervisor_pid is not None and parent_gone(supervisor_pid):
@@ -74,6 +87,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
                 next_prune = time.monotonic() + _PRUNE_SECONDS
     finally:
         log.info("shutting down")
+        stop_metrics()
         sync.stop()
         server.stop(grace=2.0)
         tokens.stop()

@@ -74,6 +74,7 @@ class TokenSettings:
 
 FRONTENDS = ("native", "grpcio")
 DECISION_LOG_MODES = ("all", "denials", "off")
+METRICS_SWITCH = ("on", "off")
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -137,6 +138,11 @@ class AuthzSettings:
     max_concurrent_rpcs: int = 256
     tokens: TokenSettings = TokenSettings()
     backend_jwt: BackendJwtSettings = BackendJwtSettings()
+    # PORTCULLIS_AUTHZ_METRICS: on (default) or off (nothing counted, no /metrics: the
+    # bench's comparison). The port is the mesh's PORTCULLIS_AUTHZ_METRICS_PORT.
+    metrics: bool = True
+    # PORTCULLIS_METRICS_MAX_APIS: APIs with their own `api` label; later ones count as _other.
+    metrics_max_apis: int = 200
 
     @property
     def listen_address(self) -> str:
@@ -148,7 +154,8 @@ class AuthzSettings:
             f"sync_token={'<set>' if self.sync_token else '<file ' + str(self.mesh.sync_token_file) + '>'}, "
             f"trusted_hops={self.trusted_hops}, workers={self.workers}, threads={self.threads}, frontend={self.frontend}, "
             f"decision_log={self.decision_log}, "
-            f"max_concurrent_rpcs={self.max_concurrent_rpcs}, tokens={self.tokens}, backend_jwt={self.backend_jwt})"
+            f"max_concurrent_rpcs={self.max_concurrent_rpcs}, metrics={'on' if self.metrics else 'off'}, "
+            f"metrics_max_apis={self.metrics_max_apis}, tokens={self.tokens}, backend_jwt={self.backend_jwt})"
         )
 
     @classmethod
@@ -167,4 +174,6 @@ class AuthzSettings:
             max_concurrent_rpcs=_non_negative_int(env, "PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS", 256, minimum=1),
             tokens=TokenSettings.from_env(env),
             backend_jwt=BackendJwtSettings.from_env(env),
+            metrics=_choice(env, "PORTCULLIS_AUTHZ_METRICS", METRICS_SWITCH) == "on",
+            metrics_max_apis=_non_negative_int(env, "PORTCULLIS_METRICS_MAX_APIS", 200, minimum=1),
         )

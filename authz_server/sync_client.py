@@ -174,10 +174,20 @@ class PolicySyncClient:
         self.events_received = 0
         self.silent_streams = 0  # streams dropped for silence, for logs and tests
         self.connected = False  # a stream is open
+        # For the metrics and the staleness check: when admin_api was last heard from (any
+        # event, heartbeats included; monotonic) and how long the last snapshot took.
+        self.last_heard = time.monotonic()
+        self.snapshot_seconds = 0.0
+        self._snapshot_started = 0.0
+
+    def staleness_seconds(self) -> float:
+        """Seconds since the last Watch event or heartbeat (since start before any)."""
+        return max(0.0, time.monotonic() - self.last_heard)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        self.last_heard = time.monotonic()
         self._thread = threading.Thread(target=self.run, name="policy-sync", daemon=True)
         self._thread.start()
 
@@ -239,6 +249,7 @@ class PolicySyncClient:
                 snapshot: _SnapshotBuffer | None = None
                 for event in call:
                     watchdog.working()
+                    self.last_heard = time.monotonic()
                     self.events_received += 1
                     snapshot = self._handle(event, snapshot)
                     watchdog.waiting()
@@ -264,6 +275,7 @@ class PolicySyncClient:
         if kind == "snapshot_begin":
             if snapshot is not None:
                 raise SyncProtocolError("SnapshotBegin inside a snapshot")
+            self._snapshot_started = time.monotonic()
             return _SnapshotBuffer(event.revision)
         if kind in ("snapshot_chunk", "snapshot_end"):
             if snapshot is None or event.revision != snapshot.revision:
@@ -273,6 +285,7 @@ class PolicySyncClient:
                     snapshot.index.upsert(entity)
                 return snapshot
             self._store.install_snapshot(snapshot.index.finish(snapshot.revision))
+            self.snapshot_seconds = time.monotonic() - self._snapshot_started
             return None
         if snapshot is not None:
             raise SyncProtocolError(f"{kind} inside a snapshot")

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from authz_server.metrics.channel import FD_VARIABLE, SupervisorEnd
+
 log = logging.getLogger(__name__)
 
 # Exit codes of a worker that could not start: restarting would fail the same way.
@@ -70,6 +72,7 @@ class _Worker:
     started_at: float = 0.0
     failures: int = 0
     restart_at: float | None = None
+    metrics: SupervisorEnd | None = None   # the socket pair to ask this worker for its figures
     history: list[int] = field(default_factory=list)  # exit codes, for logs and tests
 
 
@@ -81,8 +84,10 @@ class Supervisor:
         argv: Callable[[int], list[str]] = worker_argv,
         backoff: RestartBackoff = RestartBackoff(),
         clock: Callable[[], float] = time.monotonic,
+        metrics: bool = False,
     ) -> None:
         self._argv = argv
+        self._metrics = metrics
         self._backoff = backoff
         self._clock = clock
         self.workers = [_Worker(index) for index in range(count)]
@@ -91,8 +96,28 @@ class Supervisor:
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers if w.process is not None and w.process.poll() is None]
 
+    def metric_answers(self, timeout: float = 2.0) -> list[tuple[int, dict | None]]:
+        """Each worker's metrics snapshot (None: it did not answer), for one scrape."""
+        answers = []
+        for worker in self.workers:
+            link = worker.metrics
+            answers.append((worker.index, link.ask(timeout) if link is not None else None))
+        return answers
+
     def _start(self, worker: _Worker) -> None:
-        worker.process = subprocess.Popen(self._argv(worker.index), stdin=subprocess.DEVNULL)
+        if not self._metrics:
+            worker.process = subprocess.Popen(self._argv(worker.index), stdin=subprocess.DEVNULL)
+        else:
+            if worker.metrics is not None:
+                worker.metrics.close()
+            worker.metrics, theirs = SupervisorEnd.pair()
+            env = dict(os.environ)
+            env[FD_VARIABLE] = str(theirs.fileno())
+            try:
+                worker.process = subprocess.Popen(self._argv(worker.index), stdin=subprocess.DEVNULL,
+                                                  pass_fds=(theirs.fileno(),), env=env)
+            finally:
+                theirs.close()
         worker.started_at = self._clock()
         worker.restart_at = None
         log.info("worker %d started (pid %d)", worker.index, worker.process.pid)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from authz_server.settings import worker_count
-from bench import direct, e2e, load, proc, report, scale
+from bench import direct, e2e, load, metrics_cost, proc, report, scale
 from bench.policy import BenchMesh, bench_env, create_policy, start_admin_only, start_mesh
 from mesh.components import AUTHZ_SERVER
 from portcullis.admin.v1 import admin_pb2
@@ -60,6 +60,35 @@ def _restart_authz(bench: BenchMesh, **env: str | None) -> None:
         else:
             authz.env[name] = value
     authz.restart()
+
+
+def _metrics_on_off(bench: BenchMesh, policy, ports, pids, seconds: float, use_h2load: bool,
+                    wanted: set[str] | None) -> list[dict[str, Any]]:
+    """The cached API-key and JWT paths with PORTCULLIS_AUTHZ_METRICS=off, then on again,
+    one right after the other: the difference is what counting costs per decision."""
+    base = [scenario for scenario in direct.scenarios(policy) if scenario.name in ("api_key", "jwt_cached")]
+    rows = []
+    for switch in ("off", "on"):
+        chosen = [dataclasses.replace(each, name=f"{each.name}_metrics_{switch}") for each in base]
+        chosen = [each for each in chosen if wanted is None or each.name in wanted]
+        if not chosen:
+            continue
+        _restart_authz(bench, PORTCULLIS_AUTHZ_METRICS=switch if switch == "off" else None)
+        for scenario in chosen:
+            _say(f"direct: {scenario.name}")
+            rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
+    return rows
+
+
+def _metrics_delta(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by_name = {row["scenario"]: row for row in rows}
+    delta: dict[str, Any] = {}
+    for name in ("api_key", "jwt_cached"):
+        on, off = by_name.get(f"{name}_metrics_on"), by_name.get(f"{name}_metrics_off")
+        if on and off and on.get("server_cpu_us_per_decision") and off.get("server_cpu_us_per_decision"):
+            delta[f"{name}_server_cpu_us_on_minus_off"] = round(
+                on["server_cpu_us_per_decision"] - off["server_cpu_us_per_decision"], 1)
+    return delta
 
 
 def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds: float, use_h2load: bool,
@@ -105,7 +134,10 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
                     _say(f"direct: {scenario.name}")
                     rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
                 _restart_authz(bench, PORTCULLIS_AUTHZ_FRONTEND=None)
+            rows += _metrics_on_off(bench, policies[0][1], ports, pids, seconds, use_h2load, wanted)
             results["direct"] = rows
+            results["metrics_cost"] = metrics_cost.run()
+            results["metrics_cost"].update(_metrics_delta(rows))
         if "e2e" in parts:
             if not e2e.have_wrk():
                 _say("e2e: skipped, wrk is not installed (make bench installs it)")

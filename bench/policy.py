@@ -24,7 +24,7 @@ RESOURCES = [
     {"method": "GET", "path": "/menu", "scopes": [SCOPE]},
 ]
 _PORT_FIELDS = ("gateway_port", "envoy_admin_port", "admin_rest_port", "admin_grpc_port",
-                "backend_production_port", "backend_sandbox_port")
+                "backend_production_port", "backend_sandbox_port", "authz_metrics_port")
 
 
 class SetupFailed(RuntimeError):

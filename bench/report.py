@@ -56,6 +56,17 @@ def markdown(results: dict[str, Any]) -> str:
               r["server_cores_busy"], r["failed"]] for r in direct],
         )
         lines.append("")
+    cost = results.get("metrics_cost")
+    if cost:
+        lines += ["## What the metrics cost per decision (CPU)", "",
+                  f"- authz_server's recorder (plain ints, read at scrape): {_fmt(cost.get('recorder_us_per_decision'))} µs",
+                  f"- prometheus-client Counter + Histogram in-process: "
+                  f"{_fmt(cost.get('prometheus_client_us_per_decision'))} µs; in multiprocess mode: "
+                  f"{_fmt(cost.get('prometheus_client_multiprocess_us_per_decision'))} µs",
+                  f"- through the server, metrics on minus off (rows `*_metrics_on` / `*_metrics_off`, run one after "
+                  f"the other): API key {_fmt(cost.get('api_key_server_cpu_us_on_minus_off'))} µs, JWT cached "
+                  f"{_fmt(cost.get('jwt_cached_server_cpu_us_on_minus_off'))} µs (within the run-to-run noise of "
+                  "a shared machine)", ""]
     e2e = results.get("e2e")
     if e2e:
         lines += ["## End to end through Envoy (wrk, same route and backend, one Envoy)", ""]
@@ -107,6 +118,10 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             checks.append({"target": f"{name}: ≥ 2,500 decisions/s per core", "measured": round(per_core, 1),
                            "met": per_core >= TARGETS["first_sight_backend_jwt_per_core"]})
             break
+    cost = results.get("metrics_cost") or {}
+    if cost.get("recorder_us_per_decision") is not None:
+        checks.append({"target": "metrics: ≤ 5 µs CPU per decision", "measured": cost["recorder_us_per_decision"],
+                       "met": cost["recorder_us_per_decision"] <= 5.0})
     e2e = results.get("e2e") or {}
     if e2e.get("ratio_portcullis_to_jwt_authn") is not None:
         checks.append({"target": "(c)/(b) ≥ 0.5", "measured": e2e["ratio_portcullis_to_jwt_authn"],

@@ -40,6 +40,8 @@ def summary(mesh: Mesh) -> str:
         f"  admin API (REST)           http://{host}:{s.admin_rest_port}/  (OpenAPI: /openapi.json)",
         f"  admin API (gRPC)           {host}:{s.admin_grpc_port}",
         f"  authz_server (gRPC)        {host}:{s.authz_port}",
+        f"  authz_server metrics       http://{host}:{s.authz_metrics_port}/metrics  (Prometheus, no credential)",
+        f"  admin API metrics          http://{host}:{s.admin_rest_port}/metrics",
         f"  sample backend production  http://{host}:{s.backend_production_port}/",
         f"  sample backend sandbox     http://{host}:{s.backend_sandbox_port}/",
         f"  data directory             {s.data_dir}",

@@ -101,6 +101,7 @@ class Mesh:
             "authz_server gRPC": s.authz_port,
             **{f"authz_server gRPC (worker {index})": port
                for index, port in enumerate(worker_ports(s.authz_port, self.authz_workers)) if index},
+            "authz_server metrics": s.authz_metrics_port,
             "sample backend (production)": s.backend_production_port,
             "sample backend (sandbox)": s.backend_sandbox_port,
         }

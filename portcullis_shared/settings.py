@@ -77,6 +77,7 @@ class MeshSettings:
     admin_rest_port: int = 8081         # admin_api REST/JSON and /openapi.json
     admin_grpc_port: int = 9090         # admin_api gRPC (admin services and PolicySync.Watch)
     authz_port: int = 9191              # authz_server ext_authz gRPC
+    authz_metrics_port: int = 9464      # authz_server Prometheus /metrics (all its workers)
     backend_production_port: int = 8091
     backend_sandbox_port: int = 8092
     data_dir: Path = REPO_ROOT / "var"  # SQLite file, credential files, rendered Envoy config
@@ -119,6 +120,7 @@ class MeshSettings:
             admin_rest_port=_port(env, "PORTCULLIS_ADMIN_REST_PORT", defaults.admin_rest_port),
             admin_grpc_port=_port(env, "PORTCULLIS_ADMIN_GRPC_PORT", defaults.admin_grpc_port),
             authz_port=_port(env, "PORTCULLIS_AUTHZ_PORT", defaults.authz_port),
+            authz_metrics_port=_port(env, "PORTCULLIS_AUTHZ_METRICS_PORT", defaults.authz_metrics_port),
             backend_production_port=_port(env, "PORTCULLIS_BACKEND_PRODUCTION_PORT", defaults.backend_production_port),
             backend_sandbox_port=_port(env, "PORTCULLIS_BACKEND_SANDBOX_PORT", defaults.backend_sandbox_port),
             data_dir=Path(env.get("PORTCULLIS_DATA_DIR") or defaults.data_dir).resolve(),
@@ -138,6 +140,7 @@ class MeshSettings:
             "admin_rest_port": "PORTCULLIS_ADMIN_REST_PORT",
             "admin_grpc_port": "PORTCULLIS_ADMIN_GRPC_PORT",
             "authz_port": "PORTCULLIS_AUTHZ_PORT",
+            "authz_metrics_port": "PORTCULLIS_AUTHZ_METRICS_PORT",
             "backend_production_port": "PORTCULLIS_BACKEND_PRODUCTION_PORT",
             "backend_sandbox_port": "PORTCULLIS_BACKEND_SANDBOX_PORT",
             "data_dir": "PORTCULLIS_DATA_DIR",

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Hashable
 
+from authz_server.metrics.recorder import recorder
+
 MAX_REFRESH_MARGIN_SECONDS = 30.0
 REFRESH_MARGIN_FRACTION = 0.2
 
@@ -37,6 +39,11 @@ class BackendJwtCache:
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, now: float) -> str | None:
+        token = self._get(key, now)
+        recorder.cache_lookup("backend_jwt", token is not None)
+        return token
+
+    def _get(self, key: Hashable, now: float) -> str | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:

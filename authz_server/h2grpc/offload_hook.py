@@ -17,10 +17,17 @@ class _NeverRaised(BaseException):
     """The `would_block` of a hook that never moves a call (no handler raises it)."""
 
 
+def _uncounted(refused: bool) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class OffloadHook:
     inline: Callable[[], ContextManager[None]]
     would_block: type[BaseException]
+    # Told of every call that asked to move: counted(False) when it moved, counted(True)
+    # when it was refused because too many were waiting (the metrics count both).
+    counted: Callable[[bool], None] = _uncounted
 
 
 NEVER_OFFLOAD = OffloadHook(inline=contextlib.nullcontext, would_block=_NeverRaised)

@@ -36,8 +36,10 @@ class ServerCore:
     def offload(self, connection: H2GrpcConnection, stream: CallStream, handler: UnaryHandler, message: bytes) -> None:
         """Run `handler` again on the pool, where it may wait; answer on the loop."""
         if self._offloaded >= self._max_offloaded:
+            self.offload_hook.counted(True)
             connection.refuse_offload(stream)
             return
+        self.offload_hook.counted(False)
         self._offloaded += 1
         future = self.loop.run_in_executor(self._pool, handler, message)
 

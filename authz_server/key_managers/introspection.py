@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -20,6 +21,7 @@ from authz_server import offload
 from authz_server.index.key_managers import KeyManagerPolicy
 from authz_server.key_managers.cache import FlightTimeout, SingleFlight, TtlCache
 from authz_server.key_managers.http import FetchError, fetch_json, new_client
+from authz_server.metrics.recorder import recorder
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,10 @@ class IntrospectionClient:
         key = (key_manager.id, token_digest(token))
         cached = self._cache.get(key, now)
         if cached is not None:
+            recorder.cache_lookup("introspection", True)
             return cached
         offload.ensure_may_block()   # a miss asks the key manager over HTTP
+        recorder.cache_lookup("introspection", False)   # counted once: after the move to a thread
 
         def ask() -> IntrospectionResult:
             again = self._cache.get(key, now)  # answered while this call waited for the flight
@@ -109,6 +113,7 @@ class IntrospectionClient:
         elif key_manager.introspection_client_id:
             auth = httpx.BasicAuth(key_manager.introspection_client_id, key_manager.introspection_client_secret)
         self.calls += 1
+        started = time.perf_counter()
         try:
             answer = fetch_json(
                 self._client,
@@ -121,9 +126,12 @@ class IntrospectionClient:
                 auth=auth,
             )
         except FetchError as exc:
+            recorder.introspection(key_manager.id, time.perf_counter() - started, failed=True)
             log.warning("introspection at key manager %s failed: %s", key_manager.id, exc)
             raise IntrospectionUnavailable(str(exc)) from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("active"), bool):
+        well_formed = isinstance(answer, dict) and isinstance(answer.get("active"), bool)
+        recorder.introspection(key_manager.id, time.perf_counter() - started, failed=not well_formed)
+        if not well_formed:
             log.warning("introspection at key manager %s answered without a boolean 'active'", key_manager.id)
             raise IntrospectionUnavailable("the introspection answer is not RFC 7662")
         if not answer["active"]:

@@ -22,6 +22,7 @@ from authz_server.index.key_managers import KeySource
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.key_managers.jwks import KeyParseError, KeySet, VerificationKey, merge, parse_certificate, parse_jwks
 from authz_server.key_managers.http import FetchError, fetch_json, new_client
+from authz_server.metrics.recorder import recorder
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +140,14 @@ class JwksCache:
         self.fetches += 1
         try:
             document = fetch_json(self._client, "GET", source.jwks_uri, timeout=self._timeout, max_bytes=MAX_JWKS_BYTES)
-            return merge(parse_jwks(document, source=source.jwks_uri), certificate)
+            keys = merge(parse_jwks(document, source=source.jwks_uri), certificate)
         except (FetchError, KeyParseError):
+            recorder.jwks_fetch(source.jwks_uri, failed=True)
             if certificate is not None:
                 return certificate
             raise
+        recorder.jwks_fetch(source.jwks_uri, failed=False)
+        return keys
 
 
 class JwksRefresher:

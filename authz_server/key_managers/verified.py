@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from authz_server.index.key_managers import KeyManagerPolicy
 from authz_server.key_managers.jwks import VerificationKey
 from authz_server.key_managers.cache import TtlCache
+from authz_server.metrics.recorder import recorder
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class VerifiedTokenCache:
         self._cache: TtlCache[VerifiedJwt] = TtlCache(max_entries)
 
     def get(self, digest: bytes, now: float) -> VerifiedJwt | None:
-        return self._cache.get(digest, now)
+        found = self._cache.get(digest, now)
+        recorder.cache_lookup("verified_token", found is not None)
+        return found
 
     def put(self, digest: bytes, verified: VerifiedJwt, now: float) -> None:
         """Kept until exp (plus the key manager's leeway): past it the full path says token_expired."""

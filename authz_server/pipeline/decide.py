@@ -11,12 +11,13 @@ import logging
 
 from typing import TYPE_CHECKING
 
-from authz_server.denials import Denial, InternalError, PolicyNotReady, Unauthenticated
+from authz_server.denials import CredentialMissing, Denial, InternalError, PolicyNotReady, Unauthenticated
 from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline.backend_jwt import attach_backend_jwt
 from authz_server.context import Allow, RequestContext
-from authz_server.credentials.identify import challenges_for, identify
+from authz_server.credentials.extract import ApiKeyCredential, extract_credential
+from authz_server.credentials.identify import AUTHENTICATORS, challenges_for
 from authz_server.pipeline.ip_restriction import check_ip_restriction
 from authz_server.pipeline.referrer_restriction import check_referrer_restriction
 from authz_server.pipeline.route import resolve_route
@@ -37,6 +38,7 @@ class _Trace:
 
     api = None
     api_key_id = ""
+    credential = "none"   # the kind of credential found: "api_key", "oauth2" or "none" (metric label)
 
 
 def decide(
@@ -72,7 +74,11 @@ def _decide(
     trace.api = route.api
     if route.resource.open:
         return attach_backend_jwt(Allow(route=route, environment=KeyEnvironment.PRODUCTION), index, now, backend_jwt)
-    identity = identify(request, route, index, now, tokens)
+    credential = extract_credential(request, route.api)
+    if credential is None:
+        raise CredentialMissing()
+    trace.credential = "api_key" if type(credential) is ApiKeyCredential else "oauth2"
+    identity = AUTHENTICATORS[type(credential)](credential, route, index, now, tokens)
     trace.api_key_id = identity.api_key_id
     check_ip_restriction(request, identity)
     check_referrer_restriction(request, identity)
@@ -88,4 +94,5 @@ def _annotate(denial: Denial, trace: _Trace) -> Denial:
         if isinstance(denial, Unauthenticated) or denial.oauth_error:
             denial.challenges = challenges_for(trace.api, denial)
     denial.api_key_id = denial.api_key_id or trace.api_key_id
+    denial.credential = trace.credential
     return denial

@@ -26,6 +26,7 @@ PORT_FIELDS = (
     "admin_rest_port",
     "admin_grpc_port",
     "authz_port",
+    "authz_metrics_port",
     "backend_production_port",
     "backend_sandbox_port",
 )
