@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from tests.oauth.conftest import (
@@ -130,6 +132,38 @@ def test_redirect_uri_must_match_exactly(oauth: OAuthEnv) -> None:
         assert page.status_code == 400, uri
         assert "location" not in page.headers
         assert page.headers["content-type"].startswith("text/html")
+
+
+LOOPBACK_CALLBACK = "http://127.0.0.1:8400/callback"
+
+
+def test_loopback_callback_takes_any_port(oauth: OAuthEnv) -> None:
+    # RFC 8252 §7.3: a native app (portcullis login) listens on whatever port is free.
+    client = oauth.new_client(callback_url=LOOPBACK_CALLBACK, public_client=True, pkce_mandatory=True,
+                              grant_types=["authorization_code", "refresh_token"])
+    verifier = new_verifier()
+    redirect = "http://127.0.0.1:51234/callback"
+    params = authorization_params(client, redirect_uri=redirect, code_challenge=s256(verifier),
+                                  code_challenge_method="S256")
+    response = login(oauth, params)
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == redirect
+    code = parse_qs(location.query)["code"][0]
+    token = exchange(oauth, client, code, verifier, redirect_uri=redirect, public=True)
+    assert token.status_code == 200, token.text
+
+
+@pytest.mark.parametrize("uri", [
+    "http://127.0.0.1:51234/other",          # another path
+    "http://localhost:51234/callback",       # a host name, not a loopback IP
+    "http://user@127.0.0.1:51234/callback",  # userinfo
+    "https://127.0.0.1:51234/callback",      # another scheme
+    "http://127.0.0.1:51234/callback?x=1",   # a query
+])
+def test_loopback_callback_differs_only_in_the_port(oauth: OAuthEnv, uri: str) -> None:
+    client = oauth.new_client(callback_url=LOOPBACK_CALLBACK)
+    page = oauth.http.get("/oauth2/authorize", params=authorization_params(client, redirect_uri=uri))
+    assert page.status_code == 400 and "location" not in page.headers
 
 
 def test_redirect_uri_at_exchange_must_match(oauth: OAuthEnv) -> None:

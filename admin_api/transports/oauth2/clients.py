@@ -8,6 +8,7 @@ options and token type it has. Any unexpired consumer secret authenticates it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
@@ -25,6 +26,28 @@ REFRESH_TOKEN = "refresh_token"
 AUTHORIZATION_CODE = "authorization_code"
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 PUBLIC_METHOD = "none"
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]"})
+
+
+def _without_port(url: SplitResult) -> tuple[str, str, str, str, str]:
+    host = url.netloc.rpartition(":")[0] if url.port is not None else url.netloc
+    return (url.scheme, host, url.path, url.query, url.fragment)
+
+
+def same_loopback_callback(redirect_uri: str, callback: str) -> bool:
+    """True when both are `http://127.0.0.1` (or `[::1]`) URLs equal but for the port."""
+    try:
+        given, registered = urlsplit(redirect_uri), urlsplit(callback)
+        given.port, registered.port  # noqa: B018 (raise ValueError on a bad port)
+    except ValueError:
+        return False
+    if given.scheme != "http" or registered.scheme != "http" or "@" in given.netloc:
+        return False
+    if _without_port(given)[1] not in LOOPBACK_HOSTS:
+        return False
+    return _without_port(given) == _without_port(registered)
 
 
 @dataclass(frozen=True)
@@ -82,9 +105,11 @@ class ResidentClient(ClientMixin):
         return scope or ""
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # Exact string match (RFC 6749 §3.1.2.3, OAuth 2.0 Security BCP §4.1.3).
+        # Exact string match (RFC 6749 §3.1.2.3, OAuth 2.0 Security BCP §4.1.3), except
+        # the port of a loopback IP callback: a native app (the `portcullis login` CLI)
+        # listens on whatever port is free (RFC 8252 §7.3).
         callback = self.info.settings.callback_url
-        return bool(callback) and redirect_uri == callback
+        return bool(callback) and (redirect_uri == callback or same_loopback_callback(redirect_uri, callback))
 
     def check_client_secret(self, client_secret: str) -> bool:
         return application_keys.verify_consumer_secret(self.store, self.info.application_key_id, client_secret,
