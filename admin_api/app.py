@@ -18,7 +18,7 @@ from admin_api.db.engine import Database, open_database
 from admin_api.dispatch import Dispatcher
 from admin_api.transports.grpc.server import AdminGrpcServer
 from admin_api.migrations import upgrade
-from admin_api.services import organizations
+from admin_api.services import organizations, path_ownership
 from admin_api.config import ServiceConfig
 from admin_api.store.unit_of_work import Store
 from admin_api.store.notifier import ChangeNotifier
@@ -65,12 +65,21 @@ def open_store(database_url: str, config: ServiceConfig | None = None) -> Store:
     return store
 
 
+def _report_path_conflicts(store: Store) -> None:
+    """Base paths accepted before the path-ownership rule that break it (see
+    services/path_ownership.py): said at every start until their owners move them."""
+    with store.read() as session:
+        for line in path_ownership.report_of(session):
+            log.warning("path ownership: %s", line)
+
+
 def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
                      watch_config: WatchConfig | None = None) -> AdminApp:
     """Everything but the REST server; `grpc_port=0` picks a free port (tests)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings)))
     created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file)
+    _report_path_conflicts(store)
     # Backend JWTs sign with ES256 unless an API asks otherwise: its key exists from the start.
     BackendSigningKeys(store, store.config.require_kek()).ensure_active()
     if created.admin_token is not None:

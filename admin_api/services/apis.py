@@ -21,7 +21,7 @@ from admin_api.convert import api_pb, backend_jwt_json, backend_jwt_pb, resource
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from admin_api.services import isolation, key_managers, masks, paging, validation
+from admin_api.services import isolation, key_managers, masks, paging, path_ownership, validation
 from admin_api.store.unit_of_work import Store, Writer, new_id
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
@@ -74,7 +74,7 @@ def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller
     _check_endpoints(row)
     row.base_path = validation.base_path(row.context, row.version, organization_id)
     with store.write() as writer:
-        _check_unique(writer.session, row)
+        _check_unique(writer.session, row, caller)
         _check_key_managers(writer.session, row, "security.oauth2.allowed_key_managers")
         _ensure_signing_key(writer, row, store)
         writer.upsert(row)
@@ -89,7 +89,7 @@ def consumer_view(caller: Caller) -> bool:
 def get_api(store: Store, request: admin_pb2.GetApiRequest, caller: Caller) -> admin_pb2.Api:
     with store.read() as session:
         row = isolation.get(session, models.Api, request.id, caller, what="API")
-        if consumer_view(caller) and row.lifecycle_state not in CONSUMER_STATES:
+        if not may_see(caller, row):
             raise NotFound(f"API {request.id!r} not found", field="id")
         return api_pb(row)
 
@@ -139,9 +139,10 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
             # A new API key header may not take the backend JWT's header.
             _backend_jwt(backend_jwt_pb(row.backend_jwt), row, "api.security.api_key.header")
         _check_endpoints(row)
-        row.base_path = validation.base_path(row.context, row.version, row.organization_id)
+        row.base_path = validation.base_path(row.context, row.version, row.organization_id,
+                                             "api.context" if "context" in paths else "api.version")
         row.updated_at = utcnow()
-        _check_unique(writer.session, row)
+        _check_unique(writer.session, row, caller)
         if "security" in paths:
             _check_key_managers(writer.session, row, "api.security.oauth2.allowed_key_managers")
         _ensure_signing_key(writer, row, store)
@@ -255,17 +256,20 @@ def _check_endpoints(row: models.Api) -> None:
                               field="production_endpoint")
 
 
-def _check_unique(session: Session, row: models.Api) -> None:
+def _check_unique(session: Session, row: models.Api, caller: Caller) -> None:
     with session.no_autoflush:  # check before the row's own UPDATE reaches the constraints
-        _check_unique_now(session, row)
+        _check_unique_now(session, row, caller)
 
 
-def _check_unique_now(session: Session, row: models.Api) -> None:
-    clash = session.scalars(select(models.Api).where(models.Api.base_path == row.base_path,
-                                                     models.Api.id != row.id)).first()
-    if clash is not None:
-        raise AlreadyExists(f"base path {row.base_path!r} (from context {row.context!r} and version "
-                            f"{row.version!r}) is already used by another API", field="context")
+def may_see(caller: Caller, row: models.Api) -> bool:
+    """Whether `get_api` would answer this row to the caller (else it is NOT_FOUND)."""
+    if row.organization_id != caller.organization_id:
+        return False
+    return not consumer_view(caller) or row.lifecycle_state in CONSUMER_STATES
+
+
+def _check_unique_now(session: Session, row: models.Api, caller: Caller) -> None:
+    path_ownership.check(session, row, may_see=lambda other: may_see(caller, other))
     twin = session.scalars(select(models.Api).where(models.Api.organization_id == row.organization_id,
                                                     models.Api.name == row.name,
                                                     models.Api.version == row.version,

@@ -20,6 +20,9 @@ PATH_PARAM_RE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")
 HOST_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 VERSION_PLACEHOLDER = "{version}"
+RESERVED_FIRST_SEGMENT = "t"   # /t/<organization>/... belongs to that organization
+DEFAULT_ORGANIZATION = "default"
+DOT_SEGMENTS = frozenset({".", ".."})
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"})
 MAX_DESCRIPTION = 2000
 MAX_CONTEXT = 200
@@ -71,7 +74,8 @@ def description(value: str, field: str = "description") -> str:
 
 def context(value: str, field: str = "context") -> str:
     """`/segment/...`: URL-safe segments, optionally one `{version}` segment; no trailing
-    slash; `/t/` is reserved for organization prefixes."""
+    slash, no `.` or `..` segment. The rules on the path it serves (`/t/` reserved) are
+    checked by base_path, after `{version}` is substituted."""
     required(value, field)
     if len(value) > MAX_CONTEXT:
         raise InvalidArgument(f"{field} is longer than {MAX_CONTEXT} characters", field=field)
@@ -84,23 +88,45 @@ def context(value: str, field: str = "context") -> str:
             raise InvalidArgument(
                 f"{field} {value!r} has an invalid segment {segment!r}: use letters, digits, '.', '_', '~', '-' "
                 f"or a whole '{VERSION_PLACEHOLDER}' segment", field=field)
+        if segment in DOT_SEGMENTS:
+            # Envoy collapses `/a/..` before routing, so such a base path could never be reached.
+            raise InvalidArgument(f"{field} {value!r} has a {segment!r} segment, which no request can reach",
+                                  field=field)
     if segments.count(VERSION_PLACEHOLDER) > 1:
         raise InvalidArgument(f"{field} {value!r} may contain '{VERSION_PLACEHOLDER}' once", field=field)
-    if segments[0] == "t":
+    if segments[0] == RESERVED_FIRST_SEGMENT:
         raise InvalidArgument(f"{field} {value!r} must not start with '/t/' (reserved for organizations)",
                               field=field)
     return value
 
 
-def base_path(context_value: str, version_value: str, organization_id: str) -> str:
-    """Where the API is served: see the brief's base_path rule."""
+def base_path(context_value: str, version_value: str, organization_id: str, field: str = "context") -> str:
+    """Where the API is served: the context with `{version}` substituted (or the version
+    appended unless the context already ends with it), under `/t/<organization>` outside
+    the default organization. The path rules hold for the result, not only for the
+    context: version `t` in `/{version}/orgb/...` would otherwise land in `/t/orgb`."""
     if VERSION_PLACEHOLDER in context_value:
         path = context_value.replace(VERSION_PLACEHOLDER, version_value)
     elif context_value.endswith("/" + version_value):
         path = context_value
     else:
         path = f"{context_value}/{version_value}"
-    return path if organization_id == "default" else f"/t/{organization_id}{path}"
+    segments = path[1:].split("/")
+    if segments[0] == RESERVED_FIRST_SEGMENT:
+        raise InvalidArgument(
+            f"{field} {context_value!r} with version {version_value!r} gives the base path {path!r}, which "
+            "starts with '/t/' (reserved for organizations)", field=field)
+    for segment in segments:
+        if segment in DOT_SEGMENTS or not CONTEXT_SEGMENT_RE.match(segment):
+            raise InvalidArgument(
+                f"{field} {context_value!r} with version {version_value!r} gives the base path {path!r}, "
+                f"whose segment {segment!r} no request can reach", field=field)
+    return path if organization_id == DEFAULT_ORGANIZATION else f"/t/{organization_id}{path}"
+
+
+def organization_prefix(organization_id: str) -> str:
+    """The path namespace of an organization's APIs ("" for the default organization)."""
+    return "" if organization_id == DEFAULT_ORGANIZATION else f"/t/{organization_id}"
 
 
 def endpoint(value: str, field: str) -> str:

@@ -38,9 +38,10 @@ class Paths:
         self.live = live
         context = "/" + unique("hx")
         self.outer = create_api(live, context=context, resources=OUTER_RESOURCES, subscription_less=True)
-        # A second API whose base path lies inside the first one's: route confusion target.
+        # A second version of the same API whose base path lies inside the first one's (only
+        # versions of one API may nest): route confusion target.
         self.inner = create_api(live, context=self.outer.base_path + "/inner", version="2.0",
-                                resources=INNER_RESOURCES, subscription_less=True)
+                                name=self.outer.api["name"], resources=INNER_RESOURCES, subscription_less=True)
         self.apis = [self.outer, self.inner]
 
     def get(self, target: str, headers: dict[str, str] | None = None) -> RawResponse:
