@@ -2,7 +2,10 @@
 
 The path is split into segments first and each segment percent-decoded after, so `%2F`
 never creates a segment. Segments that a backend could resolve differently from us are
-refused: `.` and `..` (also encoded), and encoded `/`, `\\` or NUL.
+refused: `.` and `..` (also encoded), a segment whose part before `;` is one of them
+(`..;`, `%2e%2e;x`: Envoy leaves it alone, while Tomcat, Spring, Jetty and many proxies
+drop the `;...` part and then resolve the dot segment, so `/open/..;/secret` would reach
+`/secret` after being decided as `/open/...`), and encoded `/`, `\\` or NUL.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from authz_server.context import QueryParam
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN_IN_SEGMENT = ("/", "\\", "\x00")
+_DOT_SEGMENTS = (".", "..")
 
 
 def percent_decode(text: str, *, plus_is_space: bool = False) -> str:
@@ -39,13 +43,18 @@ def split_target(target: str, query: str = "") -> tuple[str, str]:
     return path, (inline_query if sep else query)
 
 
+def is_dot_segment(decoded_segment: str) -> bool:
+    """`.`, `..`, or either followed by `;parameters` (after percent-decoding)."""
+    return decoded_segment.partition(";")[0] in _DOT_SEGMENTS
+
+
 def parse_path(raw_path: str) -> tuple[str, ...]:
     if not raw_path.startswith("/"):
         raise BadRequest("The request path must start with '/'.")
     segments = []
     for raw in split_path(raw_path):
         segment = percent_decode(raw)
-        if segment in (".", "..") or any(ch in segment for ch in _FORBIDDEN_IN_SEGMENT):
+        if is_dot_segment(segment) or any(ch in segment for ch in _FORBIDDEN_IN_SEGMENT):
             raise BadRequest("The request path contains a dot segment or an encoded separator.")
         segments.append(segment)
     return tuple(segments)

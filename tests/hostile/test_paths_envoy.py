@@ -110,6 +110,10 @@ ALLOWED = [
     ("unicode", "{A}/open/echo/%C3%A9"),
     ("double-encoded-dot-dot", "{A}/open/echo/%252e%252e/x"),
     ("double-encoded-slash", "{A}/open/echo/a%252Fb"),
+    # Envoy's normalisation resolves a literal `.;...` / `..;` segment itself, so the backend
+    # receives the path decided on.
+    ("dot-semicolon", "{A}/open/echo/.;jsessionid=1/x"),
+    ("dot-dot-semicolon-last", "{A}/open/echo/x/y/..;"),
 ]
 
 
@@ -150,6 +154,17 @@ DENIED = [
     ("truncated-escape", "{A}/open/echo/%e", 400, "bad_request"),
     ("not-utf8-escape", "{A}/open/echo/%ff", 400, "bad_request"),
     ("base-path-prefix-not-segment", "{A}x/open/echo/x", 404, "api_not_found"),
+    # `..;` and `.;` with a `%2e`: Envoy decodes the dot but keeps the segment, and Tomcat,
+    # Spring, Jetty and proxies drop `;...` and resolve it (`/open/%2e%2e;/echo/x` →
+    # `/echo/x`, secured): Envoy's own route refuses it, and authz_server would too.
+    # (Without an encoded dot Envoy's normalisation resolves it itself: rows below.)
+    ("dot-dot-semicolon-from-open-to-secured", "{A}/open/..;/echo/x", 401, "credential_missing"),
+    ("encoded-dot-dot-semicolon", "{A}/open/%2e%2e;/echo/x", 400, "bad_request"),
+    ("encoded-dot-dot-semicolon-upper", "{A}/open/%2E%2E;/echo/x", 400, "bad_request"),
+    ("half-encoded-dot-dot-semicolon", "{A}/open/.%2e;x=1/echo/x", 400, "bad_request"),
+    ("encoded-dot-semicolon", "{A}/open/echo/%2e;/x", 400, "bad_request"),
+    ("dot-dot-encoded-semicolon", "{A}/open/..%3B/echo/x", 400, "bad_request"),
+    ("encoded-dot-dot-semicolon-last", "{A}/open/echo/x/%2e%2e;", 400, "bad_request"),
     # Beyond Envoy's request-header limit (60 KiB): Envoy refuses it itself.
     ("path-over-envoy-header-limit", "{A}/open/echo/" + "a" * 70_000, 431, None),
 ]
@@ -160,4 +175,15 @@ def test_hostile_paths_are_denied_before_any_backend(paths: Paths, target: str, 
     response = paths.get(target)
     assert (response.status, response.reason_code) == (status, code)
     assert response.headers.get("x-portcullis-reason") == code
+    assert not response.reached_backend
+
+
+@pytest.mark.parametrize("target", ["{A}/open/%2e%2e;/echo/x", "{A}/open/.%2E;x/echo/x", "{A}/open/echo/%2E;x/y"],
+                         ids=["encoded", "half-encoded", "encoded-dot"])
+def test_envoy_itself_refuses_dot_segments_with_parameters(paths: Paths, target: str) -> None:
+    """Envoy's own route answers (not authz_server's decision): it holds even if the
+    authorization service answered otherwise."""
+    response = paths.get(target)
+    assert (response.status, response.reason_code) == (400, "bad_request")
+    assert "direct_response" in response.json()["message"]
     assert not response.reached_backend
