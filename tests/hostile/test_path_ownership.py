@@ -12,7 +12,7 @@ import logging
 import pytest
 from sqlalchemy import update
 
-from admin_api.caller import Caller, Role
+from admin_api.access.caller import Caller, Role
 from admin_api.db import models
 from admin_api.errors import AlreadyExists, InvalidArgument
 from admin_api.migrations import alembic_config, upgrade
