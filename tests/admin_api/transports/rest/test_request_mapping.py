@@ -9,7 +9,7 @@ from google.protobuf import json_format
 from starlette.testclient import TestClient
 
 from portcullis.admin.v1 import admin_pb2
-from tests.rest.conftest import AUTH, CALLER, PACKAGE, FakeDispatcher
+from tests.admin_api.transports.rest.conftest import AUTH, CALLER, PACKAGE, FakeDispatcher
 
 
 def expect(cls: type, fields: dict[str, Any]):

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from admin_api.db.oauth_models import OAuthToken, SigningKey
 from admin_api.db.types import utcnow
 from admin_api.oauth.signing_keys import RETIREMENT_MARGIN
-from tests.oauth.conftest import ISSUER, OWNER, OWNER_PASSWORD, OAuthEnv
+from tests.admin_api.transports.oauth2.conftest import ISSUER, OWNER, OWNER_PASSWORD, OAuthEnv
 
 
 def verify(env: OAuthEnv, token: str, audience: str) -> dict:

@@ -14,7 +14,7 @@ from admin_api.db.oauth_models import OAuthToken
 from admin_api.db.types import utcnow
 from admin_api.sync import snapshot
 from portcullis.sync.v1 import sync_pb2
-from tests.oauth.conftest import ISSUER, OWNER, OWNER_PASSWORD, OAuthEnv
+from tests.admin_api.transports.oauth2.conftest import ISSUER, OWNER, OWNER_PASSWORD, OAuthEnv
 
 
 def password_tokens(env: OAuthEnv, client, scope: str = "menu:read") -> dict:

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.oauth.conftest import (
+from tests.admin_api.transports.oauth2.conftest import (
     CALLBACK,
     OWNER,
     OAuthEnv,

@@ -1,7 +1,7 @@
 """REST specifics of roles, user tokens and the audit log: problem documents for denied,
 unauthenticated and someone else's resources; `GET /v1/audit-records` with its query
 filters; the OpenAPI document lists it. (The role table itself runs on REST and gRPC in
-tests/admin_api/test_roles.py.)"""
+tests/admin_api/access/test_roles.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.admin_api.roles_world import OTHER, USERS, World, build_world, stop_world
-from tests.rest.test_problems import assert_problem
+from tests.admin_api.transports.rest.test_problems import assert_problem
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from admin_api import errors
 from admin_api.transports.rest.body import MAX_BODY_BYTES
 from portcullis.admin.v1 import admin_pb2
-from tests.rest.conftest import AUTH, TOKEN, FakeDispatcher
+from tests.admin_api.transports.rest.conftest import AUTH, TOKEN, FakeDispatcher
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 

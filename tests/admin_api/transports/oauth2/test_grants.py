@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.oauth.conftest import (
+from tests.admin_api.transports.oauth2.conftest import (
     OTHER_PASSWORD,
     OTHER_USER,
     OWNER,

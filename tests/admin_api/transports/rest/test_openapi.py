@@ -21,7 +21,7 @@ from admin_api.transports.rest.openapi import build_openapi
 from admin_api.schema import ADMIN_PROTO_MODULES, admin_services
 from portcullis.admin.v1 import admin_pb2
 from portcullis.options.v1 import http_pb2
-from tests.rest.conftest import AUTH, FakeDispatcher
+from tests.admin_api.transports.rest.conftest import AUTH, FakeDispatcher
 
 BINDINGS = load_bindings(*ADMIN_PROTO_MODULES)
 DOC = build_openapi(BINDINGS)

@@ -13,7 +13,7 @@ from admin_api import bootstrap
 from admin_api.app import open_store
 from admin_api.dispatch import Dispatcher
 from admin_api.transports.rest import create_app
-from tests.rest.test_problems import assert_problem
+from tests.admin_api.transports.rest.test_problems import assert_problem
 
 PIZZASHACK = {
     "name": "PizzaShack",

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from admin_api.db.models import ConsumerSecret
 from admin_api.db.types import utcnow
 from admin_api.presets import RESIDENT_PATHS
-from tests.oauth.conftest import ISSUER, OAuthEnv
+from tests.admin_api.transports.oauth2.conftest import ISSUER, OAuthEnv
 
 
 def cc(env: OAuthEnv, consumer_key: str, secret: str) -> int:
