@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from authz_server.h2grpc.connection import H2GrpcConnection, Limits
 from authz_server.h2grpc.frames import PREFACE, FrameType, frame, settings_frame
 from authz_server.h2grpc.grpc_wire import encode_headers
+from authz_server.h2grpc.offload_hook import NEVER_OFFLOAD
 
 
 class FakeTransport:
@@ -44,6 +45,7 @@ class FakeCore:
         self.limits = Limits(max_concurrent_streams=4, max_message_bytes=4096, max_header_block_bytes=4096)
         self.connections: set = set()
         self.loop = type("Clock", (), {"time": staticmethod(lambda: 0.0)})()
+        self.offload_hook = NEVER_OFFLOAD
 
     def offload(self, connection, stream, handler, message):  # pragma: no cover - no handler blocks here
         raise AssertionError("nothing here waits")
