@@ -15,17 +15,17 @@ from admin_api.errors import FailedPrecondition
 from sqlalchemy.orm import Session
 from portcullis_shared.settings import MeshSettings
 
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8081"
 HTTP_TIMEOUT_SECONDS = 5.0
+_DECLARED = MeshSettings()  # the declared defaults (portcullis_shared/settings.py), not a second copy
 CONFIG_KEY = "portcullis.config"  # where a Store's sessions carry its ServiceConfig (session.info)
 
 
 @dataclass(frozen=True)
 class ServiceConfig:
     # The resident key manager's issuer and the base of its OAuth2 endpoints.
-    public_url: str = DEFAULT_PUBLIC_URL
-    multiple_consumer_secrets: bool = False
-    max_consumer_secrets: int = 0              # per application key; 0: no maximum
+    public_url: str = _DECLARED.public_url
+    multiple_consumer_secrets: bool = _DECLARED.multiple_consumer_secrets
+    max_consumer_secrets: int = _DECLARED.max_consumer_secrets   # per application key; 0: no maximum
     # Encrypts key-manager secrets at rest; None only in tests that store none.
     kek: Kek | None = None
     # Outgoing calls to external key managers (discovery, Dynamic Client Registration).
@@ -33,7 +33,7 @@ class ServiceConfig:
 
     @classmethod
     def from_settings(cls, settings: MeshSettings, kek: Kek) -> "ServiceConfig":
-        return cls(public_url=settings.public_url.rstrip("/"),
+        return cls(public_url=settings.public_url,
                    multiple_consumer_secrets=settings.multiple_consumer_secrets,
                    max_consumer_secrets=settings.max_consumer_secrets, kek=kek)
 

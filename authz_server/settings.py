@@ -1,4 +1,8 @@
-"""authz_server's settings: the mesh's plus its own environment variables, read once."""
+"""authz_server's settings: the mesh's plus its own environment variables, read once.
+
+HOW TO ADD A SETTING: see the top of portcullis_shared/settings.py (declare it once here
+with `setting(...)`, add its README row; tests/test_settings.py holds the two together).
+"""
 
 from __future__ import annotations
 
@@ -6,83 +10,11 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from portcullis_shared.settings import MeshSettings, SettingsError
-
-
-def _non_negative_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={value} must be at least {minimum}")
-    return value
-
-
-def _positive_float(env: Mapping[str, str], name: str, default: float, *, maximum: float | None = None) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise SettingsError(f"{name}={raw} must be a positive number of seconds")
-    if maximum is not None and value > maximum:
-        raise SettingsError(f"{name}={raw} must be at most {maximum:g}")
-    return value
-
-
-@dataclass(frozen=True)
-class TokenSettings:
-    """OAuth2 token validation: JWKS and introspection caches (all read once at start)."""
-
-    jwks_refresh_seconds: float = 300.0              # PORTCULLIS_JWKS_REFRESH_SECONDS
-    jwks_min_refresh_seconds: float = 10.0           # PORTCULLIS_JWKS_MIN_REFRESH_SECONDS
-    jwks_timeout_seconds: float = 1.0                # PORTCULLIS_JWKS_TIMEOUT_SECONDS
-    introspection_timeout_seconds: float = 1.0       # PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS
-    introspection_cache_seconds: float = 60.0        # PORTCULLIS_INTROSPECTION_CACHE_SECONDS
-    introspection_negative_cache_seconds: float = 10.0   # PORTCULLIS_INTROSPECTION_NEGATIVE_CACHE_SECONDS
-    token_cache_size: int = 10_000                   # PORTCULLIS_TOKEN_CACHE_SIZE
-    jwks_cache_size: int = 1_000                     # PORTCULLIS_JWKS_CACHE_SIZE
-    max_introspection_candidates: int = 3            # PORTCULLIS_MAX_INTROSPECTION_CANDIDATES
-    verified_token_cache_size: int = 10_000          # PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE (0: off)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "TokenSettings":
-        return cls(
-            jwks_refresh_seconds=_positive_float(env, "PORTCULLIS_JWKS_REFRESH_SECONDS", 300.0),
-            jwks_min_refresh_seconds=_positive_float(env, "PORTCULLIS_JWKS_MIN_REFRESH_SECONDS", 10.0),
-            jwks_timeout_seconds=_positive_float(env, "PORTCULLIS_JWKS_TIMEOUT_SECONDS", 1.0, maximum=30.0),
-            introspection_timeout_seconds=_positive_float(
-                env, "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS", 1.0, maximum=30.0
-            ),
-            introspection_cache_seconds=_positive_float(env, "PORTCULLIS_INTROSPECTION_CACHE_SECONDS", 60.0),
-            introspection_negative_cache_seconds=_positive_float(
-                env, "PORTCULLIS_INTROSPECTION_NEGATIVE_CACHE_SECONDS", 10.0
-            ),
-            token_cache_size=_non_negative_int(env, "PORTCULLIS_TOKEN_CACHE_SIZE", 10_000, minimum=1),
-            jwks_cache_size=_non_negative_int(env, "PORTCULLIS_JWKS_CACHE_SIZE", 1_000, minimum=1),
-            max_introspection_candidates=_non_negative_int(env, "PORTCULLIS_MAX_INTROSPECTION_CANDIDATES", 3, minimum=1),
-            verified_token_cache_size=_non_negative_int(env, "PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE", 10_000),
-        )
-
+from portcullis_shared.config import SettingsGroup, choice, declaration, group, positive, printable, setting, switch, text, whole
+from portcullis_shared.settings import MeshSettings
 
 FRONTENDS = ("native", "grpcio")
 DECISION_LOG_MODES = ("all", "denials", "off")
-METRICS_SWITCH = ("on", "off")
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    """One of `choices` (the first is the default), case-insensitive."""
-    value = (env.get(name) or choices[0]).strip().lower()
-    if value not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
 
 
 def default_workers() -> int:
@@ -93,87 +25,105 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def worker_count(env: Mapping[str, str]) -> int:
-    """PORTCULLIS_AUTHZ_WORKERS (default: the cores); the mesh reads it too, to give Envoy
-    one endpoint per worker."""
-    return _non_negative_int(env, "PORTCULLIS_AUTHZ_WORKERS", default_workers(), minimum=1)
+@dataclass(frozen=True)
+class TokenSettings(SettingsGroup):
+    """OAuth2 token validation: JWKS and introspection caches."""
 
-
-def worker_ports(authz_port: int, workers: int) -> list[int]:
-    return [authz_port + index for index in range(workers)]
+    jwks_refresh_seconds: float = setting("PORTCULLIS_JWKS_REFRESH_SECONDS", positive(), 300.0,
+                                          "authz_server refreshes each key manager's JWKS this often")
+    jwks_min_refresh_seconds: float = setting("PORTCULLIS_JWKS_MIN_REFRESH_SECONDS", positive(), 10.0,
+                                              "at most one refresh for an unknown `kid` per JWKS in this time")
+    jwks_timeout_seconds: float = setting("PORTCULLIS_JWKS_TIMEOUT_SECONDS", positive(maximum=30.0), 1.0,
+                                          "bound on a JWKS fetch (Envoy's ext_authz timeout is 1.5 s)")
+    introspection_timeout_seconds: float = setting(
+        "PORTCULLIS_INTROSPECTION_TIMEOUT_SECONDS", positive(maximum=30.0), 1.0,
+        "bound on an introspection call (Envoy's ext_authz timeout is 1.5 s)")
+    introspection_cache_seconds: float = setting(
+        "PORTCULLIS_INTROSPECTION_CACHE_SECONDS", positive(), 60.0,
+        "an active introspection answer is cached until the token expires or this long")
+    introspection_negative_cache_seconds: float = setting(
+        "PORTCULLIS_INTROSPECTION_NEGATIVE_CACHE_SECONDS", positive(), 10.0,
+        "an inactive answer is cached this long (failures never are)")
+    token_cache_size: int = setting("PORTCULLIS_TOKEN_CACHE_SIZE", whole(minimum=1), 10_000,
+                                    "introspection answers each authz_server worker keeps")
+    jwks_cache_size: int = setting("PORTCULLIS_JWKS_CACHE_SIZE", whole(minimum=1), 1_000,
+                                   "key managers' JWKS each authz_server worker keeps")
+    max_introspection_candidates: int = setting("PORTCULLIS_MAX_INTROSPECTION_CANDIDATES", whole(minimum=1), 3,
+                                                "pattern-less key managers an opaque token may be sent to")
+    verified_token_cache_size: int = setting(
+        "PORTCULLIS_VERIFIED_TOKEN_CACHE_SIZE", whole(), 10_000,
+        "JWTs (by SHA-256) whose signature was verified, kept until `exp`; `0` turns it off. Key manager, "
+        "key, expiry, revocation, client, subscription and scope are still checked on every request")
 
 
 @dataclass(frozen=True)
-class BackendJwtSettings:
-    issuer: str = "portcullis"          # PORTCULLIS_BACKEND_JWT_ISSUER: the backend JWT's iss
-    cache_size: int = 10_000            # PORTCULLIS_BACKEND_JWT_CACHE_SIZE: signed tokens kept for reuse
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "BackendJwtSettings":
-        issuer = (env.get("PORTCULLIS_BACKEND_JWT_ISSUER") or "").strip() or "portcullis"
-        if len(issuer) > 2000 or any(c < " " or c == "\x7f" for c in issuer):
-            raise SettingsError("PORTCULLIS_BACKEND_JWT_ISSUER must be at most 2000 printable characters")
-        return cls(issuer=issuer,
-                   cache_size=_non_negative_int(env, "PORTCULLIS_BACKEND_JWT_CACHE_SIZE", 10_000, minimum=1))
+class BackendJwtSettings(SettingsGroup):
+    issuer: str = setting("PORTCULLIS_BACKEND_JWT_ISSUER", printable(max_length=2000), "portcullis",
+                          "the `iss` of backend JWTs (see [Backend JWT](#backend-jwt))")
+    cache_size: int = setting("PORTCULLIS_BACKEND_JWT_CACHE_SIZE", whole(minimum=1), 10_000,
+                              "signed backend JWTs each authz_server worker keeps for reuse")
 
 
 @dataclass(frozen=True)
-class AuthzSettings:
-    mesh: MeshSettings
-    admin_grpc_target: str          # PORTCULLIS_ADMIN_GRPC_TARGET
-    sync_token: str | None          # PORTCULLIS_SYNC_TOKEN (else the sync token file)
-    trusted_hops: int = 0           # PORTCULLIS_TRUSTED_HOPS
-    # PORTCULLIS_AUTHZ_WORKERS: worker processes, one gRPC server each on consecutive ports
-    # (authz_port, authz_port + 1, ...): Python runs one thread at a time per process.
-    workers: int = 1
-    # PORTCULLIS_AUTHZ_THREADS: per worker, the threads for calls that wait on a key manager
-    # (native front end) or grpcio's whole thread pool (grpcio front end).
-    threads: int = 4
-    # PORTCULLIS_AUTHZ_FRONTEND: "native" (fast, unary Check and Health/Check) or "grpcio"
-    # (grpcio's server: adds reflection and streaming health, costs ~4x the CPU per call).
-    frontend: str = "native"
-    decision_log: str = "all"       # PORTCULLIS_DECISION_LOG: all, denials or off
-    # PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS: beyond this, a worker answers RESOURCE_EXHAUSTED
-    # at once (Envoy then fails closed) instead of queueing past Envoy's timeout.
-    max_concurrent_rpcs: int = 256
-    tokens: TokenSettings = TokenSettings()
-    backend_jwt: BackendJwtSettings = BackendJwtSettings()
-    # PORTCULLIS_AUTHZ_METRICS: on (default) or off (nothing counted, no /metrics: the
-    # bench's comparison). The port is the mesh's PORTCULLIS_AUTHZ_METRICS_PORT.
-    metrics: bool = True
-    # PORTCULLIS_METRICS_MAX_APIS: APIs with their own `api` label; later ones count as _other.
-    metrics_max_apis: int = 200
+class AuthzSettings(SettingsGroup):
+    mesh: MeshSettings = group(MeshSettings)
+    # "": admin_api's gRPC port on loopback (see `admin_grpc_target`).
+    admin_grpc_target_override: str = setting("PORTCULLIS_ADMIN_GRPC_TARGET", text, "",
+                                              "where authz_server watches",
+                                              shown="`127.0.0.1:$PORTCULLIS_ADMIN_GRPC_PORT`")
+    # None: read from the sync token file on each connect.
+    sync_token: str | None = setting("PORTCULLIS_SYNC_TOKEN", text, None, "authz_server's credential for `Watch`",
+                                     shown="contents of `var/sync-token`", secret=True)
+    trusted_hops: int = setting("PORTCULLIS_TRUSTED_HOPS", whole(), 0,
+                                "how many proxies in front of Envoy may be trusted in `X-Forwarded-For`")
+    # One gRPC server per worker process: Python runs one thread at a time per process.
+    workers: int = setting(
+        "PORTCULLIS_AUTHZ_WORKERS", whole(minimum=1), doc=(
+            "authz_server worker processes; worker `i` listens on `PORTCULLIS_AUTHZ_PORT + i` (consecutive "
+            "ports), each with its own `Watch`, index and caches; Envoy gets one endpoint per worker"),
+        default_factory=default_workers, shown="the cores")
+    frontend: str = setting(
+        "PORTCULLIS_AUTHZ_FRONTEND", choice(*FRONTENDS), "native",
+        "`native`: authz_server's own gRPC server for unary calls over h2c (`Check`, "
+        "`grpc.health.v1.Health/Check`), ~4× less CPU per call; `grpcio`: grpcio's server, which adds server "
+        "reflection (`grpcurl`) and streaming `Health/Watch`")
+    threads: int = setting(
+        "PORTCULLIS_AUTHZ_THREADS", whole(minimum=1), 4,
+        "native: threads per worker for the decisions that wait on a key manager (JWKS fetch, introspection); "
+        "grpcio: the whole thread pool (a decision holds the GIL: more threads only add switching)")
+    max_concurrent_rpcs: int = setting(
+        "PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS", whole(minimum=1), 256,
+        "native: streams per connection and decisions waiting on key managers per worker; grpcio: calls a "
+        "worker accepts at once. Beyond, `RESOURCE_EXHAUSTED` (or a refused stream) at once — Envoy fails "
+        "closed — instead of a queue longer than Envoy's 1.5 s timeout")
+    decision_log: str = setting(
+        "PORTCULLIS_DECISION_LOG", choice(*DECISION_LOG_MODES), "all",
+        "which decisions authz_server logs, one line each: `all`, `denials` or `off` (Envoy's access log also "
+        "carries every decision's reason, API, key and application)")
+    # The port is the mesh's PORTCULLIS_AUTHZ_METRICS_PORT.
+    metrics: bool = setting("PORTCULLIS_AUTHZ_METRICS", switch, True,
+                            "`off`: authz_server counts nothing and serves no `/metrics` (the bench compares the two)")
+    metrics_max_apis: int = setting(
+        "PORTCULLIS_METRICS_MAX_APIS", whole(minimum=1), 200,
+        "APIs that get their own `api` label in `portcullis_decisions_total`; the ones seen after that are counted "
+        "under `api=\"_other\"` (see [Operating Portcullis](#operating-portcullis))")
+    tokens: TokenSettings = group(TokenSettings)
+    backend_jwt: BackendJwtSettings = group(BackendJwtSettings)
+
+    @property
+    def admin_grpc_target(self) -> str:
+        return self.admin_grpc_target_override or f"{self.mesh.host}:{self.mesh.admin_grpc_port}"
 
     @property
     def listen_address(self) -> str:
         return f"{self.mesh.host}:{self.mesh.authz_port}"
 
-    def __repr__(self) -> str:  # never print the token
-        return (
-            f"AuthzSettings(listen={self.listen_address}, admin_grpc_target={self.admin_grpc_target}, "
-            f"sync_token={'<set>' if self.sync_token else '<file ' + str(self.mesh.sync_token_file) + '>'}, "
-            f"trusted_hops={self.trusted_hops}, workers={self.workers}, threads={self.threads}, frontend={self.frontend}, "
-            f"decision_log={self.decision_log}, "
-            f"max_concurrent_rpcs={self.max_concurrent_rpcs}, metrics={'on' if self.metrics else 'off'}, "
-            f"metrics_max_apis={self.metrics_max_apis}, tokens={self.tokens}, backend_jwt={self.backend_jwt})"
-        )
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "AuthzSettings":
-        env = os.environ if env is None else env
-        mesh = MeshSettings.from_env(env)
-        return cls(
-            mesh=mesh,
-            admin_grpc_target=env.get("PORTCULLIS_ADMIN_GRPC_TARGET") or f"127.0.0.1:{mesh.admin_grpc_port}",
-            sync_token=(env.get("PORTCULLIS_SYNC_TOKEN") or "").strip() or None,
-            trusted_hops=_non_negative_int(env, "PORTCULLIS_TRUSTED_HOPS", 0),
-            workers=worker_count(env),
-            threads=_non_negative_int(env, "PORTCULLIS_AUTHZ_THREADS", 4, minimum=1),
-            frontend=_choice(env, "PORTCULLIS_AUTHZ_FRONTEND", FRONTENDS),
-            decision_log=_choice(env, "PORTCULLIS_DECISION_LOG", DECISION_LOG_MODES),
-            max_concurrent_rpcs=_non_negative_int(env, "PORTCULLIS_AUTHZ_MAX_CONCURRENT_RPCS", 256, minimum=1),
-            tokens=TokenSettings.from_env(env),
-            backend_jwt=BackendJwtSettings.from_env(env),
-            metrics=_choice(env, "PORTCULLIS_AUTHZ_METRICS", METRICS_SWITCH) == "on",
-            metrics_max_apis=_non_negative_int(env, "PORTCULLIS_METRICS_MAX_APIS", 200, minimum=1),
-        )
+def worker_count(env: Mapping[str, str]) -> int:
+    """PORTCULLIS_AUTHZ_WORKERS as authz_server reads it; the mesh reads it too, to give
+    Envoy one endpoint per worker."""
+    return declaration(AuthzSettings, "workers").read(env)
+
+
+def worker_ports(authz_port: int, workers: int) -> list[int]:
+    return [authz_port + index for index in range(workers)]

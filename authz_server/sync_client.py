@@ -31,6 +31,8 @@ from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.index.store import PolicyStore, RevisionGap
+from portcullis_shared.config import declaration
+from portcullis_shared.settings import MeshSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ CHANNEL_OPTIONS = (
 class Liveness:
     """How long a Watch stream may stay silent before the replica gives up on it."""
 
-    heartbeat_interval: float = 5.0  # PORTCULLIS_SYNC_HEARTBEAT_SECONDS, as admin_api sends them
+    # PORTCULLIS_SYNC_HEARTBEAT_SECONDS, as admin_api sends them
+    heartbeat_interval: float = declaration(MeshSettings, "sync_heartbeat_seconds").default
     missed_heartbeats: int = 3
 
     @property

@@ -1,106 +1,88 @@
-"""Ports and paths of the local mesh, each overridable by an environment variable.
+"""The deployment's shared settings: where each process of the mesh listens, the data
+directory and database, and admin_api's own settings. Read once at start-up (never per
+request) and passed down as a frozen value.
 
-Read once at start-up (never per request) and passed down as a frozen value.
+HOW TO ADD A SETTING (here, or in authz_server/settings.py for authz_server's own):
+  1. add a field `name: type = setting("PORTCULLIS_...", parser, default, "what it does")`
+     to the group it belongs to (parsers and `shown=` are in portcullis_shared/config.py);
+     the doc string is the README's "meaning" cell, word for word;
+  2. add the same row to the README's "Ports and settings" tables (a port goes to the
+     ports table): `pytest tests/test_settings.py` fails and prints the row until you do;
+  3. read it from the frozen settings value you are handed, never from os.environ.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from portcullis_shared.config import (REPO_ROOT, SettingsError, SettingsGroup, as_env, flag, path, port, positive,
+                                      setting, text, url, whole)
 
+__all__ = ["REPO_ROOT", "MeshSettings", "SettingsError"]
 
-class SettingsError(ValueError):
-    """A setting from the environment is malformed."""
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("true", "1", "yes", "on"):
-        return True
-    if raw in ("false", "0", "no", "off"):
-        return False
-    raise SettingsError(f"{name}={raw!r} must be true or false")
-
-
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
-    if value < 0:
-        raise SettingsError(f"{name}={value} must be 0 or more")
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise SettingsError(f"{name}={raw} must be a positive number")
-    return value
-
-
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        port = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a port number") from None
-    if not 0 < port < 65536:
-        raise SettingsError(f"{name}={port} is outside 1..65535")
-    return port
+HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
-class MeshSettings:
-    """Where every process of the local mesh listens (all on 127.0.0.1)."""
+class MeshSettings(SettingsGroup):
+    """Where every process of the local mesh listens (all on 127.0.0.1), and what they share."""
 
-    host: str = "127.0.0.1"
-    gateway_port: int = 8080            # Envoy listener: API traffic
-    envoy_admin_port: int = 9901        # Envoy admin, loopback only
-    admin_rest_port: int = 8081         # admin_api REST/JSON and /openapi.json
-    admin_grpc_port: int = 9090         # admin_api gRPC (admin services and PolicySync.Watch)
-    authz_port: int = 9191              # authz_server ext_authz gRPC
-    authz_metrics_port: int = 9464      # authz_server Prometheus /metrics (all its workers)
-    backend_production_port: int = 8091
-    backend_sandbox_port: int = 8092
-    data_dir: Path = REPO_ROOT / "var"  # SQLite file, credential files, rendered Envoy config
-    # Application keys may hold several consumer secrets (rotation); 0: no maximum per key.
-    multiple_consumer_secrets: bool = False
-    max_consumer_secrets: int = 0
-    # admin_api sends a Watch heartbeat after this long without another event; a replica
-    # that hears nothing for three of them drops the stream and reconnects.
-    sync_heartbeat_seconds: float = 5.0
-    # Change-log rows older than this are pruned (the newest is always kept); a replica
-    # further behind gets a snapshot.
-    change_log_retention_hours: float = 168.0
+    host: str = HOST
+    gateway_port: int = setting("PORTCULLIS_GATEWAY_PORT", port, 8080, "Envoy gateway (API traffic)")
+    envoy_admin_port: int = setting("PORTCULLIS_ENVOY_ADMIN_PORT", port, 9901, "Envoy admin")
+    admin_rest_port: int = setting("PORTCULLIS_ADMIN_REST_PORT", port, 8081,
+                                   "admin_api REST (`/openapi.json`, `/healthz`)")
+    admin_grpc_port: int = setting("PORTCULLIS_ADMIN_GRPC_PORT", port, 9090,
+                                   "admin_api gRPC (admin services, `PolicySync`)")
+    authz_port: int = setting("PORTCULLIS_AUTHZ_PORT", port, 9191,
+                              "authz_server gRPC (`ext_authz`, health; reflection with "
+                              "`PORTCULLIS_AUTHZ_FRONTEND=grpcio`)")
+    authz_metrics_port: int = setting("PORTCULLIS_AUTHZ_METRICS_PORT", port, 9464,
+                                      "authz_server Prometheus `/metrics` (all its workers in one target)")
+    backend_production_port: int = setting("PORTCULLIS_BACKEND_PRODUCTION_PORT", port, 8091,
+                                           "sample backend, production")
+    backend_sandbox_port: int = setting("PORTCULLIS_BACKEND_SANDBOX_PORT", port, 8092, "sample backend, sandbox")
+    data_dir: Path = setting("PORTCULLIS_DATA_DIR", path, REPO_ROOT / "var",
+                             "SQLite file, credential files, rendered Envoy config")
+    # "": the SQLite file in data_dir (see `database_url`).
+    database_url_override: str = setting("PORTCULLIS_DATABASE_URL", text, "", "any SQLAlchemy URL",
+                                         shown="`sqlite:///var/portcullis.db`")
+    change_log_retention_hours: float = setting(
+        "PORTCULLIS_CHANGE_LOG_RETENTION_HOURS", positive(), 168.0,
+        "admin_api prunes change-log rows older than this (checked every 10 minutes; the newest row always "
+        "stays); a replica further behind gets a snapshot on its next `Watch`", shown="`168` (7 days)")
+    sync_heartbeat_seconds: float = setting(
+        "PORTCULLIS_SYNC_HEARTBEAT_SECONDS", positive(), 5.0,
+        "admin_api sends a `Watch` heartbeat after this long without another event; authz_server drops a "
+        "stream silent for three of them and resumes from its last revision (it keeps deciding meanwhile). "
+        "Set the same value on both")
+    # "": admin_api's REST port on loopback (see `public_url`).
+    public_url_override: str = setting(
+        "PORTCULLIS_PUBLIC_URL", url, "",
+        "the resident key manager's issuer and the base of its endpoints (https unless on loopback)",
+        shown="`http://127.0.0.1:$PORTCULLIS_ADMIN_REST_PORT`")
+    kek: str = setting("PORTCULLIS_KEK", text, "",
+                       "key-encryption key (base64url of 32 bytes) for signing keys and key-manager secrets "
+                       "at rest: back it up", shown="read from `PORTCULLIS_KEK_FILE`", secret=True)
+    kek_file: Path | None = setting("PORTCULLIS_KEK_FILE", path, None,
+                                    "a file holding the key-encryption key, read when `PORTCULLIS_KEK` is unset",
+                                    shown="`var/kek`, made on first start (0600)")
+    multiple_consumer_secrets: bool = setting("PORTCULLIS_MULTIPLE_CONSUMER_SECRETS", flag, False,
+                                              "allow several consumer secrets per application key")
+    max_consumer_secrets: int = setting("PORTCULLIS_MAX_CONSUMER_SECRETS", whole(), 0,
+                                        "the most consumer secrets an application key may have",
+                                        shown="`0` (no maximum)")
 
     @property
     def database_url(self) -> str:
-        return os.environ.get("PORTCULLIS_DATABASE_URL") or f"sqlite:///{self.data_dir / 'portcullis.db'}"
+        return self.database_url_override or f"sqlite:///{self.data_dir / 'portcullis.db'}"
 
     @property
     def public_url(self) -> str:
         """Where admin_api's REST port is reached by clients: the resident key manager's
         issuer, and the base of its OAuth2 endpoints (/oauth2/token, /oauth2/jwks, ...)."""
-        configured = os.environ.get("PORTCULLIS_PUBLIC_URL", "").rstrip("/")
-        return configured or f"http://{self.host}:{self.admin_rest_port}"
+        return self.public_url_override or f"http://{self.host}:{self.admin_rest_port}"
 
     @property
     def admin_token_file(self) -> Path:
@@ -110,46 +92,6 @@ class MeshSettings:
     def sync_token_file(self) -> Path:
         return self.data_dir / "sync-token"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "MeshSettings":
-        env = os.environ if env is None else env
-        defaults = cls()
-        return cls(
-            gateway_port=_port(env, "PORTCULLIS_GATEWAY_PORT", defaults.gateway_port),
-            envoy_admin_port=_port(env, "PORTCULLIS_ENVOY_ADMIN_PORT", defaults.envoy_admin_port),
-            admin_rest_port=_port(env, "PORTCULLIS_ADMIN_REST_PORT", defaults.admin_rest_port),
-            admin_grpc_port=_port(env, "PORTCULLIS_ADMIN_GRPC_PORT", defaults.admin_grpc_port),
-            authz_port=_port(env, "PORTCULLIS_AUTHZ_PORT", defaults.authz_port),
-            authz_metrics_port=_port(env, "PORTCULLIS_AUTHZ_METRICS_PORT", defaults.authz_metrics_port),
-            backend_production_port=_port(env, "PORTCULLIS_BACKEND_PRODUCTION_PORT", defaults.backend_production_port),
-            backend_sandbox_port=_port(env, "PORTCULLIS_BACKEND_SANDBOX_PORT", defaults.backend_sandbox_port),
-            data_dir=Path(env.get("PORTCULLIS_DATA_DIR") or defaults.data_dir).resolve(),
-            multiple_consumer_secrets=_flag(env, "PORTCULLIS_MULTIPLE_CONSUMER_SECRETS",
-                                            defaults.multiple_consumer_secrets),
-            max_consumer_secrets=_count(env, "PORTCULLIS_MAX_CONSUMER_SECRETS", defaults.max_consumer_secrets),
-            sync_heartbeat_seconds=_seconds(env, "PORTCULLIS_SYNC_HEARTBEAT_SECONDS", defaults.sync_heartbeat_seconds),
-            change_log_retention_hours=_seconds(env, "PORTCULLIS_CHANGE_LOG_RETENTION_HOURS",
-                                                defaults.change_log_retention_hours),
-        )
-
     def as_env(self) -> dict[str, str]:
         """The environment that makes a child process see these same settings."""
-        names = {
-            "gateway_port": "PORTCULLIS_GATEWAY_PORT",
-            "envoy_admin_port": "PORTCULLIS_ENVOY_ADMIN_PORT",
-            "admin_rest_port": "PORTCULLIS_ADMIN_REST_PORT",
-            "admin_grpc_port": "PORTCULLIS_ADMIN_GRPC_PORT",
-            "authz_port": "PORTCULLIS_AUTHZ_PORT",
-            "authz_metrics_port": "PORTCULLIS_AUTHZ_METRICS_PORT",
-            "backend_production_port": "PORTCULLIS_BACKEND_PRODUCTION_PORT",
-            "backend_sandbox_port": "PORTCULLIS_BACKEND_SANDBOX_PORT",
-            "data_dir": "PORTCULLIS_DATA_DIR",
-            "max_consumer_secrets": "PORTCULLIS_MAX_CONSUMER_SECRETS",
-            "sync_heartbeat_seconds": "PORTCULLIS_SYNC_HEARTBEAT_SECONDS",
-            "change_log_retention_hours": "PORTCULLIS_CHANGE_LOG_RETENTION_HOURS",
-        }
-        env = {env_name: str(getattr(self, field)) for field, env_name in names.items()}
-        env["PORTCULLIS_MULTIPLE_CONSUMER_SECRETS"] = "true" if self.multiple_consumer_secrets else "false"
-        return env
-
-
+        return as_env(self)

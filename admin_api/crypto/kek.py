@@ -18,7 +18,6 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,7 +25,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from portcullis_shared.settings import MeshSettings
 
 KEK_ENV = "PORTCULLIS_KEK"
-KEK_FILE_ENV = "PORTCULLIS_KEK_FILE"
 KEK_FILE_NAME = "kek"
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -103,14 +101,13 @@ def _read_key_file(path: Path) -> Kek:
     return Kek(_decode_key(text, f"the KEK file {path}"))
 
 
-def load_kek(settings: MeshSettings, env: Mapping[str, str] | None = None) -> Kek:
+def load_kek(settings: MeshSettings) -> Kek:
     """The deployment's KEK: `PORTCULLIS_KEK`, else `PORTCULLIS_KEK_FILE`, else
     `<data dir>/kek` (created with mode 0600 when missing)."""
-    env = os.environ if env is None else env
-    if env.get(KEK_ENV):
-        return Kek(_decode_key(env[KEK_ENV], KEK_ENV))
-    if env.get(KEK_FILE_ENV):
-        return _read_key_file(Path(env[KEK_FILE_ENV]))
+    if settings.kek:
+        return Kek(_decode_key(settings.kek, KEK_ENV))
+    if settings.kek_file is not None:
+        return _read_key_file(settings.kek_file)
     path = settings.data_dir / KEK_FILE_NAME
     if not path.exists():
         _create_key_file(path)

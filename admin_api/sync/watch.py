@@ -21,12 +21,14 @@ from admin_api.store.unit_of_work import Store
 from admin_api.store import outbox
 from admin_api.sync import snapshot
 from portcullis.sync.v1 import sync_pb2
+from portcullis_shared.config import declaration
+from portcullis_shared.settings import MeshSettings
 
 
 @dataclass(frozen=True)
 class WatchConfig:
     poll_interval: float = 0.5
-    heartbeat_interval: float = 5.0
+    heartbeat_interval: float = declaration(MeshSettings, "sync_heartbeat_seconds").default
     snapshot_chunk_size: int = 500
     replay_batch_size: int = 500
 
