@@ -1,12 +1,13 @@
 """decide(): the phase order end to end on an index, and fail-closed behaviour."""
 
 import importlib
+import subprocess
+import sys
 import logging
 
 import pytest
 
 from authz_server import denials
-from authz_server.denials import ALL_DENIALS, Denial
 from authz_server.pipeline import Allow, decide
 
 from ..factories import (
@@ -105,29 +106,13 @@ def test_unexpected_exception_fails_closed(monkeypatch, caplog):
     assert "KeyError" in caplog.text and PROD_KEY not in caplog.text
 
 
-def test_reason_code_table_matches_the_brief():
-    table = {cls.code: cls.http_status for cls in ALL_DENIALS}
-    assert table == {
-        "api_not_found": 404, "api_not_deployed": 404, "resource_not_found": 404, "api_blocked": 403,
-        "credential_missing": 401, "credential_ambiguous": 401, "credential_unsupported": 401,
-        "api_key_invalid": 401, "api_key_revoked": 401, "api_key_expired": 401, "api_key_wrong_api": 401,
-        "environment_unavailable": 403, "ip_not_allowed": 403, "referer_not_allowed": 403,
-        "api_key_not_associated": 403, "subscription_missing": 403, "subscription_inactive": 403,
-        "subscription_production_blocked": 403, "policy_not_ready": 503, "bad_request": 400, "internal_error": 500,
-        "token_malformed": 401, "token_issuer_unknown": 401, "key_manager_disabled": 401,
-        "key_manager_not_allowed": 403, "token_algorithm_not_allowed": 401, "token_key_unknown": 401,
-        "token_signature_invalid": 401, "token_expired": 401, "token_not_yet_valid": 401,
-        "token_audience_invalid": 401, "token_claims_invalid": 401, "token_revoked": 401, "token_inactive": 401,
-        "token_client_unknown": 401, "key_manager_unavailable": 503, "insufficient_scope": 403,
-    }
-    assert len(table) == len(ALL_DENIALS)
-    assert all(issubclass(cls, Denial) and cls.default_message for cls in ALL_DENIALS)
-
-
 def test_decide_never_imports_grpc():
-    import authz_server.pipeline as pipeline_package
-    import pathlib
-
-    for module in pathlib.Path(pipeline_package.__file__).parent.glob("*.py"):
-        source = module.read_text()
-        assert "import grpc" not in source and "from grpc" not in source, module.name
+    # In a fresh interpreter, so that nothing this test process imported counts: the
+    # decision and everything it pulls in, directly or not, stay free of grpc and Envoy's
+    # protobufs (the servicer converts at the edge).
+    probe = (
+        "import sys, authz_server.pipeline, authz_server.pipeline.decide\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('grpc', 'envoy', 'sqlalchemy'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split() == []
