@@ -42,7 +42,8 @@ def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
 
     resident = ResidentKeyManager.create(app.store)
     backend_keys = BackendSigningKeys(app.store, app.store.config.require_kek())
-    rest_app = create_app(app.dispatcher, extra_routes=[*oauth_routes(resident), *backend_jwt_routes(backend_keys)])
+    rest_app = create_app(app.dispatcher, extra_routes=[*oauth_routes(resident), *backend_jwt_routes(backend_keys)],
+                          health=app.check_database, metrics=app.metrics_registry())
     config = uvicorn.Config(rest_app, host=app.settings.host, port=app.settings.admin_rest_port,
                             log_level="info", access_log=False)
     log.info("admin REST listening on %s:%d", app.settings.host, app.settings.admin_rest_port)

@@ -11,7 +11,11 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
+from prometheus_client import CollectorRegistry
+
 from admin_api import bootstrap
+from admin_api.metrics import registry_for
+from admin_api.store.outbox import current_revision
 from admin_api.backend_jwt.keys import BackendSigningKeys
 from admin_api.crypto.kek import load_kek
 from admin_api.db.engine import Database, open_database
@@ -41,6 +45,20 @@ class AdminApp:
     @property
     def grpc_port(self) -> int:
         return self.grpc_server.port
+
+    def check_database(self) -> None:
+        """Raises when the database does not answer (admin_api's readiness): a read of the
+        revision counter, so that a reachable server without admin_api's tables fails too."""
+        with self.store.read() as session:
+            current_revision(session)
+
+    def change_log_revision(self) -> int:
+        with self.store.read() as session:
+            return current_revision(session)
+
+    def metrics_registry(self) -> CollectorRegistry:
+        """What GET /metrics serves for this app (see admin_api.metrics)."""
+        return registry_for(self.change_log_revision)
 
     def start(self) -> None:
         self.grpc_server.start()

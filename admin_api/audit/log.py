@@ -24,6 +24,7 @@ from admin_api.db import models
 from admin_api.db.audit_models import AuditRecord
 from admin_api.db.oauth_models import SigningKey
 from admin_api.db.types import utcnow
+from admin_api.metrics import AUDIT_RECORDS
 
 if TYPE_CHECKING:
     from admin_api.access.caller import Caller
@@ -107,6 +108,8 @@ def record_denial(store: "Store", entry: Entry, detail: str) -> None:
 
 def append(session: Session, entry: Entry, outcome: str, *, target_id: str, detail: str = "") -> None:
     caller = entry.caller
+    # Counted once the record is committed (a rolled-back change leaves no record to count).
+    event.listen(session, "after_commit", lambda _session: AUDIT_RECORDS.labels(outcome).inc(), once=True)
     session.add(AuditRecord(
         id=uuid.uuid4().hex, organization_id=caller.organization_id, created_at=utcnow(), subject=caller.subject[:255],
         roles=sorted(role.value for role in caller.roles), credential=caller.credential.value,

@@ -86,3 +86,29 @@ def test_the_metrics_page_needs_no_credential_and_serves_only_metrics(live: Live
     assert httpx.get(url, timeout=5.0, trust_env=False).status_code == 200
     assert httpx.get(url.replace("/metrics", "/admin"), timeout=5.0, trust_env=False).status_code == 404
 
+
+
+def test_admin_metrics_show_watch_streams_and_token_requests_without_credential(live: LiveMesh) -> None:
+    import httpx
+
+    from tests.integration.metrics_scrape import admin_metrics_url
+
+    base = f"http://{live.settings.host}:{live.settings.admin_rest_port}"
+    _, before = scrape(admin_metrics_url(live))
+    refused = httpx.post(base + "/oauth2/token", data={"grant_type": "client_credentials"},
+                         auth=("no-such-client", "wrong"), timeout=5.0, trust_env=False)
+    assert refused.status_code == 401
+    odd = httpx.post(base + "/oauth2/token", data={"grant_type": "made-up-" + "x" * 50}, timeout=5.0,
+                     trust_env=False)
+    assert odd.status_code in (400, 401)
+    text, after = scrape(admin_metrics_url(live))
+    name = "portcullis_admin_oauth2_token_requests_total"
+    assert (value(after, name, grant_type="client_credentials", outcome="invalid_client")
+            - value(before, name, grant_type="client_credentials", outcome="invalid_client")) == 1
+    assert value(after, name, grant_type="other") - value(before, name, grant_type="other") == 1
+    assert "made-up-" not in text   # a client's free text is never a label
+    _, authz = scrape(authz_metrics_url(live))
+    workers = sum(1 for (n, _l), _v in authz.items() if n == "portcullis_authz_worker_up")
+    assert value(after, "portcullis_admin_watch_streams") >= workers   # each worker holds a Watch stream
+    assert value(after, "portcullis_admin_change_log_revision") > 0
+    assert live.settings.admin_token_file.read_text().strip() not in text

@@ -11,6 +11,7 @@ import grpc
 from admin_api.access.auth import metadata_token
 from admin_api.dispatch import Dispatcher
 from admin_api.errors import AdminError
+from admin_api.metrics import WATCH_STREAMS
 from admin_api.sync.watch import WatchConfig, watch
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 
@@ -36,6 +37,7 @@ class PolicySyncServicer(sync_pb2_grpc.PolicySyncServicer):
         replica = request.replica[:200] or "unnamed"
         log.info("watch started replica=%r subject=%s from_revision=%d", replica, caller.subject,
                  request.from_revision)
+        WATCH_STREAMS.opened()
         try:
             yield from watch(store, request.from_revision, config=self._config,
                              active=lambda: context.is_active() and not self._stopping.is_set())
@@ -44,4 +46,5 @@ class PolicySyncServicer(sync_pb2_grpc.PolicySyncServicer):
             log.exception("watch failed replica=%r", replica)
             context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
+            WATCH_STREAMS.closed()
             log.info("watch ended replica=%r", replica)

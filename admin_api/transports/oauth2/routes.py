@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from admin_api.metrics import count_token_request
 from admin_api.transports.oauth2 import metadata
 from admin_api.transports.oauth2.resident import ResidentKeyManager
 from admin_api.transports.oauth2.server import FormRequest, OAuthResponse, Owner
@@ -78,7 +79,7 @@ class _Endpoints:
     # JSON endpoints (RFC 6749 §5, RFC 7662, RFC 7009) ----------------------------------
 
     async def token(self, request: Request) -> Response:
-        return await self._form_endpoint(request, self._server.create_token_response)
+        return await self._form_endpoint(request, self._server.create_token_response, count=count_token_request)
 
     async def introspect(self, request: Request) -> Response:
         return await self._form_endpoint(
@@ -95,21 +96,25 @@ class _Endpoints:
     async def discovery(self, request: Request) -> Response:
         return JSONResponse(metadata.metadata(self._issuer), headers={"Cache-Control": "max-age=300"})
 
-    async def _form_endpoint(self, request: Request, handle: Callable[[FormRequest], OAuthResponse]) -> Response:
+    async def _form_endpoint(self, request: Request, handle: Callable[[FormRequest], OAuthResponse],
+                             count: Callable[[str | None, int, object], None] | None = None) -> Response:
+        params: list[tuple[str, str]] = []
         try:
             params = await _read_form(request)
             oauth_request = self._oauth_request(request, params)
             _no_repeats(params)
             answer = await run_in_threadpool(handle, oauth_request)
         except BadRequest as exc:
-            return _json_answer(self._server.handle_error_response(None, InvalidRequestError(str(exc))))
+            answer = self._server.handle_error_response(None, InvalidRequestError(str(exc)))
         except OAuth2Error as error:
-            return _json_answer(self._server.handle_error_response(None, error))
+            answer = self._server.handle_error_response(None, error)
         except ClientDisconnect:
-            return _json_answer(OAuthResponse(400, {"error": "invalid_request"}))
+            answer = OAuthResponse(400, {"error": "invalid_request"})
         except Exception:
             log.exception("resident key manager: unexpected error at %s", request.url.path)
-            return _json_answer(OAuthResponse(500, {"error": "server_error"}))
+            answer = OAuthResponse(500, {"error": "server_error"})
+        if count is not None:
+            count(next((value for name, value in params if name == "grant_type"), None), answer.status, answer.body)
         return _json_answer(answer)
 
     def _oauth_request(self, request: Request, params: list[tuple[str, str]],

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 from urllib.parse import parse_qsl, quote
 
 from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from google.protobuf.message import Message
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,7 @@ from admin_api.schema import ADMIN_PROTO_MODULES
 
 from admin_api.access.caller import Caller
 from admin_api.errors import AdminError
+from admin_api.metrics import registry_for
 from admin_api.transports.rest.bindings import HttpBinding, PathTemplate, load_bindings
 from admin_api.transports.rest.body import MAX_BODY_BYTES, decode_json_object, read_body
 from admin_api.transports.rest.openapi import build_openapi
@@ -40,7 +42,9 @@ from admin_api.transports.rest.routing import Router
 
 logger = logging.getLogger("admin_api.transports.rest")
 
-HEALTHZ = "/healthz"
+HEALTHZ = "/healthz"      # readiness: the database answers
+LIVEZ = "/livez"          # liveness: the process serves HTTP (touches nothing)
+METRICS = "/metrics"      # Prometheus text format
 OPENAPI = "/openapi.json"
 _NO_STORE = {"Cache-Control": "no-store"}  # answers may carry a key value shown once
 
@@ -54,13 +58,16 @@ class Dispatcher(Protocol):
 
 
 def create_app(dispatcher: Dispatcher, *, max_body_bytes: int = MAX_BODY_BYTES,
-               extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The admin REST API over `dispatcher`, with `/healthz` and `/openapi.json`.
+               extra_routes: Sequence[BaseRoute] = (), health: Callable[[], None] | None = None,
+               metrics: CollectorRegistry | None = None) -> Starlette:
+    """The admin REST API over `dispatcher`, with `/healthz`, `/livez`, `/metrics` and
+    `/openapi.json` (none of them takes a credential).
 
     `extra_routes` (the resident key manager's OAuth2 endpoints) are matched first and
-    do not take the admin credential."""
+    do not take the admin credential. `health()` raises when the database does not answer
+    (`/healthz` is then 503); `metrics` is the registry `/metrics` serves."""
     bindings = load_bindings(*ADMIN_PROTO_MODULES)
-    endpoint = _AdminEndpoint(dispatcher, bindings, max_body_bytes)
+    endpoint = _AdminEndpoint(dispatcher, bindings, max_body_bytes, health, metrics or registry_for())
     # One catch-all ASGI route (every method): the proto-driven router below decides 404/405.
     app = Starlette(routes=[*extra_routes, Route("/{path:path}", endpoint, methods=None)])
     # Starlette's `{path:path}` is `.*`, which stops at a newline: a path with `%0A` would
@@ -80,11 +87,17 @@ def to_json(message: Message) -> dict[str, object]:
 
 
 class _AdminEndpoint:
-    def __init__(self, dispatcher: Dispatcher, bindings: list[HttpBinding], max_body_bytes: int) -> None:
+    def __init__(self, dispatcher: Dispatcher, bindings: list[HttpBinding], max_body_bytes: int,
+                 health: Callable[[], None] | None, metrics: CollectorRegistry) -> None:
         self._dispatcher = dispatcher
         self._max_body_bytes = max_body_bytes
+        self._health = health
+        self._healthy = True   # the last /healthz outcome: a change is logged once
+        self._metrics = metrics
         self._router: Router[HttpBinding | str] = Router()
         self._router.add("GET", PathTemplate.parse(HEALTHZ), HEALTHZ)
+        self._router.add("GET", PathTemplate.parse(LIVEZ), LIVEZ)
+        self._router.add("GET", PathTemplate.parse(METRICS), METRICS)
         self._router.add("GET", PathTemplate.parse(OPENAPI), OPENAPI)
         for binding in bindings:
             self._router.add(binding.http_method, binding.path, binding)
@@ -100,7 +113,12 @@ class _AdminEndpoint:
         try:
             target, path_values = self._router.resolve(request.method, _raw_path(request))
             if target == HEALTHZ:
+                return await self._readiness()
+            if target == LIVEZ:
                 return JSONResponse({"status": "ok"}, headers=_NO_STORE)
+            if target == METRICS:
+                page = await run_in_threadpool(generate_latest, self._metrics)
+                return Response(page, media_type=CONTENT_TYPE_LATEST, headers=_NO_STORE)
             if target == OPENAPI:
                 return Response(self._openapi, media_type="application/json")
             if not isinstance(target, HttpBinding):
@@ -117,6 +135,23 @@ class _AdminEndpoint:
             operation = target.full_name if isinstance(target, HttpBinding) else request.method
             logger.exception("admin REST: unexpected error in %s", operation)
             return problem_response(internal_error())
+
+    async def _readiness(self) -> Response:
+        """200 when the database answers; 503 (and one log line per change) when it does not."""
+        if self._health is None:
+            return JSONResponse({"status": "ok"}, headers=_NO_STORE)
+        try:
+            await run_in_threadpool(self._health)
+        except Exception as exc:
+            if self._healthy:
+                logger.error("admin REST: /healthz: the database does not answer: %s", type(exc).__name__)
+                self._healthy = False
+            return JSONResponse({"status": "unavailable", "database": "unavailable"}, status_code=503,
+                                headers=_NO_STORE)
+        if not self._healthy:
+            logger.info("admin REST: /healthz: the database answers again")
+            self._healthy = True
+        return JSONResponse({"status": "ok", "database": "ok"}, headers=_NO_STORE)
 
     async def _call(self, binding: HttpBinding, path_values: dict[str, str], request: Request) -> Response:
         token = bearer_token(request.headers)

@@ -55,12 +55,24 @@ def build_openapi(bindings: list[HttpBinding], *, title: str = "Portcullis admin
         operations = paths.setdefault(binding.path.template, {})
         operations[binding.http_method.lower()] = _operation(binding, components)
 
-    paths["/healthz"] = {"get": _unsecured("healthz", "Liveness check.", {
+    paths["/healthz"] = {"get": _unsecured("healthz", "Readiness: the database answers (503 when it does not).", {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]},
+                       "database": {"type": "string", "enum": ["ok", "unavailable"]}},
+        "additionalProperties": False,
+    })}
+    paths["/healthz"]["get"]["responses"]["503"] = {
+        "description": "The database does not answer",
+        "content": {"application/json": {"schema": paths["/healthz"]["get"]["responses"]["200"]["content"][
+            "application/json"]["schema"]}}}
+    paths["/livez"] = {"get": _unsecured("livez", "Liveness: the process answers (touches nothing else).", {
         "type": "object",
         "required": ["status"],
         "properties": {"status": {"type": "string", "enum": ["ok"]}},
         "additionalProperties": False,
     })}
+    paths["/metrics"] = {"get": _text_unsecured("metrics", "Prometheus metrics (text format).")}
     paths["/openapi.json"] = {"get": _unsecured("openapi", "This document.", {"type": "object"})}
 
     return {
@@ -142,6 +154,16 @@ def _unsecured(operation_id: str, summary: str, schema: Schema) -> dict[str, Any
         "tags": ["Meta"],
         "security": [],
         "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}}},
+    }
+
+
+def _text_unsecured(operation_id: str, summary: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": ["Meta"],
+        "security": [],
+        "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
     }
 
 
