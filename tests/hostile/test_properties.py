@@ -6,7 +6,10 @@ Bounded: the conftest profile caps examples and has no deadline."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import json
 import string
 import time
 from urllib.parse import urlsplit
@@ -22,7 +25,7 @@ from authz_server.index.resources import best_match, compile_resource, split_pat
 from authz_server.index.errors import PolicyError
 from authz_server.pipeline import Allow, decide
 from authz_server.pipeline.paths import parse_path, parse_query
-from authz_server.credentials.jwt_parse import check_bearer_syntax, parse_unverified
+from authz_server.credentials.jwt_parse import MAX_TOKEN_LENGTH, check_bearer_syntax, parse_unverified
 from tests.authz_server.factories import PIZZA_BASE, PROD_KEY, SANDBOX_KEY, index_of, make_key, make_request
 from tests.authz_server.oauth import EC_KEY, RSA_KEY, ProviderState, b64, claims, make_key_manager, mint, oauth_world, public_jwk, services
 
@@ -38,29 +41,66 @@ json_values = st.recursive(
 b64url_text = st.text(alphabet=string.ascii_letters + string.digits + "-_", max_size=60)
 
 
+def _json_object_of(segment: str) -> dict | None:
+    """What a base64url segment holds when it is a JSON object; None otherwise (the
+    test's own reading of RFC 7515 compact serialization, not the parser's)."""
+    if set(segment) - set(string.ascii_letters + string.digits + "-_"):
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_compact_jws(text: str) -> bool:
+    parts = text.split(".")
+    return (len(parts) == 3 and len(text) <= MAX_TOKEN_LENGTH and _json_object_of(parts[0]) is not None
+            and _json_object_of(parts[1]) is not None and not set(parts[2]) - set(string.ascii_letters + string.digits + "-_"))
+
+
+def _parse(text: str):
+    check_bearer_syntax(text)
+    return parse_unverified(text)
+
+
+def _assert_refused_unless_well_formed(text: str) -> None:
+    """Junk is refused with a denial (never another exception); only a well-formed JWS may
+    get through, and then with what its segments hold. The parser may refuse more (e.g.
+    duplicate members): it is never required to accept."""
+    if not _is_compact_jws(text):
+        with pytest.raises(Denial):
+            _parse(text)
+        return
+    try:
+        parsed = _parse(text)
+    except Denial:
+        return
+    header, payload, _ = text.split(".")
+    assert (dict(parsed.header), dict(parsed.claims)) == (_json_object_of(header), _json_object_of(payload))
+
+
 @given(st.text(max_size=300))
 def test_the_token_parser_refuses_any_text_with_a_denial(text):
-    try:
-        check_bearer_syntax(text)
-        parse_unverified(text)
-    except Denial:
-        pass
+    _assert_refused_unless_well_formed(text)
 
 
 @given(st.lists(b64url_text | st.text(max_size=20), min_size=1, max_size=7).map(".".join))
 def test_the_token_parser_refuses_dotted_junk_with_a_denial(text):
-    try:
-        parse_unverified(text)
-    except Denial:
-        pass
+    _assert_refused_unless_well_formed(text)
+
+
+@pytest.mark.parametrize("text", ["e30.e30.", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"], ids=["empty-objects", "rs256-header"])
+def test_the_well_formedness_oracle_accepts_real_tokens(text):
+    # The two tests above would pass vacuously if the oracle called everything junk.
+    assert _is_compact_jws(text) and _parse(text) is not None
+    assert _is_compact_jws(mint())
 
 
 @given(st.dictionaries(st.text(max_size=8), json_values, max_size=5),
        st.dictionaries(st.sampled_from(["iss", "exp", "nbf", "iat", "kid", "alg", "azp", "scope"]) | st.text(max_size=6),
                        json_values, max_size=6))
 def test_parsed_header_and_claims_round_trip(header, payload):
-    import json
-
     token = ".".join((b64(json.dumps(header)), b64(json.dumps(payload)), b64(b"sig")))
     parsed = parse_unverified(token)
     assert dict(parsed.header) == header and dict(parsed.claims) == payload
@@ -86,8 +126,6 @@ paths = st.sampled_from(["/menu", "/orders", "/open", "/echo/x", "/missing", ""]
 
 
 def _forged_token(header: dict, payload: dict) -> str:
-    import json
-
     return ".".join((b64(json.dumps(header)), b64(json.dumps(payload)), b64(b"not-a-signature")))
 
 
