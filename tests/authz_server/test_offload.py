@@ -32,7 +32,13 @@ def test_inline_is_scoped_to_the_block_and_the_thread():
 
 
 def test_would_block_is_not_an_exception_a_handler_would_swallow():
-    assert not issubclass(offload.WouldBlock, Exception)
+    def handler_that_catches_every_error():
+        try:
+            raise offload.WouldBlock()
+        except Exception:  # what a stage's catch-all would do
+            return "swallowed"
+    with pytest.raises(offload.WouldBlock):
+        handler_that_catches_every_error()
 
 
 def test_acquire_inline_refuses_a_held_lock_instead_of_waiting():
