@@ -16,6 +16,7 @@ import click
 from portcullis_cli import profiles
 from portcullis_cli.client import CliError
 from portcullis_cli.commands import noun_groups
+from portcullis_cli.declarative import commands as declarative
 from portcullis_cli.output import error
 from portcullis_cli.session import Session
 
@@ -46,6 +47,7 @@ def cli(context: click.Context, server: str | None, token: str | None, token_fil
 for _group in noun_groups():
     cli.add_command(_group)
 profiles.register(cli)
+declarative.register(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

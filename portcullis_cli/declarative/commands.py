@@ -1,0 +1,105 @@
+"""`portcullis apply|diff|dump`: the organization kept in `portcullis/v1` files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import yaml
+
+from portcullis_cli.declarative.apply import Applier, ApplyFailed, check_references
+from portcullis_cli.declarative.dump import dump_document
+from portcullis_cli.declarative.loader import load_params, yaml_files
+from portcullis_cli.declarative.plan import Plan, make_plan
+from portcullis_cli.declarative.spec import Desired, parse
+from portcullis_cli.declarative.state import Current, read_current
+from portcullis_cli.session import session_of
+
+_FILES = click.option("-f", "--file", "targets", multiple=True, required=True, metavar="FILE|DIR",
+                      type=click.Path(exists=True, path_type=Path),
+                      help="a portcullis/v1 YAML file, or a folder of them (repeatable)")
+_PARAMS = click.option("--params", "params_files", multiple=True, metavar="FILE",
+                       type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                       help="values for ${name} in the files (repeatable; later files win)")
+_ENVIRONMENT = click.option("--environment", metavar="NAME",
+                            help="the section of `environments:` in the params files to use")
+
+
+def _desired(targets: tuple[Path, ...], params_files: tuple[Path, ...], environment: str | None) -> Desired:
+    params = load_params(list(params_files), environment)
+    files = [path for target in targets for path in yaml_files(target)]
+    if not files:
+        raise click.BadParameter("no *.yaml or *.yml files there", param_hint="-f")
+    return parse(files, params)
+
+
+def _plan(desired: Desired, current: Current) -> Plan:
+    plan = make_plan(desired, current)
+    missing = check_references(plan, current)
+    if missing:
+        raise ApplyFailed("the files refer to objects that do not exist, nothing was changed:\n  "
+                          + "\n  ".join(missing))
+    return plan
+
+
+def _show(plan: Plan) -> None:
+    if not plan.changes:
+        click.echo("No changes: the organization matches the files.")
+        return
+    for step in plan.changes:
+        click.echo(step.describe())
+    click.echo(plan.summary())
+
+
+@click.command()
+@_FILES
+@_PARAMS
+@_ENVIRONMENT
+@click.option("--dry-run", is_flag=True, help="show the plan and stop")
+def apply(targets: tuple[Path, ...], params_files: tuple[Path, ...], environment: str | None,
+          dry_run: bool) -> None:
+    """Make the organization match the files: the plan first, then the changes.
+
+    Idempotent: a second apply finds nothing to do. Newly generated API keys and consumer
+    secrets are printed once.
+    """
+    desired = _desired(targets, params_files, environment)
+    client = session_of(click.get_current_context()).client()
+    current = read_current(client)
+    plan = _plan(desired, current)
+    _show(plan)
+    if dry_run or not plan.changes:
+        return
+    applier = Applier(client, current, say=lambda line: click.echo(line, err=True),
+                      shown_once=lambda line: click.echo(f"shown once: {line}"))
+    done = applier.run(plan)
+    click.echo(f"Applied: {done} change(s).", err=True)
+
+
+@click.command()
+@_FILES
+@_PARAMS
+@_ENVIRONMENT
+def diff(targets: tuple[Path, ...], params_files: tuple[Path, ...], environment: str | None) -> None:
+    """Show what `apply` would change (the plan), changing nothing."""
+    desired = _desired(targets, params_files, environment)
+    _show(_plan(desired, read_current(session_of(click.get_current_context()).client())))
+
+
+@click.command()
+@click.option("--output-file", "-O", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="write to FILE instead of stdout")
+def dump(output_file: Path | None) -> None:
+    """Write the organization as a portcullis/v1 file (secrets as {from_env: NAME})."""
+    current = read_current(session_of(click.get_current_context()).client())
+    text = yaml.safe_dump(dump_document(current), sort_keys=False, allow_unicode=True)
+    if output_file is None:
+        click.echo(text, nl=False)
+    else:
+        output_file.write_text(text)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(apply)
+    cli.add_command(diff)
+    cli.add_command(dump)

@@ -1,0 +1,133 @@
+"""The plan: what apply would change to make the organization match the files.
+
+An object of the file is compared only on the fields the file gives (a nested mapping
+on the fields it gives, lists item by item), so that what the server fills in by
+default is not a change, and a second apply finds nothing to do. Secrets cannot be
+compared (the server never answers them): they are sent when the object is created,
+and for a key manager when the server says none is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from portcullis_cli.declarative.kinds import Kind, available_kinds
+from portcullis_cli.declarative.spec import Desired, DesiredObject, Key, key_text
+from portcullis_cli.declarative.state import Current, CurrentObject
+
+
+def matches(current: Any, desired: Any) -> bool:
+    if isinstance(desired, dict):
+        current = current if isinstance(current, dict) else {}
+        return all(matches(current.get(k), v) for k, v in desired.items())
+    if isinstance(desired, list):
+        current = current if isinstance(current, list) else []
+        return len(current) == len(desired) and all(matches(c, d) for c, d in zip(current, desired))
+    if current is None:
+        return desired in ("", 0, False, "0")
+    return current == desired
+
+
+@dataclass
+class Step:
+    action: str                      # create | update | state | associate | delete | keep
+    kind: Kind
+    key: Key
+    desired: DesiredObject | None = None
+    current: CurrentObject | None = None
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (now, wanted)
+    note: str = ""
+
+    @property
+    def what(self) -> str:
+        return f"{self.kind.section[:-1].replace('_', ' ')} {key_text(self.key) or '(resident)'}"
+
+    def describe(self) -> str:
+        sign = {"create": "+", "update": "~", "state": "~", "associate": "~", "delete": "-", "keep": "!"}
+        text = f"{sign[self.action]} {self.action} {self.what}"
+        if self.changes:
+            text += ": " + "; ".join(f"{name} {_short(old)} -> {_short(new)}"
+                                     for name, (old, new) in self.changes.items())
+        return text + (f" ({self.note})" if self.note else "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.action != "keep"]
+
+    def summary(self) -> str:
+        counts = {a: sum(1 for s in self.steps if s.action == a) for a in ("create", "update", "delete")}
+        counts["update"] += sum(1 for s in self.steps if s.action in ("state", "associate"))
+        return (f"Plan: {counts['create']} to create, {counts['update']} to change, "
+                f"{counts['delete']} to delete.")
+
+
+def _differences(kind: Kind, desired: DesiredObject, current: CurrentObject) -> dict[str, tuple[Any, Any]]:
+    skip = set(kind.key)
+    if kind.state is not None:
+        skip.add(kind.state.field)
+    return {name: (current.values.get(name), value) for name, value in desired.values.items()
+            if name not in skip and not matches(current.values.get(name), value)}
+
+
+def _unset_secrets(desired: DesiredObject, current: CurrentObject) -> list[str]:
+    return [name for name in desired.secrets if current.answer.get(f"{name}_set") is False]
+
+
+def _steps_for(kind: Kind, desired: dict[Key, DesiredObject], current: dict[Key, CurrentObject]) -> list[Step]:
+    steps: list[Step] = []
+    for key, wanted in desired.items():
+        now = current.get(key)
+        if now is not None and now.builtin:
+            steps.append(Step("keep", kind, key, wanted, now, note="made by the server: not changed from files"))
+            continue
+        if now is None:
+            steps.append(Step("create", kind, key, wanted))
+            state = kind.state
+            if state is not None and wanted.values.get(state.field, state.initial) != state.initial:
+                steps.append(Step("state", kind, key, wanted,
+                                  changes={state.field: (state.initial, wanted.values[state.field])}))
+            continue
+        changes = _differences(kind, wanted, now)
+        for name in _unset_secrets(wanted, now):
+            changes[name] = ("(not set)", "(from the file's reference)")
+        if changes:
+            if "update" in kind.verbs:
+                associations = {}
+            else:  # API keys: only the application can change in place
+                associations = {k: v for k, v in changes.items() if k == "application"}
+                fixed = {k: v for k, v in changes.items() if k != "application"}
+                if fixed:
+                    steps.append(Step("keep", kind, key, wanted, now, fixed,
+                                      note="cannot change in place: regenerate or revoke the key"))
+                if associations:
+                    steps.append(Step("associate", kind, key, wanted, now, associations))
+                changes = {}
+            if changes:
+                steps.append(Step("update", kind, key, wanted, now, changes))
+        state = kind.state
+        if state is not None and state.field in wanted.values:
+            if now.values.get(state.field, state.initial) != wanted.values[state.field]:
+                steps.append(Step("state", kind, key, wanted, now,
+                                  {state.field: (now.values.get(state.field), wanted.values[state.field])}))
+    return steps
+
+
+def make_plan(desired: Desired, current: Current, prune: list[CurrentObject] | None = None) -> Plan:
+    steps: list[Step] = []
+    for kind in available_kinds():
+        steps += _steps_for(kind, desired.of(kind.section), current.of(kind.section))
+    # Deletions last, dependents first (an API key before its API).
+    for obj in reversed(prune or []):
+        steps.append(Step("delete", obj.kind, obj.key, current=obj))
+    return Plan(steps)

@@ -1,0 +1,181 @@
+"""apply / diff / dump against real admin_api processes, each test on empty deployments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cli.conftest import Deployment
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pizzashack"
+LOCAL = EXAMPLES / "params" / "local.yaml"
+
+
+@pytest.fixture(autouse=True)
+def passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALICE_PASSWORD", "correct horse battery staple")
+
+
+def apply(cli: Deployment, *args: str):
+    return cli.run("apply", "-f", str(EXAMPLES), "--params", str(LOCAL), *args)
+
+
+def test_apply_the_example_then_again_changes_nothing(fresh: Deployment) -> None:
+    planned = fresh.run("diff", "-f", str(EXAMPLES), "--params", str(LOCAL))
+    assert planned.code == 0, planned.err
+    assert "+ create api PizzaShackAPI:1.0.0" in planned.out and "Plan: 10 to create" in planned.out
+    assert fresh.ok("apis", "list") == []  # diff changes nothing
+
+    first = apply(fresh)
+    assert first.code == 0, first.err
+    assert "+ create api PizzaShackAPI:1.0.0" in first.out
+    assert "shown once: api key PizzaShackAPI:1.0.0:my-key: value pck_" in first.out
+    assert "shown once: application key PizzaOAuthApp:PRODUCTION:: consumer_secret " in first.out
+    apis = {a["name"]: a for a in fresh.ok("apis", "list")}
+    assert apis["PizzaShackAPI"]["lifecycle_state"] == "PUBLISHED"
+    assert apis["PizzaShackAPI"]["production_endpoint"] == "http://127.0.0.1:8091"
+    keys = fresh.ok("api-keys", "list")
+    assert [k["name"] for k in keys] == ["my-key"] and keys[0]["application_id"]
+
+    second = apply(fresh)
+    assert second.code == 0, second.err
+    assert second.out == "No changes: the organization matches the files.\n"
+
+
+def test_dry_run_stops_after_the_plan(fresh: Deployment) -> None:
+    result = apply(fresh, "--dry-run")
+    assert result.code == 0 and "Plan: 10 to create" in result.out
+    assert fresh.ok("apis", "list") == [] and fresh.ok("users", "list") == []
+
+
+def test_a_change_in_the_file_is_an_update(fresh: Deployment, tmp_path: Path) -> None:
+    assert apply(fresh).code == 0
+    changed = tmp_path / "pizzashack.yaml"
+    text = (EXAMPLES / "pizzashack.yaml").read_text()
+    changed.write_text(text.replace("Order pizza, read the menu", "Pizza, now")
+                       .replace("lifecycle_state: PUBLISHED\n\n  - name: PizzaShackOAuth",
+                                "lifecycle_state: DEPRECATED\n\n  - name: PizzaShackOAuth"))
+    result = fresh.run("apply", "-f", str(changed), "--params", str(LOCAL))
+    assert result.code == 0, result.err
+    assert '~ update api PizzaShackAPI:1.0.0: description "Order pizza, read the menu" -> "Pizza, now"' in result.out
+    assert '~ state api PizzaShackAPI:1.0.0: lifecycle_state "PUBLISHED" -> "DEPRECATED"' in result.out
+    api = next(a for a in fresh.ok("apis", "list") if a["name"] == "PizzaShackAPI")
+    assert (api["description"], api["lifecycle_state"]) == ("Pizza, now", "DEPRECATED")
+
+
+def test_dump_then_apply_into_an_empty_deployment_reproduces_it(fresh: Deployment, second: Deployment,
+                                                                 tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    assert apply(fresh).code == 0
+    fresh.ok("key-managers", "create", "--name", "corp", "--type", "oidc", "--issuer", "https://corp.example",
+             "--jwks-uri", "https://corp.example/jwks", "--introspection-client-id", "pc",
+             "--introspection-client-secret", "s3cret")
+    dumped = fresh.run("dump")
+    assert dumped.code == 0, dumped.err
+    document = yaml.safe_load(dumped.out)
+    assert document["apiVersion"] == "portcullis/v1"
+    # Secrets are never dumped: references to fill in instead.
+    assert document["key_managers"][0]["introspection_client_secret"] == {
+        "from_env": "KEY_MANAGERS_CORP_INTROSPECTION_CLIENT_SECRET"}
+    assert document["users"][0]["password"] == {"from_env": "PASSWORD_ALICE"}
+    monkeypatch.setenv("KEY_MANAGERS_CORP_INTROSPECTION_CLIENT_SECRET", "s3cret")
+    monkeypatch.setenv("PASSWORD_ALICE", "correct horse battery staple")
+    path = tmp_path / "dump.yaml"
+    path.write_text(dumped.out)
+
+    assert second.run("apply", "-f", str(path)).code == 0
+    again = second.run("dump")
+    assert again.code == 0
+    again_document = yaml.safe_load(again.out)
+    for section in document:
+        assert again_document[section] == document[section], section
+    assert second.run("apply", "-f", str(path)).out.startswith("No changes")
+
+
+MALFORMED = """\
+apiVersion: portcullis/v1
+apis:
+  - name: Broken
+    version: 1.0.0
+    context: /broken
+    resources:
+      - {method: GET, path: /menu, opne: true}
+    lifecycle_state: LAUNCHED
+applications:
+  - name: App
+    flavour: pepperoni
+  - name: 42
+subscriptions:
+  - {application: App, api: "Missing:1.0.0"}
+users:
+  - username: bob
+    password: hunter2
+"""
+
+
+def test_a_malformed_file_names_every_line_and_changes_nothing(fresh: Deployment, tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(MALFORMED)
+    result = fresh.run("apply", "-f", str(path))
+    assert result.code == 1 and result.out == ""
+    assert "nothing was changed" in result.err
+    for line, text in ((7, "apis[0].resources[0].opne: Resource has no field 'opne'"),
+                       (8, "apis[0].lifecycle_state: expected one of CREATED, PUBLISHED"),
+                       (11, "applications[0]: applications have no field 'flavour'"),
+                       (12, "applications[1].name: expected text; quote it"),
+                       (17, "users[0].password: a secret is never written in the file")):
+        assert f"{path}:{line}: {text}" in result.err, result.err
+    assert fresh.ok("apis", "list") == [] and fresh.ok("applications", "list") == []
+
+
+def test_bad_yaml_and_wrong_version(fresh: Deployment, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("apiVersion: portcullis/v1\napis:\n  - name: [unclosed\n")
+    result = fresh.run("apply", "-f", str(path))
+    assert result.code == 1 and f"{path}:4: not valid YAML" in result.err
+    path.write_text("apiVersion: portcullis/v2\n")
+    result = fresh.run("diff", "-f", str(path))
+    assert result.code == 1 and f"{path}:1: apiVersion must be 'portcullis/v1'" in result.err
+
+
+def test_a_reference_to_nothing_changes_nothing(fresh: Deployment, tmp_path: Path) -> None:
+    path = tmp_path / "refs.yaml"
+    path.write_text("apiVersion: portcullis/v1\napplications:\n  - name: App\n"
+                    "subscriptions:\n  - {application: App, api: \"Missing:1.0.0\"}\n")
+    result = fresh.run("apply", "-f", str(path))
+    assert result.code == 1 and "api 'Missing:1.0.0' is neither in the files nor in the organization" in result.err
+    assert f"{path}:5" in result.err
+    assert fresh.ok("applications", "list") == []
+
+
+def test_params_per_environment(fresh: Deployment, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("context: /shop\nenvironments:\n  dev: {backend: 'http://127.0.0.1:9001'}\n"
+                      "  prod: {backend: 'https://shop.example.com'}\n")
+    path = tmp_path / "shop.yaml"
+    path.write_text("apiVersion: portcullis/v1\napis:\n  - {name: Shop, version: '1', context: '${context}',"
+                    " production_endpoint: '${backend}'}\n")
+    no_environment = fresh.run("apply", "-f", str(path), "--params", str(params))
+    assert no_environment.code == 1 and "pick one with --environment" in no_environment.err
+    missing = fresh.run("apply", "-f", str(path))
+    assert missing.code == 1 and f"{path}:3: no parameter 'context'" in missing.err
+    assert fresh.run("apply", "-f", str(path), "--params", str(params), "--environment", "prod").code == 0
+    assert fresh.ok("apis", "list")[0]["production_endpoint"] == "https://shop.example.com"
+    dev = fresh.run("diff", "-f", str(path), "--params", str(params), "--environment", "dev")
+    assert ('~ update api Shop:1: production_endpoint "https://shop.example.com" -> "http://127.0.0.1:9001"'
+            in dev.out)
+
+
+def test_secrets_from_a_file(fresh: Deployment, tmp_path: Path) -> None:
+    (tmp_path / "bob.secret").write_text("a long password 2\n")
+    path = tmp_path / "users.yaml"
+    path.write_text("apiVersion: portcullis/v1\nusers:\n  - username: bob\n    password: {from_file: bob.secret}\n"
+                    "    roles: [publisher]\n")
+    assert fresh.run("apply", "-f", str(path)).code == 0
+    assert fresh.ok("users", "list")[0]["username"] == "bob"
+    missing = tmp_path / "users-missing.yaml"
+    missing.write_text("apiVersion: portcullis/v1\nusers:\n  - username: eve\n    password: {from_env: NO_SUCH_VAR}\n")
+    result = fresh.run("apply", "-f", str(missing))
+    assert result.code == 1 and f"{missing}:4: users[0].password: the environment has no NO_SUCH_VAR" in result.err
