@@ -25,11 +25,11 @@ class BackendJwtIssuer:
         config = api.backend_jwt
         if config is None:
             raise ValueError(f"API {api.id} has no backend JWT")
-        key = index.backend_signing_key(config.algorithm)
+        key = index.backend_keys.signing_key(config.algorithm)
         if key is None:
             raise BackendJwtUnavailable(f"No {config.algorithm} key to sign the backend JWT has been received yet.")
         application_id = identity.application_id if identity is not None else None
-        application = index.application(application_id) if application_id else None
+        application = index.applications.get(application_id) if application_id else None
         credential = identity.credential_id if identity is not None else ANONYMOUS
         # No credential id, no caching: two callers must never share a token.
         cache_key = (credential, api.id, config, environment, key.kid, application) if credential else None

@@ -21,7 +21,7 @@ def authenticate_api_key(
 ) -> Identity:
     # A dict lookup by SHA-256 leaks nothing useful through timing: an attacker would
     # have to find preimages of the hashes it probes.
-    key = index.api_key_by_digest(credential_digest(credential.value))
+    key = index.api_keys.for_digest(credential_digest(credential.value))
     if key is None:
         raise ApiKeyInvalid()
     if key.revoked:

@@ -114,7 +114,7 @@ def _still_valid(verified: VerifiedJwt, api: ApiPolicy, index: PolicyIndex, now:
     """A cached verification still holds: same key manager configuration, enabled and
     allowed here, its key still published, not expired, not revoked (denials raise).
     False: something changed, verify the token again from scratch."""
-    key_manager = index.key_manager_for_issuer(api.organization_id, verified.claims["iss"])
+    key_manager = index.key_managers.for_issuer(api.organization_id, verified.claims["iss"])
     if key_manager is not verified.key_manager:
         return False
     check_key_manager(key_manager, api)
@@ -127,7 +127,7 @@ def _still_valid(verified: VerifiedJwt, api: ApiPolicy, index: PolicyIndex, now:
     if now > verified.claims["exp"] + key_manager.leeway_seconds:
         raise TokenExpired()
     jti = verified.claims.get("jti")
-    if jti and index.token_revoked(api.organization_id, jti, now):
+    if jti and index.revoked_tokens.is_revoked(api.organization_id, jti, now):
         raise TokenRevoked()
     return True
 
@@ -166,7 +166,7 @@ def _validate_fully(
     issuer = unverified.claims.get("iss")
     if not isinstance(issuer, str) or not issuer:
         raise TokenClaimsInvalid("The token has no issuer (iss).")
-    key_manager = index.key_manager_for_issuer(api.organization_id, issuer)
+    key_manager = index.key_managers.for_issuer(api.organization_id, issuer)
     if key_manager is None:
         raise TokenIssuerUnknown()
     check_key_manager(key_manager, api)
@@ -187,6 +187,6 @@ def _validate_fully(
         raise TokenSignatureInvalid(f"The token's key cannot verify {alg}.")
     claims = _verify(token, key, alg, key_manager)
     jti = claims.get("jti")
-    if jti and index.token_revoked(api.organization_id, jti, now):
+    if jti and index.revoked_tokens.is_revoked(api.organization_id, jti, now):
         raise TokenRevoked()
     return key_manager, claims, key, kid, alg

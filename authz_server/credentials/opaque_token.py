@@ -28,7 +28,7 @@ from authz_server.key_managers.services import TokenServices
 
 
 def _candidates(token: str, api: ApiPolicy, index: PolicyIndex, limit: int) -> list[KeyManagerPolicy]:
-    accepting = index.reference_token_key_managers(api.organization_id)
+    accepting = index.key_managers.accepting_reference_tokens(api.organization_id)
     matched = [km for km in accepting if km.accepts_opaque(token) is True]
     if matched:
         usable = [km for km in matched if km.enabled and api.allows_key_manager(km.name)]

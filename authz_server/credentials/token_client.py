@@ -62,7 +62,7 @@ def token_identity(
         # Every organization's resident key manager has the same issuer; the org claim
         # says which one issued the token.
         raise TokenClientUnknown("The token was issued for another organization.")
-    application_key = index.application_key(api.organization_id, key_manager.id, consumer_key)
+    application_key = index.application_keys.for_client(api.organization_id, key_manager.id, consumer_key)
     if application_key is None:
         raise TokenClientUnknown()
     environment = require_environment(api, application_key.environment, what="application key")

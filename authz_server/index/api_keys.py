@@ -6,6 +6,9 @@ import enum
 import logging
 import sys
 from dataclasses import dataclass
+from typing import ClassVar
+
+from immutables import Map
 
 from portcullis.admin.v1 import admin_pb2
 from portcullis.sync.v1 import sync_pb2
@@ -14,6 +17,7 @@ from authz_server.index.errors import PolicyError
 from authz_server.index.ids import StoredId, id_text, stored_id
 from authz_server.index.ip_rules import IpAllowList, parse_network
 from authz_server.index.referrers import ReferrerAllowList, compile_referrer
+from authz_server.index.table import Table, TableEdit, unfile
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +158,43 @@ def _restrictions(record: sync_pb2.ApiKeyRecord) -> KeyRestrictions | None:
 
 
 _UNRESTRICTED = KeyRestrictions(allowed_ips=None, allowed_referrers=None, expires_at=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyTable(Table):
+    entity: ClassVar[str] = "api_key"
+    ref_kind: ClassVar[int] = sync_pb2.API_KEY
+    by_id: Map = Map()  # stored_id (index.ids) → ApiKeyPolicy
+    by_digest: Map = Map()  # key_digest (32 bytes) → ApiKeyPolicy
+
+    def for_digest(self, digest: bytes) -> ApiKeyPolicy | None:
+        """The key whose value has this SHA-256 (`credential_digest` of the presented value)."""
+        return self.by_digest.get(digest)
+
+    def edit(self) -> "_ApiKeyEdit":
+        return _ApiKeyEdit(self)
+
+
+class _ApiKeyEdit(TableEdit):
+    def __init__(self, base: ApiKeyTable) -> None:
+        self.by_id = base.by_id.mutate()
+        self.by_digest = base.by_digest.mutate()
+
+    def upsert(self, record: sync_pb2.ApiKeyRecord) -> None:
+        key = compile_api_key(record)
+        # The hash of a key id never changes in practice, but if it did the old hash must
+        # stop authenticating: drop the old entry before filing the new one.
+        self._drop(key.stored_id)
+        self.by_id[key.stored_id] = key
+        self.by_digest[key.key_digest] = key
+
+    def delete(self, entity_id: str) -> None:
+        self._drop(stored_id(entity_id))
+
+    def _drop(self, entity_key: StoredId) -> None:
+        old: ApiKeyPolicy | None = self.by_id.pop(entity_key, None)
+        if old is not None:
+            unfile(self.by_digest, old.key_digest, entity_key, id_of=lambda current: current.stored_id)
+
+    def finish(self) -> ApiKeyTable:
+        return ApiKeyTable(by_id=self.by_id.finish(), by_digest=self.by_digest.finish())

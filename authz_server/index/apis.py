@@ -5,12 +5,18 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+from immutables import Map
 
 from portcullis.admin.v1 import admin_pb2
+from portcullis.sync.v1 import sync_pb2
 from portcullis_shared import backend_jwt as backend_contract
 
 from authz_server.index.errors import PolicyError
 from authz_server.index.resources import ResourceMatcher, best_match, compile_resource, split_path
+from authz_server.index.routes import NO_ROUTES, RouteTable
+from authz_server.index.table import Table, TableEdit
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +172,38 @@ def compile_api(api: admin_pb2.Api) -> ApiPolicy:
         pass_authorization_header=api.pass_authorization_header,
         backend_jwt_header=(api.backend_jwt.header or backend_contract.DEFAULT_HEADER).strip().lower(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTable(Table):
+    entity: ClassVar[str] = "api"
+    ref_kind: ClassVar[int] = sync_pb2.API
+    by_id: Map = Map()  # id → ApiPolicy
+    routes: RouteTable = NO_ROUTES  # base path → ApiPolicy
+
+    def for_path(self, segments: Sequence[str]) -> ApiPolicy | None:
+        return self.routes.match(segments)
+
+    def edit(self) -> "_ApiEdit":
+        return _ApiEdit(self)
+
+
+class _ApiEdit(TableEdit):
+    def __init__(self, base: ApiTable) -> None:
+        self.base = base
+        self.by_id = base.by_id.mutate()
+        self.changed = False
+
+    def upsert(self, record: admin_pb2.Api) -> None:
+        api = compile_api(record)
+        self.by_id[api.id] = api
+        self.changed = True
+
+    def delete(self, entity_id: str) -> None:
+        if self.by_id.pop(entity_id, None) is not None:
+            self.changed = True
+
+    def finish(self) -> ApiTable:
+        by_id = self.by_id.finish()
+        # APIs are few (hundreds), so their route table is rebuilt whole.
+        return ApiTable(by_id=by_id, routes=RouteTable.build(by_id.values()) if self.changed else self.base.routes)

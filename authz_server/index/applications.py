@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import ClassVar
+
+from immutables import Map
 
 from portcullis.admin.v1 import admin_pb2
+from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index.errors import PolicyError
+from authz_server.index.table import Table, TableEdit
 
 
 # Many of them: no __dict__, and the organization, owner and tier interned (a few distinct
@@ -31,3 +36,28 @@ def compile_application(application: admin_pb2.Application) -> ApplicationPolicy
         owner=sys.intern(application.owner),
         throttling_tier=sys.intern(application.throttling_tier),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationTable(Table):
+    entity: ClassVar[str] = "application"
+    ref_kind: ClassVar[int] = sync_pb2.APPLICATION
+    by_id: Map = Map()  # id → ApplicationPolicy
+
+    def edit(self) -> "_ApplicationEdit":
+        return _ApplicationEdit(self)
+
+
+class _ApplicationEdit(TableEdit):
+    def __init__(self, base: ApplicationTable) -> None:
+        self.by_id = base.by_id.mutate()
+
+    def upsert(self, record: admin_pb2.Application) -> None:
+        application = compile_application(record)
+        self.by_id[application.id] = application
+
+    def delete(self, entity_id: str) -> None:
+        self.by_id.pop(entity_id, None)
+
+    def finish(self) -> ApplicationTable:
+        return ApplicationTable(by_id=self.by_id.finish())

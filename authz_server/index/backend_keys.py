@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import ClassVar, Iterable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from immutables import Map
 from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index.errors import PolicyError
+from authz_server.index.table import Table, TableEdit
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 _KEY_TYPES = {"ES256": ec.EllipticCurvePrivateKey, "RS256": rsa.RSAPrivateKey, "EdDSA": ed25519.Ed25519PrivateKey}
@@ -66,3 +68,39 @@ def signing_keys_by_algorithm(keys: Iterable[BackendKeyPolicy]) -> dict[str, Bac
         if current is None or (key.not_before, key.kid) > (current.not_before, current.kid):
             chosen[key.algorithm] = key
     return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class BackendKeyTable(Table):
+    entity: ClassVar[str] = "backend_signing_key"
+    ref_kind: ClassVar[int] = sync_pb2.BACKEND_SIGNING_KEY
+    by_id: Map = Map()  # kid → BackendKeyPolicy
+    signing: Map = Map()  # algorithm → the BackendKeyPolicy that signs it
+
+    def signing_key(self, algorithm: str) -> BackendKeyPolicy | None:
+        return self.signing.get(algorithm)
+
+    def edit(self) -> "_BackendKeyEdit":
+        return _BackendKeyEdit(self)
+
+
+class _BackendKeyEdit(TableEdit):
+    def __init__(self, base: BackendKeyTable) -> None:
+        self.base = base
+        self.by_id = base.by_id.mutate()
+        self.changed = False
+
+    def upsert(self, record: sync_pb2.BackendSigningKeyRecord) -> None:
+        key = compile_backend_key(record)
+        self.by_id[key.kid] = key
+        self.changed = True
+
+    def delete(self, entity_id: str) -> None:
+        if self.by_id.pop(entity_id, None) is not None:
+            self.changed = True
+
+    def finish(self) -> BackendKeyTable:
+        by_id = self.by_id.finish()
+        # A handful of keys: the signing choice is recomputed whole when one changes.
+        signing = Map(signing_keys_by_algorithm(by_id.values())) if self.changed else self.base.signing
+        return BackendKeyTable(by_id=by_id, signing=signing)

@@ -11,11 +11,15 @@ import enum
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from immutables import Map
 
 from portcullis.admin.v1 import key_managers_pb2
 from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index.errors import PolicyError
+from authz_server.index.table import Table, TableEdit
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +167,100 @@ def compile_key_manager(record: sync_pb2.KeyManagerRecord) -> KeyManagerPolicy:
 def reference_order(key_manager: KeyManagerPolicy) -> tuple[bool, str, str]:
     """The stable order opaque-token candidates are tried in: pattern first, then by name."""
     return (key_manager.token_format is None, key_manager.name, key_manager.id)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyManagerTable(Table):
+    entity: ClassVar[str] = "key_manager"
+    ref_kind: ClassVar[int] = sync_pb2.KEY_MANAGER
+    by_id: Map = Map()  # id → KeyManagerPolicy
+    by_issuer: Map = Map()  # (organization_id, issuer) → KeyManagerPolicy
+    reference: Map = Map()  # organization_id → tuple[KeyManagerPolicy, ...] in reference_order
+
+    def for_issuer(self, organization_id: str, issuer: str) -> KeyManagerPolicy | None:
+        return self.by_issuer.get((organization_id, issuer))
+
+    def accepting_reference_tokens(self, organization_id: str) -> tuple[KeyManagerPolicy, ...]:
+        """Every key manager of the organization that accepts opaque tokens (enabled or not)."""
+        return self.reference.get(organization_id, ())
+
+    def edit(self) -> "_KeyManagerEdit":
+        return _KeyManagerEdit(self)
+
+
+class _KeyManagerEdit(TableEdit):
+    def __init__(self, base: KeyManagerTable) -> None:
+        self.base = base
+        self.by_id = base.by_id.mutate()
+        self.by_issuer = base.by_issuer.mutate()
+        # (organization_id, key manager id) upserted or deleted: their organization's
+        # list of opaque-token key managers is rebuilt in finish().
+        self.touched: set[tuple[str, str]] = set()
+
+    def upsert(self, record: sync_pb2.KeyManagerRecord) -> None:
+        key_manager = compile_key_manager(record)
+        lookup = (key_manager.organization_id, key_manager.issuer)
+        previous: KeyManagerPolicy | None = self.by_id.get(key_manager.id)
+        if previous is not None and (previous.organization_id, previous.issuer) == lookup:
+            # The usual update (enable, disable, new keys): same issuer, replace in place.
+            self.by_id[key_manager.id] = key_manager
+            holder = self.by_issuer.get(lookup)
+            if holder is not None and holder.id == key_manager.id:
+                self.by_issuer[lookup] = key_manager
+            self.touched.add((key_manager.organization_id, key_manager.id))
+            return
+        self.delete(key_manager.id)
+        self.by_id[key_manager.id] = key_manager
+        current: KeyManagerPolicy | None = self.by_issuer.get(lookup)
+        if key_manager.issuer and current is not None and current.id != key_manager.id:
+            # admin_api keeps issuers unique per organization; should two still claim one,
+            # the smaller id wins on every replica, whatever the order of arrival.
+            log.warning("key managers %s and %s share issuer %s", current.id, key_manager.id, key_manager.issuer)
+        if key_manager.issuer and (current is None or current.id >= key_manager.id):
+            self.by_issuer[lookup] = key_manager
+        self.touched.add((key_manager.organization_id, key_manager.id))
+
+    def delete(self, entity_id: str) -> None:
+        old: KeyManagerPolicy | None = self.by_id.pop(entity_id, None)
+        if old is None:
+            return
+        lookup = (old.organization_id, old.issuer)
+        current = self.by_issuer.get(lookup)
+        if current is not None and current.id == old.id:
+            del self.by_issuer[lookup]
+            # Only when two key managers shared the issuer (a misconfiguration) does another
+            # one take over; finding it is a scan, on this rare path only.
+            ids = {km.id for km in self.base.by_id.values()} | {kid for _, kid in self.touched}
+            heirs = [
+                km for km in (self.by_id.get(kid) for kid in ids)
+                if km is not None and (km.organization_id, km.issuer) == lookup
+            ]
+            if heirs:
+                self.by_issuer[lookup] = min(heirs, key=lambda km: km.id)
+        self.touched.add((old.organization_id, old.id))
+
+    def finish(self) -> KeyManagerTable:
+        by_id = self.by_id.finish()
+        return KeyManagerTable(by_id=by_id, by_issuer=self.by_issuer.finish(), reference=self._reference(by_id))
+
+    def _reference(self, by_id: Map) -> Map:
+        """Rebuilt only for the organizations whose key managers changed, from that
+        organization's previous list plus the key managers touched: O(changed)."""
+        previous = self.base.reference
+        if not self.touched:
+            return previous
+        candidates: dict[str, set[str]] = {}
+        for organization_id, key_manager_id in self.touched:
+            members = candidates.setdefault(organization_id, {km.id for km in previous.get(organization_id, ())})
+            members.add(key_manager_id)
+        result = previous.mutate()
+        for organization_id, ids in candidates.items():
+            members = [
+                km for km in (by_id.get(kid) for kid in ids)
+                if km is not None and km.organization_id == organization_id and km.accepts_reference_tokens
+            ]
+            if members:
+                result[organization_id] = tuple(sorted(members, key=reference_order))
+            else:
+                result.pop(organization_id, None)
+        return result.finish()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from authz_server.index.apis import ApiPolicy
+if TYPE_CHECKING:  # apis.py files its APIs here; only the type is needed back
+    from authz_server.index.apis import ApiPolicy
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +64,6 @@ class RouteTable:
             if api is not None:
                 return api
         return None
+
+
+NO_ROUTES = RouteTable(by_segments={}, max_depth=0)

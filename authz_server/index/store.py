@@ -95,12 +95,8 @@ class PolicyStore:
             callbacks, self._on_ready = self._on_ready, []
         if previous is not None and revision < previous.revision:
             log.warning("snapshot at revision %d replaces state at revision %d", revision, previous.revision)
-        log.info(
-            "policy snapshot applied: revision=%d apis=%d api_keys=%d applications=%d subscriptions=%d "
-            "key_managers=%d application_keys=%d revoked_tokens=%d",
-            revision, len(index.apis), len(index.api_keys), len(index.applications), len(index.subscriptions),
-            len(index.key_managers), len(index.application_keys), len(index.revoked_tokens),
-        )
+        log.info("policy snapshot applied: revision=%d %s", revision,
+                 " ".join(f"{name}={len(table)}" for name, table in index.tables()))
         for callback in callbacks:
             callback()
         self._notify(previous, index)

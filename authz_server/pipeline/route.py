@@ -9,7 +9,7 @@ from authz_server.context import RequestContext, Route
 
 
 def resolve_route(request: RequestContext, index: PolicyIndex) -> Route:
-    api = index.api_for_path(request.segments)
+    api = index.apis.for_path(request.segments)
     if api is None:
         raise ApiNotFound()
     if not api.lifecycle.deployed:

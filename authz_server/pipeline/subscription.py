@@ -19,10 +19,10 @@ def check_subscription(route: Route, identity: Identity, index: PolicyIndex) -> 
     api = route.api
     if api.subscription_less:
         return None
-    application = index.application(identity.application_id) if identity.application_id else None
+    application = index.applications.get(identity.application_id) if identity.application_id else None
     if application is None:
         raise ApiKeyNotAssociated()
-    subscription = index.subscription_for(application.id, api.id)
+    subscription = index.subscriptions.for_application(application.id, api.id)
     if subscription is None or application.organization_id != api.organization_id:
         raise SubscriptionMissing()
     if subscription.status is SubscriptionStatus.ACTIVE:

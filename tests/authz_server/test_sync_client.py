@@ -12,7 +12,7 @@ from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 
 from authz_server.index import PolicyStore
 from authz_server.sync_client import CHANNEL_OPTIONS, Backoff, Liveness, PolicySyncClient, token_source
-from portcullis_shared.credentials import credential_hash
+from portcullis_shared.credentials import credential_digest
 
 from .factories import PROD_KEY, entity, make_key, pizza_world
 
@@ -76,7 +76,7 @@ def revoke_event(revision):
 
 
 def _revoked(store):
-    key = store.current.api_key_by_hash(credential_hash(PROD_KEY))
+    key = store.current.api_keys.for_digest(credential_digest(PROD_KEY))
     return key is not None and key.revoked
 
 
@@ -116,7 +116,7 @@ def test_snapshot_is_applied_whole_at_its_end(admin, client_for):
     events.put(end)
     wait_until(lambda: store.ready)
     assert store.revision == 5
-    assert store.current.api_key_by_hash(credential_hash(PROD_KEY)).id == "key-prod"
+    assert store.current.api_keys.for_digest(credential_digest(PROD_KEY)).id == "key-prod"
 
 
 def test_live_changes_apply_in_order_and_replays_are_ignored(admin, client_for):
@@ -130,7 +130,7 @@ def test_live_changes_apply_in_order_and_replays_are_ignored(admin, client_for):
     events.put(sync_pb2.WatchEvent(revision=7, delete=sync_pb2.EntityRef(kind=sync_pb2.APPLICATION, id="app-1")))
     wait_until(lambda: store.revision == 7)
     assert _revoked(store)
-    assert store.current.application("app-1") is None
+    assert store.current.applications.get("app-1") is None
 
 
 def test_gap_reconnects_from_last_applied_revision(admin, client_for):

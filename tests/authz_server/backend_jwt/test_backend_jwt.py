@@ -151,10 +151,10 @@ def test_the_newest_active_key_signs_and_retired_keys_never_do():
     retired_newer = key_record(kid="kid-retired", private_key=OTHER_ES256, not_before=int(NOW) - 5,
                                retired_at=int(NOW) - 1, expires_at=int(NOW) + 3900)
     index = _index(jwt_api(), old, new, retired_newer)
-    assert index.backend_signing_key("ES256").kid == "kid-new"
+    assert index.backend_keys.signing_key("ES256").kid == "kid-new"
     assert jwt.get_unverified_header(_decide(index).backend_jwt)["kid"] == "kid-new"
     without_new = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.BACKEND_SIGNING_KEY, id="kid-new"), 2)
-    assert without_new.backend_signing_key("ES256").kid == "kid-old"
+    assert without_new.backend_keys.signing_key("ES256").kid == "kid-old"
 
 
 def _with(record: sync_pb2.BackendSigningKeyRecord, **changes) -> sync_pb2.BackendSigningKeyRecord:
@@ -173,7 +173,7 @@ def _with(record: sync_pb2.BackendSigningKeyRecord, **changes) -> sync_pb2.Backe
 ])
 def test_a_broken_key_record_is_dropped(record):
     index = PolicyIndex.from_snapshot([key_entity(record)], 1)
-    assert index.backend_keys.get("k") is None and index.backend_signing_key("ES256") is None
+    assert index.backend_keys.get("k") is None and index.backend_keys.signing_key("ES256") is None
 
 
 # --- the cache --------------------------------------------------------------------------

@@ -18,11 +18,11 @@ def test_digest_and_hex_hash_are_the_same_sha256():
 
 def test_key_is_found_by_digest_and_by_hex_hash():
     index = index_of(*pizza_world())
-    key = index.api_key_by_digest(credential_digest(PROD_KEY))
+    key = index.api_keys.for_digest(credential_digest(PROD_KEY))
     assert key is not None and key.id == "key-prod"
-    assert index.api_key_by_hash(credential_hash(PROD_KEY)) is key
-    assert index.api_key_by_hash(credential_hash(PROD_KEY).upper()) is key
-    assert index.api_key_by_digest(credential_digest(SANDBOX_KEY)).id == "key-sandbox"
+    assert index.api_keys.for_digest(key_digest_of(credential_hash(PROD_KEY))) is key
+    assert index.api_keys.for_digest(key_digest_of(credential_hash(PROD_KEY).upper())) is key
+    assert index.api_keys.for_digest(credential_digest(SANDBOX_KEY)).id == "key-sandbox"
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,6 @@ def test_key_is_found_by_digest_and_by_hex_hash():
 )
 def test_anything_but_a_hex_sha256_is_not_a_key_hash(text):
     assert key_digest_of(text) is None
-    assert index_of(*pizza_world()).api_key_by_hash(text) is None
 
 
 @pytest.mark.parametrize("text", ["ab" * 32, "AB" * 32, "aB" * 32])
@@ -46,46 +45,46 @@ def test_a_key_record_with_a_broken_hash_is_dropped_and_its_old_version_with_it(
     broken = make_key()
     broken.key_hash = "ab " * 21 + "a"  # 64 characters, but fromhex would read 21 bytes
     index = index.with_upsert(entity(broken), index.revision + 1)
-    assert index.api_key_by_digest(credential_digest(PROD_KEY)) is None
+    assert index.api_keys.for_digest(credential_digest(PROD_KEY)) is None
     assert stored_id("key-prod") not in index.api_keys
 
 
 def test_subscription_is_filed_under_its_pair_and_unfiled_when_it_moves():
     index = index_of(*pizza_world())
-    subscription = index.subscription_for("app-1", "api-pizza")
+    subscription = index.subscriptions.for_application("app-1", "api-pizza")
     assert (subscription.application_id, subscription.api_id) == subscription.pair == ("app-1", "api-pizza")
     moved = make_subscription(api_id="api-other")
     index = index.with_upsert(entity(moved), index.revision + 1)
-    assert index.subscription_for("app-1", "api-pizza") is None
-    assert index.subscription_for("app-1", "api-other").id == "sub-1"
+    assert index.subscriptions.for_application("app-1", "api-pizza") is None
+    assert index.subscriptions.for_application("app-1", "api-other").id == "sub-1"
 
 
 def test_an_application_keeps_its_other_subscriptions_when_one_goes():
     index = index_of(*pizza_world(), make_subscription("sub-2", api_id="api-other"))
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id="sub-1"), index.revision + 1)
-    assert index.subscription_for("app-1", "api-pizza") is None
-    assert index.subscription_for("app-1", "api-other").id == "sub-2"
+    assert index.subscriptions.for_application("app-1", "api-pizza") is None
+    assert index.subscriptions.for_application("app-1", "api-other").id == "sub-2"
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id="sub-2"), index.revision + 1)
-    assert index.subscription_for("app-1", "api-other") is None
-    assert "app-1" not in index.subscriptions_by_application
+    assert index.subscriptions.for_application("app-1", "api-other") is None
+    assert "app-1" not in index.subscriptions.by_application
 
 
 def test_a_newer_subscription_of_the_same_pair_survives_the_older_ones_delete():
     index = index_of(*pizza_world(), make_subscription("sub-2"))  # same pair, filed after sub-1
-    assert index.subscription_for("app-1", "api-pizza").id == "sub-2"
+    assert index.subscriptions.for_application("app-1", "api-pizza").id == "sub-2"
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id="sub-1"), index.revision + 1)
-    assert index.subscription_for("app-1", "api-pizza").id == "sub-2"
+    assert index.subscriptions.for_application("app-1", "api-pizza").id == "sub-2"
 
 
 def test_a_key_without_restrictions_shares_none_and_a_restricted_key_keeps_each():
-    plain = index_of(*pizza_world()).api_key_by_digest(credential_digest(PROD_KEY))
+    plain = index_of(*pizza_world()).api_keys.for_digest(credential_digest(PROD_KEY))
     assert plain.restrictions is None
     assert (plain.allowed_ips, plain.allowed_referrers, plain.expires_at) == (None, None, None)
     assert not plain.expired(2**40)
     restricted = make_key(allowed_ips=["10.0.0.0/8"], allowed_referrers=["*.example.com/*"], expires_at=100)
     records = pizza_world()
     records[4] = restricted
-    key = index_of(*records).api_key_by_digest(credential_digest(PROD_KEY))
+    key = index_of(*records).api_keys.for_digest(credential_digest(PROD_KEY))
     assert key.allowed_ips is not None and key.allowed_referrers is not None and key.expires_at == 100
     assert key.expired(100) and not key.expired(99)
 
@@ -98,7 +97,7 @@ def test_a_key_without_restrictions_shares_none_and_a_restricted_key_keeps_each(
 def test_any_one_restriction_is_kept(ips, referrers, expires_at):
     records = pizza_world()
     records[4] = make_key(allowed_ips=ips, allowed_referrers=referrers, expires_at=expires_at)
-    key = index_of(*records).api_key_by_digest(credential_digest(PROD_KEY))
+    key = index_of(*records).api_keys.for_digest(credential_digest(PROD_KEY))
     assert (key.allowed_ips is not None, key.allowed_referrers is not None, key.expires_at) == (
         bool(ips), bool(referrers), expires_at or None)
 
@@ -128,12 +127,12 @@ def test_uuid_ids_are_found_updated_and_deleted_through_their_compact_form():
     records[3] = make_subscription(sub_id)
     records[4] = make_key(key_id)
     index = index_of(*records)
-    key = index.api_key_by_digest(credential_digest(PROD_KEY))
-    assert key.id == key_id and index.subscription_for("app-1", "api-pizza").id == sub_id
+    key = index.api_keys.for_digest(credential_digest(PROD_KEY))
+    assert key.id == key_id and index.subscriptions.for_application("app-1", "api-pizza").id == sub_id
     index = index.with_upsert(entity(make_key(key_id, revoked=True)), index.revision + 1)
-    assert index.api_key_by_digest(credential_digest(PROD_KEY)).revoked
+    assert index.api_keys.for_digest(credential_digest(PROD_KEY)).revoked
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.API_KEY, id=key_id), index.revision + 1)
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.SUBSCRIPTION, id=sub_id), index.revision + 1)
-    assert index.api_key_by_digest(credential_digest(PROD_KEY)) is None
-    assert index.subscription_for("app-1", "api-pizza") is None
+    assert index.api_keys.for_digest(credential_digest(PROD_KEY)) is None
+    assert index.subscriptions.for_application("app-1", "api-pizza") is None
     assert len(index.api_keys) == 1 and len(index.subscriptions) == 0  # the sandbox key stays

@@ -18,24 +18,24 @@ def _revoked(jti="jti-1", expires=2_000, org="default"):
 
 def test_key_manager_by_issuer_is_per_organization():
     index = index_of(make_key_manager(), make_key_manager("km-acme", organization_id="acme"))
-    assert index.key_manager_for_issuer("default", ISSUER).id == "km-idp"
-    assert index.key_manager_for_issuer("acme", ISSUER).id == "km-acme"
-    assert index.key_manager_for_issuer("other", ISSUER) is None
+    assert index.key_managers.for_issuer("default", ISSUER).id == "km-idp"
+    assert index.key_managers.for_issuer("acme", ISSUER).id == "km-acme"
+    assert index.key_managers.for_issuer("other", ISSUER) is None
 
 
 def test_issuer_change_moves_the_lookup():
     index = index_of(make_key_manager())
     index = index.with_upsert(entity(make_key_manager(issuer="https://new")), 2)
-    assert index.key_manager_for_issuer("default", ISSUER) is None
-    assert index.key_manager_for_issuer("default", "https://new").id == "km-idp"
+    assert index.key_managers.for_issuer("default", ISSUER) is None
+    assert index.key_managers.for_issuer("default", "https://new").id == "km-idp"
 
 
 def test_shared_issuer_prefers_smaller_id_and_survives_a_delete(caplog):
     with caplog.at_level(logging.WARNING):
         index = index_of(make_key_manager("km-b"), make_key_manager("km-a", name="A"))
-    assert index.key_manager_for_issuer("default", ISSUER).id == "km-a"
+    assert index.key_managers.for_issuer("default", ISSUER).id == "km-a"
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.KEY_MANAGER, id="km-a"), 2)
-    assert index.key_manager_for_issuer("default", ISSUER).id == "km-b"
+    assert index.key_managers.for_issuer("default", ISSUER).id == "km-b"
 
 
 def test_reference_token_managers_are_kept_in_a_stable_order_and_follow_changes():
@@ -45,12 +45,12 @@ def test_reference_token_managers_are_kept_in_a_stable_order_and_follow_changes(
         make_key_manager("km-a", name="A", issuer="a", accepts_reference=True),
         make_key_manager("km-jwt", name="J", issuer="j"),
     )
-    assert [km.id for km in index.reference_token_key_managers("default")] == ["km-p", "km-a", "km-z"]
+    assert [km.id for km in index.key_managers.accepting_reference_tokens("default")] == ["km-p", "km-a", "km-z"]
     index = index.with_upsert(entity(make_key_manager("km-a", name="A", issuer="a")), 2)
-    assert [km.id for km in index.reference_token_key_managers("default")] == ["km-p", "km-z"]
+    assert [km.id for km in index.key_managers.accepting_reference_tokens("default")] == ["km-p", "km-z"]
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.KEY_MANAGER, id="km-p"), 3)
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.KEY_MANAGER, id="km-z"), 4)
-    assert index.reference_token_key_managers("default") == ()
+    assert index.key_managers.accepting_reference_tokens("default") == ()
 
 
 def test_unrelated_change_shares_the_key_manager_maps():
@@ -58,32 +58,32 @@ def test_unrelated_change_shares_the_key_manager_maps():
 
     index = index_of(make_key_manager(accepts_reference=True))
     after = index.with_upsert(entity(make_application("app-9")), 2)
-    assert after.reference_key_managers is index.reference_key_managers
+    assert after.key_managers.reference is index.key_managers.reference
 
 
 def test_application_key_lookup_by_org_key_manager_and_consumer_key():
     index = index_of(make_application_key())
-    assert index.application_key("default", "km-idp", "pcc_client-one").application_id == "app-1"
-    assert index.application_key("acme", "km-idp", "pcc_client-one") is None
-    assert index.application_key("default", "km-other", "pcc_client-one") is None
+    assert index.application_keys.for_client("default", "km-idp", "pcc_client-one").application_id == "app-1"
+    assert index.application_keys.for_client("acme", "km-idp", "pcc_client-one") is None
+    assert index.application_keys.for_client("default", "km-other", "pcc_client-one") is None
     index = index.with_upsert(entity(make_application_key(consumer_key="pcc_new")), 2)
-    assert index.application_key("default", "km-idp", "pcc_client-one") is None
+    assert index.application_keys.for_client("default", "km-idp", "pcc_client-one") is None
     index = index.with_delete(sync_pb2.EntityRef(kind=sync_pb2.APPLICATION_KEY, id="ak-1"), 3)
-    assert index.application_key("default", "km-idp", "pcc_new") is None
+    assert index.application_keys.for_client("default", "km-idp", "pcc_new") is None
 
 
 def test_revocation_applies_until_the_token_expires_and_is_pruned_after():
     store = PolicyStore()
     store.apply_snapshot([entity(_revoked()), entity(_revoked("jti-forever", expires=0))], 1)
-    assert store.current.token_revoked("default", "jti-1", 1_999)
-    assert not store.current.token_revoked("default", "jti-1", 2_000)
-    assert not store.current.token_revoked("acme", "jti-1", 1_000)
+    assert store.current.revoked_tokens.is_revoked("default", "jti-1", 1_999)
+    assert not store.current.revoked_tokens.is_revoked("default", "jti-1", 2_000)
+    assert not store.current.revoked_tokens.is_revoked("acme", "jti-1", 1_000)
     assert store.prune(1_999) == 0
     assert store.prune(2_000) == 1
     assert store.revision == 1 and "jti-1" not in store.current.revoked_tokens
-    assert store.current.token_revoked("default", "jti-forever", 10**12)
+    assert store.current.revoked_tokens.is_revoked("default", "jti-forever", 10**12)
     store.apply_delete(sync_pb2.EntityRef(kind=sync_pb2.REVOKED_TOKEN, id="jti-forever"), 2)
-    assert not store.current.token_revoked("default", "jti-forever", 0)
+    assert not store.current.revoked_tokens.is_revoked("default", "jti-forever", 0)
 
 
 def test_store_listeners_see_every_swap():

@@ -3,7 +3,7 @@ from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index import PolicyStore, RevisionGap
 from authz_server.index.apis import Lifecycle
-from portcullis_shared.credentials import credential_hash
+from portcullis_shared.credentials import credential_digest
 
 from ..factories import (
     PIZZA_BASE,
@@ -53,21 +53,21 @@ def test_longest_base_path_on_segment_boundary(path, expected):
         make_api("acme", "/t/acme/pizzashack/1.0.0", organization_id="acme"),
     )
     segments = tuple(s for s in path.split("/")[1:] if s)
-    api = index.api_for_path(segments)
+    api = index.apis.for_path(segments)
     assert (api.id if api else None) == expected
 
 
 def test_duplicate_base_path_prefers_serving_api():
     index = index_of(make_api("old", state=Api.RETIRED), make_api("new", state=Api.PUBLISHED))
-    assert index.api_for_path(("pizzashack", "1.0.0")).id == "new"
+    assert index.apis.for_path(("pizzashack", "1.0.0")).id == "new"
 
 
 def test_snapshot_files_every_entity():
     index = index_of(*pizza_world(), revision=7)
     assert index.revision == 7
-    assert index.api_key_by_hash(credential_hash(PROD_KEY)).id == "key-prod"
-    assert index.application("app-1").id == "app-1"
-    assert index.subscription_for("app-1", "api-pizza").id == "sub-1"
+    assert index.api_keys.for_digest(credential_digest(PROD_KEY)).id == "key-prod"
+    assert index.applications.get("app-1").id == "app-1"
+    assert index.subscriptions.for_application("app-1", "api-pizza").id == "sub-1"
     assert index.apis["api-pizza"].lifecycle is Lifecycle.PUBLISHED
 
 
@@ -84,9 +84,9 @@ def test_snapshot_swap_leaves_earlier_index_untouched():
     store = _ready_store()
     before = store.current
     store.apply_snapshot([entity(make_api("other", "/other"))], 11)
-    assert before.api_for_path(("pizzashack", "1.0.0")) is not None
-    assert store.current.api_for_path(("pizzashack", "1.0.0")) is None
-    assert store.current.api_key_by_hash(credential_hash(PROD_KEY)) is None
+    assert before.apis.for_path(("pizzashack", "1.0.0")) is not None
+    assert store.current.apis.for_path(("pizzashack", "1.0.0")) is None
+    assert store.current.api_keys.for_digest(credential_digest(PROD_KEY)) is None
 
 
 def test_upsert_replaces_and_keeps_old_index_consistent():
@@ -94,31 +94,31 @@ def test_upsert_replaces_and_keeps_old_index_consistent():
     before = store.current
     assert store.apply_upsert(entity(make_key(revoked=True)), 11)
     assert store.revision == 11
-    assert store.current.api_key_by_hash(credential_hash(PROD_KEY)).revoked
-    assert not before.api_key_by_hash(credential_hash(PROD_KEY)).revoked
+    assert store.current.api_keys.for_digest(credential_digest(PROD_KEY)).revoked
+    assert not before.api_keys.for_digest(credential_digest(PROD_KEY)).revoked
 
 
 def test_upsert_with_a_new_hash_retires_the_old_hash():
     store = _ready_store(10)
     store.apply_upsert(entity(make_key(value="pck_rotated")), 11)
-    assert store.current.api_key_by_hash(credential_hash(PROD_KEY)) is None
-    assert store.current.api_key_by_hash(credential_hash("pck_rotated")).id == "key-prod"
+    assert store.current.api_keys.for_digest(credential_digest(PROD_KEY)) is None
+    assert store.current.api_keys.for_digest(credential_digest("pck_rotated")).id == "key-prod"
 
 
 def test_subscription_moved_to_another_pair_leaves_no_stale_entry():
     store = _ready_store(10)
     store.apply_upsert(entity(make_subscription(api_id="api-other")), 11)
-    assert store.current.subscription_for("app-1", "api-pizza") is None
-    assert store.current.subscription_for("app-1", "api-other").id == "sub-1"
+    assert store.current.subscriptions.for_application("app-1", "api-pizza") is None
+    assert store.current.subscriptions.for_application("app-1", "api-other").id == "sub-1"
 
 
 @pytest.mark.parametrize(
     "kind,id,gone",
     [
-        (sync_pb2.API, "api-pizza", lambda i: i.api_for_path(("pizzashack", "1.0.0")) is None),
-        (sync_pb2.API_KEY, "key-prod", lambda i: i.api_key_by_hash(credential_hash(PROD_KEY)) is None),
-        (sync_pb2.APPLICATION, "app-1", lambda i: i.application("app-1") is None),
-        (sync_pb2.SUBSCRIPTION, "sub-1", lambda i: i.subscription_for("app-1", "api-pizza") is None),
+        (sync_pb2.API, "api-pizza", lambda i: i.apis.for_path(("pizzashack", "1.0.0")) is None),
+        (sync_pb2.API_KEY, "key-prod", lambda i: i.api_keys.for_digest(credential_digest(PROD_KEY)) is None),
+        (sync_pb2.APPLICATION, "app-1", lambda i: i.applications.get("app-1") is None),
+        (sync_pb2.SUBSCRIPTION, "sub-1", lambda i: i.subscriptions.for_application("app-1", "api-pizza") is None),
         (sync_pb2.ORGANIZATION, "default", lambda i: "default" not in i.organizations),
     ],
     ids=["api", "api_key", "application", "subscription", "organization"],
@@ -139,7 +139,7 @@ def test_delete_of_unknown_id_is_harmless():
 def test_replayed_change_is_ignored(revision):
     store = _ready_store(10)
     assert not store.apply_upsert(entity(make_key(revoked=True)), revision)
-    assert not store.current.api_key_by_hash(credential_hash(PROD_KEY)).revoked
+    assert not store.current.api_keys.for_digest(credential_digest(PROD_KEY)).revoked
     assert store.revision == 10
 
 
@@ -168,7 +168,7 @@ def test_record_that_cannot_compile_is_dropped_fail_closed():
     broken.id = "api-pizza"
     store.apply_upsert(entity(broken), 11)
     assert "api-pizza" not in store.current.apis
-    assert store.current.api_for_path(("pizzashack", "1.0.0")) is None
+    assert store.current.apis.for_path(("pizzashack", "1.0.0")) is None
 
 
 def test_unknown_lifecycle_is_not_deployed():
@@ -178,11 +178,11 @@ def test_unknown_lifecycle_is_not_deployed():
 
 def test_unknown_subscription_status_is_kept_as_unknown():
     index = index_of(make_subscription(status=Subscription.STATUS_UNSPECIFIED))
-    assert index.subscription_for("app-1", "api-pizza").status.value == "UNKNOWN"
+    assert index.subscriptions.for_application("app-1", "api-pizza").status.value == "UNKNOWN"
 
 
 def test_api_key_scheme_defaults():
     index = index_of(make_api())
     scheme = index.apis["api-pizza"].api_key
     assert (scheme.header, scheme.query_param) == ("apikey", "apikey")
-    assert index.routes.match(("pizzashack", "1.0.0", "menu")).base_path == PIZZA_BASE
+    assert index.apis.for_path(("pizzashack", "1.0.0", "menu")).base_path == PIZZA_BASE

@@ -96,7 +96,7 @@ def test_a_key_no_longer_published_is_not_trusted_from_the_cache(provider, cache
     token = mint()
     assert isinstance(_decide(token, index, cached_tokens), Allow)
     provider.reset(ProviderState(jwks={"keys": [public_jwk(EC_KEY, "ec-1")]}))  # rsa-1 withdrawn
-    cached_tokens.jwks.refresh(index.key_manager("km-idp").key_source)
+    cached_tokens.jwks.refresh(index.key_managers.get("km-idp").key_source)
     assert _decide(token, index, cached_tokens).code == "token_key_unknown"
 
 
