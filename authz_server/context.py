@@ -6,6 +6,7 @@ protobuf or grpc. Every value here is frozen.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -57,11 +58,19 @@ class Route:
     resource: ResourceMatcher
 
 
+class CredentialKind(enum.Enum):
+    """What authenticated the caller; the value names it in logs, metadata and backend JWTs."""
+
+    API_KEY = "api_key"
+    OAUTH2_JWT = "oauth2_jwt"
+    OAUTH2_REFERENCE = "oauth2_reference"
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who is calling, once a credential has been authenticated."""
 
-    kind: str                          # "api_key" | "oauth2_jwt" | "oauth2_reference"
+    kind: CredentialKind
     environment: KeyEnvironment
     application_id: str | None
     api_key: ApiKeyPolicy | None = None
@@ -78,7 +87,7 @@ class Identity:
 
     @property
     def is_token(self) -> bool:
-        return self.kind != "api_key"
+        return self.kind is not CredentialKind.API_KEY
 
     @property
     def api_key_id(self) -> str:
@@ -108,7 +117,7 @@ class Allow:
 
     @property
     def credential_kind(self) -> str:
-        return self.identity.kind if self.identity is not None else ""
+        return self.identity.kind.value if self.identity is not None else ""
 
     @property
     def key_manager_id(self) -> str:

@@ -13,11 +13,13 @@ from typing import Any, Mapping
 
 from authz_server.index.apis import ApiPolicy, BackendJwtPolicy
 from authz_server.index.applications import ApplicationPolicy
-from authz_server.context import Identity
+from authz_server.context import CredentialKind, Identity
 from portcullis_shared.backend_jwt import RESERVED_CLAIMS
 
 ANONYMOUS = "anonymous"
-CREDENTIAL_KINDS = {"api_key": "api_key", "oauth2_jwt": "oauth2", "oauth2_reference": "oauth2"}
+# The backend JWT says "oauth2" for both kinds of token.
+CREDENTIAL_KINDS = {CredentialKind.API_KEY: "api_key", CredentialKind.OAUTH2_JWT: "oauth2",
+                    CredentialKind.OAUTH2_REFERENCE: "oauth2"}
 
 
 def _subject(identity: Identity | None, application: ApplicationPolicy | None) -> str:
@@ -52,7 +54,7 @@ def backend_claims(
         "org": api.organization_id,
         "api": {"id": api.id, "name": api.name, "version": api.version, "context": api.context},
         "key_type": environment.upper(),
-        "credential": CREDENTIAL_KINDS.get(identity.kind, identity.kind) if identity is not None else "none",
+        "credential": CREDENTIAL_KINDS[identity.kind] if identity is not None else "none",
         "scopes": sorted(identity.scopes) if identity is not None else [],
     }
     if application is not None:

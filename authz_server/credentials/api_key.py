@@ -9,7 +9,7 @@ from authz_server.denials import (
     ApiKeyWrongApi,
 )
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.context import Identity, Route
+from authz_server.context import CredentialKind, Identity, Route
 from authz_server.credentials.extract import ApiKeyCredential
 from authz_server.credentials.environment import require_environment
 from authz_server.key_managers.services import TokenServices
@@ -32,5 +32,5 @@ def authenticate_api_key(
     if key.api_id != api.id or key.organization_id != api.organization_id:
         raise ApiKeyWrongApi(api_key_id=key.id)
     environment = require_environment(api, key.environment, what="API key", api_key_id=key.id)
-    return Identity(kind="api_key", environment=environment, application_id=key.application_id, api_key=key,
+    return Identity(kind=CredentialKind.API_KEY, environment=environment, application_id=key.application_id, api_key=key,
                     credential_id="api_key:" + key.id)

@@ -28,7 +28,7 @@ from authz_server.denials import (
     TokenRevoked,
     TokenSignatureInvalid,
 )
-from authz_server.context import Identity
+from authz_server.context import CredentialKind, Identity
 from authz_server.credentials.jwt_parse import looks_like_jwt, parse_unverified
 from authz_server.credentials.token_client import check_key_manager, token_identity
 from authz_server.index.apis import ApiPolicy
@@ -139,7 +139,7 @@ def authenticate_jwt(
     if not looks_like_jwt(token):
         return None
     key_manager, claims = validate_jwt(token, api, index, now, tokens)
-    return token_identity("oauth2_jwt", key_manager, claims, api, index)
+    return token_identity(CredentialKind.OAUTH2_JWT, key_manager, claims, api, index)
 
 
 def validate_jwt(

@@ -18,7 +18,7 @@ from authz_server.denials import (
     TokenMalformed,
     TokenNotYetValid,
 )
-from authz_server.context import Identity
+from authz_server.context import CredentialKind, Identity
 from authz_server.credentials.token_client import check_key_manager, token_identity
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.key_managers import KeyManagerPolicy
@@ -57,7 +57,7 @@ def authenticate_opaque(
     """The identity a reference token proves: any bearer token that is not a JWT is one."""
     key_manager, claims = validate_opaque(token, api, index, now, tokens)
     # RFC 7662 names the client `client_id` whatever the key manager's JWT claims are.
-    return token_identity("oauth2_reference", key_manager, claims, api, index, extra_client_claims=("client_id",))
+    return token_identity(CredentialKind.OAUTH2_REFERENCE, key_manager, claims, api, index, extra_client_claims=("client_id",))
 
 
 def validate_opaque(

@@ -11,7 +11,7 @@ from authz_server.denials import KeyManagerDisabled, KeyManagerNotAllowed, Token
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.key_managers import KeyManagerPolicy, KeyManagerType
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.context import Identity
+from authz_server.context import CredentialKind, Identity
 from authz_server.credentials.environment import require_environment
 
 
@@ -48,7 +48,7 @@ def token_scopes(claims: Mapping[str, Any], names: tuple[str, ...]) -> frozenset
 
 
 def token_identity(
-    kind: str,
+    kind: CredentialKind,
     key_manager: KeyManagerPolicy,
     claims: Mapping[str, Any],
     api: ApiPolicy,

@@ -51,10 +51,6 @@ def percent_encode(message: str) -> str:
     return "".join(chr(b) if 0x20 <= b <= 0x7E and b != 0x25 else f"%{b:02X}" for b in message.encode("utf-8"))
 
 
-def status_trailers(code: StatusCode, message: str) -> bytes:
-    return encode_headers([("grpc-status", str(int(code))), ("grpc-message", percent_encode(message))])
-
-
 def trailers_only(code: StatusCode, message: str) -> bytes:
     """A whole answer in one HEADERS frame: HTTP 200 and the status, no message."""
     return encode_headers([(":status", "200"), ("content-type", "application/grpc"),

@@ -1,8 +1,12 @@
 """The decision: the phase order, visible in one short function.
 
-`decide()` is pure (the request, the index, the clock) and never raises: a stage's
-denial is returned as is, and anything unexpected becomes `internal_error` with the
-traceback logged (fail closed).
+`decide()` answers from the request, the index, the clock and the token services (whose
+caches may fetch keys or introspect a token on a miss). Every failure is an answer: a
+stage's denial is returned as is, and anything unexpected becomes `internal_error` with
+the traceback logged (fail closed). One exception passes through, on purpose:
+`offload.WouldBlock`, raised only inside `offload.inline()` when the decision would have
+to wait on the network; nothing has changed yet, and the caller runs the same decision
+again where waiting is allowed.
 """
 
 from __future__ import annotations
@@ -48,7 +52,9 @@ def decide(
     tokens: TokenServices | None = None,
     backend_jwt: BackendJwtIssuer | None = None,
 ) -> Decision:
-    """`tokens` (JWKS cache, introspection) is needed for OAuth2 bearer tokens only;
+    """Allow or a Denial; raises only `offload.WouldBlock` (inside `offload.inline()`).
+
+    `tokens` (JWKS cache, introspection) is needed for OAuth2 bearer tokens only;
     `backend_jwt` (signer and cache) for APIs that ask for a backend JWT."""
     trace = _Trace()
     try:

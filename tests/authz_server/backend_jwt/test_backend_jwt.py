@@ -18,7 +18,7 @@ from authz_server.index.applications import ApplicationPolicy
 from authz_server.index.apis import compile_api
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline import Allow, decide
-from authz_server.context import Identity
+from authz_server.context import CredentialKind, Identity
 from authz_server.denials import BackendJwtUnavailable
 
 from ..backend_jwt_kit import (
@@ -73,7 +73,7 @@ def test_each_algorithm_signs_with_its_own_key(algorithm):
 
 
 def _token_identity(**fields) -> Identity:
-    values = dict(kind="oauth2_jwt", environment=KeyEnvironment.PRODUCTION, application_id="app-1",
+    values = dict(kind=CredentialKind.OAUTH2_JWT, environment=KeyEnvironment.PRODUCTION, application_id="app-1",
                   key_manager_id="km-1", consumer_key="pcc_client", scopes=frozenset({"b", "a"}), subject="u-42",
                   credential_id="token:abc",
                   claims={"sub": "u-42", "email": "bob@example.com", "groups": ["cooks"], "iss": "https://idp"})
@@ -116,7 +116,7 @@ def test_mapped_and_static_claims_are_added_but_never_replace_portcullis_claims(
 
 
 def test_an_api_key_without_application_has_no_application_claims():
-    identity = Identity(kind="api_key", environment=KeyEnvironment.PRODUCTION, application_id=None,
+    identity = Identity(kind=CredentialKind.API_KEY, environment=KeyEnvironment.PRODUCTION, application_id=None,
                         credential_id="api_key:k1")
     claims = _claims(identity=identity, application=None)
     assert "application" not in claims and "subscriber" not in claims and claims["sub"] == "api_key:k1"
@@ -229,7 +229,7 @@ def test_an_identity_without_credential_id_is_never_cached():
     issuer = BackendJwtIssuer(signer=signer)
     index = _index(jwt_api())
     api = index.apis["api-pizza"]
-    identity = Identity(kind="api_key", environment=KeyEnvironment.PRODUCTION, application_id="app-1")
+    identity = Identity(kind=CredentialKind.API_KEY, environment=KeyEnvironment.PRODUCTION, application_id="app-1")
     issuer.issue(api, "production", identity, index, NOW)
     issuer.issue(api, "production", identity, index, NOW)
     assert signer.signatures == 2

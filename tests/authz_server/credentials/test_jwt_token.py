@@ -6,7 +6,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from authz_server import denials
 from authz_server.pipeline import Allow, decide
 
 from ..factories import PIZZA_BASE, index_of, make_request

@@ -26,7 +26,6 @@ from ..factories import (
     make_key,
     make_request,
     make_subscription,
-    pizza_world,
 )
 
 
