@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: one connection's HTTP/2 state machine, whose frame handlers share its state on the per-frame hot path.
 """One HTTP/2 server connection carrying unary gRPC calls (RFC 9113, server side only).
 
 Frames are parsed straight from the socket's bytes; a call whose request stream ends is
