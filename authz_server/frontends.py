@@ -4,6 +4,7 @@ native front end (authz_server.h2grpc) or grpcio's server (which adds reflection
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -48,25 +49,48 @@ class RunningServer(Protocol):
 
 
 class HealthStatus:
-    """NOT_SERVING until the first policy snapshot is in, then SERVING (both front ends)."""
+    """NOT_SERVING until the first policy snapshot is in, then SERVING (both front ends);
+    NOT_SERVING again while the policy is staler than allowed (`set_stale`), so that Envoy's
+    health checks prefer a fresher replica. Decisions go on either way (fail static)."""
 
     NAMES = ("", AUTHORIZATION_SERVICE)
 
     def __init__(self) -> None:
         self._statuses = {name: health_pb2.HealthCheckResponse.NOT_SERVING for name in self.NAMES}
         self._listeners: list[Callable[[str, int], None]] = []
+        self._ready = False
+        self._stale = False
+        self._lock = threading.Lock()
 
     def follow(self, listener: Callable[[str, int], None]) -> None:
         self._listeners.append(listener)
         for name, status in self._statuses.items():
             listener(name, status)
 
+    @property
+    def serving(self) -> bool:
+        return self._statuses[""] == health_pb2.HealthCheckResponse.SERVING
+
     def set_serving(self) -> None:
-        for name in self.NAMES:
-            self._statuses[name] = health_pb2.HealthCheckResponse.SERVING
-            for listener in self._listeners:
-                listener(name, health_pb2.HealthCheckResponse.SERVING)
+        with self._lock:
+            self._ready = True
+            self._publish()
         log.info("policy ready: health is SERVING")
+
+    def set_stale(self, stale: bool) -> None:
+        with self._lock:
+            self._stale = stale
+            self._publish()
+
+    def _publish(self) -> None:
+        serving = self._ready and not self._stale
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in self.NAMES:
+            if self._statuses[name] == status:
+                continue
+            self._statuses[name] = status
+            for listener in self._listeners:
+                listener(name, status)
 
     def get(self, name: str) -> int | None:
         return self._statuses.get(name)
@@ -104,6 +128,7 @@ def start_server(
     tokens: TokenServices | None = None,
     backend_jwt: BackendJwtIssuer | None = None,
     frontend: str = "native",
+    health: HealthStatus | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0: any free port); the result knows the bound port.
 
@@ -115,7 +140,7 @@ def start_server(
     if frontend not in FRONTENDS:
         raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
     service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt)
-    status = HealthStatus()
+    status = health or HealthStatus()
     store.on_ready(status.set_serving)
     if frontend == "native":
         return _start_native(service, status, host, port, workers, max_concurrent_rpcs)

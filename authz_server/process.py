@@ -13,7 +13,8 @@ from authz_server.backend_jwt.cache import BackendJwtCache
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.decision_log import DecisionLog, install
 from authz_server.index.store import PolicyStore
-from authz_server.frontends import start_server
+from authz_server.frontends import HealthStatus, start_server
+from authz_server.staleness import StalenessGuard
 from authz_server.metrics.recorder import recorder
 from authz_server.metrics.worker import start_worker_metrics
 from authz_server.settings import AuthzSettings
@@ -41,9 +42,11 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
     # The resident key manager's introspection takes this replica's sync token.
     tokens = TokenServices.from_settings(settings.tokens, sync_token=sync_token)
     tokens.start(store)
+    health = HealthStatus()
     try:
         server = start_server(
             store,
+            health=health,
             host=settings.mesh.host,
             port=port,
             trusted_hops=settings.trusted_hops,
@@ -64,8 +67,10 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
     sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica,
                             liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds))
     sync.start()
+    guard = StalenessGuard(settings.max_staleness_seconds, sync.staleness_seconds, lambda: store.ready,
+                           lambda: store.revision, health)
     try:
-        stop_metrics = start_worker_metrics(settings, store, sync, worker_index)
+        stop_metrics = start_worker_metrics(settings, store, sync, worker_index, serving=lambda: health.serving)
     except OSError as exc:
         log.error("cannot serve metrics on %s:%d: %s", settings.mesh.host, settings.mesh.authz_metrics_port, exc)
         sync.stop()
@@ -80,6 +85,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
             if supervisor_pid is not None and parent_gone(supervisor_pid):
                 log.error("the supervisor is gone: worker %d stops", index)
                 break
+            guard.check()
             if time.monotonic() >= next_prune:
                 pruned = store.prune(time.time())
                 if pruned:

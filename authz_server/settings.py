@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from portcullis_shared.config import SettingsGroup, choice, declaration, group, positive, printable, setting, switch, text, whole
+from portcullis_shared.config import SettingsError, SettingsGroup, choice, declaration, group, positive, printable, setting, switch, text, whole
 from portcullis_shared.settings import MeshSettings
 
 FRONTENDS = ("native", "grpcio")
@@ -107,8 +107,20 @@ class AuthzSettings(SettingsGroup):
         "PORTCULLIS_METRICS_MAX_APIS", whole(minimum=1), 200,
         "APIs that get their own `api` label in `portcullis_decisions_total`; the ones seen after that are counted "
         "under `api=\"_other\"` (see [Operating Portcullis](#operating-portcullis))")
+    max_staleness_seconds: float | None = setting(
+        "PORTCULLIS_MAX_STALENESS_SECONDS", positive(), None,
+        "past this long without a `Watch` event or heartbeat, an authz_server worker reports NOT_SERVING on gRPC "
+        "health (Envoy then prefers a fresher replica) and logs it once; it keeps deciding from its last state "
+        "(see [Health](#health)). More than `PORTCULLIS_SYNC_HEARTBEAT_SECONDS`", shown="off")
     tokens: TokenSettings = group(TokenSettings)
     backend_jwt: BackendJwtSettings = group(BackendJwtSettings)
+
+    def __post_init__(self) -> None:
+        heartbeat = self.mesh.sync_heartbeat_seconds
+        if self.max_staleness_seconds is not None and self.max_staleness_seconds <= heartbeat:
+            # A healthy replica hears from admin_api once per heartbeat: it would flap.
+            raise SettingsError(f"PORTCULLIS_MAX_STALENESS_SECONDS={self.max_staleness_seconds:g} must be more than "
+                                f"PORTCULLIS_SYNC_HEARTBEAT_SECONDS ({heartbeat:g})")
 
     @property
     def admin_grpc_target(self) -> str:

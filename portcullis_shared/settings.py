@@ -32,7 +32,7 @@ class MeshSettings(SettingsGroup):
     gateway_port: int = setting("PORTCULLIS_GATEWAY_PORT", port, 8080, "Envoy gateway (API traffic)")
     envoy_admin_port: int = setting("PORTCULLIS_ENVOY_ADMIN_PORT", port, 9901, "Envoy admin")
     admin_rest_port: int = setting("PORTCULLIS_ADMIN_REST_PORT", port, 8081,
-                                   "admin_api REST (`/openapi.json`, `/healthz`)")
+                                   "admin_api REST (`/openapi.json`, `/healthz`, `/livez`, `/metrics`)")
     admin_grpc_port: int = setting("PORTCULLIS_ADMIN_GRPC_PORT", port, 9090,
                                    "admin_api gRPC (admin services, `PolicySync`)")
     authz_port: int = setting("PORTCULLIS_AUTHZ_PORT", port, 9191,
