@@ -9,7 +9,6 @@ PUBLISHED`) are SHORTCUTS.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +157,7 @@ def operation_command(operation: Operation, name: str, fixed: dict[str, str] | N
                          short_help=summary)
 
 
-def noun_groups(extra: Callable[[str, click.Group], None] | None = None) -> list[click.Group]:
+def noun_groups() -> list[click.Group]:
     groups = []
     for noun, verbs in nouns().items():
         group = click.Group(noun, help=f"{noun}: {', '.join(verbs)}")
@@ -167,7 +166,5 @@ def noun_groups(extra: Callable[[str, click.Group], None] | None = None) -> list
         for shortcut, (verb, fixed) in SHORTCUTS.get(noun, {}).items():
             if verb in verbs:
                 group.add_command(operation_command(verbs[verb], shortcut, fixed))
-        if extra is not None:
-            extra(noun, group)
         groups.append(group)
     return groups

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import click
 
-from portcullis_cli import profiles
+from portcullis_cli import openapi_import, profiles
 from portcullis_cli.client import CliError
 from portcullis_cli.commands import noun_groups
 from portcullis_cli.declarative import commands as declarative
@@ -46,6 +46,8 @@ def cli(context: click.Context, server: str | None, token: str | None, token_fil
 
 for _group in noun_groups():
     cli.add_command(_group)
+    if _group.name == "apis":
+        openapi_import.register(_group)
 profiles.register(cli)
 declarative.register(cli)
 

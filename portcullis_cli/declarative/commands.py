@@ -11,7 +11,7 @@ from portcullis_cli.declarative.apply import Applier, ApplyFailed, check_referen
 from portcullis_cli.declarative.dump import dump_document
 from portcullis_cli.declarative.loader import load_params, yaml_files
 from portcullis_cli.declarative.plan import Plan, make_plan
-from portcullis_cli.declarative.spec import Desired, parse
+from portcullis_cli.declarative.spec import Desired, from_objects, parse
 from portcullis_cli.declarative.state import Current, read_current
 from portcullis_cli.session import session_of
 
@@ -63,7 +63,15 @@ def apply(targets: tuple[Path, ...], params_files: tuple[Path, ...], environment
     Idempotent: a second apply finds nothing to do. Newly generated API keys and consumer
     secrets are printed once.
     """
-    desired = _desired(targets, params_files, environment)
+    _apply(_desired(targets, params_files, environment), dry_run)
+
+
+def apply_objects(sections: dict[str, list[dict]], *, source: str, dry_run: bool) -> None:
+    """Apply objects a command made (import-openapi) as if a file held them."""
+    _apply(from_objects(sections, source), dry_run)
+
+
+def _apply(desired: Desired, dry_run: bool) -> None:
     client = session_of(click.get_current_context()).client()
     current = read_current(client)
     plan = _plan(desired, current)

@@ -55,7 +55,7 @@ def key_text(key: Key) -> str:
     return ":".join(key)
 
 
-def _check(field_descriptor: FieldDescriptor, value: Any, where: Where, path: str, problems: Problems) -> Any:
+def _check(field_descriptor: FieldDescriptor, value: Any, where: Where | None, path: str, problems: Problems) -> Any:
     """The value in canonical JSON form (enum names upper case), or None after a problem."""
     if field_descriptor.is_repeated and not is_map(field_descriptor):
         if not isinstance(value, list):
@@ -67,7 +67,7 @@ def _check(field_descriptor: FieldDescriptor, value: Any, where: Where, path: st
     return _check_one(field_descriptor, value, where, path, problems)
 
 
-def _check_one(field_descriptor: FieldDescriptor, value: Any, where: Where, path: str, problems: Problems) -> Any:
+def _check_one(field_descriptor: FieldDescriptor, value: Any, where: Where | None, path: str, problems: Problems) -> Any:
     if is_map(field_descriptor):
         if not isinstance(value, dict):
             problems.add(where, f"{path}: expected a mapping")
@@ -108,7 +108,7 @@ def _check_message(fields: Any, value: dict[str, Any], path: str, problems: Prob
     return checked
 
 
-def _secret(value: Any, where: Where, path: str, base: Path, problems: Problems) -> str | None:
+def _secret(value: Any, where: Where | None, path: str, base: Path, problems: Problems) -> str | None:
     if isinstance(value, dict) and set(value) == {"from_env"}:
         name = str(value["from_env"])
         if name not in os.environ:
@@ -127,7 +127,7 @@ def _secret(value: Any, where: Where, path: str, base: Path, problems: Problems)
     return None
 
 
-def _object(kind: Kind, raw: Any, where: Where, path: str, base: Path, problems: Problems) -> DesiredObject | None:
+def _object(kind: Kind, raw: Any, where: Where | None, path: str, base: Path, problems: Problems) -> DesiredObject | None:
     if not isinstance(raw, dict):
         problems.add(where, f"{path}: expected a mapping of fields")
         return None
@@ -163,6 +163,20 @@ def _object(kind: Kind, raw: Any, where: Where, path: str, base: Path, problems:
             return None
     key = tuple(str(values.get(name, "")) for name in kind.key)
     return DesiredObject(kind, key, values, secrets, where)
+
+
+def from_objects(sections: dict[str, list[dict[str, Any]]], source: str) -> Desired:
+    """A Desired made by a command (import-openapi), checked like a file's objects."""
+    problems = Problems()
+    desired = Desired()
+    for section, items in sections.items():
+        kind = next(k for k in available_kinds() if k.section == section)
+        for index, raw in enumerate(items):
+            item = _object(kind, raw, None, f"{source}: {section}[{index}]", Path("."), problems)
+            if item is not None:
+                desired.objects.setdefault(section, {})[item.key] = item
+    problems.raise_if_any()
+    return desired
 
 
 def parse(paths: list[Path], params: dict[str, Any]) -> Desired:
