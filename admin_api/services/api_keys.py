@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from admin_api.access.caller import Caller
-from admin_api.convert import api_key_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from admin_api.services import isolation, ownership, paging, validation
 from admin_api.store.unit_of_work import Store, Writer, new_id
+from admin_api.views.api_keys import api_key_pb
 from portcullis.admin.v1 import admin_pb2
 from portcullis_shared.credentials import API_KEY_PREFIX, credential_hash, mask, new_opaque_credential
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.services import backend_jwt_config
-from admin_api.backend_jwt.keys import ensure_active_in
 from admin_api.access.caller import Caller, Role
-from admin_api.convert import api_pb, backend_jwt_json, backend_jwt_pb, resource_json, security_json
+from admin_api.backend_jwt.keys import ensure_active_in
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from admin_api.services import isolation, key_managers, masks, paging, path_ownership, validation
+from admin_api.services import (backend_jwt_config, isolation, key_managers, masks, paging, path_ownership,
+                                validation)
 from admin_api.store.unit_of_work import Store, Writer, new_id
+from admin_api.views.apis import api_pb, backend_jwt_json, backend_jwt_pb, resource_json, security_json
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
 

@@ -31,13 +31,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin_api.access.caller import Caller
-from admin_api.convert import (application_key_pb, consumer_secret_pb, decrypt_key_manager_secret,
-                               oauth_client_settings_json, oauth_client_settings_pb)
+from admin_api.crypto.key_manager_secrets import decrypt_key_manager_secret
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from admin_api.services import dcr, key_managers, masks, ownership, users, validation
 from admin_api.store.unit_of_work import Store, Writer, new_id
+from admin_api.views.application_keys import (application_key_pb, consumer_secret_pb, oauth_client_settings_json,
+                                              oauth_client_settings_pb)
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
 from portcullis_shared.credentials import credential_hash, mask, new_opaque_credential
 

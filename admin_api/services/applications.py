@@ -12,12 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin_api.access.caller import Caller
-from admin_api.convert import application_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, PermissionDenied
 from admin_api.services import application_keys, isolation, masks, ownership, paging, validation
 from admin_api.store.unit_of_work import Store, new_id
+from admin_api.views.applications import application_pb
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
 

@@ -28,13 +28,14 @@ from sqlalchemy.orm import Session
 
 from admin_api import presets
 from admin_api.access.caller import Caller
-from admin_api.convert import key_manager_aad, key_manager_pb
+from admin_api.config import ServiceConfig
+from admin_api.crypto.key_manager_secrets import key_manager_aad
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from admin_api.services import discovery, isolation, masks, paging, validation
-from admin_api.config import ServiceConfig
 from admin_api.store.unit_of_work import Store, Writer, new_id
+from admin_api.views.key_managers import key_manager_pb
 from portcullis.admin.v1 import key_managers_pb2
 
 KmType = key_managers_pb2.KeyManager.Type

@@ -11,12 +11,12 @@ import re
 from sqlalchemy import select
 
 from admin_api.access.caller import Caller
-from admin_api.convert import organization_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, InvalidArgument, PermissionDenied
 from admin_api.services import key_managers, validation
 from admin_api.store.unit_of_work import Store, Writer
+from admin_api.views.organizations import organization_pb
 from portcullis.admin.v1 import admin_pb2
 
 DEFAULT_ORGANIZATION = "default"

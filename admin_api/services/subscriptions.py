@@ -10,12 +10,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from admin_api.access.caller import Caller
-from admin_api.convert import subscription_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from admin_api.services import isolation, masks, ownership, paging, validation
 from admin_api.store.unit_of_work import Store, new_id
+from admin_api.views.subscriptions import subscription_pb
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
 

@@ -22,12 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin_api.access.caller import Caller
-from admin_api.convert import scope_pb, user_pb
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, InvalidArgument
 from admin_api.services import isolation, masks, paging, validation
 from admin_api.store.unit_of_work import Store, new_id
+from admin_api.views.users import scope_pb, user_pb
 from portcullis.admin.v1 import users_pb2
 
 MIN_PASSWORD = 8

@@ -17,11 +17,11 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from admin_api.convert import ENTITY_KINDS, EntityRow, policy_entity
+from admin_api import config
+from admin_api.crypto import kek
 from admin_api.db.models import ChangeRecord, Organization, RevisionCounter
 from admin_api.db.types import utcnow
-from admin_api.crypto import kek
-from admin_api import config
+from admin_api.sync_records.entities import EntityRow, entity_kind, policy_entity
 from portcullis.sync.v1 import sync_pb2
 
 UPSERT = "upsert"
@@ -45,7 +45,7 @@ def oldest_retained_revision(session: Session) -> int | None:
 
 def append(session: Session, row: EntityRow, op: str) -> int:
     """Record that `row` was upserted or deleted; returns the change's revision."""
-    kind = ENTITY_KINDS[type(row)]
+    kind = entity_kind(row)
     settings = config.of_session(session)
     if op == UPSERT:
         session.flush()  # server-side values (none today) and FK checks before serializing

@@ -13,12 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from admin_api.audit import log as audit_log
-from admin_api.convert import EntityRow
+from admin_api.config import CONFIG_KEY, ServiceConfig
 from admin_api.db.engine import Database
 from admin_api.errors import AlreadyExists
-from admin_api.config import CONFIG_KEY, ServiceConfig
 from admin_api.store import outbox
 from admin_api.store.notifier import ChangeNotifier
+from admin_api.sync_records.entities import EntityRow
 
 log = logging.getLogger(__name__)
 

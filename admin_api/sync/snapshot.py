@@ -10,13 +10,16 @@ from contextlib import contextmanager
 
 from sqlalchemy import select
 
-from admin_api.convert import fill_api_key_record, fill_application, fill_subscription, policy_entity
 from admin_api.db import models
 from admin_api.db.backend_jwt_models import BackendSigningKey
 from admin_api.db.oauth_models import RevokedToken
 from admin_api.db.types import utcnow
-from admin_api.store.unit_of_work import Store
 from admin_api.store.outbox import current_revision
+from admin_api.store.unit_of_work import Store
+from admin_api.sync_records.api_keys import fill_api_key_record
+from admin_api.sync_records.entities import policy_entity
+from admin_api.views.applications import fill_application
+from admin_api.views.subscriptions import fill_subscription
 from portcullis.sync.v1 import sync_pb2
 
 # Parents before children, so a replica applying in order never sees a dangling id.

@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from admin_api.access.caller import Caller, Role
-from admin_api.convert import key_manager_record
 from admin_api.db import models
 from admin_api.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
                               Unavailable)
 from admin_api.services import apis, application_keys, key_managers, organizations
+from admin_api.sync_records.key_managers import key_manager_record
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
 from tests.admin_api.conftest import create_api, create_application
 from tests.admin_api.key_helpers import PUBLIC_URL, external_km, fake_provider, open_key_store, resident

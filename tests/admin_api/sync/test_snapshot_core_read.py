@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from admin_api.convert import policy_entity
 from admin_api.services import api_keys, subscriptions
 from admin_api.sync import snapshot
+from admin_api.sync_records.entities import policy_entity
 from portcullis.admin.v1 import admin_pb2
 from tests.admin_api.conftest import ADMIN, create_application, generate_key, published_api
 
