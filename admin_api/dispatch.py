@@ -18,17 +18,17 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from admin_api.access import auth
-from admin_api.audit import log as audit_log
 from admin_api.access.caller import Caller, Role
+from admin_api.access.permissions import PERMISSIONS, Permission, check_table
+from admin_api.audit import log as audit_log
 from admin_api.errors import AdminError, InvalidArgument, NotFound, PermissionDenied
 from admin_api.metrics import RPC_SECONDS, RPCS
-from admin_api.services import (
-    api_keys, apis, application_keys, applications, audit, backend_signing_keys, key_managers, organizations,
-    signing_keys, subscriptions, users,
-)
-from admin_api.access.permissions import PERMISSIONS, Permission, check_table
-from admin_api.store.unit_of_work import Store
 from admin_api.schema import admin_services
+from admin_api.services import (
+    api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets, key_managers,
+    organizations, signing_keys, subscriptions, users,
+)
+from admin_api.store.unit_of_work import Store
 
 Handler = Callable[[Store, Message, Caller], Message]
 
@@ -74,10 +74,10 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.ApplicationKeyService/GetApplicationKey": application_keys.get_application_key,
     f"{_PACKAGE}.ApplicationKeyService/UpdateApplicationKey": application_keys.update_application_key,
     f"{_PACKAGE}.ApplicationKeyService/DeleteApplicationKey": application_keys.delete_application_key,
-    f"{_PACKAGE}.ApplicationKeyService/CreateConsumerSecret": application_keys.create_consumer_secret,
-    f"{_PACKAGE}.ApplicationKeyService/ListConsumerSecrets": application_keys.list_consumer_secrets,
-    f"{_PACKAGE}.ApplicationKeyService/DeleteConsumerSecret": application_keys.delete_consumer_secret,
-    f"{_PACKAGE}.ApplicationKeyService/RegenerateConsumerSecret": application_keys.regenerate_consumer_secret,
+    f"{_PACKAGE}.ApplicationKeyService/CreateConsumerSecret": consumer_secrets.create_consumer_secret,
+    f"{_PACKAGE}.ApplicationKeyService/ListConsumerSecrets": consumer_secrets.list_consumer_secrets,
+    f"{_PACKAGE}.ApplicationKeyService/DeleteConsumerSecret": consumer_secrets.delete_consumer_secret,
+    f"{_PACKAGE}.ApplicationKeyService/RegenerateConsumerSecret": consumer_secrets.regenerate_consumer_secret,
     f"{_PACKAGE}.UserService/CreateUser": users.create_user,
     f"{_PACKAGE}.UserService/GetUser": users.get_user,
     f"{_PACKAGE}.UserService/ListUsers": users.list_users,

@@ -12,7 +12,6 @@ from portcullis.admin.v1 import key_managers_pb2
 KmType = key_managers_pb2.KeyManager.Type
 
 RESIDENT_NAME = "Resident Key Manager"
-RESIDENT_TOKEN_PREFIX = "pct_"
 RESIDENT_TOKEN_FORMAT_PATTERN = r"^pct_[A-Za-z0-9_-]{43}$"
 
 EXTERNAL_TYPES = (KmType.OIDC, KmType.KEYCLOAK, KmType.OKTA, KmType.WSO2_IS)

@@ -10,17 +10,13 @@ environment, key manager), and their consumer secrets.
 - Key generation and mapping obey the key manager's role restriction, by the roles of
   the application's owner; keys made before a restriction keep working.
 
-Consumer secrets are shown once and stored as SHA-256 (they are 256 random bits, like
-API keys). With PORTCULLIS_MULTIPLE_CONSUMER_SECRETS off a key has one secret, replaced
-by RegenerateConsumerSecret; with it on, secrets are created and deleted one by one (up
-to PORTCULLIS_MAX_CONSUMER_SECRETS). Deleting a secret does not revoke tokens issued with it.
-
-`find_oauth_client` and `verify_consumer_secret` are what the resident OAuth2 server calls.
+The first consumer secret is made with its key; the others, and the rules they follow,
+are `admin_api.services.consumer_secrets`. `find_oauth_client` is what the resident
+OAuth2 server calls.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from dataclasses import dataclass
@@ -34,19 +30,18 @@ from admin_api.access.caller import Caller
 from admin_api.crypto.key_manager_secrets import decrypt_key_manager_secret
 from admin_api.db import models
 from admin_api.db.types import utcnow
-from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from admin_api.services import dcr, key_managers, masks, ownership, users, validation
+from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from admin_api.services import consumer_secrets, dcr, key_managers, masks, ownership, users, validation
 from admin_api.store.unit_of_work import Store, Writer, new_id
 from admin_api.views.application_keys import (application_key_pb, consumer_secret_pb, oauth_client_settings_json,
                                               oauth_client_settings_pb)
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
-from portcullis_shared.credentials import credential_hash, mask, new_opaque_credential
+from portcullis_shared.credentials import new_opaque_credential
 
 log = logging.getLogger(__name__)
 
 Settings = application_keys_pb2.OAuthClientSettings
 CONSUMER_KEY_PREFIX = "pcc_"
-CONSUMER_SECRET_PREFIX = "pcsec_"
 GRANT_TYPES = ("client_credentials", "password", "refresh_token", "authorization_code")
 DEFAULT_GRANT_TYPES = ("client_credentials", "refresh_token")
 PUBLIC_CLIENT_GRANTS = frozenset({"authorization_code", "refresh_token"})
@@ -54,7 +49,6 @@ DEFAULT_ACCESS_TOKEN_VALIDITY = 3600
 DEFAULT_REFRESH_TOKEN_VALIDITY = 86400
 ACCESS_TOKEN_VALIDITY_RANGE = (60, 86400)              # a minute to a day
 REFRESH_TOKEN_VALIDITY_RANGE = (60, 365 * 86400)       # a minute to a year
-MAX_SECRET_VALIDITY_DAYS = 3650
 CONSUMER_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 RESIDENT = key_managers_pb2.KeyManager.Type.Name(key_managers_pb2.KeyManager.RESIDENT)
 GENERATED = application_keys_pb2.ApplicationKey.Origin.Name(application_keys_pb2.ApplicationKey.GENERATED)
@@ -98,28 +92,12 @@ def find_oauth_client(store: Store, consumer_key: str) -> OAuthClient | None:
         consumer_key=row.consumer_key, settings=_settings(oauth_client_settings_pb(row.settings), "settings"))
 
 
-def verify_consumer_secret(store: Store, application_key_id: str, secret: str, now: datetime) -> bool:
-    """Whether `secret` is one of the key's unexpired secrets. Every stored secret is
-    compared (constant time each), so the answer's timing says nothing about which."""
-    if not secret:
-        return False
-    candidate = credential_hash(secret)
-    with store.read() as session:
-        rows = list(session.scalars(select(models.ConsumerSecret)
-                                    .where(models.ConsumerSecret.application_key_id == application_key_id)))
-    matched = False
-    for row in rows:
-        same = hmac.compare_digest(candidate, row.secret_hash)
-        matched |= same and (row.expires_at is None or row.expires_at > now)
-    return matched
-
-
 def generate_application_key(store: Store, request: application_keys_pb2.GenerateApplicationKeyRequest,
                              caller: Caller) -> application_keys_pb2.ApplicationKeyWithSecret:
     environment = _environment(request.environment)
     settings = _settings(request.settings, "settings")
     description = validation.description(request.secret_description, "secret_description")
-    validity = _validity_days(request.secret_validity_days, "secret_validity_days")
+    validity = consumer_secrets.check_validity_days(request.secret_validity_days, "secret_validity_days")
     with store.read() as session:
         application, km = _target(session, request.application_id, request.key_manager_id, environment, caller)
         _check_role_restriction(session, application, km)
@@ -130,7 +108,7 @@ def generate_application_key(store: Store, request: application_keys_pb2.Generat
     now = utcnow()
     if km_type == RESIDENT:
         consumer_key = new_opaque_credential(CONSUMER_KEY_PREFIX)
-        secret_value = "" if settings.public_client else new_opaque_credential(CONSUMER_SECRET_PREFIX)
+        secret_value = "" if settings.public_client else new_opaque_credential(consumer_secrets.CONSUMER_SECRET_PREFIX)
     elif creates_clients:
         # Outside the write transaction: the provider may be slow.
         client = dcr.register(registration[0], registration[1], _client_metadata(application, environment, settings),
@@ -146,7 +124,7 @@ def generate_application_key(store: Store, request: application_keys_pb2.Generat
         secret = None
         if secret_value:
             expires_at = now + timedelta(days=validity) if validity else None
-            secret = _insert_secret(writer.session, row, secret_value, description, expires_at, now)
+            secret = consumer_secrets.insert_secret(writer.session, row, secret_value, description, expires_at, now)
         answer = application_keys_pb2.ApplicationKeyWithSecret(key=application_key_pb(row),
                                                                consumer_secret=secret_value)
         if secret is not None:
@@ -196,7 +174,7 @@ def update_application_key(store: Store, request: application_keys_pb2.UpdateApp
     settings = _settings(request.key.settings, "key.settings")
     with store.write() as writer:
         row = _get(writer.session, request.id, caller)
-        if settings.public_client and _secrets_of(writer.session, row.id):
+        if settings.public_client and consumer_secrets.secrets_of(writer.session, row.id):
             raise FailedPrecondition("this key has consumer secrets: a public client has none (delete them or "
                                      "generate a new key)", field="key.settings.public_client")
         row.settings = oauth_client_settings_json(settings)
@@ -214,65 +192,10 @@ def delete_application_key(store: Store, request: application_keys_pb2.DeleteApp
 
 def delete_key(writer: Writer, row: models.ApplicationKey) -> None:
     """Delete a key and its secrets (also used when its application is deleted)."""
-    for secret in _secrets_of(writer.session, row.id):
+    for secret in consumer_secrets.secrets_of(writer.session, row.id):
         writer.session.delete(secret)
     writer.session.flush()  # no relationship tells the unit of work to delete secrets first
     writer.delete(row)
-
-
-def create_consumer_secret(store: Store, request: application_keys_pb2.CreateConsumerSecretRequest,
-                           caller: Caller) -> application_keys_pb2.ConsumerSecretWithValue:
-    config = store.config
-    if not config.multiple_consumer_secrets:
-        raise FailedPrecondition("multiple consumer secrets are disabled in this deployment "
-                                 "(PORTCULLIS_MULTIPLE_CONSUMER_SECRETS=false): use RegenerateConsumerSecret to "
-                                 "replace the key's secret")
-    description = validation.description(request.description)
-    validity = _validity_days(request.validity_days, "validity_days")
-    with store.write() as writer:
-        row = _secret_holder(writer.session, request.application_key_id, caller)
-        count = len(_secrets_of(writer.session, row.id))
-        if config.max_consumer_secrets and count >= config.max_consumer_secrets:
-            raise FailedPrecondition(f"application key {row.id!r} already has {count} consumer secret(s), the "
-                                     f"maximum of this deployment (PORTCULLIS_MAX_CONSUMER_SECRETS="
-                                     f"{config.max_consumer_secrets}): delete one first", field="application_key_id")
-        return _new_secret(writer.session, row, description, validity)
-
-
-def list_consumer_secrets(store: Store, request: application_keys_pb2.ListConsumerSecretsRequest,
-                          caller: Caller) -> application_keys_pb2.ListConsumerSecretsResponse:
-    with store.read() as session:
-        row = _get(session, request.application_key_id, caller, field="application_key_id")
-        return application_keys_pb2.ListConsumerSecretsResponse(
-            secrets=[consumer_secret_pb(secret) for secret in _secrets_of(session, row.id)])
-
-
-def delete_consumer_secret(store: Store, request: application_keys_pb2.DeleteConsumerSecretRequest,
-                           caller: Caller) -> Empty:
-    if not store.config.multiple_consumer_secrets:
-        raise FailedPrecondition("multiple consumer secrets are disabled in this deployment: the key's single "
-                                 "secret is replaced with RegenerateConsumerSecret, not deleted")
-    with store.write() as writer:
-        row = _get(writer.session, request.application_key_id, caller, field="application_key_id")
-        secret = next((s for s in _secrets_of(writer.session, row.id) if s.id == request.id), None)
-        if secret is None:
-            raise NotFound(f"consumer secret {request.id!r} not found", field="id")
-        # Tokens already issued with this secret stay valid until they expire.
-        writer.session.delete(secret)
-    return Empty()
-
-
-def regenerate_consumer_secret(store: Store, request: application_keys_pb2.RegenerateConsumerSecretRequest,
-                               caller: Caller) -> application_keys_pb2.ConsumerSecretWithValue:
-    if store.config.multiple_consumer_secrets:
-        raise FailedPrecondition("multiple consumer secrets are enabled in this deployment: create a new secret "
-                                 "(CreateConsumerSecret) and delete the old one (DeleteConsumerSecret) instead")
-    with store.write() as writer:
-        row = _secret_holder(writer.session, request.application_key_id, caller)
-        for old in _secrets_of(writer.session, row.id):
-            writer.session.delete(old)
-        writer.session.flush()
-        return _new_secret(writer.session, row, "", 0)
 
 
 def _target(session: Session, application_id: str, key_manager_id: str, environment: str,
@@ -322,44 +245,6 @@ def _insert_key(writer: Writer, application: models.Application, km: models.KeyM
     return row
 
 
-def _new_secret(session: Session, row: models.ApplicationKey, description: str,
-                validity_days: int) -> application_keys_pb2.ConsumerSecretWithValue:
-    now = utcnow()
-    value = new_opaque_credential(CONSUMER_SECRET_PREFIX)
-    expires_at = now + timedelta(days=validity_days) if validity_days else None
-    secret = _insert_secret(session, row, value, description, expires_at, now)
-    return application_keys_pb2.ConsumerSecretWithValue(secret=consumer_secret_pb(secret), value=value)
-
-
-def _insert_secret(session: Session, row: models.ApplicationKey, value: str, description: str,
-                   expires_at: datetime | None, now: datetime) -> models.ConsumerSecret:
-    secret = models.ConsumerSecret(id=new_id(), organization_id=row.organization_id, application_key_id=row.id,
-                                   secret_hash=credential_hash(value), masked_value=mask(value),
-                                   description=description, expires_at=expires_at, created_at=now)
-    session.add(secret)
-    session.flush()
-    return secret
-
-
-def _secret_holder(session: Session, application_key_id: str, caller: Caller) -> models.ApplicationKey:
-    """A key whose secrets Portcullis issues: generated at the resident key manager, not public."""
-    row = _get(session, application_key_id, caller, field="application_key_id")
-    km = session.get_one(models.KeyManager, row.key_manager_id)
-    if km.type != RESIDENT:
-        raise FailedPrecondition(f"the secrets of application key {row.id!r} are managed by key manager "
-                                 f"{km.name!r}, not by Portcullis", field="application_key_id")
-    if oauth_client_settings_pb(row.settings).public_client:
-        raise FailedPrecondition(f"application key {row.id!r} is a public client: it has no consumer secret",
-                                 field="application_key_id")
-    return row
-
-
-def _secrets_of(session: Session, application_key_id: str) -> list[models.ConsumerSecret]:
-    return list(session.scalars(select(models.ConsumerSecret)
-                                .where(models.ConsumerSecret.application_key_id == application_key_id)
-                                .order_by(models.ConsumerSecret.created_at, models.ConsumerSecret.id)))
-
-
 def _get(session: Session, key_id: str, caller: Caller, field: str = "id") -> models.ApplicationKey:
     return ownership.application_key(session, key_id, caller, field=field)
 
@@ -370,13 +255,6 @@ def _environment(value: int) -> str:
     if value not in (admin_pb2.PRODUCTION, admin_pb2.SANDBOX):
         raise InvalidArgument("environment must be PRODUCTION or SANDBOX", field="environment")
     return admin_pb2.Environment.Name(value)
-
-
-def _validity_days(value: int, field: str) -> int:
-    if not 0 <= value <= MAX_SECRET_VALIDITY_DAYS:
-        raise InvalidArgument(f"{field} {value} must be between 0 (never expires) and {MAX_SECRET_VALIDITY_DAYS}",
-                              field=field)
-    return value
 
 
 def _settings(given: Settings, field: str) -> Settings:

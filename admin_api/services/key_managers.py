@@ -17,11 +17,8 @@ applications, and an API naming a missing key manager would deny every token.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from google.protobuf.empty_pb2 import Empty
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,7 +30,7 @@ from admin_api.crypto.key_manager_secrets import key_manager_aad
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from admin_api.services import discovery, isolation, masks, paging, validation
+from admin_api.services import discovery, isolation, key_manager_rules, masks, paging, validation
 from admin_api.store.unit_of_work import Store, Writer, new_id
 from admin_api.views.key_managers import key_manager_pb
 from portcullis.admin.v1 import key_managers_pb2
@@ -53,10 +50,7 @@ IMMUTABLE = frozenset({"id", "organization_id", "name", "created_at", "updated_a
                        "introspection_client_secret_set", "registration_access_token_set"})
 RESIDENT_MUTABLE = frozenset({"display_name", "description", "enabled", "leeway_seconds",
                               "key_generation_allowed_roles", "key_generation_denied_roles"})
-CLAIM_RE = re.compile(r"^[A-Za-z0-9_:./-]{1,100}$")
-MAX_PATTERN = 500
 MAX_SECRET = 4096
-MAX_PEM = 64 * 1024
 
 
 def ensure_resident(writer: Writer, organization_id: str) -> models.KeyManager:
@@ -113,7 +107,7 @@ def create_key_manager(store: Store, request: key_managers_pb2.CreateKeyManagerR
     _store_secrets(row, _apply(row, given, paths, store.config, prefix="key_manager"), store.config)
     if row.discovery_url:
         _discover(row, store.config, "key_manager.discovery_url")
-    _check(row, "key_manager")
+    key_manager_rules.check_cross_fields(row, "key_manager")
     with store.write() as writer:
         _check_unique(writer.session, row, store.config)
         writer.upsert(row)
@@ -166,7 +160,7 @@ def update_key_manager(store: Store, request: key_managers_pb2.UpdateKeyManagerR
         _store_secrets(row, secrets, store.config)
         if discovered is not None:
             _fill(row, discovered)
-        _check(row, "key_manager")
+        key_manager_rules.check_cross_fields(row, "key_manager")
         _check_issuer_unique(writer.session, row, store.config)
         row.updated_at = utcnow()
         writer.upsert(row)
@@ -235,7 +229,7 @@ def _apply(row: models.KeyManager, given: key_managers_pb2.KeyManager, paths: li
         field = f"{prefix}.{path}"
         value = getattr(given, path)
         if path in ("display_name",):
-            row.display_name = _bounded_text(value, field, 200)
+            row.display_name = key_manager_rules.bounded_text(value, field, 200)
         elif path == "description":
             row.description = validation.description(value, field)
         elif path == "enabled":
@@ -243,9 +237,9 @@ def _apply(row: models.KeyManager, given: key_managers_pb2.KeyManager, paths: li
         elif path == "discovery_url" or path in ENDPOINT_FIELDS:
             setattr(row, path, validation.endpoint(value.strip(), field))
         elif path == "certificate_pem":
-            row.certificate_pem = _certificate(value, field)
+            row.certificate_pem = key_manager_rules.certificate(value, field)
         elif path == "introspection_client_id":
-            row.introspection_client_id = _bounded_text(value, field, 500)
+            row.introspection_client_id = key_manager_rules.bounded_text(value, field, 500)
         elif path in SECRET_FIELDS:
             if len(value) > MAX_SECRET or any(c.isspace() for c in value):
                 raise InvalidArgument(f"{field} must be at most {MAX_SECRET} characters without spaces", field=field)
@@ -253,16 +247,17 @@ def _apply(row: models.KeyManager, given: key_managers_pb2.KeyManager, paths: li
         elif path == "token_handling":
             row.accepts_jwt = value.accepts_jwt
             row.accepts_reference_tokens = value.accepts_reference_tokens
-            row.token_format_pattern = _pattern(value.token_format_pattern, f"{field}.token_format_pattern")
+            row.token_format_pattern = key_manager_rules.pattern(value.token_format_pattern,
+                                                                 f"{field}.token_format_pattern")
         elif path == "claim_mappings":
-            row.consumer_key_claim = _claim(value.consumer_key_claim, f"{field}.consumer_key_claim")
-            row.scopes_claim = _claim(value.scopes_claim, f"{field}.scopes_claim")
+            row.consumer_key_claim = key_manager_rules.claim(value.consumer_key_claim, f"{field}.consumer_key_claim")
+            row.scopes_claim = key_manager_rules.claim(value.scopes_claim, f"{field}.scopes_claim")
         elif path == "allowed_algorithms":
-            row.allowed_algorithms = _algorithms(list(value), field)
+            row.allowed_algorithms = key_manager_rules.algorithms(list(value), field)
         elif path == "audience":
-            row.audience = _bounded_text(value, field, 2000)
+            row.audience = key_manager_rules.bounded_text(value, field, 2000)
         elif path == "leeway_seconds":
-            row.leeway_seconds = _leeway(value, field)
+            row.leeway_seconds = key_manager_rules.leeway(value, field)
         elif path == "consumer_app_creation_enabled":
             row.consumer_app_creation_enabled = bool(value)
         elif path in ("key_generation_allowed_roles", "key_generation_denied_roles"):
@@ -290,40 +285,6 @@ def _fill(row: models.KeyManager, found: discovery.Discovered) -> None:
             setattr(row, target, validation.endpoint(url, f"discovery document {target}"))
 
 
-def _check(row: models.KeyManager, prefix: str) -> None:
-    """Cross-field rules, on the row as it would be stored."""
-    if row.type == KmType.Name(KmType.RESIDENT):
-        _roles_never_both(row, prefix)
-        return
-    if not row.issuer:
-        raise InvalidArgument(f"{prefix}.issuer is required (give it, or a discovery_url that provides it)",
-                              field=f"{prefix}.issuer")
-    if not row.accepts_jwt and not row.accepts_reference_tokens:
-        raise InvalidArgument(f"{prefix}.token_handling must accept JWTs, reference tokens or both",
-                              field=f"{prefix}.token_handling")
-    if row.accepts_jwt and not (row.jwks_uri or row.certificate_pem):
-        raise InvalidArgument(f"{prefix}: a key manager that accepts JWTs needs jwks_uri or certificate_pem",
-                              field=f"{prefix}.jwks_uri")
-    if row.accepts_reference_tokens and not row.introspection_endpoint:
-        raise InvalidArgument(f"{prefix}: a key manager that accepts reference tokens needs an "
-                              "introspection_endpoint", field=f"{prefix}.introspection_endpoint")
-    if row.introspection_client_secret_encrypted is not None and not row.introspection_client_id:
-        raise InvalidArgument(f"{prefix}.introspection_client_id is required with an introspection client secret",
-                              field=f"{prefix}.introspection_client_id")
-    if row.consumer_app_creation_enabled and not row.registration_endpoint:
-        raise InvalidArgument(f"{prefix}: consumer_app_creation_enabled needs a registration_endpoint "
-                              "(RFC 7591 Dynamic Client Registration)", field=f"{prefix}.registration_endpoint")
-    _roles_never_both(row, prefix)
-
-
-def _roles_never_both(row: models.KeyManager, prefix: str) -> None:
-    if row.key_generation_allowed_roles and row.key_generation_denied_roles:
-        raise InvalidArgument(
-            f"{prefix}: key_generation_allowed_roles and key_generation_denied_roles are never both set: "
-            "restrict key generation by an ALLOW list or a DENY list of roles, not both",
-            field=f"{prefix}.key_generation_denied_roles")
-
-
 def _check_unique(session: Session, row: models.KeyManager, config: ServiceConfig) -> None:
     with session.no_autoflush:
         twin = session.scalars(select(models.KeyManager).where(
@@ -348,73 +309,6 @@ def _check_issuer_unique(session: Session, row: models.KeyManager, config: Servi
     if clash is not None:
         raise AlreadyExists(f"key manager {clash.name!r} already has issuer {row.issuer!r}: a token's issuer must "
                             "select one key manager", field="key_manager.issuer")
-
-
-def _bounded_text(value: str, field: str, limit: int) -> str:
-    if len(value) > limit:
-        raise InvalidArgument(f"{field} is longer than {limit} characters", field=field)
-    return value
-
-
-def _certificate(value: str, field: str) -> str:
-    """A PEM X.509 certificate or public key (refused when it parses as neither)."""
-    if not value:
-        return value
-    if len(value) > MAX_PEM:
-        raise InvalidArgument(f"{field} is longer than {MAX_PEM} characters", field=field)
-    data = value.encode()
-    try:
-        x509.load_pem_x509_certificate(data)
-        return value
-    except ValueError:
-        pass
-    try:
-        load_pem_public_key(data)
-    except (ValueError, TypeError):
-        raise InvalidArgument(f"{field} is neither a PEM X.509 certificate nor a PEM public key",
-                              field=field) from None
-    return value
-
-
-def _pattern(value: str, field: str) -> str:
-    if len(value) > MAX_PATTERN:
-        raise InvalidArgument(f"{field} is longer than {MAX_PATTERN} characters", field=field)
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise InvalidArgument(f"{field} {value!r} is not a valid regular expression: {exc}", field=field) from None
-    return value
-
-
-def _claim(value: str, field: str) -> str:
-    if value and not CLAIM_RE.match(value):
-        raise InvalidArgument(f"{field} {value!r} must be a claim name (letters, digits, '_:./-')", field=field)
-    return value
-
-
-def _algorithms(values: list[str], field: str) -> list[str]:
-    if not values:
-        return list(presets.DEFAULT_ALGORITHMS)
-    result: list[str] = []
-    for value in values:
-        if value.lower() == "none" or value.upper().startswith("HS"):
-            raise InvalidArgument(f"{field}: {value!r} is never accepted (no 'none', no HMAC algorithms: a key "
-                                  "manager's keys are public)", field=field)
-        if value not in presets.KNOWN_ALGORITHMS:
-            raise InvalidArgument(f"{field}: unknown algorithm {value!r} (known: "
-                                  f"{', '.join(sorted(presets.KNOWN_ALGORITHMS))})", field=field)
-        if value not in result:
-            result.append(value)
-    return result
-
-
-def _leeway(value: int, field: str) -> int:
-    if value == 0:
-        return presets.DEFAULT_LEEWAY_SECONDS
-    if not 0 < value <= presets.MAX_LEEWAY_SECONDS:
-        raise InvalidArgument(f"{field} {value} must be between 1 and {presets.MAX_LEEWAY_SECONDS} "
-                              f"(0: the default {presets.DEFAULT_LEEWAY_SECONDS})", field=field)
-    return value
 
 
 def get_for_keys(session: Session, organization_id: str, key_manager_id: str, caller: Caller,

@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from admin_api.db.types import utcnow
-from admin_api.services import application_keys
+from admin_api.services import application_keys, consumer_secrets
 from admin_api.services.application_keys import OAuthClient
 from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import application_keys_pb2, key_managers_pb2
@@ -21,7 +21,6 @@ from portcullis.admin.v1 import application_keys_pb2, key_managers_pb2
 RESIDENT = key_managers_pb2.KeyManager.RESIDENT
 REFERENCE = application_keys_pb2.OAuthClientSettings.REFERENCE
 CLIENT_CREDENTIALS = "client_credentials"
-PASSWORD = "password"
 REFRESH_TOKEN = "refresh_token"
 AUTHORIZATION_CODE = "authorization_code"
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
@@ -112,7 +111,7 @@ class ResidentClient(ClientMixin):
         return bool(callback) and (redirect_uri == callback or same_loopback_callback(redirect_uri, callback))
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return application_keys.verify_consumer_secret(self.store, self.info.application_key_id, client_secret,
+        return consumer_secrets.verify_consumer_secret(self.store, self.info.application_key_id, client_secret,
                                                        utcnow())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:

@@ -21,10 +21,11 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from admin_api.metrics import count_token_request
-from admin_api.transports.oauth2 import metadata
-from admin_api.transports.oauth2.resident import ResidentKeyManager
-from admin_api.transports.oauth2.server import FormRequest, OAuthResponse, Owner
 from admin_api.services import users
+from admin_api.transports.oauth2 import metadata
+from admin_api.transports.oauth2.grants import Owner
+from admin_api.transports.oauth2.resident import ResidentKeyManager
+from admin_api.transports.oauth2.server import FormRequest, OAuthResponse
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from admin_api.access.caller import Caller, Role
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from admin_api.services import application_keys, applications, key_managers, organizations, users
+from admin_api.services import application_keys, applications, consumer_secrets, key_managers, organizations, users
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2, users_pb2
 from portcullis_shared.credentials import credential_hash
 from tests.admin_api.key_helpers import external_km, fake_provider, open_key_store, resident
@@ -70,7 +70,7 @@ def test_resident_key_with_defaults(store, db_path):
     assert key.settings.token_type == Settings.JWT
     assert (key.settings.access_token_validity_seconds, key.settings.refresh_token_validity_seconds) == (3600, 86400)
     assert answer.secret.masked_value == value[:10] + "…" and not answer.secret.HasField("expires_at")
-    listed = application_keys.list_consumer_secrets(store, pb.ListConsumerSecretsRequest(
+    listed = consumer_secrets.list_consumer_secrets(store, pb.ListConsumerSecretsRequest(
         application_key_id=key.id), ADMIN).secrets
     assert [s.masked_value for s in listed] == [answer.secret.masked_value]
     with store.read() as session:
@@ -94,17 +94,17 @@ def test_find_oauth_client_and_verify_secret(store):
     assert application_keys.find_oauth_client(store, "pcc_unknown") is None
     assert application_keys.find_oauth_client(store, "") is None
     now = utcnow()
-    assert application_keys.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, now)
-    assert not application_keys.verify_consumer_secret(store, answer.key.id, answer.consumer_secret + "x", now)
-    assert not application_keys.verify_consumer_secret(store, answer.key.id, "", now)
-    assert not application_keys.verify_consumer_secret(store, "other-key", answer.consumer_secret, now)
+    assert consumer_secrets.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, now)
+    assert not consumer_secrets.verify_consumer_secret(store, answer.key.id, answer.consumer_secret + "x", now)
+    assert not consumer_secrets.verify_consumer_secret(store, answer.key.id, "", now)
+    assert not consumer_secrets.verify_consumer_secret(store, "other-key", answer.consumer_secret, now)
 
 
 def test_expired_secret_does_not_verify(store):
     answer = _generate(store, _application(store).id, secret_validity_days=1)
     now = utcnow()
-    assert application_keys.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, now)
-    assert not application_keys.verify_consumer_secret(store, answer.key.id, answer.consumer_secret,
+    assert consumer_secrets.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, now)
+    assert not consumer_secrets.verify_consumer_secret(store, answer.key.id, answer.consumer_secret,
                                                         now + timedelta(days=2))
 
 
@@ -114,7 +114,7 @@ def test_public_client_has_no_secret(store):
     answer = _generate(store, _application(store).id, settings=settings)
     assert answer.consumer_secret == "" and not answer.HasField("secret")
     with pytest.raises(FailedPrecondition, match="public client"):
-        application_keys.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
+        consumer_secrets.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
             application_key_id=answer.key.id), ADMIN)
 
 
@@ -190,7 +190,7 @@ def test_external_without_app_creation_must_be_mapped(store):
             application_id=_application(store, name="Other").id, key_manager_id=km.id,
             consumer_key="my-keycloak-client"), ADMIN)
     with pytest.raises(FailedPrecondition, match="managed by key manager 'Keycloak'"):
-        application_keys.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
+        consumer_secrets.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
             application_key_id=mapped.id), ADMIN)
 
 
@@ -287,24 +287,24 @@ def test_role_based_deny_list_on_generate_keeps_existing_keys(store):
         application_id=application.id), ADMIN).keys
     assert [k.id for k in keys] == [before.key.id]
     assert application_keys.find_oauth_client(store, before.key.consumer_key) is not None
-    assert application_keys.verify_consumer_secret(store, before.key.id, before.consumer_secret, utcnow())
+    assert consumer_secrets.verify_consumer_secret(store, before.key.id, before.consumer_secret, utcnow())
 
 
 def test_single_secret_mode(store):
     answer = _generate(store, _application(store).id)
     request = pb.CreateConsumerSecretRequest(application_key_id=answer.key.id)
     with pytest.raises(FailedPrecondition, match="PORTCULLIS_MULTIPLE_CONSUMER_SECRETS=false"):
-        application_keys.create_consumer_secret(store, request, ADMIN)
+        consumer_secrets.create_consumer_secret(store, request, ADMIN)
     with pytest.raises(FailedPrecondition, match="RegenerateConsumerSecret"):
-        application_keys.delete_consumer_secret(store, pb.DeleteConsumerSecretRequest(
+        consumer_secrets.delete_consumer_secret(store, pb.DeleteConsumerSecretRequest(
             application_key_id=answer.key.id, id=answer.secret.id), ADMIN)
-    regenerated = application_keys.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
+    regenerated = consumer_secrets.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
         application_key_id=answer.key.id), ADMIN)
     now = utcnow()
     assert regenerated.value.startswith("pcsec_") and regenerated.value != answer.consumer_secret
-    assert application_keys.verify_consumer_secret(store, answer.key.id, regenerated.value, now)
-    assert not application_keys.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, now)
-    listed = application_keys.list_consumer_secrets(store, pb.ListConsumerSecretsRequest(
+    assert consumer_secrets.verify_consumer_secret(store, answer.key.id, regenerated.value, now)
+    assert not consumer_secrets.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, now)
+    listed = consumer_secrets.list_consumer_secrets(store, pb.ListConsumerSecretsRequest(
         application_key_id=answer.key.id), ADMIN).secrets
     assert [s.id for s in listed] == [regenerated.secret.id]
 
@@ -314,33 +314,33 @@ def test_multiple_secrets_each_work_and_the_maximum_is_enforced(multi_store):
     answer = _generate(store, _application(store).id, secret_description="first")
     key_id = answer.key.id
     with pytest.raises(FailedPrecondition, match="CreateConsumerSecret"):
-        application_keys.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
+        consumer_secrets.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
             application_key_id=key_id), ADMIN)
-    second = application_keys.create_consumer_secret(store, pb.CreateConsumerSecretRequest(
+    second = consumer_secrets.create_consumer_secret(store, pb.CreateConsumerSecretRequest(
         application_key_id=key_id, description="CI", validity_days=30), ADMIN)
-    third = application_keys.create_consumer_secret(store, pb.CreateConsumerSecretRequest(
+    third = consumer_secrets.create_consumer_secret(store, pb.CreateConsumerSecretRequest(
         application_key_id=key_id), ADMIN)
     assert second.secret.description == "CI" and second.secret.HasField("expires_at")
     now = utcnow()
     for value in (answer.consumer_secret, second.value, third.value):
-        assert application_keys.verify_consumer_secret(store, key_id, value, now)
+        assert consumer_secrets.verify_consumer_secret(store, key_id, value, now)
     with pytest.raises(FailedPrecondition, match="already has 3 consumer secret\\(s\\).*"
                                                  "PORTCULLIS_MAX_CONSUMER_SECRETS=3\\): delete one first"):
-        application_keys.create_consumer_secret(store, pb.CreateConsumerSecretRequest(application_key_id=key_id),
+        consumer_secrets.create_consumer_secret(store, pb.CreateConsumerSecretRequest(application_key_id=key_id),
                                                 ADMIN)
-    listed = application_keys.list_consumer_secrets(store, pb.ListConsumerSecretsRequest(
+    listed = consumer_secrets.list_consumer_secrets(store, pb.ListConsumerSecretsRequest(
         application_key_id=key_id), ADMIN).secrets
     assert [s.description for s in listed] == ["first", "CI", ""]
     assert all(s.masked_value.endswith("…") for s in listed)
     assert all(v not in str(listed) for v in (answer.consumer_secret, second.value, third.value))
-    application_keys.delete_consumer_secret(store, pb.DeleteConsumerSecretRequest(
+    consumer_secrets.delete_consumer_secret(store, pb.DeleteConsumerSecretRequest(
         application_key_id=key_id, id=answer.secret.id), ADMIN)
-    assert not application_keys.verify_consumer_secret(store, key_id, answer.consumer_secret, now)
-    assert application_keys.verify_consumer_secret(store, key_id, second.value, now)
+    assert not consumer_secrets.verify_consumer_secret(store, key_id, answer.consumer_secret, now)
+    assert consumer_secrets.verify_consumer_secret(store, key_id, second.value, now)
     with pytest.raises(NotFound):
-        application_keys.delete_consumer_secret(store, pb.DeleteConsumerSecretRequest(
+        consumer_secrets.delete_consumer_secret(store, pb.DeleteConsumerSecretRequest(
             application_key_id=key_id, id=answer.secret.id), ADMIN)
-    assert application_keys.create_consumer_secret(store, pb.CreateConsumerSecretRequest(
+    assert consumer_secrets.create_consumer_secret(store, pb.CreateConsumerSecretRequest(
         application_key_id=key_id), ADMIN).value
 
 
@@ -374,7 +374,7 @@ def test_delete_key(store):
     answer = _generate(store, _application(store).id)
     application_keys.delete_application_key(store, pb.DeleteApplicationKeyRequest(id=answer.key.id), ADMIN)
     assert application_keys.find_oauth_client(store, answer.key.consumer_key) is None
-    assert not application_keys.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, utcnow())
+    assert not consumer_secrets.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, utcnow())
 
 
 def test_organization_isolation(store):
@@ -386,10 +386,10 @@ def test_organization_isolation(store):
     with pytest.raises(NotFound):
         application_keys.get_application_key(store, pb.GetApplicationKeyRequest(id=answer.key.id), ACME)
     with pytest.raises(NotFound):
-        application_keys.list_consumer_secrets(store, pb.ListConsumerSecretsRequest(
+        consumer_secrets.list_consumer_secrets(store, pb.ListConsumerSecretsRequest(
             application_key_id=answer.key.id), ACME)
     with pytest.raises(NotFound):
-        application_keys.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
+        consumer_secrets.regenerate_consumer_secret(store, pb.RegenerateConsumerSecretRequest(
             application_key_id=answer.key.id), ACME)
     # Another organization's key manager cannot be used for our application, nor ours for theirs.
     acme_app = _application(store, owner="mallory", caller=ACME)
@@ -404,4 +404,4 @@ def test_secret_validity(store):
     answer = _generate(store, _application(store).id, secret_validity_days=10)
     with store.write() as writer:
         writer.session.execute(update(models.ConsumerSecret).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert not application_keys.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, utcnow())
+    assert not consumer_secrets.verify_consumer_secret(store, answer.key.id, answer.consumer_secret, utcnow())
