@@ -10,14 +10,14 @@ import grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server.context import Allow, RequestContext
 from authz_server.decision_log import log_decision
 from authz_server.denials import Denial, InternalError
 from authz_server.envoy_adapter import deny_response, to_check_response, to_request_context
 from authz_server.index.store import PolicyStore
+from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import OUTCOME_ALLOW, OUTCOME_DENY, recorder
 from authz_server.pipeline import decide
-from authz_server.context import Allow, RequestContext
-from authz_server.key_managers.services import TokenServices
 
 log = logging.getLogger(__name__)
 

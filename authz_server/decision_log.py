@@ -18,8 +18,8 @@ import threading
 import time
 from typing import Callable, TextIO
 
-from authz_server.denials import Denial
 from authz_server.context import Allow, RequestContext
+from authz_server.denials import Denial
 from authz_server.settings import DECISION_LOG_MODES
 
 log = logging.getLogger("authz_server.decision")

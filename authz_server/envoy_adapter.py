@@ -14,9 +14,9 @@ from envoy.type.v3 import http_status_pb2
 from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
+from authz_server.context import Allow, RequestContext
 from authz_server.denials import Denial
 from authz_server.pipeline.client_ip import resolve_client_ip
-from authz_server.context import Allow, RequestContext
 from authz_server.pipeline.paths import parse_path, parse_query, split_target
 
 ENVIRONMENT_HEADER = "x-portcullis-environment"

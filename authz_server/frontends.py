@@ -15,17 +15,17 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server import offload
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server.check_servicer import AuthorizationService
 from authz_server.h2grpc.connection import Limits
-from authz_server.h2grpc.offload_hook import OffloadHook
-from authz_server.metrics.recorder import recorder
 from authz_server.h2grpc.grpc_wire import GrpcError, StatusCode
+from authz_server.h2grpc.offload_hook import OffloadHook
 from authz_server.h2grpc.server import H2GrpcServer
 from authz_server.index.store import PolicyStore
-from authz_server.check_servicer import AuthorizationService
-from authz_server.settings import FRONTENDS
 from authz_server.key_managers.services import TokenServices
+from authz_server.metrics.recorder import recorder
+from authz_server.settings import FRONTENDS
 from authz_server.upb import ProtobufBackendError, require_upb  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)

@@ -12,14 +12,14 @@ import time
 from authz_server.backend_jwt.cache import BackendJwtCache
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.decision_log import DecisionLog, install
-from authz_server.index.store import PolicyStore
 from authz_server.frontends import HealthStatus, start_server
-from authz_server.staleness import StalenessGuard
+from authz_server.index.store import PolicyStore
+from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import recorder
 from authz_server.metrics.worker import start_worker_metrics
 from authz_server.settings import AuthzSettings
+from authz_server.staleness import StalenessGuard
 from authz_server.sync_client import Liveness, PolicySyncClient, token_source
-from authz_server.key_managers.services import TokenServices
 from authz_server.workers import parent_gone
 
 log = logging.getLogger("authz_server")

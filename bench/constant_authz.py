@@ -14,8 +14,8 @@ import threading
 from envoy.service.auth.v3 import external_auth_pb2
 from google.rpc import code_pb2, status_pb2
 
-from authz_server.h2grpc.server import H2GrpcServer
 from authz_server.frontends import CHECK_PATH
+from authz_server.h2grpc.server import H2GrpcServer
 
 ALLOW = external_auth_pb2.CheckResponse(status=status_pb2.Status(code=code_pb2.OK),
                                         ok_response=external_auth_pb2.OkHttpResponse()).SerializeToString()

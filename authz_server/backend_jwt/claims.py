@@ -11,9 +11,9 @@ from __future__ import annotations
 import secrets
 from typing import Any, Mapping
 
+from authz_server.context import CredentialKind, Identity
 from authz_server.index.apis import ApiPolicy, BackendJwtPolicy
 from authz_server.index.applications import ApplicationPolicy
-from authz_server.context import CredentialKind, Identity
 from portcullis_shared.backend_jwt import RESERVED_CLAIMS
 
 ANONYMOUS = "anonymous"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from authz_server.backend_jwt.cache import BackendJwtCache
 from authz_server.backend_jwt.claims import ANONYMOUS, backend_claims
 from authz_server.backend_jwt.signer import BackendJwtSigner, PyJwtSigner
+from authz_server.context import Identity
 from authz_server.denials import BackendJwtUnavailable
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.context import Identity
 
 DEFAULT_ISSUER = "portcullis"
 

@@ -8,10 +8,10 @@ from authz_server.denials import (
     ApiKeyRevoked,
     ApiKeyWrongApi,
 )
-from authz_server.index.policy_index import PolicyIndex
 from authz_server.context import CredentialKind, Identity, Route
-from authz_server.credentials.extract import ApiKeyCredential
 from authz_server.credentials.environment import require_environment
+from authz_server.credentials.extract import ApiKeyCredential
+from authz_server.index.policy_index import PolicyIndex
 from authz_server.key_managers.services import TokenServices
 from portcullis_shared.credentials import credential_digest
 

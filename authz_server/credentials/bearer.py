@@ -10,11 +10,11 @@ from typing import Callable
 from portcullis_shared.credentials import credential_hash
 
 from authz_server.context import Identity, Route
-from authz_server.denials import CredentialUnsupported
 from authz_server.credentials.extract import BearerCredential
 from authz_server.credentials.jwt_parse import check_bearer_syntax
 from authz_server.credentials.jwt_token import authenticate_jwt
 from authz_server.credentials.opaque_token import authenticate_opaque
+from authz_server.denials import CredentialUnsupported
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.key_managers.services import TokenServices

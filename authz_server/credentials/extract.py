@@ -8,15 +8,16 @@ answers wins; none answering on a secured resource is `credential_missing`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
+from authz_server.context import RequestContext
 from authz_server.denials import CredentialAmbiguous
 from authz_server.index.apis import ApiPolicy
-from authz_server.context import RequestContext
 
 
 @dataclass(frozen=True)
 class ApiKeyCredential:
+    label: ClassVar[str] = "api_key"   # the kind of credential found, as a metric label
     value: str = ""
 
     def __repr__(self) -> str:  # never show the key in a log or a traceback
@@ -25,6 +26,7 @@ class ApiKeyCredential:
 
 @dataclass(frozen=True)
 class BearerCredential:
+    label: ClassVar[str] = "oauth2"
     token: str = ""
 
     def __repr__(self) -> str:

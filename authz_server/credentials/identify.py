@@ -1,16 +1,17 @@
-"""Stages 2 and 3 together: the credential selects its authenticator from one explicit table."""
+"""Stages 2 and 3: the credential a request must carry, and the authenticator its type
+selects from one explicit table."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from authz_server.context import Identity, RequestContext, Route
+from authz_server.credentials.api_key import authenticate_api_key
+from authz_server.credentials.bearer import authenticate_bearer
+from authz_server.credentials.extract import ApiKeyCredential, BearerCredential, Credential, extract_credential
 from authz_server.denials import CredentialMissing, Denial, InsufficientScope
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.credentials.api_key import authenticate_api_key
-from authz_server.credentials.bearer import authenticate_bearer
-from authz_server.context import Identity, RequestContext, Route
-from authz_server.credentials.extract import ApiKeyCredential, BearerCredential, extract_credential
 from authz_server.key_managers.services import TokenServices
 
 AUTHENTICATORS: dict[type, Callable[[Any, Route, PolicyIndex, float, TokenServices | None], Identity]] = {
@@ -19,12 +20,17 @@ AUTHENTICATORS: dict[type, Callable[[Any, Route, PolicyIndex, float, TokenServic
 }
 
 
-def identify(
-    request: RequestContext, route: Route, index: PolicyIndex, now: float, tokens: TokenServices | None = None
-) -> Identity:
-    credential = extract_credential(request, route.api)
+def require_credential(request: RequestContext, api: ApiPolicy) -> Credential:
+    """The credential of one of the API's schemes; credential_missing when there is none."""
+    credential = extract_credential(request, api)
     if credential is None:
         raise CredentialMissing()
+    return credential
+
+
+def authenticate(
+    credential: Credential, route: Route, index: PolicyIndex, now: float, tokens: TokenServices | None = None
+) -> Identity:
     return AUTHENTICATORS[type(credential)](credential, route, index, now, tokens)
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from authz_server.context import CredentialKind, Identity
+from authz_server.credentials.environment import require_environment
 from authz_server.denials import KeyManagerDisabled, KeyManagerNotAllowed, TokenClaimsInvalid, TokenClientUnknown
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.key_managers import KeyManagerPolicy, KeyManagerType
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.context import CredentialKind, Identity
-from authz_server.credentials.environment import require_environment
 
 
 def check_key_manager(key_manager: KeyManagerPolicy, api: ApiPolicy) -> None:

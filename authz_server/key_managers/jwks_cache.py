@@ -20,8 +20,8 @@ import httpx
 from authz_server import offload
 from authz_server.index.key_managers import KeySource
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.key_managers.jwks import KeyParseError, KeySet, VerificationKey, merge, parse_certificate, parse_jwks
 from authz_server.key_managers.http import FetchError, fetch_json, new_client
+from authz_server.key_managers.jwks import KeyParseError, KeySet, VerificationKey, merge, parse_certificate, parse_jwks
 from authz_server.metrics.recorder import recorder
 
 log = logging.getLogger(__name__)

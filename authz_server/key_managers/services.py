@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from authz_server.index.store import PolicyStore
-from authz_server.key_managers.jwks_cache import JwksCache, JwksRefresher
-from authz_server.settings import TokenSettings
 from authz_server.key_managers.introspection import IntrospectionClient
+from authz_server.key_managers.jwks_cache import JwksCache, JwksRefresher
 from authz_server.key_managers.verified import VerifiedTokenCache
+from authz_server.settings import TokenSettings
 
 
 @dataclass

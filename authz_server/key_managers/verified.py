@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from authz_server.index.key_managers import KeyManagerPolicy
-from authz_server.key_managers.jwks import VerificationKey
 from authz_server.key_managers.cache import TtlCache
+from authz_server.key_managers.jwks import VerificationKey
 from authz_server.metrics.recorder import recorder
 
 

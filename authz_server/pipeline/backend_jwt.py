@@ -8,14 +8,10 @@ header of the same name never reaches the backend.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
-
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server.context import Allow
 from authz_server.denials import BackendJwtUnavailable
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.context import Allow
-
-if TYPE_CHECKING:  # the issuer's modules read the pipeline's context: no import cycle at run time
-    from authz_server.backend_jwt.issuer import BackendJwtIssuer
 
 
 def attach_backend_jwt(allow: Allow, index: PolicyIndex, now: float, issuer: BackendJwtIssuer | None) -> Allow:

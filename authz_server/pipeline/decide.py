@@ -13,24 +13,19 @@ from __future__ import annotations
 
 import logging
 
-from typing import TYPE_CHECKING
-
-from authz_server.denials import CredentialMissing, Denial, InternalError, PolicyNotReady, Unauthenticated
+from authz_server.backend_jwt.issuer import BackendJwtIssuer
+from authz_server.context import Allow, RequestContext
+from authz_server.credentials.identify import authenticate, challenges_for, require_credential
+from authz_server.denials import Denial, InternalError, PolicyNotReady, Unauthenticated
 from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
+from authz_server.key_managers.services import TokenServices
 from authz_server.pipeline.backend_jwt import attach_backend_jwt
-from authz_server.context import Allow, RequestContext
-from authz_server.credentials.extract import ApiKeyCredential, extract_credential
-from authz_server.credentials.identify import AUTHENTICATORS, challenges_for
 from authz_server.pipeline.ip_restriction import check_ip_restriction
 from authz_server.pipeline.referrer_restriction import check_referrer_restriction
 from authz_server.pipeline.route import resolve_route
 from authz_server.pipeline.scope import check_scope
 from authz_server.pipeline.subscription import check_subscription
-from authz_server.key_managers.services import TokenServices
-
-if TYPE_CHECKING:  # the issuer's modules read the pipeline's context: no import cycle at run time
-    from authz_server.backend_jwt.issuer import BackendJwtIssuer
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +75,9 @@ def _decide(
     trace.api = route.api
     if route.resource.open:
         return attach_backend_jwt(Allow(route=route, environment=KeyEnvironment.PRODUCTION), index, now, backend_jwt)
-    credential = extract_credential(request, route.api)
-    if credential is None:
-        raise CredentialMissing()
-    trace.credential = "api_key" if type(credential) is ApiKeyCredential else "oauth2"
-    identity = AUTHENTICATORS[type(credential)](credential, route, index, now, tokens)
+    credential = require_credential(request, route.api)
+    trace.credential = credential.label
+    identity = authenticate(credential, route, index, now, tokens)
     trace.api_key_id = identity.api_key_id
     check_ip_restriction(request, identity)
     check_referrer_restriction(request, identity)

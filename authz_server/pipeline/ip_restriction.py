@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from authz_server.denials import IpNotAllowed
 from authz_server.context import Identity, RequestContext
+from authz_server.denials import IpNotAllowed
 
 
 def check_ip_restriction(request: RequestContext, identity: Identity) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
+from authz_server.context import QueryParam
 from authz_server.denials import BadRequest
 from authz_server.index.resources import split_path
-from authz_server.context import QueryParam
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN_IN_SEGMENT = ("/", "\\", "\x00")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from authz_server.denials import RefererNotAllowed
 from authz_server.context import Identity, RequestContext
+from authz_server.denials import RefererNotAllowed
 
 
 def check_referrer_restriction(request: RequestContext, identity: Identity) -> None:

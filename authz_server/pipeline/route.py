@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from authz_server.context import RequestContext, Route
 from authz_server.denials import ApiBlocked, ApiNotDeployed, ApiNotFound, Denial, ResourceNotFound
 from authz_server.index.apis import ApiPolicy, Lifecycle
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.context import RequestContext, Route
 
 
 def resolve_route(request: RequestContext, index: PolicyIndex) -> Route:

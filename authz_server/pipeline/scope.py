@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from authz_server.denials import InsufficientScope
 from authz_server.context import Identity, Route
+from authz_server.denials import InsufficientScope
 
 
 def check_scope(route: Route, identity: Identity) -> None:

@@ -8,10 +8,10 @@ from authz_server.denials import (
     SubscriptionMissing,
     SubscriptionProductionBlocked,
 )
+from authz_server.context import Identity, Route
 from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.index.subscriptions import SubscriptionPolicy, SubscriptionStatus
-from authz_server.context import Identity, Route
 
 
 def check_subscription(route: Route, identity: Identity, index: PolicyIndex) -> SubscriptionPolicy | None:

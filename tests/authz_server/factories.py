@@ -7,9 +7,9 @@ from typing import Iterable, Mapping, Sequence
 from portcullis.admin.v1 import admin_pb2
 from portcullis.sync.v1 import sync_pb2
 
+from authz_server.context import RequestContext
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline.client_ip import resolve_client_ip
-from authz_server.context import RequestContext
 from authz_server.pipeline.paths import parse_path, parse_query, split_target
 from portcullis_shared.credentials import credential_hash
 

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from portcullis.admin.v1 import admin_pb2, key_managers_pb2
 from portcullis.sync.v1 import sync_pb2
 
-from authz_server.key_managers.jwks_cache import JwksCache
 from authz_server.key_managers.introspection import IntrospectionClient
+from authz_server.key_managers.jwks_cache import JwksCache
 from authz_server.key_managers.services import TokenServices
 
 from .factories import PIZZA_BASE, make_application, make_subscription

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
+from authz_server.context import Allow
 from authz_server.decision_log import DecisionLog, format_decision
 from authz_server.denials import ApiKeyInvalid
 from authz_server.pipeline import decide
-from authz_server.context import Allow
 
 from .factories import NOW, PIZZA_BASE, PROD_KEY, index_of, make_request, pizza_world
 

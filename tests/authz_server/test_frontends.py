@@ -10,9 +10,9 @@ from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from authz_server.index import PolicyStore
-from authz_server.frontends import AUTHORIZATION_SERVICE, require_upb, start_server
 from authz_server.check_servicer import AuthorizationService
+from authz_server.frontends import AUTHORIZATION_SERVICE, require_upb, start_server
+from authz_server.index import PolicyStore
 from authz_server.settings import FRONTENDS
 
 from .checks import check_request

@@ -10,9 +10,9 @@ import grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from google.rpc import code_pb2
 
-from authz_server.index import PolicyStore
-from authz_server.frontends import RunningServer, start_server
 from authz_server.check_servicer import AuthorizationService
+from authz_server.frontends import RunningServer, start_server
+from authz_server.index import PolicyStore
 from authz_server.key_managers.services import TokenServices
 from tests.authz_server.factories import entity
 

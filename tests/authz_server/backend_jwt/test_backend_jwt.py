@@ -12,14 +12,14 @@ from portcullis.sync.v1 import sync_pb2
 from authz_server.backend_jwt.cache import BackendJwtCache, refresh_margin
 from authz_server.backend_jwt.claims import backend_claims
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
-from authz_server.envoy_adapter import to_check_response, to_request_context
-from authz_server.index.api_keys import KeyEnvironment
-from authz_server.index.applications import ApplicationPolicy
-from authz_server.index.apis import compile_api
-from authz_server.index.policy_index import PolicyIndex
-from authz_server.pipeline import Allow, decide
 from authz_server.context import CredentialKind, Identity
 from authz_server.denials import BackendJwtUnavailable
+from authz_server.envoy_adapter import to_check_response, to_request_context
+from authz_server.index.api_keys import KeyEnvironment
+from authz_server.index.apis import compile_api
+from authz_server.index.applications import ApplicationPolicy
+from authz_server.index.policy_index import PolicyIndex
+from authz_server.pipeline import Allow, decide
 
 from ..backend_jwt_kit import (
     OTHER_ES256, CountingSigner, backend_config, jwt_api, key_entity, key_record, verify,

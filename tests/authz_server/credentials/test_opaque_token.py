@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from authz_server.pipeline import Allow, decide
 from authz_server.key_managers.introspection import IntrospectionClient
+from authz_server.pipeline import Allow, decide
 
 from ..factories import PIZZA_BASE, index_of, make_request
 from ..oauth import CLIENT, KM, make_key_manager, oauth_api, oauth_world, services

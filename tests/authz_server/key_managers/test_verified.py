@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from authz_server.key_managers.jwks_cache import JwksCache
-from authz_server.pipeline import Allow, decide
 from authz_server.credentials import jwt_token
 from authz_server.key_managers.introspection import IntrospectionClient
+from authz_server.key_managers.jwks_cache import JwksCache
 from authz_server.key_managers.services import TokenServices
 from authz_server.key_managers.verified import VerifiedTokenCache, token_digest
+from authz_server.pipeline import Allow, decide
 from portcullis.sync.v1 import sync_pb2
 
 from ..factories import PIZZA_BASE, entity, index_of, make_request

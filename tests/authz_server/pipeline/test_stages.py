@@ -4,9 +4,9 @@ import pytest
 from portcullis.admin.v1 import admin_pb2
 
 from authz_server import denials
-from authz_server.index.api_keys import KeyEnvironment
 from authz_server.credentials.extract import ApiKeyCredential, BearerCredential, extract_credential
-from authz_server.credentials.identify import identify
+from authz_server.credentials.identify import authenticate, require_credential
+from authz_server.index.api_keys import KeyEnvironment
 from authz_server.pipeline.ip_restriction import check_ip_restriction
 from authz_server.pipeline.referrer_restriction import check_referrer_restriction
 from authz_server.pipeline.route import resolve_route
@@ -27,6 +27,11 @@ from ..factories import (
     make_request,
     make_subscription,
 )
+
+
+def identify(request, route, index, now, tokens=None):
+    """Stages 2 and 3 as decide() runs them."""
+    return authenticate(require_credential(request, route.api), route, index, now, tokens)
 
 
 # --- route ---------------------------------------------------------------------------------
