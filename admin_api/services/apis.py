@@ -22,7 +22,8 @@ from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument,
 from admin_api.services import (backend_jwt_config, isolation, key_managers, masks, paging, path_ownership,
                                 validation)
 from admin_api.store.unit_of_work import Store, Writer, new_id
-from admin_api.views.apis import api_pb, backend_jwt_json, backend_jwt_pb, resource_json, security_json
+from admin_api.views.apis import api_pb, backend_jwt_json, backend_jwt_pb, resource_json, security_json, upstream_json
+from admin_api.services.upstream import upstream as checked_upstream
 from google.protobuf.empty_pb2 import Empty
 from portcullis.admin.v1 import admin_pb2
 
@@ -45,7 +46,7 @@ _SEE_EVERY_STATE = frozenset({Role.ADMIN, Role.PUBLISHER, Role.CREATOR})
 
 MUTABLE = frozenset({"name", "version", "context", "production_endpoint", "sandbox_endpoint", "resources",
                      "security", "subscription_less", "description", "backend_jwt",
-                     "pass_authorization_header"})
+                     "pass_authorization_header", "upstream"})
 IMMUTABLE = frozenset({"id", "organization_id", "base_path", "lifecycle_state", "created_at", "updated_at"})
 
 
@@ -71,6 +72,8 @@ def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller
     )
     if request.HasField("backend_jwt"):
         row.backend_jwt = backend_jwt_json(_backend_jwt(request.backend_jwt, row, "backend_jwt"))
+    if request.HasField("upstream"):
+        row.upstream = upstream_json(checked_upstream(request.upstream))
     _check_endpoints(row)
     row.base_path = validation.base_path(row.context, row.version, organization_id)
     with store.write() as writer:
@@ -135,6 +138,9 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
                                    if new.HasField("backend_jwt") else None)
             elif path == "pass_authorization_header":
                 row.pass_authorization_header = new.pass_authorization_header
+            elif path == "upstream":
+                row.upstream = (upstream_json(checked_upstream(new.upstream, field))
+                                if new.HasField("upstream") else None)
         if "security" in paths and "backend_jwt" not in paths and row.backend_jwt is not None:
             # A new API key header may not take the backend JWT's header.
             _backend_jwt(backend_jwt_pb(row.backend_jwt), row, "api.security.api_key.header")

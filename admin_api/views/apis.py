@@ -59,4 +59,10 @@ def api_pb(row: models.Api) -> admin_pb2.Api:
     )
     if row.backend_jwt is not None:
         message.backend_jwt.CopyFrom(backend_jwt_pb(row.backend_jwt))
+    if row.upstream is not None:
+        message.upstream.CopyFrom(json_format.ParseDict(row.upstream, admin_pb2.UpstreamConfig()))
     return message
+
+
+def upstream_json(message: admin_pb2.UpstreamConfig) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
