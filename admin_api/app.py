@@ -28,6 +28,7 @@ from admin_api.store.unit_of_work import Store
 from admin_api.store.notifier import ChangeNotifier
 from admin_api.sync.pruning import ChangeLogPruner
 from admin_api.sync.watch import WatchConfig
+from admin_api.xds.runtime import XdsConfig, XdsRuntime
 from portcullis_shared.settings import MeshSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class AdminApp:
     dispatcher: Dispatcher
     grpc_server: AdminGrpcServer
     pruner: ChangeLogPruner
+    xds: XdsRuntime
 
     @property
     def grpc_port(self) -> int:
@@ -92,11 +94,12 @@ def _report_path_conflicts(store: Store) -> None:
 
 
 def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
-                     watch_config: WatchConfig | None = None) -> AdminApp:
+                     watch_config: WatchConfig | None = None, xds_config: XdsConfig | None = None) -> AdminApp:
     """Everything but the REST server; `grpc_port=0` picks a free port (tests)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings)))
-    created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file)
+    created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file,
+                                           settings.gateway_token_file)
     _report_path_conflicts(store)
     # Backend JWTs sign with ES256 unless an API asks otherwise: its key exists from the start.
     BackendSigningKeys(store, store.config.require_kek()).ensure_active()
@@ -107,7 +110,8 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     dispatcher = Dispatcher(store)
     watch_config = watch_config or WatchConfig(heartbeat_interval=settings.sync_heartbeat_seconds)
     port = settings.admin_grpc_port if grpc_port is None else grpc_port
-    server = AdminGrpcServer(dispatcher, f"{settings.host}:{port}", watch_config)
+    xds = XdsRuntime(store, xds_config or XdsConfig.from_env())
+    server = AdminGrpcServer(dispatcher, f"{settings.host}:{port}", watch_config, xds)
     pruner = ChangeLogPruner(store, timedelta(hours=settings.change_log_retention_hours))
     return AdminApp(settings=settings, db=store.db, store=store, dispatcher=dispatcher, grpc_server=server,
-                    pruner=pruner)
+                    pruner=pruner, xds=xds)

@@ -1,4 +1,5 @@
-"""First-start credentials: the bootstrap admin token and the sync token for authz_server.
+"""First-start credentials: the bootstrap admin token, the sync token for authz_server
+and the gateway token for Envoy's xDS stream.
 
 Each is created once, stored as its SHA-256, and written to its file with mode 0600. A
 later start finds the credential in the database and leaves the file alone; a lost file
@@ -20,24 +21,31 @@ from admin_api.db.types import utcnow
 from admin_api.services import key_managers
 from admin_api.services.organizations import DEFAULT_ORGANIZATION
 from admin_api.store.unit_of_work import Store, new_id
-from portcullis_shared.credentials import ADMIN_TOKEN_PREFIX, SYNC_TOKEN_PREFIX, credential_hash, new_opaque_credential
+from portcullis_shared.credentials import (
+    ADMIN_TOKEN_PREFIX, GATEWAY_TOKEN_PREFIX, SYNC_TOKEN_PREFIX, credential_hash, new_opaque_credential,
+)
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_ADMIN_SUBJECT = "bootstrap-admin"
 SYNC_SUBJECT = "authz-sync"
+GATEWAY_SUBJECT = "envoy-gateway"
 
 
 @dataclass(frozen=True)
 class CreatedTokens:
     admin_token: str | None   # set only when created by this start
     sync_token: str | None
+    gateway_token: str | None = None
 
 
-def ensure_credentials(store: Store, admin_token_file: Path, sync_token_file: Path) -> CreatedTokens:
+def ensure_credentials(store: Store, admin_token_file: Path, sync_token_file: Path,
+                       gateway_token_file: Path | None = None) -> CreatedTokens:
     return CreatedTokens(
         admin_token=_ensure(store, BOOTSTRAP_ADMIN_SUBJECT, Role.ADMIN, ADMIN_TOKEN_PREFIX, admin_token_file),
         sync_token=_ensure(store, SYNC_SUBJECT, Role.SYNC, SYNC_TOKEN_PREFIX, sync_token_file),
+        gateway_token=(None if gateway_token_file is None else
+                       _ensure(store, GATEWAY_SUBJECT, Role.GATEWAY, GATEWAY_TOKEN_PREFIX, gateway_token_file)),
     )
 
 

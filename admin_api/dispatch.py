@@ -29,6 +29,7 @@ from admin_api.services import (
     organizations, signing_keys, subscriptions, users,
 )
 from admin_api.store.unit_of_work import Store
+from admin_api.xds import listing as gateways
 
 Handler = Callable[[Store, Message, Caller], Message]
 
@@ -90,6 +91,7 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.AuditService/ListAuditRecords": audit.list_audit_records,
     f"{_PACKAGE}.BackendSigningKeyService/ListBackendSigningKeys": backend_signing_keys.list_backend_signing_keys,
     f"{_PACKAGE}.BackendSigningKeyService/RotateBackendSigningKey": backend_signing_keys.rotate_backend_signing_key,
+    f"{_PACKAGE}.GatewayService/ListGateways": gateways.list_gateways,
 })
 
 

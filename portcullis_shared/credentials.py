@@ -14,6 +14,7 @@ import secrets
 API_KEY_PREFIX = "pck_"
 ADMIN_TOKEN_PREFIX = "pca_"
 SYNC_TOKEN_PREFIX = "pcs_"
+GATEWAY_TOKEN_PREFIX = "pcg_"
 MASK_VISIBLE_CHARS = 4
 
 

@@ -92,6 +92,11 @@ class MeshSettings(SettingsGroup):
     def sync_token_file(self) -> Path:
         return self.data_dir / "sync-token"
 
+    @property
+    def gateway_token_file(self) -> Path:
+        """Envoy's credential for the xDS stream (the mesh renders it into Envoy's bootstrap)."""
+        return self.data_dir / "gateway-token"
+
     def as_env(self) -> dict[str, str]:
         """The environment that makes a child process see these same settings."""
         return as_env(self)

@@ -16,6 +16,8 @@ from admin_api.db.types import utcnow
 from admin_api.store.unit_of_work import Store
 from portcullis_shared.credentials import credential_hash, hashes_match
 
+_VALID_FOR = {Role.SYNC.value: "PolicySync/Watch only", Role.GATEWAY.value: "Envoy's xDS stream only"}
+_CREDENTIAL_KINDS = {Role.SYNC.value: Credential.SYNC_TOKEN, Role.GATEWAY.value: Credential.GATEWAY_TOKEN}
 _BEARER_RE = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -37,9 +39,9 @@ def caller_for(store: Store, token: str | None, *, role: Role) -> Caller:
     if row is None or not hashes_match(token, row.token_hash):
         raise Unauthenticated("invalid credential")
     if row.role != role.value:
-        scope = "PolicySync/Watch only" if row.role == Role.SYNC.value else "the admin services, not PolicySync"
+        scope = _VALID_FOR.get(row.role, "the admin services, not PolicySync or xDS")
         raise Unauthenticated(f"this credential ({row.role}) is valid for {scope}")
-    credential = Credential.SYNC_TOKEN if row.role == Role.SYNC.value else Credential.ADMIN_TOKEN
+    credential = _CREDENTIAL_KINDS.get(row.role, Credential.ADMIN_TOKEN)
     return Caller(subject=row.subject, organization_id=row.organization_id, role=Role(row.role),
                   credential=credential)
 

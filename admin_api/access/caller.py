@@ -12,12 +12,13 @@ class Role(str, Enum):
     CREATOR = "creator"         # APIs, no lifecycle
     SUBSCRIBER = "subscriber"   # applications, subscriptions and keys of their own
     SYNC = "sync"               # authz_server replicas: PolicySync.Watch only
+    GATEWAY = "gateway"         # Envoy gateways: the xDS stream only
 
 
 # The roles a user of the resident key manager may hold for the admin API; other role
 # names on a user (e.g. ones that entitle OAuth2 scopes) give no admin permission.
 USER_ROLES = (Role.ADMIN, Role.PUBLISHER, Role.CREATOR, Role.SUBSCRIBER)
-_PRECEDENCE = (*USER_ROLES, Role.SYNC)
+_PRECEDENCE = (*USER_ROLES, Role.SYNC, Role.GATEWAY)
 
 
 class Credential(str, Enum):
@@ -25,6 +26,7 @@ class Credential(str, Enum):
 
     ADMIN_TOKEN = "admin_token"           # a stored admin credential (the bootstrap token)
     SYNC_TOKEN = "sync_token"
+    GATEWAY_TOKEN = "gateway_token"
     JWT = "jwt"                           # a resident key manager JWT access token
     REFERENCE_TOKEN = "reference_token"   # a resident key manager opaque (pct_) token
     OAUTH_CLIENT = "oauth_client"         # a client authenticated at the resident OAuth2 endpoints

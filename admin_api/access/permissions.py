@@ -119,6 +119,7 @@ PERMISSIONS: Mapping[str, Permission] = MappingProxyType({
     f"{_P}.BackendSigningKeyService/ListBackendSigningKeys": _read(ADMIN, "backend_signing_key"),
     f"{_P}.BackendSigningKeyService/RotateBackendSigningKey": _change(ADMIN, "backend_signing_key", ""),
     f"{_P}.AuditService/ListAuditRecords": _read(ADMIN, "audit_record"),
+    f"{_P}.GatewayService/ListGateways": _read(ADMIN, "gateway"),
 })
 
 

@@ -25,11 +25,14 @@ from admin_api.transports.grpc.parsing import Unparseable, lenient_parser, requi
 from admin_api.transports.grpc.policy_sync import PolicySyncServicer
 from admin_api.sync.watch import WatchConfig
 from admin_api.schema import admin_services
+from admin_api.xds.runtime import XdsRuntime
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-MAX_WORKERS = 32
+# Every streaming call holds a thread for its whole life: the Watch streams of the
+# authz_server workers and the xDS streams of the Envoys, beside the unary admin calls.
+MAX_WORKERS = 64
 # Replicas ping every 20 s (authz_server.sync_client.CHANNEL_OPTIONS) even while a Watch
 # stream carries no data; accept a ping every 10 s so that none counts as a strike and
 # the server never answers GOAWAY too_many_pings.
@@ -80,12 +83,16 @@ def admin_handlers(dispatcher: Dispatcher) -> list[grpc.GenericRpcHandler]:
 class AdminGrpcServer:
     """Owns the grpc.Server; `stop()` ends Watch streams cleanly, then stops the server."""
 
-    def __init__(self, dispatcher: Dispatcher, address: str, watch_config: WatchConfig = WatchConfig()) -> None:
+    def __init__(self, dispatcher: Dispatcher, address: str, watch_config: WatchConfig = WatchConfig(),
+                 xds: XdsRuntime | None = None) -> None:
         self._dispatcher = dispatcher
+        self._xds = xds
         self._stopping = threading.Event()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="admin-grpc"),
                                    options=SERVER_OPTIONS)
         self._server.add_generic_rpc_handlers(tuple(admin_handlers(dispatcher)))
+        if xds is not None:
+            self._server.add_generic_rpc_handlers((xds.handler(),))
         sync_pb2_grpc.add_PolicySyncServicer_to_server(
             PolicySyncServicer(dispatcher, self._stopping, watch_config), self._server)
         self._health = health.HealthServicer()
@@ -101,6 +108,8 @@ class AdminGrpcServer:
             raise OSError(f"cannot listen on {address}")
 
     def start(self) -> None:
+        if self._xds is not None:
+            self._xds.start()  # the first snapshot exists before any Envoy can ask
         self._server.start()
         for name in ("", *self._service_names):
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -108,5 +117,7 @@ class AdminGrpcServer:
     def stop(self, grace: float = 2.0) -> None:
         self._health.enter_graceful_shutdown()
         self._stopping.set()
+        if self._xds is not None:
+            self._xds.stop()
         self._dispatcher.store.notifier.close()
         self._server.stop(grace).wait()

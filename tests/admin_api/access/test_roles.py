@@ -19,7 +19,8 @@ from google.protobuf.message import Message
 from admin_api.access.caller import Caller, Role
 from admin_api.errors import PermissionDenied
 from admin_api.access.permissions import PERMISSIONS
-from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, key_managers_pb2, signing_keys_pb2,
+from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, gateways_pb2, key_managers_pb2,
+                                 signing_keys_pb2,
                                  users_pb2)
 from admin_api.services import apis, key_managers, users
 from tests.admin_api.roles_world import OTHER, ROOT, USERS, World, build_world, stop_world
@@ -157,6 +158,7 @@ ADMIN_ONLY: dict[str, Prep] = {
     "SigningKeyService/ListSigningKeys": lambda w, _: signing_keys_pb2.ListSigningKeysRequest(),
     "SigningKeyService/RotateSigningKey": lambda w, _: signing_keys_pb2.RotateSigningKeyRequest(),
     "AuditService/ListAuditRecords": lambda w, _: audit_pb2.ListAuditRecordsRequest(),
+    "GatewayService/ListGateways": lambda w, _: gateways_pb2.ListGatewaysRequest(),
 }
 
 
