@@ -94,8 +94,9 @@ def authz_server(settings: MeshSettings, env: Mapping[str, str], *, python: str,
     )
 
 
-def envoy(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
-    config = envoy_config.write(settings, authz_workers=worker_count(env))
+def envoy(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None,
+          node_id: str = envoy_config.DEFAULT_NODE_ID) -> Component:
+    config = settings.data_dir / envoy_config.RENDERED_NAME
     return Component(
         ENVOY,
         [
@@ -104,8 +105,10 @@ def envoy(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_di
             "--file-flush-interval-msec", "500",
         ],
         env=env,
+        # LIVE only once the first clusters and routes from admin_api are in place.
         probe=http_ok(f"http://{settings.host}:{settings.envoy_admin_port}/ready", expect_body="LIVE"),
         cwd=REPO_ROOT,
         log_path=_log_path(log_dir, ENVOY),
         ready_timeout=30.0,
+        prepare=lambda: envoy_config.write(settings, authz_workers=worker_count(env), node_id=node_id),
     )

@@ -1,7 +1,9 @@
-"""Renders envoy/envoy.yaml.tmpl for a MeshSettings into the data directory."""
+"""Renders envoy/envoy.yaml.tmpl (Envoy's bootstrap) for a MeshSettings into the data
+directory. It carries the gateway credential, so it is written with mode 0600."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from string import Template
 
@@ -10,6 +12,7 @@ from portcullis_shared.settings import REPO_ROOT, MeshSettings
 
 TEMPLATE_PATH = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
 RENDERED_NAME = "envoy.yaml"
+DEFAULT_NODE_ID = "portcullis-gateway"
 # How long Envoy waits for a decision before it counts as an error (and so a denial).
 DEFAULT_AUTHZ_TIMEOUT_SECONDS = 1.5  # above authz_server's own 1 s budget for JWKS and introspection calls
 
@@ -21,33 +24,51 @@ def authz_endpoints(host: str, ports: list[int]) -> str:
     ) + "]"
 
 
-def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, authz_workers: int = 1) -> dict[str, str]:
+def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, authz_workers: int = 1,
+                    node_id: str = DEFAULT_NODE_ID, gateway_token: str) -> dict[str, str]:
+    if not gateway_token or any(c in gateway_token for c in "\"\\\n"):
+        raise ValueError("the gateway token is empty or not a plain token")
     return {
+        "NODE_ID": node_id,
+        "GATEWAY_TOKEN": gateway_token,
+        "ADMIN_GRPC_PORT": str(settings.admin_grpc_port),
         "AUTHZ_ENDPOINTS": authz_endpoints(settings.host, worker_ports(settings.authz_port, authz_workers)),
         "HOST": settings.host,
         "GATEWAY_PORT": str(settings.gateway_port),
         "ENVOY_ADMIN_PORT": str(settings.envoy_admin_port),
         "AUTHZ_PORT": str(settings.authz_port),
-        "BACKEND_PRODUCTION_PORT": str(settings.backend_production_port),
-        "BACKEND_SANDBOX_PORT": str(settings.backend_sandbox_port),
         "AUTHZ_TIMEOUT": f"{authz_timeout_seconds:g}s",
     }
 
 
+def read_gateway_token(settings: MeshSettings) -> str:
+    """The token admin_api wrote on its first start (OSError when it has not yet)."""
+    return settings.gateway_token_file.read_text(encoding="utf-8").strip()
+
+
 def render(settings: MeshSettings, *, authz_timeout_seconds: float = DEFAULT_AUTHZ_TIMEOUT_SECONDS,
-           authz_workers: int = 1, template_path: Path = TEMPLATE_PATH) -> str:
+           authz_workers: int = 1, node_id: str = DEFAULT_NODE_ID, gateway_token: str | None = None,
+           template_path: Path = TEMPLATE_PATH) -> str:
     """The Envoy configuration text. A placeholder without a value is a KeyError, never
     a silently empty field."""
     template = Template(template_path.read_text(encoding="utf-8"))
+    token = read_gateway_token(settings) if gateway_token is None else gateway_token
     return template.substitute(template_values(settings, authz_timeout_seconds=authz_timeout_seconds,
-                                               authz_workers=authz_workers))
+                                               authz_workers=authz_workers, node_id=node_id, gateway_token=token))
 
 
 def write(settings: MeshSettings, *, authz_timeout_seconds: float = DEFAULT_AUTHZ_TIMEOUT_SECONDS,
-          authz_workers: int = 1) -> Path:
-    """Renders into `<data dir>/envoy.yaml` and returns that path."""
+          authz_workers: int = 1, node_id: str = DEFAULT_NODE_ID, gateway_token: str | None = None,
+          name: str = RENDERED_NAME) -> Path:
+    """Renders into `<data dir>/envoy.yaml` (mode 0600) and returns that path."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.data_dir / RENDERED_NAME
-    path.write_text(render(settings, authz_timeout_seconds=authz_timeout_seconds, authz_workers=authz_workers),
-                    encoding="utf-8")
+    path = settings.data_dir / name
+    text = render(settings, authz_timeout_seconds=authz_timeout_seconds, authz_workers=authz_workers,
+                  node_id=node_id, gateway_token=gateway_token)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
     return path

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections import deque
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 from mesh.readiness import Probe
 
@@ -55,6 +55,7 @@ class Component:
         log_path: Path | None = None,
         ready_timeout: float = 30.0,
         stop_grace: float = 5.0,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -64,6 +65,9 @@ class Component:
         self.log_path = log_path  # None: share the launcher's stdout and stderr
         self.ready_timeout = ready_timeout
         self.stop_grace = stop_grace
+        # Runs before every start: e.g. Envoy's bootstrap needs the gateway token, which
+        # exists only once admin_api (an earlier stage) has started.
+        self.prepare = prepare
         self._process: subprocess.Popen[bytes] | None = None
         self._stopped = False  # stopped on purpose, as opposed to having died
 
@@ -91,6 +95,11 @@ class Component:
         if self.running:
             raise ComponentError(f"{self.name} is already running (pid {self.pid})")
         self._stopped = False
+        if self.prepare is not None:
+            try:
+                self.prepare()
+            except (OSError, ValueError) as error:
+                raise ComponentError(f"cannot prepare {self.name}: {error}") from error
         log: IO[bytes] | None = None
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ def test_protobuf_uses_the_upb_backend() -> None:
 
 def test_rendered_default_config_passes_envoy_validation(tmp_path: Path) -> None:
     settings = dataclasses.replace(MeshSettings(), data_dir=tmp_path)
-    config = envoy_config.write(settings)
+    config = envoy_config.write(settings, gateway_token="pcg_test")
     result = subprocess.run(
         [str(envoy_binary()), "--mode", "validate", "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],
         capture_output=True,
@@ -52,7 +52,7 @@ def test_rendered_default_config_passes_envoy_validation(tmp_path: Path) -> None
 
 
 def test_rendered_config_keeps_the_security_settings(tmp_path: Path) -> None:
-    text = envoy_config.render(dataclasses.replace(MeshSettings(), data_dir=tmp_path))
+    text = envoy_config.render(dataclasses.replace(MeshSettings(), data_dir=tmp_path), gateway_token="pcg_test")
     for line in (
         "failure_mode_allow: false",
         "normalize_path: true",

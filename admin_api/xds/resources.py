@@ -17,7 +17,9 @@ from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 
-from admin_api.xds.translate import TlsTrust, TranslatedApi, not_deployed_route, translate
+from admin_api.xds.translate import (
+    TlsTrust, TranslatedApi, dot_segment_parameters_route, not_deployed_route, translate,
+)
 from portcullis.admin.v1 import admin_pb2
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -78,6 +80,7 @@ class ConfigBuilder:
         self._trust = trust
         self._apis: dict[str, CachedApi] = {}
         self._sequence = 0
+        self._first = length_delimited(_VIRTUAL_HOST_ROUTES, dot_segment_parameters_route().SerializeToString())
         self._fallback = length_delimited(_VIRTUAL_HOST_ROUTES, not_deployed_route().SerializeToString())
 
     def upsert(self, api: admin_pb2.Api) -> None:
@@ -102,7 +105,7 @@ class ConfigBuilder:
     def build(self, version: str) -> XdsSnapshot:
         ordered = sorted(self._apis.values(), key=lambda cached: cached.translated.order)
         virtual_host = (route_components_pb2.VirtualHost(name=VIRTUAL_HOST_NAME, domains=["*"]).SerializeToString()
-                        + b"".join(cached.route_fields for cached in ordered) + self._fallback)
+                        + self._first + b"".join(cached.route_fields for cached in ordered) + self._fallback)
         route_config = (route_pb2.RouteConfiguration(name=ROUTE_CONFIG_NAME).SerializeToString()
                         + length_delimited(_ROUTE_CONFIG_VIRTUAL_HOSTS, virtual_host))
         clusters = [resource for cached in ordered for resource in cached.cluster_resources]

@@ -17,8 +17,9 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.route.v3 import route_components_pb2
+from envoy.extensions.filters.http.ext_authz.v3 import ext_authz_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from envoy.type.matcher.v3 import string_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from google.protobuf import any_pb2, duration_pb2
 
 from admin_api.xds.endpoints import EndpointError, Upstream, parse_endpoint
@@ -156,6 +157,26 @@ def translate(api: admin_pb2.Api, trust: TlsTrust) -> TranslatedApi | None:
         clusters.append(_cluster(cluster_name(api.id, environment), upstream, api.upstream, trust))
     depth = api.base_path.count("/")
     return TranslatedApi(api_id=api.id, order=(-depth, api.base_path), routes=tuple(routes), clusters=tuple(clusters))
+
+
+# A segment whose part before `;` is `.` or `..` (`/open/..;/secret`, `%2e%2e;`, `.%2E;x`):
+# normalize_path leaves it alone, but Tomcat, Spring, Jetty and other proxies drop `;...`
+# and then resolve the dot segment, reaching a path other than the one decided on.
+DOT_SEGMENT_WITH_PARAMETERS = r"(?i).*/(\.|%2e){1,2}(;|%3b)[^/]*(/.*)?"
+
+
+def dot_segment_parameters_route() -> route_components_pb2.Route:
+    """The first route: such paths are refused (400 bad_request) whatever authz_server
+    answers, with ext_authz off for this route only; authz_server refuses them too."""
+    per_route = any_pb2.Any()
+    per_route.Pack(ext_authz_pb2.ExtAuthzPerRoute(disabled=True))
+    return route_components_pb2.Route(
+        name="dot_segment_parameters",
+        match=route_components_pb2.RouteMatch(safe_regex=regex_pb2.RegexMatcher(regex=DOT_SEGMENT_WITH_PARAMETERS)),
+        direct_response=route_components_pb2.DirectResponseAction(
+            status=400, body=base_pb2.DataSource(inline_string="dot segment with parameters")),
+        typed_per_filter_config={"envoy.filters.http.ext_authz": per_route},
+    )
 
 
 def not_deployed_route() -> route_components_pb2.Route:

@@ -98,8 +98,9 @@ def test_first_answers_carry_the_revision_of_the_newest_api_change(app: AdminApp
         assert int(cds.version_info) == outbox.current_revision(session)  # the publish was the last change
     assert set(clusters(cds)) == {f"api.{api.id}.production"}
     routes = route_config(rds).virtual_hosts[0].routes
-    assert [r.match.path_separated_prefix for r in routes[:-1]] == ["/pets/v1"]
-    assert routes[0].route.prefix_rewrite == "/api" and routes[0].route.host_rewrite_literal == "127.0.0.1:9999"
+    assert [r.name for r in routes[:1] + routes[-1:]] == ["dot_segment_parameters", "not_deployed"]
+    assert [r.match.path_separated_prefix for r in routes[1:-1]] == ["/pets/v1"]
+    assert routes[1].route.prefix_rewrite == "/api" and routes[1].route.host_rewrite_literal == "127.0.0.1:9999"
 
 
 def test_an_api_change_is_pushed_clusters_first_and_acks_are_tracked(app: AdminApp, client: AdsClient) -> None:
@@ -162,7 +163,7 @@ def test_retired_apis_leave_and_deleted_gateways_show_as_disconnected(app: Admin
                         admin_pb2.ChangeApiLifecycleRequest(id=api.id, target_state=admin_pb2.Api.RETIRED), ADMIN)
     pushed = client.receive()
     assert clusters(pushed) == {}
-    assert [r.name for r in route_config(client.receive()).virtual_hosts[0].routes] == ["not_deployed"]
+    assert [r.name for r in route_config(client.receive()).virtual_hosts[0].routes] == ["dot_segment_parameters", "not_deployed"]
     client.close()
     gone = wait_for(lambda: [g for g in gateways(app).gateways if g.node_id == "edge-1" and not g.connected])[0]
     assert gone.HasField("disconnected_at")

@@ -33,7 +33,6 @@ from tests.integration.scenario import create_api, ready_key, unique
 pytestmark = pytest.mark.integration
 
 RECONNECT_SECONDS = 20.0
-BACKEND_REQUESTS = ("cluster.backend_production.upstream_rq_total", "cluster.backend_sandbox.upstream_rq_total")
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ def own_mesh(tmp_path: Path) -> Iterator[LiveMesh]:
 
 
 def _backend_requests(live: LiveMesh) -> int:
-    return sum(live.envoy_counter(name) for name in BACKEND_REQUESTS)
+    return live.backend_requests()
 
 
 # --- authz_server killed under load ------------------------------------------------------------

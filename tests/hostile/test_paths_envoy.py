@@ -37,12 +37,18 @@ class Paths:
     def __init__(self, live: LiveMesh) -> None:
         self.live = live
         context = "/" + unique("hx")
-        self.outer = create_api(live, context=context, resources=OUTER_RESOURCES, subscription_less=True)
+        backend = f"http://{live.settings.host}:{live.settings.backend_production_port}"
+        # Each API's endpoint has its own path prefix, which replaces the base path: the
+        # prefix the backend sees tells which API Envoy routed the request to.
+        self.outer = create_api(live, context=context, resources=OUTER_RESOURCES, subscription_less=True,
+                                production_endpoint=backend + "/be-outer")
         # A second version of the same API whose base path lies inside the first one's (only
         # versions of one API may nest): route confusion target.
         self.inner = create_api(live, context=self.outer.base_path + "/inner", version="2.0",
-                                name=self.outer.api["name"], resources=INNER_RESOURCES, subscription_less=True)
+                                name=self.outer.api["name"], resources=INNER_RESOURCES, subscription_less=True,
+                                production_endpoint=backend + "/be-inner")
         self.apis = [self.outer, self.inner]
+        self.prefixes = {("be-outer",): self.outer, ("be-inner",): self.inner}
 
     def get(self, target: str, headers: dict[str, str] | None = None) -> RawResponse:
         target = target.replace("{A_UPPER}", self.outer.base_path.upper()).replace("{A}", self.outer.base_path).replace("{B}", self.inner.base_path)
@@ -52,9 +58,8 @@ class Paths:
     def backend_view(self, path: str) -> tuple[str, str]:
         """(api id, "METHOD template") as a backend framework would route `path`."""
         segments = tuple(unquote(segment) for segment in split_path(path))
-        candidates = [api for api in self.apis if segments[: len(split_path(api.base_path))] == split_path(api.base_path)]
-        api = max(candidates, key=lambda a: len(a.base_path))
-        rest = segments[len(split_path(api.base_path)):]
+        api = self.prefixes[segments[:1]]
+        rest = segments[1:]
         matchers = [compile_resource(r["method"], r["path"], open=r.get("open", False)) for r in api.api["resources"]]
         resource = best_match(matchers, "GET", rest)
         assert resource is not None, f"the backend's path {path} is no resource of {api.base_path}"

@@ -63,8 +63,16 @@ class LiveMesh:
     def settings(self) -> MeshSettings:
         return self.mesh.settings
 
+    def backend_requests(self) -> int:
+        """Requests Envoy sent to any API's backend (every per-API cluster from xDS)."""
+        url = f"http://{self.settings.host}:{self.settings.envoy_admin_port}/stats"
+        response = httpx.get(url, params={"filter": r"^cluster\.api\..*\.upstream_rq_total$"}, timeout=5.0,
+                             trust_env=False)
+        response.raise_for_status()
+        return sum(int(line.partition(": ")[2]) for line in response.text.splitlines() if ": " in line)
+
     def envoy_counter(self, name: str) -> int:
-        """A counter from Envoy's admin /stats, e.g. cluster.backend_production.upstream_rq_total."""
+        """A counter from Envoy's admin /stats, e.g. cluster.authz.upstream_rq_total."""
         url = f"http://{self.settings.host}:{self.settings.envoy_admin_port}/stats"
         response = httpx.get(url, params={"filter": f"^{re.escape(name)}$"}, timeout=5.0, trust_env=False)
         response.raise_for_status()

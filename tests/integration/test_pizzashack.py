@@ -95,7 +95,7 @@ def test_the_key_query_parameter_never_reaches_the_backend(pizzashack: tuple[Pub
     response = shack.get("/echo/deeper", key=value, in_query=True, params={"size": "large"})
     assert_allowed(response, "production")
     echo = response.json()
-    assert echo["path"] == shack.base_path + "/echo/deeper"
+    assert echo["path"] == "/echo/deeper"  # the endpoint has no path: the base path is replaced by "/"
     assert echo["query"] == {"size": ["large"]}
     assert value not in str(echo)
 
