@@ -101,6 +101,9 @@ def _cluster(name: str, upstream: Upstream, config: admin_pb2.UpstreamConfig, tr
     )
     if not upstream.is_ip:
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+        # One API's name that does not resolve (or a slow DNS server) must not hold up the
+        # whole gateway's start: until its first answer that API gets 503 backend_unavailable.
+        cluster.wait_for_warm_on_init.value = False
     if upstream.tls:
         cluster.transport_socket.CopyFrom(_tls_socket(upstream, config.ca_bundle_pem, trust))
     return cluster
