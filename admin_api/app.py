@@ -110,7 +110,7 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     dispatcher = Dispatcher(store)
     watch_config = watch_config or WatchConfig(heartbeat_interval=settings.sync_heartbeat_seconds)
     port = settings.admin_grpc_port if grpc_port is None else grpc_port
-    xds = XdsRuntime(store, xds_config or XdsConfig.from_env())
+    xds = XdsRuntime(store, xds_config or XdsConfig.from_settings(settings))
     server = AdminGrpcServer(dispatcher, f"{settings.host}:{port}", watch_config, xds)
     pruner = ChangeLogPruner(store, timedelta(hours=settings.change_log_retention_hours))
     return AdminApp(settings=settings, db=store.db, store=store, dispatcher=dispatcher, grpc_server=server,

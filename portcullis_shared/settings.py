@@ -68,6 +68,10 @@ class MeshSettings(SettingsGroup):
     kek_file: Path | None = setting("PORTCULLIS_KEK_FILE", path, None,
                                     "a file holding the key-encryption key, read when `PORTCULLIS_KEK` is unset",
                                     shown="`var/kek`, made on first start (0600)")
+    upstream_trust_store: str = setting(
+        "PORTCULLIS_UPSTREAM_TRUST_STORE", text, "/etc/ssl/certs/ca-certificates.crt",
+        "the PEM file (on the Envoy host) Envoy checks `https` API endpoints against when the API brings no "
+        "CA bundle of its own")
     multiple_consumer_secrets: bool = setting("PORTCULLIS_MULTIPLE_CONSUMER_SECRETS", flag, False,
                                               "allow several consumer secrets per application key")
     max_consumer_secrets: int = setting("PORTCULLIS_MAX_CONSUMER_SECRETS", whole(), 0,

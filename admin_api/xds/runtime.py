@@ -3,10 +3,8 @@ gateway registry ListGateways reads."""
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
-from typing import Mapping
 
 import grpc
 
@@ -17,21 +15,18 @@ from admin_api.xds.server import AdsServicer
 from admin_api.xds.source import ApiFollower
 from admin_api.xds.state import XdsState
 from admin_api.xds.translate import TlsTrust
-
-DEFAULT_TRUST_STORE = "/etc/ssl/certs/ca-certificates.crt"   # Debian's ca-certificates
-
+from portcullis_shared.settings import MeshSettings
 
 @dataclass(frozen=True)
 class XdsConfig:
     # The PEM file Envoy checks https endpoints against when an API brings no CA bundle:
-    # a path on the Envoy host.
-    trust_store: str = DEFAULT_TRUST_STORE
+    # a path on the Envoy host (PORTCULLIS_UPSTREAM_TRUST_STORE).
+    trust_store: str = MeshSettings().upstream_trust_store
     poll_interval: float = 0.5
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "XdsConfig":
-        env = os.environ if env is None else env
-        return cls(trust_store=env.get("PORTCULLIS_UPSTREAM_TRUST_STORE") or DEFAULT_TRUST_STORE)
+    def from_settings(cls, settings: MeshSettings) -> "XdsConfig":
+        return cls(trust_store=settings.upstream_trust_store)
 
 
 class XdsRuntime:
