@@ -9,7 +9,7 @@ appends only its own nonce.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -52,8 +52,13 @@ def length_delimited(field_number: int, payload: bytes) -> bytes:
     return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
 
 
+_ANY_TYPE_URL = any_pb2.Any.DESCRIPTOR.fields_by_name["type_url"].number
+_ANY_VALUE = any_pb2.Any.DESCRIPTOR.fields_by_name["value"].number
+
+
 def _any_bytes(message_type: str, payload: bytes) -> bytes:
-    return any_pb2.Any(type_url=message_type, value=payload).SerializeToString()
+    """A serialized Any, assembled without copying `payload` into a message first."""
+    return length_delimited(_ANY_TYPE_URL, message_type.encode()) + length_delimited(_ANY_VALUE, payload)
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,6 @@ class XdsSnapshot:
     responses: Mapping[str, bytes]            # type URL → serialized DiscoveryResponse without nonce
     api_count: int = 0
     cluster_count: int = 0
-    api_ids_by_resource: Mapping[str, str] = field(default_factory=dict)
 
 
 class ConfigBuilder:
@@ -79,6 +83,7 @@ class ConfigBuilder:
     def __init__(self, trust: TlsTrust) -> None:
         self._trust = trust
         self._apis: dict[str, CachedApi] = {}
+        self._order: list[str] | None = []   # API ids in route order; None: to be sorted again
         self._sequence = 0
         self._first = length_delimited(_VIRTUAL_HOST_ROUTES, dot_segment_parameters_route().SerializeToString())
         self._fallback = length_delimited(_VIRTUAL_HOST_ROUTES, not_deployed_route().SerializeToString())
@@ -86,8 +91,11 @@ class ConfigBuilder:
     def upsert(self, api: admin_pb2.Api) -> None:
         translated = translate(api, self._trust)
         if translated is None or not translated.routes:
-            self._apis.pop(api.id, None)
+            self.delete(api.id)
             return
+        previous = self._apis.get(api.id)
+        if previous is None or previous.translated.order != translated.order:
+            self._order = None  # an endpoint change keeps the order: no sort for it
         self._apis[api.id] = CachedApi(
             translated=translated,
             route_fields=b"".join(length_delimited(_VIRTUAL_HOST_ROUTES, r.SerializeToString())
@@ -97,13 +105,17 @@ class ConfigBuilder:
         )
 
     def delete(self, api_id: str) -> None:
-        self._apis.pop(api_id, None)
+        if self._apis.pop(api_id, None) is not None:
+            self._order = None
 
     def clear(self) -> None:
         self._apis.clear()
+        self._order = []
 
     def build(self, version: str) -> XdsSnapshot:
-        ordered = sorted(self._apis.values(), key=lambda cached: cached.translated.order)
+        if self._order is None:
+            self._order = sorted(self._apis, key=lambda api_id: self._apis[api_id].translated.order)
+        ordered = [self._apis[api_id] for api_id in self._order]
         virtual_host = (route_components_pb2.VirtualHost(name=VIRTUAL_HOST_NAME, domains=["*"]).SerializeToString()
                         + self._first + b"".join(cached.route_fields for cached in ordered) + self._fallback)
         route_config = (route_pb2.RouteConfiguration(name=ROUTE_CONFIG_NAME).SerializeToString()
@@ -120,8 +132,6 @@ class ConfigBuilder:
             },
             api_count=len(ordered),
             cluster_count=len(clusters),
-            api_ids_by_resource={cluster.name: cached.translated.api_id
-                                 for cached in ordered for cluster in cached.translated.clusters},
         )
 
 
