@@ -2,7 +2,7 @@
 
 Every load run lasts a fixed number of seconds and stops by itself; everything listens on
 127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
---parts (direct,e2e,scale), --out (results directory), --profile DIR (py-spy).
+--parts (direct,e2e,scale,xds), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from authz_server.settings import worker_count
-from bench import direct, e2e, load, metrics_cost, proc, report, scale
+from bench import direct, e2e, load, metrics_cost, proc, report, scale, xds
 from bench.policy import BenchMesh, bench_env, create_policy, start_admin_only, start_mesh
 from mesh.components import AUTHZ_SERVER
 from portcullis.admin.v1 import admin_pb2
 from portcullis_shared.settings import REPO_ROOT
 
-PARTS = ("direct", "e2e", "scale")
+PARTS = ("direct", "e2e", "scale", "xds")
 
 
 def _say(message: str) -> None:
@@ -93,8 +93,13 @@ def _metrics_delta(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds: float, use_h2load: bool,
                    results: dict[str, Any], profile_dir: Path | None = None,
-                   wanted: set[str] | None = None) -> None:
+                   wanted: set[str] | None = None, publishes: int = 50) -> None:
     for bench in start_mesh(data_dir, env):
+        if "xds" in parts:
+            _say(f"xds: publish to first 200, {publishes} publishes")
+            results.setdefault("xds", {})["publish_to_first_200"] = xds.publish_to_first_200(bench, publishes)
+        if not parts & {"direct", "e2e"}:
+            continue  # the generator then stops the mesh
         policy = create_policy(bench.admin, bench.settings)
         policies = [("", policy)]
         if backend_jwt_supported():
@@ -156,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each load run (default 5)")
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "0.1")),
                         help="fraction of 10k APIs / 100k apps / 1M subscriptions / 1M keys (default 0.1)")
+    parser.add_argument("--xds-apis", type=int, default=10_000,
+                        help="APIs pushed to a new Envoy in the xds part (default 10000)")
+    parser.add_argument("--publishes", type=int, default=50, help="publishes timed in the xds part (default 50)")
     parser.add_argument("--revokes", type=int, default=50, help="revocations timed in the scale part")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of " + ",".join(PARTS))
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
@@ -184,9 +192,13 @@ def main(argv: list[str] | None = None) -> int:
                    "conditions": args.conditions, "backend_jwt": backend_jwt_supported()},
     }
     with tempfile.TemporaryDirectory(prefix="portcullis-bench-") as tmp:
-        if parts & {"direct", "e2e"}:
+        if parts & {"direct", "e2e", "xds"}:
             run_mesh_parts(parts, Path(tmp) / "mesh", env, args.seconds, use_h2load, results, args.profile,
-                           {name.strip() for name in args.scenarios.split(",") if name.strip()} or None)
+                           {name.strip() for name in args.scenarios.split(",") if name.strip()} or None,
+                           publishes=args.publishes)
+        if "xds" in parts:
+            _say(f"xds: {args.xds_apis} APIs to a new Envoy, then one change")
+            results.setdefault("xds", {})["scale"] = xds.scale(args.xds_apis)
         if "scale" in parts:
             _say(f"scale: {args.scale:g} of the full state")
             for bench in start_admin_only(Path(tmp) / "scale", env):

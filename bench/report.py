@@ -93,6 +93,18 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["## Scale", ""]
         lines += _table(["what", "value"], [[k, v] for k, v in scale.items() if not isinstance(v, (dict, list))])
         lines.append("")
+    xds = results.get("xds")
+    if xds:
+        lines += ["## xDS (admin_api → Envoy)", ""]
+        publish = xds.get("publish_to_first_200")
+        if publish:
+            lines.append(f"- publish to first 200 through Envoy over {publish['publishes']} publishes: "
+                         f"p50 {_fmt(publish['p50_ms'])} ms, p99 {_fmt(publish['p99_ms'])} ms "
+                         f"(max {_fmt(publish['max_ms'])} ms, polled every {_fmt(publish['poll_ms'])} ms)")
+            lines.append("")
+        if xds.get("scale"):
+            lines += _table(["at scale", "value"], [[k, v] for k, v in xds["scale"].items()])
+            lines.append("")
     checks = results.get("targets")
     if checks:
         lines += ["## Targets", ""]

@@ -24,6 +24,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench-results")
     env = {name: value for name, value in os.environ.items() if not name.startswith(("PORTCULLIS_", "BENCH_"))}
     argv = [sys.executable, "-m", "bench", "--seconds", "1", "--scale", "0.001", "--revokes", "2",
+            "--xds-apis", "200", "--publishes", "3",
             "--scenarios", "anonymous,api_key,jwt_cached,jwt_first_sight", "--out", str(out),
             "--conditions", "smoke test"]
     completed = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
@@ -62,3 +63,11 @@ def test_targets_are_reported_against_the_measurements(results):
     names = [check["target"] for check in results["targets"]]
     assert any("revoke-to-deny" in name for name in names)
     assert all(isinstance(check["met"], bool) for check in results["targets"])
+
+
+def test_xds_measured_publishes_and_a_push(results):
+    xds = results["xds"]
+    assert xds["publish_to_first_200"]["publishes"] == 3 and xds["publish_to_first_200"]["p50_ms"] > 0
+    scale = xds["scale"]
+    assert scale["apis"] == 200 and scale["clusters"] == 400
+    assert scale["new_envoy_to_live_s"] > 0 and scale["envoy_rss_mib"] > 0 and scale["one_change_to_ack_s"] > 0
