@@ -118,8 +118,11 @@ def test_a_rejected_configuration_is_reported_and_envoy_keeps_its_version(app: A
     envoy.start()
     try:
         envoy.wait_ready(timeout=30.0)
-        api = _create(app, f"http://{BROKEN_HOST}:8080")  # CREATED: nothing to deploy yet
         wait_until(lambda: (_node(app) or gateways_pb2.Gateway()).acked_version == _list_gateways(app).current_version,
+                   "the first version acknowledged")
+        first_version = _list_gateways(app).current_version
+        api = _create(app, f"http://{BROKEN_HOST}:8080")  # CREATED: nothing to deploy yet
+        wait_until(lambda: first_version != _list_gateways(app).current_version == _node(app).acked_version,
                    "the version with the created API acknowledged")
         good_version = _node(app).acked_version
         _publish(app, api)
