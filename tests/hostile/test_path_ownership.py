@@ -33,7 +33,7 @@ def test_version_t_cannot_move_a_base_path_into_another_organization(store, acme
 
 
 def test_update_of_version_to_t_is_refused_too(store):
-    from tests.admin_api.test_api_validation import _update
+    from tests.admin_api.services.test_api_validation import _update
 
     api = create_api(store, name="Later", version="v1", context="/{version}/later")
     with pytest.raises(InvalidArgument) as caught:
@@ -70,7 +70,7 @@ def test_versions_of_the_same_api_may_nest(store):
 
 
 def test_an_update_that_moves_under_another_api_is_refused(store):
-    from tests.admin_api.test_api_validation import _update
+    from tests.admin_api.services.test_api_validation import _update
 
     create_api(store, name="A", context="/a")
     b = create_api(store, name="B", context="/b")
