@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import yaml
 from google.rpc import code_pb2
 from portcullis.admin.v1 import admin_pb2
 
@@ -10,8 +9,6 @@ from authz_server.envoy_adapter import ENVIRONMENT_HEADER, deny_response, to_che
 from authz_server.index.api_keys import KeyEnvironment
 from authz_server.pipeline import Allow, decide
 
-from mesh import envoy_config
-from portcullis_shared.settings import MeshSettings
 
 from .checks import check_request, header_dict
 from .factories import NOW, PIZZA_BASE, PROD_KEY, index_of, make_api, pizza_world
@@ -110,15 +107,18 @@ def test_every_denial_maps_to_its_status(cls):
 
 
 def test_the_environment_header_selects_the_backend_in_envoys_routes():
-    # authz_server says the environment in ENVIRONMENT_HEADER; Envoy's routes must know the
-    # same header and values: sandbox matched exactly, production the fallback.
-    config = yaml.safe_load(envoy_config.render(MeshSettings()))
-    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    routes = [route for host in manager["route_config"]["virtual_hosts"] for route in host["routes"] if "route" in route]
+    # authz_server says the environment in ENVIRONMENT_HEADER; the routes admin_api sends
+    # Envoy over xDS must match the same header and values, each to its own cluster.
+    from admin_api.xds.translate import TlsTrust, cluster_name, translate
+    from portcullis.admin.v1 import admin_pb2
+
+    api = admin_pb2.Api(id="a1", base_path="/shop/v1", lifecycle_state=admin_pb2.Api.PUBLISHED,
+                        production_endpoint="http://127.0.0.1:1", sandbox_endpoint="http://127.0.0.1:2")
+    routes = translate(api, TlsTrust("/unused")).routes
     by_environment = {}
     for route in routes:
-        headers = route["match"].get("headers", [])
-        value = next((h["string_match"]["exact"] for h in headers if h["name"] == ENVIRONMENT_HEADER), None)
-        by_environment.setdefault(value, route["route"]["cluster"])
-    assert by_environment == {KeyEnvironment.SANDBOX.value: "backend_sandbox", None: "backend_production"}
+        (header,) = route.match.headers
+        assert header.name == ENVIRONMENT_HEADER
+        by_environment[header.string_match.exact] = route.route.cluster
+    assert by_environment == {e.value: cluster_name("a1", e.value) for e in KeyEnvironment}
     assert {e.value for e in KeyEnvironment} == {KeyEnvironment.SANDBOX.value, KeyEnvironment.PRODUCTION.value}
