@@ -26,7 +26,7 @@ from admin_api.metrics import RPC_SECONDS, RPCS
 from admin_api.schema import admin_services
 from admin_api.services import (
     api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets, key_managers,
-    organizations, signing_keys, subscriptions, users,
+    labels, organizations, signing_keys, subscriptions, users,
 )
 from admin_api.store.unit_of_work import Store
 from admin_api.xds import listing as gateways
@@ -60,6 +60,8 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.ApiKeyService/RevokeApiKey": api_keys.revoke_api_key,
     f"{_PACKAGE}.ApiKeyService/AssociateApiKey": api_keys.associate_api_key,
     f"{_PACKAGE}.ApiKeyService/DissociateApiKey": api_keys.dissociate_api_key,
+    f"{_PACKAGE}.LabelService/SetLabels": labels.set_labels,
+    f"{_PACKAGE}.LabelService/ListLabels": labels.list_labels,
     f"{_PACKAGE}.OrganizationService/CreateOrganization": organizations.create_organization,
     f"{_PACKAGE}.OrganizationService/ListOrganizations": organizations.list_organizations,
     f"{_PACKAGE}.SigningKeyService/ListSigningKeys": signing_keys.list_signing_keys,

@@ -120,6 +120,9 @@ PERMISSIONS: Mapping[str, Permission] = MappingProxyType({
     f"{_P}.BackendSigningKeyService/RotateBackendSigningKey": _change(ADMIN, "backend_signing_key", ""),
     f"{_P}.AuditService/ListAuditRecords": _read(ADMIN, "audit_record"),
     f"{_P}.GatewayService/ListGateways": _read(ADMIN, "gateway"),
+    # Labels mark which objects a tool owns (apply --prune deletes by them): admins only.
+    f"{_P}.LabelService/SetLabels": _change(ADMIN, "labels", "object_id"),
+    f"{_P}.LabelService/ListLabels": _read(ADMIN, "labels"),
 })
 
 

@@ -15,11 +15,11 @@ from portcullis_cli.declarative.plan import Plan, Step
 from portcullis_cli.declarative.spec import key_text
 from portcullis_cli.declarative.state import Current
 from portcullis_cli.output import secret_fields
-from portcullis_cli.schema import Operation
+from portcullis_cli.schema import Operation, operation
 
 
 _DONE = {"create": "created", "update": "updated", "state": "moved", "associate": "associated",
-         "delete": "deleted"}
+         "label": "labelled", "delete": "deleted"}
 
 
 class ApplyFailed(CliError):
@@ -68,9 +68,10 @@ def check_references(plan: Plan, current: Current) -> list[str]:
 
 
 class Applier:
-    def __init__(self, client: AdminClient, current: Current, say: Callable[[str], None],
+    def __init__(self, client: AdminClient, current: Current, labels: dict[str, str], say: Callable[[str], None],
                  shown_once: Callable[[str], None]) -> None:
         self.client = client
+        self.labels = labels
         self.current = current
         self.say = say
         self.shown_once = shown_once
@@ -104,6 +105,15 @@ class Applier:
         created = answer.get("id") and answer or next(
             (v for v in answer.values() if isinstance(v, dict) and "id" in v), {})
         self.current.remember(kind.section, key_text(step.key), created["id"])
+        if self.labels and kind.label_kind is not None:
+            self._set_labels(kind, created["id"], self.labels)
+
+    def _set_labels(self, kind: Kind, object_id: str, labels: dict[str, str]) -> None:
+        self.client.call(operation("labels", "set"), {"kind": kind.label_kind or "", "object_id": object_id},
+                         body={"labels": [{"key": k, "value": v} for k, v in sorted(labels.items())]})
+
+    def _label(self, step: Step) -> None:
+        self._set_labels(step.kind, self._object_id(step), step.changes["labels"][1])
 
     def _object_id(self, step: Step) -> str:
         if step.current is not None:
@@ -138,5 +148,6 @@ class Applier:
 
     def _delete(self, step: Step) -> None:
         verbs = step.kind.verbs
-        operation = verbs.get("delete") or verbs["revoke"]
-        self.client.call(operation, {"id": self._object_id(step)})
+        object_id = self._object_id(step)
+        self._set_labels(step.kind, object_id, {})  # the object is no longer the file's
+        self.client.call(verbs.get("delete") or verbs["revoke"], {"id": object_id})

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from portcullis_cli.declarative.kinds import API_VERSION, available_kinds
+from portcullis_cli.declarative.plan import carries
 from portcullis_cli.declarative.state import Current
 
 
@@ -22,7 +23,7 @@ def dump_document(current: Current, labels: dict[str, str] | None = None) -> dic
     for kind in available_kinds():
         items = []
         for obj in current.of(kind.section).values():
-            if obj.builtin:
+            if obj.builtin or (labels and (kind.label_kind is None or not carries(obj.labels, labels))):
                 continue
             # A key part at its default ("" key_manager: the resident one) goes unsaid.
             values = {name: value for name, value in obj.values.items() if value != ""}

@@ -49,6 +49,7 @@ class Kind:
     # (field, when field, is value): a field the server made, left out of dumps (the
     # consumer key of a generated application key; a mapped key's is the user's).
     server_made: tuple[str, str, str] | None = None
+    label_kind: str | None = None   # its kind for LabelService (None: cannot be labelled)
 
     @property
     def verbs(self) -> dict[str, Operation]:
@@ -85,26 +86,29 @@ class Kind:
 _ANSWER_ONLY = frozenset({"created_at", "updated_at", "base_path", "masked_value"})
 
 KINDS: tuple[Kind, ...] = (
-    Kind("key_managers", "key-managers", ("name",), never=_ANSWER_ONLY, builtin=("type", "RESIDENT")),
-    Kind("scopes", "scopes", ("name",), never=_ANSWER_ONLY),
-    Kind("users", "users", ("username",), never=_ANSWER_ONLY),
+    Kind("key_managers", "key-managers", ("name",), never=_ANSWER_ONLY, builtin=("type", "RESIDENT"),
+         label_kind="key_manager"),
+    Kind("scopes", "scopes", ("name",), never=_ANSWER_ONLY, label_kind="scope"),
+    Kind("users", "users", ("username",), never=_ANSWER_ONLY, label_kind="user"),
     Kind("throttling_policies", "throttling-policies", ("name",), never=_ANSWER_ONLY),
     Kind("apis", "apis", ("name", "version"), never=_ANSWER_ONLY,
-         state=State("lifecycle_state", "lifecycle", "target_state", "CREATED")),
-    Kind("applications", "applications", ("name",), never=_ANSWER_ONLY),
+         state=State("lifecycle_state", "lifecycle", "target_state", "CREATED"), label_kind="api"),
+    Kind("applications", "applications", ("name",), never=_ANSWER_ONLY, label_kind="application"),
     Kind("application_keys", "application-keys", ("application", "environment", "key_manager"),
          refs=(Ref("application", "application_id", "applications"),
                Ref("key_manager", "key_manager_id", "key_managers")),
          create_verb="generate", parent=Ref("application", "application_id", "applications"),
          server_made=("consumer_key", "origin", "GENERATED"),
-         never=_ANSWER_ONLY | {"secret_description", "secret_validity_days", "origin"}),
+         never=_ANSWER_ONLY | {"secret_description", "secret_validity_days", "origin"},
+         label_kind="application_key"),
     Kind("subscriptions", "subscriptions", ("application", "api"),
          refs=(Ref("application", "application_id", "applications"), Ref("api", "api_id", "apis")),
-         never=_ANSWER_ONLY),
+         never=_ANSWER_ONLY, label_kind="subscription"),
     Kind("api_keys", "api-keys", ("api", "name"),
          refs=(Ref("api", "api_id", "apis"), Ref("application", "application_id", "applications")),
          create_verb="generate",
-         never=_ANSWER_ONLY | {"status", "owner", "revoked_by", "replaced_by", "validity_days"}),
+         never=_ANSWER_ONLY | {"status", "owner", "revoked_by", "replaced_by", "validity_days"},
+         label_kind="api_key"),
 )
 
 
@@ -112,8 +116,9 @@ def available_kinds() -> list[Kind]:
     return [kind for kind in KINDS if kind.available]
 
 
-def kind_named(section: str) -> Kind | None:
-    return next((kind for kind in available_kinds() if kind.section == section), None)
+def labels_available() -> bool:
+    """The server has LabelService (what --prune and labelled dumps need)."""
+    return {"set", "list"} <= set(nouns().get("labels", {}))
 
 
 def secret_field(name: str) -> bool:

@@ -44,7 +44,8 @@ class Step:
         return f"{self.kind.section[:-1].replace('_', ' ')} {key_text(self.key) or '(resident)'}"
 
     def describe(self) -> str:
-        sign = {"create": "+", "update": "~", "state": "~", "associate": "~", "delete": "-", "keep": "!"}
+        sign = {"create": "+", "update": "~", "state": "~", "associate": "~", "label": "~", "delete": "-",
+                "keep": "!"}
         text = f"{sign[self.action]} {self.action} {self.what}"
         if self.changes:
             text += ": " + "; ".join(f"{name} {_short(old)} -> {_short(new)}"
@@ -67,7 +68,7 @@ class Plan:
 
     def summary(self) -> str:
         counts = {a: sum(1 for s in self.steps if s.action == a) for a in ("create", "update", "delete")}
-        counts["update"] += sum(1 for s in self.steps if s.action in ("state", "associate"))
+        counts["update"] += sum(1 for s in self.steps if s.action in ("state", "associate", "label"))
         return (f"Plan: {counts['create']} to create, {counts['update']} to change, "
                 f"{counts['delete']} to delete.")
 
@@ -123,11 +124,36 @@ def _steps_for(kind: Kind, desired: dict[Key, DesiredObject], current: dict[Key,
     return steps
 
 
-def make_plan(desired: Desired, current: Current, prune: list[CurrentObject] | None = None) -> Plan:
+def carries(labels: dict[str, str], selector: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def _label_steps(kind: Kind, desired: dict[Key, DesiredObject], current: dict[Key, CurrentObject],
+                 labels: dict[str, str]) -> list[Step]:
+    """Objects of the file that exist but do not carry the file's labels yet."""
+    if not labels or kind.label_kind is None:
+        return []
+    steps = []
+    for key, wanted in desired.items():
+        now = current.get(key)
+        if now is not None and not now.builtin and not carries(now.labels, labels):
+            steps.append(Step("label", kind, key, wanted, now, {"labels": (now.labels, {**now.labels, **labels})}))
+    return steps
+
+
+def make_plan(desired: Desired, current: Current, *, prune: bool = False) -> Plan:
+    """`prune`: also delete what carries the files' labels but is not in them."""
     steps: list[Step] = []
-    for kind in available_kinds():
+    kinds = available_kinds()
+    for kind in kinds:
         steps += _steps_for(kind, desired.of(kind.section), current.of(kind.section))
-    # Deletions last, dependents first (an API key before its API).
-    for obj in reversed(prune or []):
-        steps.append(Step("delete", obj.kind, obj.key, current=obj))
+        steps += _label_steps(kind, desired.of(kind.section), current.of(kind.section), desired.labels)
+    if prune and desired.labels:
+        # Deletions last, dependents first (an API key before its API).
+        for kind in reversed(kinds):
+            if kind.label_kind is None:
+                continue
+            for key, obj in current.of(kind.section).items():
+                if not obj.builtin and carries(obj.labels, desired.labels) and key not in desired.of(kind.section):
+                    steps.append(Step("delete", kind, key, current=obj, note="pruned: it carries the files' labels"))
     return Plan(steps)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portcullis_cli.client import AdminClient
-from portcullis_cli.declarative.kinds import Kind, Ref, available_kinds, secret_field
+from portcullis_cli.declarative.kinds import Kind, Ref, available_kinds, labels_available, secret_field
+from portcullis_cli.schema import operation
 from portcullis_cli.declarative.spec import Key
 
 # Not {}: a message field is present or not (`oauth2: {}` enables OAuth2), so an empty
@@ -23,6 +24,7 @@ class CurrentObject:
     values: dict[str, Any]   # in file form
     answer: dict[str, Any]   # as the server wrote it
     builtin: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,8 +84,16 @@ def _answers(client: AdminClient, kind: Kind, current: Current) -> list[dict[str
     return answers
 
 
+def _labels(client: AdminClient) -> dict[tuple[str, str], dict[str, str]]:
+    if not labels_available():
+        return {}
+    return {(item["kind"], item["object_id"]): {label["key"]: label["value"] for label in item.get("labels", [])}
+            for item in client.list_all(operation("labels", "list"), {})}
+
+
 def read_current(client: AdminClient) -> Current:
     current = Current()
+    labels = _labels(client)
     for kind in available_kinds():
         objects = current.objects.setdefault(kind.section, {})
         for answer in _answers(client, kind, current):
@@ -93,5 +103,6 @@ def read_current(client: AdminClient) -> Current:
             name = "" if builtin else _name_of(kind, values)
             current.remember(kind.section, name, answer["id"])
             key = tuple(str(values.get(part, "")) for part in kind.key)
-            objects[key] = CurrentObject(kind, key, answer["id"], values, answer, builtin)
+            objects[key] = CurrentObject(kind, key, answer["id"], values, answer, builtin,
+                                         labels.get((kind.label_kind or "", answer["id"]), {}))
     return current

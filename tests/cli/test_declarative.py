@@ -179,3 +179,59 @@ def test_secrets_from_a_file(fresh: Deployment, tmp_path: Path) -> None:
     missing.write_text("apiVersion: portcullis/v1\nusers:\n  - username: eve\n    password: {from_env: NO_SUCH_VAR}\n")
     result = fresh.run("apply", "-f", str(missing))
     assert result.code == 1 and f"{missing}:4: users[0].password: the environment has no NO_SUCH_VAR" in result.err
+
+
+def team_file(tmp_path: Path, team: str, apis: list[str]) -> Path:
+    path = tmp_path / f"{team}.yaml"
+    document = {"apiVersion": "portcullis/v1", "labels": {"team": team},
+                "apis": [{"name": name, "version": "1", "context": f"/{name.lower()}",
+                          "production_endpoint": "http://127.0.0.1:8091", "lifecycle_state": "PUBLISHED"}
+                         for name in apis],
+                "applications": [{"name": f"{team}-app"}],
+                "subscriptions": [{"application": f"{team}-app", "api": f"{name}:1"} for name in apis]}
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_prune_removes_only_what_the_files_labels_own(fresh: Deployment, tmp_path: Path) -> None:
+    pizza = team_file(tmp_path, "pizza", ["Menu", "Orders"])
+    pasta = team_file(tmp_path, "pasta", ["Pasta"])
+    assert fresh.run("apply", "-f", str(pizza)).code == 0
+    assert fresh.run("apply", "-f", str(pasta)).code == 0
+    by_hand = fresh.ok("apis", "create", "--name", "ByHand", "--version", "1", "--context", "/byhand",
+                       "--production-endpoint", "http://127.0.0.1:8091")
+    labelled = {(o["kind"], o["object_id"]) for o in fresh.ok("labels", "list", "--selector", "team=pizza")}
+    assert len(labelled) == 5, fresh.run("labels", "list").out  # two APIs, the application, two subscriptions
+
+    smaller = team_file(tmp_path, "pizza", ["Menu"])
+    without_prune = fresh.run("apply", "-f", str(smaller))
+    assert without_prune.out.startswith("No changes")  # nothing is deleted without --prune
+    planned = fresh.run("diff", "-f", str(smaller), "--prune")
+    assert "- delete api Orders:1 (pruned: it carries the files' labels)" in planned.out
+    assert "- delete subscription pizza-app:Orders:1" in planned.out
+    assert planned.out.index("delete subscription") < planned.out.index("delete api")  # dependents first
+    pruned = fresh.run("apply", "-f", str(smaller), "--prune")
+    assert pruned.code == 0, pruned.err
+    names = {a["name"] for a in fresh.ok("apis", "list")}
+    assert names == {"Menu", "Pasta", "ByHand"}  # the other team's and the unlabelled API stay
+    assert by_hand["id"] in {a["id"] for a in fresh.ok("apis", "list")}
+    assert len(fresh.ok("subscriptions", "list")) == 2
+    assert fresh.run("apply", "-f", str(smaller), "--prune").out.startswith("No changes")
+
+
+def test_objects_made_before_get_the_files_labels(fresh: Deployment, tmp_path: Path) -> None:
+    api = fresh.ok("apis", "create", "--name", "Menu", "--version", "1", "--context", "/menu",
+                   "--production-endpoint", "http://127.0.0.1:8091")
+    pizza = team_file(tmp_path, "pizza", ["Menu"])
+    result = fresh.run("apply", "-f", str(pizza))
+    assert "~ label api Menu:1" in result.out
+    assert ("api", api["id"]) in {(o["kind"], o["object_id"]) for o in fresh.ok("labels", "list")}
+    dumped = yaml.safe_load(fresh.run("dump", "--selector", "team=pizza").out)
+    assert dumped["labels"] == {"team": "pizza"} and [a["name"] for a in dumped["apis"]] == ["Menu"]
+
+
+def test_prune_needs_labels(fresh: Deployment, tmp_path: Path) -> None:
+    path = tmp_path / "plain.yaml"
+    path.write_text("apiVersion: portcullis/v1\napplications:\n  - name: App\n")
+    result = fresh.run("apply", "-f", str(path), "--prune")
+    assert result.code == 2 and "--prune deletes only objects that carry the files' labels" in result.err

@@ -20,8 +20,7 @@ from admin_api.access.caller import Caller, Role
 from admin_api.errors import PermissionDenied
 from admin_api.access.permissions import PERMISSIONS
 from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, gateways_pb2, key_managers_pb2,
-                                 signing_keys_pb2,
-                                 users_pb2)
+                                 labels_pb2, signing_keys_pb2, users_pb2)
 from admin_api.services import apis, key_managers, users
 from tests.admin_api.roles_world import OTHER, ROOT, USERS, World, build_world, stop_world
 
@@ -159,6 +158,9 @@ ADMIN_ONLY: dict[str, Prep] = {
     "SigningKeyService/RotateSigningKey": lambda w, _: signing_keys_pb2.RotateSigningKeyRequest(),
     "AuditService/ListAuditRecords": lambda w, _: audit_pb2.ListAuditRecordsRequest(),
     "GatewayService/ListGateways": lambda w, _: gateways_pb2.ListGatewaysRequest(),
+    "LabelService/SetLabels": lambda w, _: labels_pb2.SetLabelsRequest(
+        kind="scope", object_id=_scope(w).id, labels=[labels_pb2.Label(key="team", value="pizza")]),
+    "LabelService/ListLabels": lambda w, _: labels_pb2.ListLabelsRequest(selector="team=pizza"),
 }
 
 
