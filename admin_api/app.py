@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from admin_api import bootstrap
 from admin_api.metrics import registry_for
+from admin_api.replicas import ReplicaExplainer
 from admin_api.store.outbox import current_revision
 from admin_api.backend_jwt.keys import BackendSigningKeys
 from admin_api.crypto.kek import load_kek
@@ -70,6 +71,8 @@ class AdminApp:
     def stop(self) -> None:
         self.pruner.stop()
         self.grpc_server.stop()
+        if self.store.config.explainer is not None:
+            self.store.config.explainer.close()
         self.db.dispose()
         log.info("admin gRPC stopped")
 
@@ -97,7 +100,8 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
                      watch_config: WatchConfig | None = None, xds_config: XdsConfig | None = None) -> AdminApp:
     """Everything but the REST server; `grpc_port=0` picks a free port (tests)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings)))
+    explainer = ReplicaExplainer(settings.authz_explain_target, settings.sync_token_file)
+    store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings), explainer))
     created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file,
                                            settings.gateway_token_file)
     _report_path_conflicts(store)

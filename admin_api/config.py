@@ -9,6 +9,7 @@ secrets) without reading the environment per request.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from admin_api.crypto.kek import Kek
 from admin_api.errors import FailedPrecondition
@@ -30,12 +31,14 @@ class ServiceConfig:
     kek: Kek | None = None
     # Outgoing calls to external key managers (discovery, Dynamic Client Registration).
     http_timeout: float = HTTP_TIMEOUT_SECONDS
+    # Runs decision explain on an authz_server replica (an admin_api.replicas.ReplicaExplainer); None: not configured.
+    explainer: Any = None
 
     @classmethod
-    def from_settings(cls, settings: MeshSettings, kek: Kek) -> "ServiceConfig":
+    def from_settings(cls, settings: MeshSettings, kek: Kek, explainer: Any = None) -> "ServiceConfig":
         return cls(public_url=settings.public_url,
                    multiple_consumer_secrets=settings.multiple_consumer_secrets,
-                   max_consumer_secrets=settings.max_consumer_secrets, kek=kek)
+                   max_consumer_secrets=settings.max_consumer_secrets, kek=kek, explainer=explainer)
 
     def require_kek(self) -> Kek:
         if self.kek is None:

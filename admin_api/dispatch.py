@@ -25,8 +25,8 @@ from admin_api.errors import AdminError, InvalidArgument, NotFound, PermissionDe
 from admin_api.metrics import RPC_SECONDS, RPCS
 from admin_api.schema import admin_services
 from admin_api.services import (
-    api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets, key_managers,
-    labels, organizations, signing_keys, subscriptions, users,
+    api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets, decisions,
+    key_managers, labels, organizations, signing_keys, subscriptions, users,
 )
 from admin_api.store.unit_of_work import Store
 from admin_api.xds import listing as gateways
@@ -91,6 +91,7 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.UserService/UpdateScope": users.update_scope,
     f"{_PACKAGE}.UserService/DeleteScope": users.delete_scope,
     f"{_PACKAGE}.AuditService/ListAuditRecords": audit.list_audit_records,
+    f"{_PACKAGE}.DecisionService/ExplainDecision": decisions.explain_decision,
     f"{_PACKAGE}.BackendSigningKeyService/ListBackendSigningKeys": backend_signing_keys.list_backend_signing_keys,
     f"{_PACKAGE}.BackendSigningKeyService/RotateBackendSigningKey": backend_signing_keys.rotate_backend_signing_key,
     f"{_PACKAGE}.GatewayService/ListGateways": gateways.list_gateways,

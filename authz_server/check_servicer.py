@@ -17,7 +17,9 @@ from authz_server.envoy_adapter import deny_response, to_check_response, to_requ
 from authz_server.index.store import PolicyStore
 from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import OUTCOME_ALLOW, OUTCOME_DENY, recorder
+from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline import decide
+from authz_server.pipeline.decide import Trace
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +44,26 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
     def Check(self, request: external_auth_pb2.CheckRequest, context: grpc.ServicerContext) -> external_auth_pb2.CheckResponse:
         return self.check(request)
 
-    def check(self, request: external_auth_pb2.CheckRequest) -> external_auth_pb2.CheckResponse:
-        """Always answers; raises only offload.WouldBlock (run it again where waiting is allowed)."""
-        started = time.perf_counter()
+    def decision_for(self, request: external_auth_pb2.CheckRequest, trace: Trace | None = None
+               ) -> tuple[RequestContext | None, Allow | Denial, PolicyIndex | None]:
+        """The decision on `request` and the index it used: what Check answers, and what
+        decision explain runs (the same code, on the same index, caches and clock)."""
         request_context: RequestContext | None = None
-        decision: Allow | Denial
+        index = self._store.current
         try:
             request_context = to_request_context(request, trusted_hops=self._trusted_hops)
-            decision = decide(request_context, self._store.current, self._clock(), self._tokens, self._backend_jwt)
+            decision = decide(request_context, index, self._clock(), self._tokens, self._backend_jwt, trace)
         except Denial as denial:  # bad_request from parsing
             decision = denial
         except Exception:
             log.exception("internal error while reading a CheckRequest")
             decision = InternalError()
+        return request_context, decision, index
+
+    def check(self, request: external_auth_pb2.CheckRequest) -> external_auth_pb2.CheckResponse:
+        """Always answers; raises only offload.WouldBlock (run it again where waiting is allowed)."""
+        started = time.perf_counter()
+        request_context, decision, _index = self.decision_for(request)
         try:
             response = to_check_response(decision, request_context)
         except Exception:

@@ -128,7 +128,7 @@ class Allow:
         """The metric label: "api_key", "oauth2" or "none" (an open resource)."""
         if self.identity is None:
             return "none"
-        return "api_key" if self.identity.kind == "api_key" else "oauth2"
+        return "api_key" if self.identity.kind is CredentialKind.API_KEY else "oauth2"
 
     @property
     def consumer_key(self) -> str:

@@ -19,6 +19,7 @@ from authz_server import offload
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.check_servicer import AuthorizationService
 from authz_server.h2grpc.connection import Limits
+from authz_server.explain.handler import EXPLAIN_PATH, ExplainHandler
 from authz_server.h2grpc.grpc_wire import GrpcError, StatusCode
 from authz_server.h2grpc.offload_hook import OffloadHook
 from authz_server.h2grpc.server import H2GrpcServer
@@ -96,6 +97,20 @@ class HealthStatus:
         return self._statuses.get(name)
 
 
+def _bytes_handler(path: str, handler: Callable[[bytes], bytes]) -> grpc.GenericRpcHandler:
+    """A native-style handler (bytes in, bytes out, GrpcError) on grpcio's server."""
+    service_name, _, method = path.strip("/").partition("/")
+
+    def unary(message: bytes, context: grpc.ServicerContext) -> bytes:
+        try:
+            return handler(message)
+        except GrpcError as error:
+            context.abort(getattr(grpc.StatusCode, error.code.name), error.message)
+            raise
+
+    return grpc.method_handlers_generic_handler(service_name, {method: grpc.unary_unary_rpc_method_handler(unary)})
+
+
 @dataclass
 class GrpcioServer:
     server: grpc.Server
@@ -129,6 +144,8 @@ def start_server(
     backend_jwt: BackendJwtIssuer | None = None,
     frontend: str = "native",
     health: HealthStatus | None = None,
+    explain_token: Callable[[], str | None] | None = None,
+    replica: str = "authz_server",
 ) -> RunningServer:
     """Start serving on host:port (0: any free port); the result knows the bound port.
 
@@ -136,19 +153,22 @@ def start_server(
     only the calls that wait on a key manager to a pool of `workers` threads; "grpcio"
     is grpcio's server with a pool of `workers` threads, reflection and streaming health.
     `max_concurrent_rpcs` bounds what may wait: past it a call is refused at once with
-    RESOURCE_EXHAUSTED (Envoy fails closed) rather than answered after Envoy gave up."""
+    RESOURCE_EXHAUSTED (Envoy fails closed) rather than answered after Envoy gave up.
+    `explain_token` (the sync token) also serves decision explain, for that token only."""
     if frontend not in FRONTENDS:
         raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
     service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt)
     status = health or HealthStatus()
     store.on_ready(status.set_serving)
+    extra = {EXPLAIN_PATH: ExplainHandler(service, explain_token, replica)} if explain_token is not None else {}
     if frontend == "native":
-        return _start_native(service, status, host, port, workers, max_concurrent_rpcs)
-    return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs)
+        return _start_native(service, status, host, port, workers, max_concurrent_rpcs, extra)
+    return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs, extra)
 
 
 def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
-                  workers: int, max_concurrent_rpcs: int | None) -> NativeServer:
+                  workers: int, max_concurrent_rpcs: int | None,
+                  extra: dict[str, Callable[[bytes], bytes]]) -> NativeServer:
     limit = max_concurrent_rpcs or 1000
 
     def check(message: bytes) -> bytes:
@@ -168,7 +188,7 @@ def _start_native(service: AuthorizationService, status: HealthStatus, host: str
             raise GrpcError(StatusCode.NOT_FOUND, f"unknown service {request.service[:200]!r}")
         return health_pb2.HealthCheckResponse(status=current).SerializeToString()
 
-    server = H2GrpcServer({CHECK_PATH: check, HEALTH_CHECK_PATH: health_check}, host=host, port=port,
+    server = H2GrpcServer({CHECK_PATH: check, HEALTH_CHECK_PATH: health_check, **extra}, host=host, port=port,
                           limits=Limits(max_concurrent_streams=limit), blocking_threads=workers, max_offloaded=limit,
                           offload_hook=DECISION_OFFLOAD)
     bound = server.start()
@@ -177,7 +197,8 @@ def _start_native(service: AuthorizationService, status: HealthStatus, host: str
 
 
 def _start_grpcio(service: AuthorizationService, status: HealthStatus, host: str, port: int,
-                  workers: int, max_concurrent_rpcs: int | None) -> GrpcioServer:
+                  workers: int, max_concurrent_rpcs: int | None,
+                  extra: dict[str, Callable[[bytes], bytes]]) -> GrpcioServer:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authz"),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
@@ -188,6 +209,7 @@ def _start_grpcio(service: AuthorizationService, status: HealthStatus, host: str
     external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    server.add_generic_rpc_handlers([_bytes_handler(path, handler) for path, handler in extra.items()])
     status.follow(health_servicer.set)
     reflection.enable_server_reflection(
         (AUTHORIZATION_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

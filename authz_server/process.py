@@ -43,10 +43,13 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
     tokens = TokenServices.from_settings(settings.tokens, sync_token=sync_token)
     tokens.start(store)
     health = HealthStatus()
+    replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
     try:
         server = start_server(
             store,
             health=health,
+            explain_token=sync_token,
+            replica=replica,
             host=settings.mesh.host,
             port=port,
             trusted_hops=settings.trusted_hops,
@@ -63,7 +66,6 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
         install(None)
         decisions.stop()
         return 1
-    replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
     sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica,
                             liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds))
     sync.start()

@@ -62,6 +62,11 @@ class MeshSettings(SettingsGroup):
         "PORTCULLIS_PUBLIC_URL", url, "",
         "the resident key manager's issuer and the base of its endpoints (https unless on loopback)",
         shown="`http://127.0.0.1:$PORTCULLIS_ADMIN_REST_PORT`")
+    # "": worker 0 of the authz_server on loopback (see `authz_explain_target`).
+    authz_explain_target_override: str = setting(
+        "PORTCULLIS_AUTHZ_EXPLAIN_TARGET", text, "",
+        "the authz_server replica admin_api asks to run `POST /v1/decisions:explain` (gRPC `host:port`)",
+        shown="`127.0.0.1:$PORTCULLIS_AUTHZ_PORT`")
     kek: str = setting("PORTCULLIS_KEK", text, "",
                        "key-encryption key (base64url of 32 bytes) for signing keys and key-manager secrets "
                        "at rest: back it up", shown="read from `PORTCULLIS_KEK_FILE`", secret=True)
@@ -87,6 +92,10 @@ class MeshSettings(SettingsGroup):
         """Where admin_api's REST port is reached by clients: the resident key manager's
         issuer, and the base of its OAuth2 endpoints (/oauth2/token, /oauth2/jwks, ...)."""
         return self.public_url_override or f"http://{self.host}:{self.admin_rest_port}"
+
+    @property
+    def authz_explain_target(self) -> str:
+        return self.authz_explain_target_override or f"{self.host}:{self.authz_port}"
 
     @property
     def admin_token_file(self) -> Path:

@@ -123,6 +123,7 @@ PERMISSIONS: Mapping[str, Permission] = MappingProxyType({
     # Labels mark which objects a tool owns (apply --prune deletes by them): admins only.
     f"{_P}.LabelService/SetLabels": _change(ADMIN, "labels", "object_id"),
     f"{_P}.LabelService/ListLabels": _read(ADMIN, "labels"),
+    f"{_P}.DecisionService/ExplainDecision": _read(ADMIN, "decision"),
 })
 
 

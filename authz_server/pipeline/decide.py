@@ -32,12 +32,14 @@ log = logging.getLogger(__name__)
 Decision = Allow | Denial
 
 
-class _Trace:
-    """What is known so far, so that a denial can name the API and key it concerns."""
+class Trace:
+    """What is known so far, so that a denial can name the API and key it concerns (and
+    decision explain can tell how far the decision got)."""
 
     api = None
     api_key_id = ""
     credential = "none"   # the kind of credential found: "api_key", "oauth2" or "none" (metric label)
+    identity = None       # once the credential is authenticated
 
 
 def decide(
@@ -46,12 +48,14 @@ def decide(
     now: float,
     tokens: TokenServices | None = None,
     backend_jwt: BackendJwtIssuer | None = None,
+    trace: Trace | None = None,
 ) -> Decision:
     """Allow or a Denial; raises only `offload.WouldBlock` (inside `offload.inline()`).
 
     `tokens` (JWKS cache, introspection) is needed for OAuth2 bearer tokens only;
-    `backend_jwt` (signer and cache) for APIs that ask for a backend JWT."""
-    trace = _Trace()
+    `backend_jwt` (signer and cache) for APIs that ask for a backend JWT; `trace` (decision
+    explain) is filled in as the decision goes."""
+    trace = trace if trace is not None else Trace()
     try:
         return _decide(request, index, now, tokens, backend_jwt, trace)
     except Denial as denial:
@@ -67,7 +71,7 @@ def _decide(
     now: float,
     tokens: TokenServices | None,
     backend_jwt: BackendJwtIssuer | None,
-    trace: _Trace,
+    trace: Trace,
 ) -> Allow:
     if index is None:
         raise PolicyNotReady()
@@ -79,6 +83,7 @@ def _decide(
     trace.credential = credential.label
     identity = authenticate(credential, route, index, now, tokens)
     trace.api_key_id = identity.api_key_id
+    trace.identity = identity
     check_ip_restriction(request, identity)
     check_referrer_restriction(request, identity)
     subscription = check_subscription(route, identity, index)
@@ -87,7 +92,7 @@ def _decide(
     return attach_backend_jwt(allow, index, now, backend_jwt)
 
 
-def _annotate(denial: Denial, trace: _Trace) -> Denial:
+def _annotate(denial: Denial, trace: Trace) -> Denial:
     if trace.api is not None:
         denial.api_id = trace.api.id
         if isinstance(denial, Unauthenticated) or denial.oauth_error:

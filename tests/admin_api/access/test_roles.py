@@ -238,14 +238,16 @@ def test_role_table(world: World, case: Case, transport: str) -> None:
 
 def test_the_table_covers_every_rpc() -> None:
     covered = {f"portcullis.admin.v1.{c.method}" for c in CASES}
-    # These need an external provider or another deployment setting: the denial half of
+    # These need an external provider, an authz_server replica (explain: tested through the
+    # mesh in tests/integration/test_explain.py) or another deployment setting: the denial half of
     # their rows is proven for every RPC by test_every_role_outside_a_row_is_denied.
     assert set(PERMISSIONS) - covered <= {
         f"portcullis.admin.v1.{name}" for name in (
             "KeyManagerService/CreateKeyManager", "KeyManagerService/UpdateKeyManager",
             "KeyManagerService/DeleteKeyManager", "ApplicationKeyService/MapApplicationKey",
             "ApplicationKeyService/CreateConsumerSecret", "ApplicationKeyService/DeleteConsumerSecret",
-            "BackendSigningKeyService/ListBackendSigningKeys", "BackendSigningKeyService/RotateBackendSigningKey")
+            "BackendSigningKeyService/ListBackendSigningKeys", "BackendSigningKeyService/RotateBackendSigningKey",
+            "DecisionService/ExplainDecision")
     }
 
 

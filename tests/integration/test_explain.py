@@ -1,0 +1,89 @@
+"""POST /v1/decisions:explain through the real mesh: admin_api asks an authz_server
+replica, whose answer equals what Envoy's call through the gateway got, for each case
+below; admins only, their organization only, and no credential in the answer or logs."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.integration.conftest import LiveMesh
+from tests.integration.gateway import eventually, reason_code
+from tests.integration.scenario import PublishedApi, create_api, ready_key
+
+pytestmark = pytest.mark.integration
+
+
+def _explain(live: LiveMesh, api: PublishedApi, subpath: str, headers: dict[str, str], *,
+             token: str | None = None) -> httpx.Response:
+    body = {"method": "GET", "path": api.base_path + subpath, "client_address": "127.0.0.1",
+            "headers": [{"name": name, "value": value} for name, value in headers.items()]}
+    if token is None:
+        return live.admin.http.post("/v1/decisions:explain", json=body)
+    return httpx.post(f"http://{live.settings.host}:{live.settings.admin_rest_port}/v1/decisions:explain", json=body,
+                      headers={"authorization": f"Bearer {token}"}, timeout=10.0, trust_env=False)
+
+
+@pytest.fixture(scope="module")
+def world(live: LiveMesh):
+    api = create_api(live)
+    _key, good, _app = ready_key(api)
+    revoked, revoked_value, _ = ready_key(api)
+    live.admin.revoke(revoked["id"])
+    blocked_key, blocked_value, app = ready_key(api)
+    subscription = [s for s in live.admin.call("GET", f"/v1/subscriptions?application_id={app['id']}")["subscriptions"]]
+    live.admin.set_subscription_status(subscription[0]["id"], "BLOCKED")
+    eventually(lambda: api.get("/menu", key=blocked_value), 403, "subscription_inactive")
+    eventually(lambda: api.get("/menu", key=revoked_value), 401, "api_key_revoked")
+    return api, {"good": good, "revoked": revoked_value, "blocked": blocked_value}
+
+
+CASES = [
+    ("allowed", "/menu", "good"),
+    ("credential_missing", "/menu", None),
+    ("api_key_invalid", "/menu", "invalid"),
+    ("api_key_revoked", "/menu", "revoked"),
+    ("subscription_inactive", "/menu", "blocked"),
+    ("resource_not_found", "/no-such-resource", "good"),
+]
+
+
+@pytest.mark.parametrize("expected,subpath,key", CASES, ids=[case[0] for case in CASES])
+def test_explain_equals_the_call_through_envoy(live: LiveMesh, world, expected, subpath, key) -> None:
+    api, keys = world
+    value = {"invalid": "pck_" + "Q" * 43}.get(key, keys.get(key)) if key else None
+    headers = {"apikey": value} if value else {}
+    through_envoy = api.get(subpath, headers=headers)
+    explained = _explain(live, api, subpath, headers)
+    assert explained.status_code == 200, explained.text
+    trace = explained.json()
+    envoy_reason = reason_code(through_envoy) or "allowed"
+    assert (trace["reason"], trace["http_status"]) == (envoy_reason, through_envoy.status_code) == (
+        expected, through_envoy.status_code)
+    assert trace["outcome"] == ("allow" if expected == "allowed" else "deny")
+    assert trace["api"]["id"] == api.id and int(trace["revision"]) > 0 and trace["replica"]
+    if value:
+        assert value not in explained.text
+
+
+def test_explain_is_for_admins_of_the_organization_only(live: LiveMesh, world) -> None:
+    api, keys = world
+    assert _explain(live, api, "/menu", {}, token="pca_not-a-token").status_code == 401
+    from tests.integration.oauth import generate_key, resident_token
+
+    name = "publisher-" + uuid.uuid4().hex[:8]
+    live.admin.create_user(name, "correct horse battery staple", ["publisher"])
+    application = live.admin.create_application("explain-" + uuid.uuid4().hex[:8], owner=name)
+    publisher = resident_token(live, generate_key(live, application))   # acts as its owner, a publisher
+    refused = _explain(live, api, "/menu", {}, token=publisher)
+    assert refused.status_code == 403, refused.text
+
+
+def test_explain_writes_no_credential_to_any_log(live: LiveMesh, world) -> None:
+    api, keys = world
+    assert _explain(live, api, "/menu", {"apikey": keys["good"]}).json()["reason"] == "allowed"
+    logs = live.settings.data_dir / "logs"
+    for name in ("admin_api.log", "authz_server.log"):
+        assert keys["good"] not in (logs / name).read_text(errors="replace")
