@@ -1,17 +1,12 @@
 """OAuth2 test kit: signing keys, token minting, key manager / application key records,
-and one in-test HTTP server on 127.0.0.1:0 that serves a JWKS and RFC 7662 introspection
-and counts every request."""
+and the JWKS the tests' fake IdP serves to authz_server's unit tests."""
 
 from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -158,93 +153,11 @@ def oauth_world(*key_managers, extra=()) -> list:
     ]
 
 
-# --- the in-test identity provider -------------------------------------------------------
+# --- the identity provider ----------------------------------------------------------------
+# The tests' one fake IdP (tests/fake_idp.py) serves the kit's keys: the `provider`
+# fixture (tests/conftest.py) resets it to this JWKS before each test.
 
-
-@dataclass
-class ProviderState:
-    jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
-    jwks_status: int = 200
-    answers: dict[str, Any] = field(default_factory=dict)  # token → introspection JSON (or raw bytes)
-    introspect_status: int = 200
-    stall: threading.Event | None = None          # set: introspection waits on it (a hung provider)
-    jwks_fetches: int = 0
-    introspections: int = 0
-    authorizations: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    state: ProviderState
-
-    def log_message(self, *args) -> None:  # keep test output quiet
-        pass
-
-    def _answer(self, status: int, body: bytes) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (the timeout tests): nothing to answer
-
-    def do_GET(self) -> None:
-        state = self.server.state  # type: ignore[attr-defined]
-        if self.path.split("?")[0] != "/jwks":
-            return self._answer(404, b"{}")
-        with state.lock:
-            state.jwks_fetches += 1
-        self._answer(state.jwks_status, json.dumps(state.jwks).encode())
-
-    def do_POST(self) -> None:
-        state = self.server.state  # type: ignore[attr-defined]
-        length = int(self.headers.get("content-length") or 0)
-        form = parse_qs(self.rfile.read(length).decode())
-        with state.lock:
-            state.introspections += 1
-            state.authorizations.append(self.headers.get("authorization", ""))
-        if state.stall is not None:
-            state.stall.wait(10)
-        token = (form.get("token") or [""])[0]
-        answer = state.answers.get(token, {"active": False})
-        body = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
-        self._answer(state.introspect_status, body)
-
-
-class Provider:
-    def __init__(self) -> None:
-        self.state = ProviderState()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.server.state = self.state  # type: ignore[attr-defined]
-        # A short poll interval: shutdown() waits for one poll, and every test starts one.
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self.thread.start()
-
-    def reset(self, state: ProviderState) -> None:
-        self.state = state
-        self.server.state = state  # type: ignore[attr-defined]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def jwks_uri(self) -> str:
-        return self.url + "/jwks"
-
-    @property
-    def introspection_endpoint(self) -> str:
-        return self.url + "/introspect"
-
-    def close(self) -> None:
-        if self.state.stall is not None:
-            self.state.stall.set()
-        self.server.shutdown()
-        self.server.server_close()
+KIT_JWKS = {"keys": [public_jwk(RSA_KEY, "rsa-1"), public_jwk(EC_KEY, "ec-1")]}
 
 
 def services(*, timeout: float = 2.0, min_refresh: float = 10.0, sync_token: str | None = "pcs_sync") -> TokenServices:

@@ -58,9 +58,9 @@ def test_a_jwks_fetch_moves_off_the_loop_and_leaves_no_trace(provider):
     try:
         with offload.inline(), pytest.raises(offload.WouldBlock):
             cache.key_for(source, "rsa-1")
-        assert provider.state.jwks_fetches == 0
+        assert provider.jwks_fetches == 0
         assert cache.key_for(source, "rsa-1") is not None   # the retry is not rate limited
-        assert provider.state.jwks_fetches == 1
+        assert provider.jwks_fetches == 1
         with offload.inline():
             assert cache.key_for(source, "rsa-1") is not None   # cached: inline from now on
     finally:
@@ -77,7 +77,7 @@ def test_an_unknown_kid_refresh_moves_off_the_loop_then_is_rate_limited_inline(p
         assert cache.key_for(source, "bogus") is None   # the forced refresh, on a thread
         with offload.inline():
             assert cache.key_for(source, "bogus-2") is None   # rate limited: no fetch, no WouldBlock
-        assert provider.state.jwks_fetches == 2
+        assert provider.jwks_fetches == 2
     finally:
         cache.close()
 
@@ -98,13 +98,13 @@ def test_a_first_jwt_decision_moves_then_the_cached_one_stays_inline(provider, t
 def test_an_introspection_moves_off_the_loop_then_is_answered_from_the_cache(provider, tokens):
     import time
 
-    provider.state.answers[RESIDENT_TOKEN] = _active()
+    provider.answers[RESIDENT_TOKEN] = _active()
     index = index_of(*_records(_resident(provider)))
     request = make_request(PIZZA_BASE + "/orders", headers={"authorization": f"Bearer {RESIDENT_TOKEN}"})
     with offload.inline(), pytest.raises(offload.WouldBlock):
         decide(request, index, time.time(), tokens)
-    assert provider.state.authorizations == []
+    assert provider.authorizations == []
     assert isinstance(decide(request, index, time.time(), tokens), Allow)
     with offload.inline():
         assert isinstance(decide(request, index, time.time(), tokens), Allow)
-    assert len(provider.state.authorizations) == 1
+    assert len(provider.authorizations) == 1

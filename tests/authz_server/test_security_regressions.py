@@ -197,7 +197,7 @@ def test_alg_none_in_any_case_is_refused(provider, tokens, alg, signature):
     # Even a key manager whose configured list names "none" never accepts it.
     _, decision = _token_decision(token, provider, tokens, algorithms=("RS256", alg))
     assert decision.code == "token_algorithm_not_allowed"
-    assert provider.state.jwks_fetches == 0
+    assert provider.jwks_fetches == 0
 
 
 def test_hs256_signed_with_the_public_key_is_refused(provider, tokens):
@@ -226,15 +226,15 @@ def test_key_pointing_headers_are_never_trusted(provider, tokens, header):
 
     attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     values = {
-        "jku": provider.url + "/attacker-jwks",
-        "x5u": provider.url + "/attacker-cert",
+        "jku": provider.base_url + "/attacker-jwks",
+        "x5u": provider.base_url + "/attacker-cert",
         "jwk": _public_jwk(attacker, "rsa-1"),
         "x5c": [_b64(_public_pem(attacker))],
     }
     token = _mint(key=attacker, headers={header: values[header]})
     _, decision = _token_decision(token, provider, tokens)
     assert decision.code == "token_signature_invalid"
-    assert provider.state.jwks_fetches == 1   # only the configured JWKS was fetched
+    assert provider.jwks_fetches == 1   # only the configured JWKS was fetched
 
 
 def test_unknown_crit_is_refused_even_when_signed(provider, tokens):
@@ -246,7 +246,7 @@ def test_flood_of_bogus_kids_does_not_hammer_the_provider(provider, tokens):
     for n in range(50):
         _, decision = _token_decision(_mint(kid=f"bogus-{n}"), provider, tokens)
         assert decision.code == "token_key_unknown"
-    assert provider.state.jwks_fetches == 2
+    assert provider.jwks_fetches == 2
 
 
 def test_token_from_another_organizations_key_manager_is_not_accepted(provider, tokens):

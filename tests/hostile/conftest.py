@@ -1,7 +1,6 @@
 """Fixtures of the hostile-input and fault tests.
 
-The in-test identity provider and the Check-request builders are the authz_server
-tests' own (imported, not copied); hypothesis keeps no example database in the
+The fake identity provider is the one of every test (tests/conftest.py); hypothesis keeps no example database in the
 repository and has no deadline (a slow CI machine is not a failure)."""
 
 from __future__ import annotations
@@ -9,8 +8,6 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, settings
-
-from tests.authz_server.conftest import _provider_server, provider  # noqa: F401  (fixtures)
 
 settings.register_profile(
     "portcullis",

@@ -25,7 +25,7 @@ from mesh.components import ADMIN_API, AUTHZ_SERVER
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 from tests.integration.admin_client import AdminCallFailed, AdminClient
 from tests.integration.conftest import SESSION_ENV, LiveMesh, start_live_mesh
-from tests.integration.fake_idp import FakeIdp
+from tests.fake_idp import FakeIdp
 from tests.integration.gateway import assert_allowed, assert_denied, eventually
 from tests.integration.oauth import call, mapped_client, oauth_api, register_external, subscribed_app
 from tests.integration.scenario import create_api, ready_key, unique

@@ -27,7 +27,7 @@ from authz_server.pipeline import Allow, decide
 from authz_server.pipeline.paths import parse_path, parse_query
 from authz_server.credentials.jwt_parse import MAX_TOKEN_LENGTH, check_bearer_syntax, parse_unverified
 from tests.authz_server.factories import PIZZA_BASE, PROD_KEY, SANDBOX_KEY, index_of, make_key, make_request
-from tests.authz_server.oauth import EC_KEY, RSA_KEY, ProviderState, b64, claims, make_key_manager, mint, oauth_world, public_jwk, services
+from tests.authz_server.oauth import KIT_JWKS, b64, claims, make_key_manager, mint, oauth_world, services
 
 VALID_KEYS = {PROD_KEY, SANDBOX_KEY}
 
@@ -110,10 +110,10 @@ def test_parsed_header_and_claims_round_trip(header, payload):
 
 
 @pytest.fixture(scope="module")
-def token_world(_provider_server):
-    _provider_server.reset(ProviderState(jwks={"keys": [public_jwk(RSA_KEY, "rsa-1"), public_jwk(EC_KEY, "ec-1")]}))
+def token_world(idp_server):
+    idp_server.reset(jwks_document=KIT_JWKS)
     tokens = services(timeout=1.0, min_refresh=3600)
-    index = index_of(*oauth_world(make_key_manager(jwks_uri=_provider_server.jwks_uri), extra=(make_key(),)))
+    index = index_of(*oauth_world(make_key_manager(jwks_uri=idp_server.jwks_uri), extra=(make_key(),)))
     yield index, tokens
     tokens.stop()
 

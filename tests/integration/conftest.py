@@ -18,7 +18,7 @@ from authz_server.settings import worker_count
 from mesh.runner import Mesh, free_port_block
 from portcullis_shared.settings import MeshSettings
 from tests.integration.admin_client import AdminClient
-from tests.integration.fake_idp import FakeIdp
+from tests.fake_idp import FakeIdp
 
 PORT_FIELDS = (
     "gateway_port",

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 
 from tests.integration.conftest import LiveMesh
-from tests.integration.fake_idp import OPAQUE_TOKEN_PATTERN, FakeIdp
+from tests.fake_idp import OPAQUE_TOKEN_PATTERN, FakeIdp
 from tests.integration.gateway import assert_denied, describe
 from tests.integration.scenario import PIZZASHACK_RESOURCES, PublishedApi, create_api, unique
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import LiveMesh
-from tests.integration.fake_idp import FakeIdp
+from tests.fake_idp import FakeIdp
 from tests.integration.gateway import assert_allowed, eventually
 from tests.integration.oauth import (
     assert_insufficient_scope,

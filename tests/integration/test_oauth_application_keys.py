@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import MAX_CONSUMER_SECRETS, LiveMesh
-from tests.integration.fake_idp import FakeIdp
+from tests.fake_idp import FakeIdp
 from tests.integration.gateway import assert_allowed, eventually
 from tests.integration.oauth import (
     AppKey,

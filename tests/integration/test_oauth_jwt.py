@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import JWKS_MIN_REFRESH_SECONDS, LiveMesh
-from tests.integration.fake_idp import FakeIdp, SigningKey, tamper, unsigned
+from tests.fake_idp import FakeIdp, SigningKey, tamper, unsigned
 from tests.integration.gateway import PROPAGATION_SECONDS, assert_allowed, eventually
 from tests.integration.oauth import (
     assert_token_denied,

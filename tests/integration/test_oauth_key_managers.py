@@ -11,7 +11,7 @@ import pytest
 
 from mesh.components import AUTHZ_SERVER
 from tests.integration.conftest import LiveMesh
-from tests.integration.fake_idp import FakeIdp
+from tests.fake_idp import FakeIdp
 from tests.integration.gateway import assert_allowed, eventually
 from tests.integration.oauth import (
     RESIDENT_NAME,

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.integration.conftest import LiveMesh
-from tests.integration.fake_idp import FakeIdp
+from tests.fake_idp import FakeIdp
 from tests.integration.gateway import assert_allowed, assert_denied, eventually
 from tests.integration.oauth import (
     AppKey,

@@ -18,7 +18,8 @@ from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument,
 from admin_api.services import application_keys, applications, consumer_secrets, key_managers, organizations, users
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2, users_pb2
 from portcullis_shared.credentials import credential_hash
-from tests.admin_api.key_helpers import external_km, fake_provider, open_key_store, resident
+from tests.admin_api.key_helpers import external_km, open_key_store, resident
+from tests.fake_idp import FakeIdp
 
 pb = application_keys_pb2
 Settings = pb.OAuthClientSettings
@@ -209,37 +210,39 @@ def test_map_needs_a_consumer_key(store):
 
 
 def test_dynamic_client_registration(store, db_path):
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         km = external_km(store, ADMIN, name="IdP", issuer=provider.base_url, jwks_uri=provider.base_url + "/jwks",
                          registration_endpoint=provider.base_url + "/register", consumer_app_creation_enabled=True,
-                         registration_access_token="initial-access-token")
+                         registration_access_token=provider.initial_access_token)
         application = _application(store)
         settings = Settings(grant_types=["authorization_code", "refresh_token"],
                             callback_url="https://app.example.com/cb")
         answer = _generate(store, application.id, key_manager_id=km.id, settings=settings)
-    assert answer.key.consumer_key == "dcr-client-1" and answer.consumer_secret == "dcr-secret-1-s3cr3t"
+    registered = provider.clients[answer.key.consumer_key]
+    secret = registered.client_secret
+    assert secret and answer.consumer_secret == secret
     assert answer.key.origin == pb.ApplicationKey.GENERATED
     [registration] = provider.registrations
-    assert registration["authorization"] == "Bearer initial-access-token"
-    body = registration["body"]
+    assert registration.headers["authorization"] == f"Bearer {provider.initial_access_token}"
+    body = registration.body
     assert body["grant_types"] == ["authorization_code", "refresh_token"]
     assert body["redirect_uris"] == ["https://app.example.com/cb"]
     assert body["token_endpoint_auth_method"] == "client_secret_basic"
     assert body["client_name"].startswith("Mobile")
     with store.read() as session:
-        assert session.query(models.ConsumerSecret).one().secret_hash == credential_hash("dcr-secret-1-s3cr3t")
+        assert session.query(models.ConsumerSecret).one().secret_hash == credential_hash(secret)
     store.db.dispose()
     for path in db_path.parent.iterdir():
         data = path.read_bytes()
-        assert b"dcr-secret-1-s3cr3t" not in data and b"initial-access-token" not in data, path.name
+        assert secret.encode() not in data and provider.initial_access_token.encode() not in data, path.name
 
 
 def test_dynamic_client_registration_refused_is_a_clear_error(store):
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         provider.registration_status = 400
         km = external_km(store, ADMIN, name="IdP", issuer=provider.base_url, jwks_uri=provider.base_url + "/jwks",
                          registration_endpoint=provider.base_url + "/register", consumer_app_creation_enabled=True,
-                         registration_access_token="initial-access-token")
+                         registration_access_token=provider.initial_access_token)
         application = _application(store)
         with pytest.raises(FailedPrecondition, match="refused \\(HTTP 400, invalid_client_metadata: redirect_uris"):
             _generate(store, application.id, key_manager_id=km.id)
@@ -250,7 +253,8 @@ def test_dynamic_client_registration_refused_is_a_clear_error(store):
         provider.registration_status = 201
         with pytest.raises(FailedPrecondition, match="HTTP 401, invalid_token"):
             _generate(store, application.id, key_manager_id=km.id)
-    assert [r["authorization"] for r in provider.registrations] == ["Bearer initial-access-token", "Bearer wrong"]
+    assert [r.headers["authorization"] for r in provider.registrations] == [f"Bearer {provider.initial_access_token}",
+                                                                             "Bearer wrong"]
     assert application_keys.list_application_keys(store, pb.ListApplicationKeysRequest(
         application_id=application.id), ADMIN).keys == []
 

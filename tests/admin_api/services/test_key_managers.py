@@ -18,7 +18,8 @@ from admin_api.services import apis, application_keys, key_managers, organizatio
 from admin_api.sync_records.key_managers import key_manager_record
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
 from tests.admin_api.conftest import create_api, create_application
-from tests.admin_api.key_helpers import PUBLIC_URL, external_km, fake_provider, open_key_store, resident
+from tests.admin_api.key_helpers import PUBLIC_URL, external_km, open_key_store, resident
+from tests.fake_idp import FakeIdp
 
 KM = key_managers_pb2.KeyManager
 ADMIN = Caller(subject="alice", organization_id="default", role=Role.ADMIN)
@@ -157,7 +158,7 @@ def test_issuer_selects_one_key_manager(store):
 
 
 def test_discovery_fills_empty_fields_and_explicit_fields_win(store):
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         km = external_km(store, ADMIN, name="Discovered", issuer="", jwks_uri="", discovery_url=provider.base_url,
                          token_endpoint="https://explicit.example.com/token")
     assert km.issuer == provider.base_url
@@ -168,14 +169,14 @@ def test_discovery_fills_empty_fields_and_explicit_fields_win(store):
 
 
 def test_discovery_accepts_the_full_document_url(store):
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         km = external_km(store, ADMIN, issuer="", jwks_uri="",
                          discovery_url=provider.base_url + "/.well-known/openid-configuration")
     assert km.issuer == provider.base_url and km.jwks_uri == provider.base_url + "/jwks"
 
 
 def test_discovery_refuses_a_document_for_another_issuer(store):
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         provider.issuer_override = "https://evil.example.com"
         with pytest.raises(FailedPrecondition, match="is for issuer 'https://evil.example.com'") as caught:
             external_km(store, ADMIN, issuer="", jwks_uri="", discovery_url=provider.base_url)
@@ -183,14 +184,14 @@ def test_discovery_refuses_a_document_for_another_issuer(store):
 
 
 def test_discovery_checks_the_configured_issuer(store):
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         with pytest.raises(FailedPrecondition, match="not 'https://other.example.com'"):
             external_km(store, ADMIN, issuer="https://other.example.com", jwks_uri="",
                         discovery_url=provider.base_url)
 
 
 def test_discovery_http_error_is_a_clear_error(store):
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         provider.discovery_status = 503
         with pytest.raises(Unavailable, match=f"{provider.base_url}/.well-known/openid-configuration answered HTTP 503"):
             external_km(store, ADMIN, issuer="", jwks_uri="", discovery_url=provider.base_url)
@@ -200,7 +201,7 @@ def test_discovery_http_error_is_a_clear_error(store):
 
 
 def test_discovery_unreachable_names_the_url(store):
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         url = provider.base_url
     with pytest.raises(Unavailable, match=f"{url}/.well-known/openid-configuration could not be fetched"):
         external_km(store, ADMIN, issuer="", jwks_uri="", discovery_url=url)
@@ -210,7 +211,7 @@ def test_discovery_unreachable_names_the_url(store):
 
 def test_discovery_on_update(store):
     km = external_km(store, ADMIN)
-    with fake_provider() as provider:
+    with FakeIdp() as provider:
         changed = _update(store, km.id, ["discovery_url", "issuer", "jwks_uri"], discovery_url=provider.base_url)
     assert changed.issuer == provider.base_url and changed.jwks_uri == provider.base_url + "/jwks"
 

@@ -204,7 +204,7 @@ def test_open_resource_ignores_a_bad_token(provider, tokens):
 def test_malformed_tokens(provider, tokens, token, code):
     decision = _decide(token, _world(provider), tokens)
     assert decision.code == code
-    assert provider.state.jwks_fetches == 0
+    assert provider.jwks_fetches == 0
 
 
 def test_issuer_routes_to_the_right_key_manager(provider, tokens):
@@ -316,7 +316,7 @@ def test_no_token_services_is_unavailable_not_allowed(provider):
 
 def test_ec_key_on_wrong_curve_is_never_used(provider, tokens):
     p384 = ec.generate_private_key(ec.SECP384R1())
-    provider.state.jwks = {"keys": [public_jwk(p384, "ec-1")]}
+    provider.jwks_document = {"keys": [public_jwk(p384, "ec-1")]}
     token = jwt.encode(claims(), p384, algorithm="ES384", headers={"kid": "ec-1"})
     records = _world(provider, algorithms=("ES256",))
     assert _decide(token, records, tokens).code == "token_algorithm_not_allowed"

@@ -55,19 +55,19 @@ def _decide(token, records, tokens, target="/menu", now=None):
 
 
 def test_active_resident_token_is_allowed_with_the_sync_token(provider, tokens):
-    provider.state.answers[RESIDENT_TOKEN] = _active()
+    provider.answers[RESIDENT_TOKEN] = _active()
     decision = _decide(RESIDENT_TOKEN, _records(_resident(provider)), tokens, target="/orders")
     assert isinstance(decision, Allow), decision
     assert decision.credential_kind == "oauth2_reference" and decision.key_manager_id == "km-resident"
-    assert provider.state.authorizations == ["Bearer pcs_sync"]
+    assert provider.authorizations == ["Bearer pcs_sync"]
 
 
 def test_external_introspection_uses_http_basic(provider, tokens):
     token = "opaque-external-token"
-    provider.state.answers[token] = _active()
+    provider.answers[token] = _active()
     decision = _decide(token, _records(_external(provider), key_manager_id="km-idp"), tokens)
     assert isinstance(decision, Allow)
-    assert provider.state.authorizations == ["Basic " + base64.b64encode(b"portcullis:s3cret").decode()]
+    assert provider.authorizations == ["Basic " + base64.b64encode(b"portcullis:s3cret").decode()]
 
 
 @pytest.mark.parametrize(
@@ -94,38 +94,38 @@ def test_introspection_answers(provider, tokens, answer, status, code):
         "no-client": {"active": True, "exp": now + 60},
     }.get(answer, answer) if isinstance(answer, str) else answer
     if answer is not None:
-        provider.state.answers[RESIDENT_TOKEN] = answer
-    provider.state.introspect_status = status
+        provider.answers[RESIDENT_TOKEN] = answer
+    provider.introspect_status = status
     decision = _decide(RESIDENT_TOKEN, _records(_resident(provider)), tokens)
     assert decision.code == code
 
 
 def test_timeout_is_bounded_and_unavailable(provider):
-    provider.state.stall = threading.Event()
+    provider.stall = threading.Event()
     bundle = services(timeout=0.2)
     try:
         decision = _decide(RESIDENT_TOKEN, _records(_resident(provider)), bundle)
     finally:
-        provider.state.stall.set()
+        provider.stall.set()
         bundle.stop()
     assert decision.code == "key_manager_unavailable" and decision.http_status == 503
 
 
 def test_active_answer_is_cached(provider, tokens):
-    provider.state.answers[RESIDENT_TOKEN] = _active()
+    provider.answers[RESIDENT_TOKEN] = _active()
     records = _records(_resident(provider))
     for _ in range(3):
         assert isinstance(_decide(RESIDENT_TOKEN, records, tokens), Allow)
-    assert provider.state.introspections == 1
+    assert provider.introspection_count == 1
 
 
 def test_active_answer_expires_with_the_token(provider, tokens):
     now = time.time()
-    provider.state.answers[RESIDENT_TOKEN] = _active(exp=int(now) + 5)
+    provider.answers[RESIDENT_TOKEN] = _active(exp=int(now) + 5)
     records = _records(_resident(provider, leeway=0))
     assert isinstance(_decide(RESIDENT_TOKEN, records, tokens, now=now), Allow)
     assert _decide(RESIDENT_TOKEN, records, tokens, now=now + 6).code == "token_expired"
-    assert provider.state.introspections == 2   # the cached answer was not used past exp
+    assert provider.introspection_count == 2   # the cached answer was not used past exp
 
 
 def test_inactive_answer_is_cached_briefly(provider, tokens):
@@ -133,8 +133,8 @@ def test_inactive_answer_is_cached_briefly(provider, tokens):
     now = time.time()
     assert _decide(RESIDENT_TOKEN, records, tokens, now=now).code == "token_inactive"
     assert _decide(RESIDENT_TOKEN, records, tokens, now=now + 1).code == "token_inactive"
-    assert provider.state.introspections == 1
-    provider.state.answers[RESIDENT_TOKEN] = _active()
+    assert provider.introspection_count == 1
+    provider.answers[RESIDENT_TOKEN] = _active()
     assert isinstance(_decide(RESIDENT_TOKEN, records, tokens, now=now + 11), Allow)
 
 
@@ -142,19 +142,19 @@ def test_inactive_answer_is_cached_briefly(provider, tokens):
 def test_failures_are_never_cached(provider, tokens, failure):
     records = _records(_resident(provider))
     if failure == "http-500":
-        provider.state.introspect_status = 500
+        provider.introspect_status = 500
     else:
-        provider.state.answers[RESIDENT_TOKEN] = b"{oops"
+        provider.answers[RESIDENT_TOKEN] = b"{oops"
     assert _decide(RESIDENT_TOKEN, records, tokens).code == "key_manager_unavailable"
-    provider.state.introspect_status = 200
-    provider.state.answers[RESIDENT_TOKEN] = _active()
+    provider.introspect_status = 200
+    provider.answers[RESIDENT_TOKEN] = _active()
     assert isinstance(_decide(RESIDENT_TOKEN, records, tokens), Allow)
-    assert provider.state.introspections == 2
+    assert provider.introspection_count == 2
 
 
 def test_concurrent_requests_share_one_introspection(provider, tokens):
-    provider.state.answers[RESIDENT_TOKEN] = _active()
-    provider.state.stall = threading.Event()
+    provider.answers[RESIDENT_TOKEN] = _active()
+    provider.stall = threading.Event()
     records = _records(_resident(provider))
     results = []
     threads = [threading.Thread(target=lambda: results.append(_decide(RESIDENT_TOKEN, records, tokens)))
@@ -162,19 +162,19 @@ def test_concurrent_requests_share_one_introspection(provider, tokens):
     for thread in threads:
         thread.start()
     for _ in range(500):   # until the leader's call reached the server
-        if provider.state.introspections:
+        if provider.introspection_count:
             break
         threading.Event().wait(0.01)
-    provider.state.stall.set()
+    provider.stall.set()
     for thread in threads:
         thread.join(10)
     assert len(results) == 8 and all(isinstance(result, Allow) for result in results)
-    assert provider.state.introspections == 1
+    assert provider.introspection_count == 1
 
 
 def test_cache_key_is_the_token_digest_not_the_token(provider):
     client = IntrospectionClient(sync_token=lambda: "pcs_sync")
-    provider.state.answers[RESIDENT_TOKEN] = _active()
+    provider.answers[RESIDENT_TOKEN] = _active()
     from authz_server.index.key_managers import compile_key_manager
 
     client.introspect(compile_key_manager(_resident(provider)), RESIDENT_TOKEN, time.time())
@@ -188,19 +188,19 @@ def test_missing_sync_token_is_unavailable(provider):
         assert _decide(RESIDENT_TOKEN, _records(_resident(provider)), bundle).code == "key_manager_unavailable"
     finally:
         bundle.stop()
-    assert provider.state.introspections == 0
+    assert provider.introspection_count == 0
 
 
 def test_pattern_match_is_preferred_and_patternless_managers_never_see_it(provider, tokens):
-    provider.state.answers[RESIDENT_TOKEN] = {"active": False}
+    provider.answers[RESIDENT_TOKEN] = {"active": False}
     records = _records(_resident(provider), _external(provider))
     assert _decide(RESIDENT_TOKEN, records, tokens).code == "token_inactive"
-    assert provider.state.authorizations == ["Bearer pcs_sync"]   # the external one was not asked
+    assert provider.authorizations == ["Bearer pcs_sync"]   # the external one was not asked
 
 
 def test_token_matching_no_pattern_goes_to_patternless_managers(provider, tokens):
     token = "external-opaque-token"
-    provider.state.answers[token] = _active()
+    provider.answers[token] = _active()
     records = _records(_resident(provider), _external(provider), key_manager_id="km-idp")
     decision = _decide(token, records, tokens)
     assert isinstance(decision, Allow) and decision.key_manager_id == "km-idp"
@@ -219,7 +219,7 @@ def test_no_usable_key_manager(provider, tokens, resident_kwargs, allowed, code)
     records = _records(_resident(provider, **resident_kwargs))
     records[1] = oauth_api(allowed=allowed)
     assert _decide(RESIDENT_TOKEN, records, tokens).code == code
-    assert provider.state.introspections == 0
+    assert provider.introspection_count == 0
 
 
 def test_at_most_a_few_patternless_managers_are_asked(provider, tokens):
@@ -227,4 +227,4 @@ def test_at_most_a_few_patternless_managers_are_asked(provider, tokens):
     for n, manager in enumerate(managers):
         manager.id, manager.name, manager.issuer = f"km-{n}", f"IdP {n}", f"https://idp{n}"
     assert _decide("some-opaque-token", _records(*managers), tokens).code == "token_inactive"
-    assert provider.state.introspections == 3
+    assert provider.introspection_count == 3

@@ -37,15 +37,15 @@ def test_first_use_fetches_once_then_serves_from_memory(provider, cache):
     source = KeySource(provider.jwks_uri)
     assert cache.key_for(source, "rsa-1") is not None
     assert cache.key_for(source, "ec-1") is not None
-    assert provider.state.jwks_fetches == 1
+    assert provider.jwks_fetches == 1
 
 
 def test_unknown_kid_triggers_one_refresh_that_finds_a_rotated_key(provider, cache):
     source = KeySource(provider.jwks_uri)
     cache.key_for(source, "rsa-1")
-    provider.state.jwks = {"keys": [public_jwk(RSA_KEY, "rsa-1"), public_jwk(RSA_OTHER, "rsa-2")]}
+    provider.jwks_document = {"keys": [public_jwk(RSA_KEY, "rsa-1"), public_jwk(RSA_OTHER, "rsa-2")]}
     assert cache.key_for(source, "rsa-2") is not None
-    assert provider.state.jwks_fetches == 2
+    assert provider.jwks_fetches == 2
 
 
 def test_flood_of_bogus_kids_is_rate_limited(provider, cache, clock):
@@ -53,10 +53,10 @@ def test_flood_of_bogus_kids_is_rate_limited(provider, cache, clock):
     cache.key_for(source, "rsa-1")
     for attempt in range(200):
         assert cache.key_for(source, f"bogus-{attempt}") is None
-    assert provider.state.jwks_fetches == 2   # the first load and one forced refresh
+    assert provider.jwks_fetches == 2   # the first load and one forced refresh
     clock.now += 10.0
     assert cache.key_for(source, "bogus-after-interval") is None
-    assert provider.state.jwks_fetches == 3
+    assert provider.jwks_fetches == 3
 
 
 def test_concurrent_unknown_kids_share_one_fetch(provider, cache):
@@ -75,13 +75,13 @@ def test_concurrent_unknown_kids_share_one_fetch(provider, cache):
     for thread in threads:
         thread.join(10)
     assert results == [None] * 16
-    assert provider.state.jwks_fetches == 2
+    assert provider.jwks_fetches == 2
 
 
 def test_failed_refresh_keeps_the_last_good_keys(provider, cache, clock):
     source = KeySource(provider.jwks_uri)
     cache.key_for(source, "rsa-1")
-    provider.state.jwks_status = 500
+    provider.jwks_status = 500
     clock.now += 60
     cache.refresh(source)
     assert cache.key_for(source, "unknown") is None
@@ -91,18 +91,18 @@ def test_failed_refresh_keeps_the_last_good_keys(provider, cache, clock):
 def test_garbage_answer_keeps_the_last_good_keys(provider, cache, clock):
     source = KeySource(provider.jwks_uri)
     cache.key_for(source, "rsa-1")
-    provider.state.jwks = {"not": "a jwks"}
+    provider.jwks_document = {"not": "a jwks"}
     cache.refresh(source)
     assert cache.key_for(source, "rsa-1") is not None
 
 
 def test_nothing_cached_and_provider_down_is_unavailable_and_not_retried_per_request(provider, cache):
-    provider.state.jwks_status = 503
+    provider.jwks_status = 503
     source = KeySource(provider.jwks_uri)
     for _ in range(20):
         with pytest.raises(JwksUnavailable):
             cache.key_for(source, "rsa-1")
-    assert provider.state.jwks_fetches == 1
+    assert provider.jwks_fetches == 1
 
 
 def test_bounded_number_of_sources(provider, clock):
@@ -123,7 +123,7 @@ def test_refresher_prefetches_new_and_changed_key_managers(provider, cache):
     try:
         # The refresher works off its own thread; wait for its one fetch without a timing assertion.
         for _ in range(500):
-            if KeySource(provider.jwks_uri) in cache.cached_sources() and provider.state.jwks_fetches:
+            if KeySource(provider.jwks_uri) in cache.cached_sources() and provider.jwks_fetches:
                 break
             threading.Event().wait(0.01)
         assert cache.cached_sources() == [KeySource(provider.jwks_uri)]   # the disabled one is not fetched

@@ -14,7 +14,7 @@ from authz_server.pipeline import Allow, decide
 from portcullis.sync.v1 import sync_pb2
 
 from ..factories import PIZZA_BASE, entity, index_of, make_request
-from ..oauth import EC_KEY, ProviderState, claims, make_key_manager, mint, oauth_api, oauth_world, public_jwk
+from ..oauth import EC_KEY, claims, make_key_manager, mint, oauth_api, oauth_world, public_jwk
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_a_key_no_longer_published_is_not_trusted_from_the_cache(provider, cache
     index = index_of(*_world(provider))
     token = mint()
     assert isinstance(_decide(token, index, cached_tokens), Allow)
-    provider.reset(ProviderState(jwks={"keys": [public_jwk(EC_KEY, "ec-1")]}))  # rsa-1 withdrawn
+    provider.jwks_document = {"keys": [public_jwk(EC_KEY, "ec-1")]}  # rsa-1 withdrawn
     cached_tokens.jwks.refresh(index.key_managers.get("km-idp").key_source)
     assert _decide(token, index, cached_tokens).code == "token_key_unknown"
 

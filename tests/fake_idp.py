@@ -1,10 +1,16 @@
-"""An external OpenID Connect provider for the tests, speaking the real protocols over
-HTTP on 127.0.0.1: discovery, JWKS, a client_credentials token endpoint (HTTP Basic),
-RFC 7662 introspection, RFC 7009 revocation and RFC 7591 Dynamic Client Registration.
+"""The one external OpenID Connect provider of the tests (unit, hostile and integration),
+speaking the real protocols over HTTP on 127.0.0.1: discovery, JWKS, a client_credentials
+token endpoint (HTTP Basic), RFC 7662 introspection, RFC 7009 revocation, RFC 7591
+Dynamic Client Registration and RFC 7592 client configuration.
+
+Over 400 lines: one server and its protocols; splitting it would split one fake.
 
 Like Okta, its JWT access tokens carry the consumer key in `cid` and the scopes as a
 `scp` array (both configurable). Tests also mint arbitrary tokens with its keys
-(expired, future, wrong algorithm, unknown kid, tampered) through `mint`.
+(expired, future, wrong algorithm, unknown kid, tampered) through `mint`, and script
+how it misbehaves (the knobs `reset()` puts back: a JWKS document or status of their
+own, introspection answers per token, a failing or hung introspection, a discovery
+document for another issuer, a refused registration). It records what it was asked.
 """
 
 from __future__ import annotations
@@ -64,9 +70,11 @@ class SigningKey:
 @dataclass
 class Client:
     client_id: str
-    client_secret: str
+    client_secret: str           # "" for a public client
     token_format: TokenFormat = "jwt"
     metadata: dict[str, Any] = field(default_factory=dict)
+    registration_access_token: str = ""    # RFC 7592; "" for a client not registered over HTTP
+    issued_at: int = field(default_factory=lambda: int(time.time()))
 
 
 @dataclass
@@ -134,18 +142,52 @@ class FakeIdp:
         self.token_lifetime = token_lifetime
         self.introspection_client = Client("portcullis-introspector", secrets.token_urlsafe(24))
         self.initial_access_token = secrets.token_urlsafe(24)
-        self.introspection_mode: IntrospectionMode = "normal"
-        self.slow_seconds = 10.0
         self.keys: list[SigningKey] = [SigningKey.generate("RS256"), SigningKey.generate("ES256")]
         self.clients: dict[str, Client] = {}
         self.opaque_tokens: dict[str, OpaqueToken] = {}
-        self.registrations: list[RecordedRequest] = []
-        self.introspections: list[RecordedRequest] = []
-        self.jwks_fetches = 0
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.reset()
+
+    def reset(self, **script: Any) -> "FakeIdp":
+        """Back to a well-behaved provider with nothing recorded, then `script` (any of
+        the attributes below). Keys and clients stay."""
+        if getattr(self, "stall", None) is not None:
+            self.stall.set()  # a test that left introspection hung must not hang the next
+        # How it answers (a test's script).
+        self.jwks_document: dict[str, Any] | None = None   # None: the JWKS of `keys`
+        self.jwks_status = 200
+        self.answers: dict[str, Any] = {}   # token -> introspection JSON (or raw bytes), before issued tokens
+        self.introspect_status = 200
+        self.introspection_mode: IntrospectionMode = "normal"
+        self.slow_seconds = 10.0
+        self.stall: threading.Event | None = None   # set: introspection waits on it (a hung provider)
+        # RFC 7662 leaves the caller's authentication to the server: this one asks for the
+        # introspection client's HTTP Basic credentials unless told to answer anyone.
+        self.verify_introspection_caller = True
+        self.discovery_status = 200
+        self.issuer_override: str | None = None     # discovery names another issuer
+        self.registration_status = 201              # else RFC 7591 invalid_client_metadata
+        # What it saw.
+        self.registrations: list[RecordedRequest] = []
+        self.introspections: list[RecordedRequest] = []
+        self.jwks_fetches = 0
+        for name, value in script.items():
+            if not hasattr(self, name):
+                raise AttributeError(f"FakeIdp has no knob {name!r}")
+            setattr(self, name, value)
+        return self
+
+    @property
+    def introspection_count(self) -> int:
+        return len(self.introspections)
+
+    @property
+    def authorizations(self) -> list[str]:
+        """The authorization header of every introspection call, in order ("" if none)."""
+        return [request.headers.get("authorization", "") for request in self.introspections]
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> "FakeIdp":
@@ -160,6 +202,8 @@ class FakeIdp:
 
     def stop(self) -> None:
         self._stopping.set()  # ends a "slow" introspection early
+        if self.stall is not None:
+            self.stall.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -183,13 +227,21 @@ class FakeIdp:
         return self.base_url
 
     @property
+    def jwks_uri(self) -> str:
+        return self.base_url + "/jwks"
+
+    @property
+    def introspection_endpoint(self) -> str:
+        return self.base_url + "/introspect"
+
+    @property
     def discovery_url(self) -> str:
         return self.base_url + "/.well-known/openid-configuration"
 
     def discovery(self) -> dict[str, Any]:
         base = self.base_url
         return {
-            "issuer": base,
+            "issuer": self.issuer_override if self.issuer_override is not None else base,
             "authorization_endpoint": base + "/authorize",
             "token_endpoint": base + "/token",
             "jwks_uri": base + "/jwks",
@@ -207,7 +259,7 @@ class FakeIdp:
     # --- keys --------------------------------------------------------------------------
     def key(self, alg: Algorithm = "RS256") -> SigningKey:
         """The newest published key of that algorithm."""
-        with self._lock:
+        with self.lock:
             for candidate in reversed(self.keys):
                 if candidate.alg == alg:
                     return candidate
@@ -215,22 +267,24 @@ class FakeIdp:
 
     def add_key(self, alg: Algorithm = "RS256", kid: str | None = None) -> SigningKey:
         new = SigningKey.generate(alg, kid)
-        with self._lock:
+        with self.lock:
             self.keys.append(new)
         return new
 
     def remove_key(self, kid: str) -> None:
-        with self._lock:
+        with self.lock:
             self.keys = [key for key in self.keys if key.kid != kid]
 
     def jwks(self) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
+            if self.jwks_document is not None:
+                return self.jwks_document
             return {"keys": [key.public_jwk() for key in self.keys]}
 
     # --- clients and tokens -------------------------------------------------------------
     def add_client(self, client_id: str | None = None, *, token_format: TokenFormat = "jwt") -> Client:
         client = Client(client_id or f"fidp-client-{uuid.uuid4().hex[:12]}", secrets.token_urlsafe(24), token_format)
-        with self._lock:
+        with self.lock:
             self.clients[client.client_id] = client
         return client
 
@@ -274,19 +328,22 @@ class FakeIdp:
         issued = int(time.time())
         record = OpaqueToken(client_id, list(scopes or []), issued,
                              issued + (self.token_lifetime if lifetime is None else lifetime), client_id)
-        with self._lock:
+        with self.lock:
             self.opaque_tokens[token] = record
         return token
 
     def revoke(self, token: str) -> None:
-        with self._lock:
+        with self.lock:
             if token in self.opaque_tokens:
                 self.opaque_tokens[token].revoked = True
 
-    def introspect(self, token: str) -> dict[str, Any]:
-        """The RFC 7662 answer: the standard members, plus the mapped claims (`cid`,
-        `scp`) as Okta-like providers add them."""
-        with self._lock:
+    def introspect(self, token: str) -> Any:
+        """The RFC 7662 answer: a scripted one (`answers`), else for an issued token the
+        standard members, plus the mapped claims (`cid`, `scp`) as Okta-like providers
+        add them."""
+        with self.lock:
+            if token in self.answers:
+                return self.answers[token]
             record = self.opaque_tokens.get(token)
         if record is None or record.revoked or record.expires_at <= time.time():
             return {"active": False}
@@ -304,15 +361,33 @@ class FakeIdp:
         }
 
     def register(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """RFC 7591 §3.2.1: the client's information response. A public client
+        (`token_endpoint_auth_method: none`) gets no secret; every client gets its RFC 7592
+        configuration endpoint and the token that reads, updates or deletes it there."""
         client = self.add_client()
-        client.metadata = metadata
-        return {
-            **metadata,
-            "client_id": client.client_id,
-            "client_secret": client.client_secret,
-            "client_id_issued_at": int(time.time()),
-            "client_secret_expires_at": 0,
-        }
+        client.metadata = dict(metadata)
+        client.registration_access_token = secrets.token_urlsafe(24)
+        if metadata.get("token_endpoint_auth_method") == "none":
+            client.client_secret = ""
+        return self.client_information(client)
+
+    def client_information(self, client: Client) -> dict[str, Any]:
+        answer = {**client.metadata, "client_id": client.client_id, "client_id_issued_at": client.issued_at,
+                  "registration_client_uri": f"{self.base_url}/register/{client.client_id}",
+                  "registration_access_token": client.registration_access_token}
+        if client.client_secret:
+            answer.update(client_secret=client.client_secret, client_secret_expires_at=0)
+        return answer
+
+    def configured_client(self, client_id: str, authorization: str | None) -> Client | None:
+        """The client whose RFC 7592 registration access token `authorization` bears."""
+        scheme, _, token = (authorization or "").partition(" ")
+        with self.lock:
+            client = self.clients.get(client_id)
+        if client is None or scheme.lower() != "bearer" or not client.registration_access_token or \
+                not secrets.compare_digest(token.strip(), client.registration_access_token):
+            return None
+        return client
 
     def issue(self, client: Client, scopes: list[str]) -> dict[str, Any]:
         token = (self.opaque_token(client.client_id, scopes) if client.token_format == "opaque"
@@ -323,7 +398,7 @@ class FakeIdp:
         credentials = _basic_credentials(authorization)
         if credentials is None:
             return None
-        with self._lock:
+        with self.lock:
             client = self.clients.get(credentials[0])
         if client is None or not secrets.compare_digest(client.client_secret, credentials[1]):
             return None
@@ -349,14 +424,17 @@ def _handler_for(idp: FakeIdp) -> type[BaseHTTPRequestHandler]:
         def _send(self, status: int, payload: Any = None, *, raw: bytes | None = None,
                   headers: dict[str, str] | None = None) -> None:
             data = raw if raw is not None else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.send_header("cache-control", "no-store")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.send_header("cache-control", "no-store")
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (the timeout tests): nothing to answer
 
         def _oauth_error(self, status: int, error: str, *, basic_challenge: bool = False) -> None:
             headers = {"www-authenticate": 'Basic realm="fake-idp"'} if basic_challenge else None
@@ -373,11 +451,28 @@ def _handler_for(idp: FakeIdp) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/.well-known/openid-configuration":
-                self._send(200, idp.discovery())
+                self._send(idp.discovery_status, idp.discovery())
             elif path == "/jwks":
-                with idp._lock:
+                with idp.lock:
                     idp.jwks_fetches += 1
-                self._send(200, idp.jwks())
+                self._send(idp.jwks_status, idp.jwks())
+            elif path.startswith("/register/"):
+                self._client_configuration("GET", path.removeprefix("/register/"), b"")
+            else:
+                self._send(404, {"error": "not_found"})
+
+        def do_PUT(self) -> None:
+            path = self.path.split("?", 1)[0]
+            body = self._body()
+            if path.startswith("/register/"):
+                self._client_configuration("PUT", path.removeprefix("/register/"), body)
+            else:
+                self._send(404, {"error": "not_found"})
+
+        def do_DELETE(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path.startswith("/register/"):
+                self._client_configuration("DELETE", path.removeprefix("/register/"), b"")
             else:
                 self._send(404, {"error": "not_found"})
 
@@ -405,13 +500,16 @@ def _handler_for(idp: FakeIdp) -> type[BaseHTTPRequestHandler]:
                 self._send(200, idp.issue(client, form.get("scope", "").split()))
 
         def _introspect(self, body: bytes) -> None:
-            with idp._lock:
+            with idp.lock:
                 idp.introspections.append(self._record(b""))
             caller = _basic_credentials(self.headers.get("authorization"))
             expected = idp.introspection_client
-            if caller is None or caller[0] != expected.client_id or not secrets.compare_digest(caller[1], expected.client_secret):
+            if idp.verify_introspection_caller and (caller is None or caller[0] != expected.client_id
+                                                    or not secrets.compare_digest(caller[1], expected.client_secret)):
                 self._oauth_error(401, "invalid_client", basic_challenge=True)
                 return
+            if idp.stall is not None:
+                idp.stall.wait(10)
             mode = idp.introspection_mode
             if mode == "error":
                 self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "server_error"})
@@ -420,8 +518,9 @@ def _handler_for(idp: FakeIdp) -> type[BaseHTTPRequestHandler]:
             else:
                 if mode == "slow":
                     idp._stopping.wait(idp.slow_seconds)
-                token = self._form(body).get("token", "")
-                self._send(200, idp.introspect(token))
+                answer = idp.introspect(self._form(body).get("token", ""))
+                raw = answer if isinstance(answer, bytes) else None
+                self._send(idp.introspect_status, answer, raw=raw)
 
         def _revoke(self, form: dict[str, str]) -> None:
             if idp.authenticate_client(self.headers.get("authorization")) is None:
@@ -432,7 +531,7 @@ def _handler_for(idp: FakeIdp) -> type[BaseHTTPRequestHandler]:
 
         def _register(self, body: bytes) -> None:
             record = self._record(body)
-            with idp._lock:
+            with idp.lock:
                 idp.registrations.append(record)
             authorization = self.headers.get("authorization") or ""
             scheme, _, token = authorization.partition(" ")
@@ -440,7 +539,39 @@ def _handler_for(idp: FakeIdp) -> type[BaseHTTPRequestHandler]:
                 self._send(401, {"error": "invalid_token"}, headers={"www-authenticate": 'Bearer error="invalid_token"'})
             elif not isinstance(record.body, dict):
                 self._send(400, {"error": "invalid_client_metadata", "error_description": "a JSON object is required"})
+            elif idp.registration_status != 201:
+                self._send(idp.registration_status, {"error": "invalid_client_metadata",
+                                                     "error_description": "redirect_uris refused (the test's script)"})
             else:
                 self._send(201, idp.register(record.body))
+
+        def _client_configuration(self, method: str, client_id: str, body: bytes) -> None:
+            """RFC 7592: read (GET), replace (PUT) or delete (DELETE) a registration with
+            its registration access token; 401 for a wrong token, as §2 says."""
+            client = idp.configured_client(client_id, self.headers.get("authorization"))
+            if client is None:
+                self._send(401, {"error": "invalid_token"}, headers={"www-authenticate": 'Bearer error="invalid_token"'})
+            elif method == "GET":
+                self._send(200, idp.client_information(client))
+            elif method == "DELETE":
+                with idp.lock:
+                    idp.clients.pop(client.client_id, None)
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+            else:
+                try:
+                    metadata = json.loads(body)
+                except ValueError:
+                    metadata = None
+                if not isinstance(metadata, dict) or metadata.get("client_id") != client.client_id:
+                    # §2.2: the request carries the client_id; the server never takes another one.
+                    self._send(400, {"error": "invalid_client_metadata", "error_description": "client_id must match"})
+                    return
+                client.metadata = {name: value for name, value in metadata.items()
+                                   if name not in ("client_id", "client_secret", "registration_access_token",
+                                                   "registration_client_uri", "client_id_issued_at",
+                                                   "client_secret_expires_at")}
+                self._send(200, idp.client_information(client))
 
     return Handler

@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.integration.fake_idp import OPAQUE_TOKEN_PATTERN, FakeIdp, tamper, unsigned
+from tests.fake_idp import OPAQUE_TOKEN_PATTERN, FakeIdp, tamper, unsigned
 
 
 @pytest.fixture
@@ -136,3 +136,51 @@ def test_claims_can_be_dated_in_the_past_or_future(idp: FakeIdp) -> None:
     assert expired["exp"] < now
     future = idp.claims("c", now=now + 3600)
     assert future["nbf"] > now
+
+
+def _register(http: httpx.Client, idp: FakeIdp, metadata: dict[str, object]) -> dict[str, object]:
+    answer = http.post("/register", json=metadata, headers={"authorization": f"Bearer {idp.initial_access_token}"})
+    assert answer.status_code == 201
+    return answer.json()
+
+
+def test_client_configuration_reads_updates_and_deletes_a_registration(http: httpx.Client, idp: FakeIdp) -> None:
+    # RFC 7592: the registration answer names the client's configuration endpoint and the
+    # token for it; only that token reads, replaces or deletes the registration.
+    registered = _register(http, idp, {"client_name": "app", "grant_types": ["client_credentials"]})
+    uri, token = str(registered["registration_client_uri"]), str(registered["registration_access_token"])
+    assert uri == f"{idp.base_url}/register/{registered['client_id']}"
+    bearer = {"authorization": f"Bearer {token}"}
+    assert http.get(uri).status_code == 401
+    assert http.get(uri, headers={"authorization": f"Bearer {idp.initial_access_token}"}).status_code == 401
+    read = http.get(uri, headers=bearer).json()
+    assert (read["client_id"], read["client_name"], read["client_secret"]) == (
+        registered["client_id"], "app", registered["client_secret"])
+    assert http.put(uri, json={"client_id": "someone-else", "client_name": "x"}, headers=bearer).status_code == 400
+    updated = http.put(uri, json={"client_id": registered["client_id"], "client_name": "renamed"}, headers=bearer)
+    assert updated.status_code == 200 and updated.json()["client_name"] == "renamed"
+    assert http.delete(uri, headers=bearer).status_code == 204
+    assert http.get(uri, headers=bearer).status_code == 401
+    refused = http.post("/token", data={"grant_type": "client_credentials"},
+                        auth=(str(registered["client_id"]), str(registered["client_secret"])))
+    assert refused.status_code == 401
+
+
+def test_a_public_client_is_registered_without_a_secret(http: httpx.Client, idp: FakeIdp) -> None:
+    registered = _register(http, idp, {"client_name": "spa", "token_endpoint_auth_method": "none"})
+    assert "client_secret" not in registered and registered["client_id"] in idp.clients
+
+
+def test_scripted_answers_and_failures(http: httpx.Client, idp: FakeIdp) -> None:
+    idp.reset(jwks_document={"keys": []}, jwks_status=503, answers={"tok": {"active": True, "client_id": "c"}},
+              verify_introspection_caller=False, issuer_override="https://elsewhere.example")
+    jwks = http.get("/jwks")
+    assert (jwks.status_code, jwks.json()) == (503, {"keys": []})
+    assert http.post("/introspect", data={"token": "tok"}).json() == {"active": True, "client_id": "c"}
+    assert idp.introspection_count == 1 and idp.authorizations == [""]
+    assert http.get("/.well-known/openid-configuration").json()["issuer"] == "https://elsewhere.example"
+    idp.reset()
+    assert http.get("/jwks").status_code == 200 and idp.jwks_fetches == 1 and idp.introspection_count == 0
+    assert http.post("/introspect", data={"token": "tok"}).status_code == 401
+    with pytest.raises(AttributeError):
+        idp.reset(no_such_knob=1)
