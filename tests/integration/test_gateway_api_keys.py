@@ -49,8 +49,9 @@ def test_regenerate_revokes_the_old_value_and_keeps_the_association(api: Publish
 
 def test_a_key_with_a_validity_carries_its_expiry_and_works_until_then(api: PublishedApi) -> None:
     """The expiry is set from validity_days and the key serves before it. No process
-    accepts a fake clock, so the denial past expiry (api_key_expired) is in test_faults,
-    which moves a stored expiry into the past and restarts authz_server."""
+    accepts a fake clock, so the denial past expiry (api_key_expired) is in
+    test_services_stopped_and_restarted, which moves a stored expiry into the past and
+    restarts authz_server."""
     before = datetime.now(timezone.utc)
     key, value, _app = ready_key(api, validity_days=1)
     expires_at = datetime.fromisoformat(key["expires_at"].replace("Z", "+00:00"))
