@@ -11,6 +11,7 @@ from admin_api.access.caller import Caller, Role
 from admin_api.services import api_keys, apis, applications, organizations
 from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import admin_pb2
+from tests.admin_api.key_helpers import open_key_store
 
 ADMIN = Caller(subject="alice", organization_id="default", role=Role.ADMIN)
 OTHER_ADMIN = Caller(subject="mallory", organization_id="acme", role=Role.ADMIN)
@@ -22,8 +23,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Store:
-    store = open_store(f"sqlite:///{db_path}")
+def store(db_path: Path, request: pytest.FixtureRequest) -> Store:
+    """A store on that file; with the `key_store` mark, one that can keep secrets (a KEK)
+    and derives the resident key manager from a public URL, as key management needs."""
+    if request.node.get_closest_marker("key_store"):
+        store = open_key_store(db_path)
+    else:
+        store = open_store(f"sqlite:///{db_path}")
     yield store
     store.db.dispose()
 

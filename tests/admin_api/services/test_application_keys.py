@@ -27,16 +27,7 @@ ADMIN = Caller(subject="alice", organization_id="default", role=Role.ADMIN)
 ACME = Caller(subject="mallory", organization_id="acme", role=Role.ADMIN)
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "portcullis.db"
-
-
-@pytest.fixture
-def store(db_path: Path):
-    store = open_key_store(db_path)
-    yield store
-    store.db.dispose()
+pytestmark = pytest.mark.key_store
 
 
 @pytest.fixture

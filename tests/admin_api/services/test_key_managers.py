@@ -3,7 +3,6 @@ secrets encrypted at rest, deletion rules, API allow-lists and organization isol
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -28,16 +27,7 @@ PUBLIC_KEY_PEM = ec.generate_private_key(ec.SECP256R1()).public_key().public_byt
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "portcullis.db"
-
-
-@pytest.fixture
-def store(db_path: Path):
-    store = open_key_store(db_path)
-    yield store
-    store.db.dispose()
+pytestmark = pytest.mark.key_store
 
 
 def _update(store, km_id: str, paths: list[str], caller: Caller = ADMIN, **fields) -> KM:

@@ -3,7 +3,6 @@ entitlement and organization isolation."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -13,23 +12,13 @@ from admin_api.db import models
 from admin_api.errors import AlreadyExists, InvalidArgument, NotFound
 from admin_api.services import organizations, users
 from portcullis.admin.v1 import admin_pb2, users_pb2
-from tests.admin_api.key_helpers import open_key_store
 
 ADMIN = Caller(subject="alice", organization_id="default", role=Role.ADMIN)
 ACME = Caller(subject="mallory", organization_id="acme", role=Role.ADMIN)
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "portcullis.db"
-
-
-@pytest.fixture
-def store(db_path: Path):
-    store = open_key_store(db_path)
-    yield store
-    store.db.dispose()
+pytestmark = pytest.mark.key_store
 
 
 def _user(store, username: str = "bob", roles: list[str] | None = None, caller: Caller = ADMIN) -> users_pb2.User:

@@ -3,7 +3,6 @@ changes, and replayed from the change log, where a key manager's payload is seal
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -16,17 +15,13 @@ from admin_api.sync import snapshot
 from admin_api.sync.watch import WatchConfig, changes_after, watch
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
 from portcullis.sync.v1 import sync_pb2
-from tests.admin_api.key_helpers import PUBLIC_URL, external_km, open_key_store, resident
+from tests.admin_api.key_helpers import PUBLIC_URL, external_km, resident
 
 ADMIN = Caller(subject="alice", organization_id="default", role=Role.ADMIN)
 SECRET = "introspection-secret-for-replicas"
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    store = open_key_store(tmp_path / "portcullis.db")
-    yield store
-    store.db.dispose()
+pytestmark = pytest.mark.key_store
 
 
 def _entities(store) -> list[sync_pb2.PolicyEntity]:
