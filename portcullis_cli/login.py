@@ -83,6 +83,14 @@ def password_login(server: str, *, client_id: str, client_secret: str | None, us
     return _credentials(answer, endpoints.token, client_id, public=not client_secret)
 
 
+def token_answer(server: str, *, client_id: str, client_secret: str | None, form: dict[str, str],
+                 scope: str | None) -> dict[str, Any]:
+    """One token request at the discovered token endpoint (`portcullis token`)."""
+    if scope:
+        form = {**form, "scope": scope}
+    return _token_request(discover(server).token, form, client_id, client_secret)
+
+
 def _s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import click
 
 from portcullis_cli.config import ConfigFile, LoginCredentials
-from portcullis_cli.login import browser_login, password_login
+from portcullis_cli.login import browser_login, password_login, token_answer
 from portcullis_cli.session import Session, session_of
 
 
@@ -52,6 +53,31 @@ def login(client_id: str, client_secret: str | None, username: str | None, open_
     path = connection.config.credentials_path(connection.profile)
     credentials.write(path)
     click.echo(f"signed in to {connection.server} (profile {connection.profile}); token saved in {path}", err=True)
+
+
+@click.command()
+@click.option("--client-id", required=True, envvar="PORTCULLIS_CLIENT_ID", help="the consumer key")
+@click.option("--client-secret", envvar="PORTCULLIS_CLIENT_SECRET", help="its consumer secret "
+              "[env PORTCULLIS_CLIENT_SECRET]")
+@click.option("--username", help="the password grant for this user (password from PORTCULLIS_PASSWORD or asked); "
+              "without it: client_credentials")
+@click.option("--scope", help="scopes to ask for, space-separated")
+@click.option("-o", "--output", type=click.Choice(["token", "json"]), default="token", show_default=True,
+              help="the access token alone, or the whole token answer")
+def token(client_id: str, client_secret: str | None, username: str | None, scope: str | None, output: str) -> None:
+    """Print an access token of an application key (client_credentials, or password
+    with --username), for calling APIs through the gateway. Nothing is saved."""
+    connection = _session().connection()
+    if username:
+        password = os.environ.get("PORTCULLIS_PASSWORD") or click.prompt(f"password for {username}",
+                                                                          hide_input=True)
+        answer = token_answer(connection.server, client_id=client_id, client_secret=client_secret,
+                              form={"grant_type": "password", "username": username, "password": password},
+                              scope=scope)
+    else:
+        answer = token_answer(connection.server, client_id=client_id, client_secret=client_secret,
+                              form={"grant_type": "client_credentials"}, scope=scope)
+    click.echo(json.dumps(answer, indent=2) if output == "json" else answer["access_token"])
 
 
 @click.command()
@@ -131,4 +157,5 @@ def delete_profile(name: str) -> None:
 def register(cli: click.Group) -> None:
     cli.add_command(login)
     cli.add_command(logout)
+    cli.add_command(token)
     cli.add_command(profiles_group)

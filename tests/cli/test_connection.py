@@ -168,3 +168,17 @@ def test_login_in_the_browser_with_pkce(cli: Deployment, resident_user: dict[str
     saved = cli.config.parent / "credentials" / "default.json"
     assert saved.exists()
     assert main(["--config", str(cli.config), "--server", cli.server, "apis", "list", "-o", "json"]) == 0
+
+
+def test_token_for_an_application_key(cli: Deployment, resident_user: dict[str, str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTCULLIS_CLIENT_SECRET", resident_user["client_secret"])
+    monkeypatch.setenv("PORTCULLIS_PASSWORD", PASSWORD)
+    result = cli.run("token", "--client-id", resident_user["client_id"], "--username", resident_user["username"],
+                     token=False)
+    assert result.code == 0, result.err
+    access_token = result.out.strip()
+    assert access_token.count(".") == 2  # a JWT, alone on stdout
+    assert cli.run("--token", access_token, "apis", "list", token=False).code == 0
+    refused = cli.run("token", "--client-id", resident_user["client_id"], token=False)  # no client_credentials
+    assert refused.code == 1 and "unauthorized_client" in refused.err
