@@ -13,15 +13,27 @@ from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.context import Allow, RequestContext
 from authz_server.decision_log import log_decision
 from authz_server.denials import Denial, InternalError
-from authz_server.envoy_adapter import deny_response, to_check_response, to_request_context
+from authz_server.envoy_adapter import deny_response, dry_run_response, to_check_response, to_request_context
+from authz_server.index.apis import ApiPolicy
 from authz_server.index.store import PolicyStore
 from authz_server.key_managers.services import TokenServices
-from authz_server.metrics.recorder import OUTCOME_ALLOW, OUTCOME_DENY, recorder
+from authz_server.metrics.recorder import OUTCOME_ALLOW, OUTCOME_DENY, OUTCOME_WOULD_DENY, recorder
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline import decide
 from authz_server.pipeline.decide import Trace
 
 log = logging.getLogger(__name__)
+
+
+def dry_run_api(decision: Denial, trace: Trace, index: PolicyIndex | None) -> ApiPolicy | None:
+    """The API whose enforcement is DRY_RUN, when `decision` denies a call to one: that call
+    is allowed (would_deny). An internal error still fails closed."""
+    if isinstance(decision, InternalError):
+        return None
+    api = trace.api
+    if api is None and decision.api_id and index is not None:
+        api = index.apis.get(decision.api_id)   # a route denial: the API was found, not routed
+    return api if api is not None and api.dry_run else None
 
 
 class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
@@ -63,15 +75,21 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
     def check(self, request: external_auth_pb2.CheckRequest) -> external_auth_pb2.CheckResponse:
         """Always answers; raises only offload.WouldBlock (run it again where waiting is allowed)."""
         started = time.perf_counter()
-        request_context, decision, _index = self.decision_for(request)
+        trace = Trace()
+        request_context, decision, index = self.decision_for(request, trace)
+        outcome = OUTCOME_ALLOW if isinstance(decision, Allow) else OUTCOME_DENY
         try:
-            response = to_check_response(decision, request_context)
+            shadow = dry_run_api(decision, trace, index) if outcome is OUTCOME_DENY else None
+            if shadow is not None:
+                outcome = OUTCOME_WOULD_DENY
+                response = dry_run_response(decision, shadow, trace.identity, request_context)
+            else:
+                response = to_check_response(decision, request_context)
         except Exception:
             log.exception("internal error while building a CheckResponse")
-            decision = InternalError()
+            decision, outcome = InternalError(), OUTCOME_DENY
             response = deny_response(decision)
         elapsed = time.perf_counter() - started
-        log_decision(decision, request_context, elapsed)
-        recorder.decision(OUTCOME_ALLOW if isinstance(decision, Allow) else OUTCOME_DENY, decision.code,
-                          decision.api_id, decision.credential, elapsed)
+        log_decision(decision, request_context, elapsed, outcome=outcome)
+        recorder.decision(outcome, decision.code, decision.api_id, decision.credential, elapsed)
         return response

@@ -24,12 +24,14 @@ from authz_server.settings import DECISION_LOG_MODES
 
 log = logging.getLogger("authz_server.decision")
 
-def format_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float) -> str:
+def format_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float,
+                    outcome: str | None = None) -> str:
+    """`outcome` overrides allow/deny: "would_deny" for a denial an API in DRY_RUN let through."""
     if isinstance(decision, Allow):
         outcome, environment, application_id = "allow", decision.environment.value, decision.application_id
         kind, key_manager_id, consumer_key = decision.credential_kind, decision.key_manager_id, decision.consumer_key
     else:
-        outcome, environment, application_id = "deny", "", ""
+        outcome, environment, application_id = outcome or "deny", "", ""
         kind = key_manager_id = consumer_key = ""
     if request is not None:
         method, path, request_id = request.method or "-", request.raw_path or "-", request.request_id or "-"
@@ -71,10 +73,12 @@ class DecisionLog:
     def wants(self, decision: Allow | Denial) -> bool:
         return self.mode == "all" or (self.mode == "denials" and not isinstance(decision, Allow))
 
-    def record(self, decision: Allow | Denial, request: RequestContext | None, latency_seconds: float) -> None:
+    def record(self, decision: Allow | Denial, request: RequestContext | None, latency_seconds: float,
+               outcome: str | None = None) -> None:
         if not self.wants(decision):
             return
-        line = f"{self._timestamp()} INFO authz_server.decision{self._who} {format_decision(decision, request, latency_seconds)}\n"
+        text = format_decision(decision, request, latency_seconds, outcome)
+        line = f"{self._timestamp()} INFO authz_server.decision{self._who} {text}\n"
         with self._lock:
             if len(self._pending) >= self._max_pending:
                 self._dropped += 1
@@ -129,9 +133,10 @@ def install(sink: DecisionLog | None) -> None:
     _sink = sink
 
 
-def log_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float) -> None:
+def log_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float,
+                 outcome: str | None = None) -> None:
     sink = _sink
     if sink is not None:
-        sink.record(decision, request, latency_seconds)
+        sink.record(decision, request, latency_seconds, outcome)
     elif log.isEnabledFor(logging.INFO):
-        log.info("%s", format_decision(decision, request, latency_seconds))
+        log.info("%s", format_decision(decision, request, latency_seconds, outcome))

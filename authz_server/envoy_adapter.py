@@ -15,7 +15,10 @@ from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
 from authz_server.context import Allow, RequestContext
+from authz_server.context import Identity
 from authz_server.denials import Denial
+from authz_server.index.api_keys import KeyEnvironment
+from authz_server.index.apis import ApiPolicy
 from authz_server.pipeline.client_ip import resolve_client_ip
 from authz_server.pipeline.paths import parse_path, parse_query, split_target
 
@@ -80,8 +83,7 @@ def _metadata(**fields: str) -> struct_pb2.Struct:
     return metadata
 
 
-def _headers_to_remove(request: RequestContext | None, allow: Allow, set_names: set[str]) -> list[str]:
-    api = allow.route.api
+def _headers_to_remove(request: RequestContext | None, api: ApiPolicy, set_names: set[str]) -> list[str]:
     names: list[str] = []
     if api.api_key is not None:
         names.append(api.api_key.header)
@@ -97,8 +99,8 @@ def _headers_to_remove(request: RequestContext | None, allow: Allow, set_names: 
     return [name for name in dict.fromkeys(names) if name not in set_names and name not in _UNREMOVABLE]
 
 
-def _query_parameters_to_remove(request: RequestContext | None, allow: Allow) -> list[str]:
-    scheme = allow.route.api.api_key
+def _query_parameters_to_remove(request: RequestContext | None, api: ApiPolicy) -> list[str]:
+    scheme = api.api_key
     if scheme is None or scheme.query_param is None:
         return []
     names = [scheme.query_param]
@@ -116,8 +118,8 @@ def allow_response(allow: Allow, request: RequestContext | None) -> external_aut
     set_names = {option.header.key for option in headers}
     ok = external_auth_pb2.OkHttpResponse(
         headers=headers,
-        headers_to_remove=_headers_to_remove(request, allow, set_names),
-        query_parameters_to_remove=_query_parameters_to_remove(request, allow),
+        headers_to_remove=_headers_to_remove(request, allow.route.api, set_names),
+        query_parameters_to_remove=_query_parameters_to_remove(request, allow.route.api),
     )
     return external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
@@ -156,6 +158,34 @@ def deny_response(denial: Denial) -> external_auth_pb2.CheckResponse:
             api_id=denial.api_id,
             api_key_id=denial.api_key_id,
             reason=denial.code,
+        ),
+    )
+
+
+def dry_run_response(denial: Denial, api: ApiPolicy, identity: Identity | None,
+                     request: RequestContext | None) -> external_auth_pb2.CheckResponse:
+    """An API in DRY_RUN: the call `denial` would refuse is allowed, with the usual upstream
+    hygiene (credentials and x-portcullis-* removed, a client-sent backend JWT header
+    removed; no backend JWT is signed for a call its policy refuses), and the would-be
+    reason in the metadata for Envoy's access log."""
+    environment = (identity.environment if identity is not None and identity.environment is not None
+                   else KeyEnvironment.PRODUCTION).value
+    headers = [_header(ENVIRONMENT_HEADER, environment)]
+    ok = external_auth_pb2.OkHttpResponse(
+        headers=headers,
+        headers_to_remove=_headers_to_remove(request, api, {ENVIRONMENT_HEADER}),
+        query_parameters_to_remove=_query_parameters_to_remove(request, api),
+    )
+    return external_auth_pb2.CheckResponse(
+        status=status_pb2.Status(code=code_pb2.OK),
+        ok_response=ok,
+        dynamic_metadata=_metadata(
+            api_id=api.id,
+            api_key_id=denial.api_key_id,
+            application_id=(identity.application_id or "") if identity is not None else "",
+            environment=environment,
+            reason=denial.code,
+            outcome="would_deny",
         ),
     )
 

@@ -56,6 +56,7 @@ class Api(Base):
     # Validated BackendJwtConfig with defaults filled in (proto JSON); None: never set.
     backend_jwt: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     pass_authorization_header: Mapped[bool] = mapped_column(Boolean, default=False)
+    enforcement: Mapped[str] = mapped_column(String(16), default="ENFORCE", server_default="ENFORCE")
     # Validated UpstreamConfig (proto JSON); None: the defaults.
     upstream: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 

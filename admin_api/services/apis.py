@@ -46,8 +46,14 @@ _SEE_EVERY_STATE = frozenset({Role.ADMIN, Role.PUBLISHER, Role.CREATOR})
 
 MUTABLE = frozenset({"name", "version", "context", "production_endpoint", "sandbox_endpoint", "resources",
                      "security", "subscription_less", "description", "backend_jwt",
-                     "pass_authorization_header", "upstream"})
+                     "pass_authorization_header", "upstream", "enforcement"})
 IMMUTABLE = frozenset({"id", "organization_id", "base_path", "lifecycle_state", "created_at", "updated_at"})
+
+
+def _enforcement(value: int, field: str = "enforcement") -> str:
+    if value not in admin_pb2.Enforcement.values():
+        raise InvalidArgument(f"{field}: unknown enforcement {value}", field=field)
+    return admin_pb2.Enforcement.Name(value)
 
 
 def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller) -> admin_pb2.Api:
@@ -64,6 +70,7 @@ def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller
         resources=_resources(request.resources),
         security=security_json(_security(request.security, request.HasField("security"))),
         subscription_less=request.subscription_less,
+        enforcement=_enforcement(request.enforcement),
         lifecycle_state=State.Name(State.CREATED),
         description=validation.description(request.description),
         created_at=now,
@@ -131,6 +138,8 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
                 row.security = security_json(_security(new.security, new.HasField("security"), field))
             elif path == "subscription_less":
                 row.subscription_less = new.subscription_less
+            elif path == "enforcement":
+                row.enforcement = _enforcement(new.enforcement, field)
             elif path == "description":
                 row.description = validation.description(new.description, field)
             elif path == "backend_jwt":

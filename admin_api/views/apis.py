@@ -56,6 +56,7 @@ def api_pb(row: models.Api) -> admin_pb2.Api:
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),
         pass_authorization_header=bool(row.pass_authorization_header),
+        enforcement=admin_pb2.Enforcement.Value(row.enforcement or "ENFORCE"),
     )
     if row.backend_jwt is not None:
         message.backend_jwt.CopyFrom(backend_jwt_pb(row.backend_jwt))

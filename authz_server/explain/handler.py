@@ -20,7 +20,8 @@ from google.protobuf.message import DecodeError
 from portcullis.admin.v1 import decisions_pb2
 from portcullis.sync.v1 import explain_pb2
 
-from authz_server.check_servicer import AuthorizationService
+from authz_server.check_servicer import AuthorizationService, dry_run_api
+from authz_server.denials import Denial
 from authz_server.explain import trace as stage_trace
 from authz_server.h2grpc.grpc_wire import GrpcError, StatusCode
 from authz_server.pipeline.decide import Trace
@@ -52,7 +53,8 @@ class ExplainHandler:
         check = check_request(request)
         trace = Trace()
         _context, decision, index = self._service.decision_for(check, trace)
-        answer = stage_trace.build(decision, trace, index, replica=self._replica)
+        shadow = dry_run_api(decision, trace, index) if isinstance(decision, Denial) else None
+        answer = stage_trace.build(decision, trace, index, replica=self._replica, dry_run=shadow is not None)
         log.info("explain: outcome=%s reason=%s api_id=%s revision=%d", answer.outcome, answer.reason,
                  answer.api.id or "-", answer.revision)
         return answer

@@ -89,6 +89,7 @@ class ApiPolicy:
     context: str = ""
     backend_jwt: BackendJwtPolicy | None = None   # None: no backend JWT
     pass_authorization_header: bool = False
+    dry_run: bool = False               # enforcement DRY_RUN: denials are logged and counted, not answered
     # The backend JWT's header name, also when it is off: a client-sent copy is removed.
     backend_jwt_header: str = backend_contract.DEFAULT_HEADER
 
@@ -170,6 +171,7 @@ def compile_api(api: admin_pb2.Api) -> ApiPolicy:
         context=api.context,
         backend_jwt=_backend_jwt(api),
         pass_authorization_header=api.pass_authorization_header,
+        dry_run=api.enforcement == admin_pb2.DRY_RUN,
         backend_jwt_header=(api.backend_jwt.header or backend_contract.DEFAULT_HEADER).strip().lower(),
     )
 
