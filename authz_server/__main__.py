@@ -14,6 +14,7 @@ import threading
 from portcullis_shared.settings import SettingsError
 
 from authz_server.settings import AuthzSettings
+from authz_server.throttle.table_file import shared_counter_table
 from authz_server.upb import ProtobufBackendError, require_upb
 from authz_server.workers import Supervisor, parse_worker_index
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if worker_index is None and settings.workers > 1:
         log.info("starting %d workers with %r", settings.workers, settings)
-        return _supervise(settings, stopping)
+        with shared_counter_table(settings.throttle.counters):
+            return _supervise(settings, stopping)
     if worker_index is None:
         log.info("starting with %r", settings)
     # Imported here: the supervisor stays small (no grpc, no index) and only its workers load them.

@@ -11,6 +11,7 @@ from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.context import Allow, RequestContext
+from authz_server.throttle.limiter import Throttle
 from authz_server.decision_log import log_decision
 from authz_server.denials import Denial, InternalError
 from authz_server.envoy_adapter import deny_response, dry_run_response, to_check_response, to_request_context
@@ -45,26 +46,30 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         clock: Callable[[], float] = time.time,
         tokens: TokenServices | None = None,
         backend_jwt: BackendJwtIssuer | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self._store = store
         self._tokens = tokens
         # Signing needs nothing but the index's keys: on by default, issuer "portcullis".
         self._backend_jwt = backend_jwt or BackendJwtIssuer()
+        self._throttle = throttle    # None: no throttling (embedding, tests)
         self._trusted_hops = trusted_hops
         self._clock = clock
 
     def Check(self, request: external_auth_pb2.CheckRequest, context: grpc.ServicerContext) -> external_auth_pb2.CheckResponse:
         return self.check(request)
 
-    def decision_for(self, request: external_auth_pb2.CheckRequest, trace: Trace | None = None
-               ) -> tuple[RequestContext | None, Allow | Denial, PolicyIndex | None]:
+    def decision_for(self, request: external_auth_pb2.CheckRequest, trace: Trace | None = None, *,
+                     count: bool = True) -> tuple[RequestContext | None, Allow | Denial, PolicyIndex | None]:
         """The decision on `request` and the index it used: what Check answers, and what
-        decision explain runs (the same code, on the same index, caches and clock)."""
+        decision explain runs (the same code, on the same index, caches and clock).
+        `count` False (explain): throttling counters are neither checked nor counted."""
         request_context: RequestContext | None = None
         index = self._store.current
         try:
             request_context = to_request_context(request, trusted_hops=self._trusted_hops)
-            decision = decide(request_context, index, self._clock(), self._tokens, self._backend_jwt, trace)
+            decision = decide(request_context, index, self._clock(), self._tokens, self._backend_jwt, trace,
+                              self._throttle if count else None)
         except Denial as denial:  # bad_request from parsing
             decision = denial
         except Exception:

@@ -102,6 +102,10 @@ class Allow:
     subscription: SubscriptionPolicy | None = None
     code: str = "allowed"
     backend_jwt: str = ""                     # the signed backend JWT; "": none for this call
+    # Throttling: RateLimit fields for the client, and the limits this call is over
+    # (admitted because their policy does not stop on quota reach), e.g. ("subscription",).
+    rate_limit_headers: tuple[tuple[str, str], ...] = ()
+    over_quota: tuple[str, ...] = ()
 
     @property
     def api_id(self) -> str:

@@ -43,6 +43,7 @@ def format_decision(decision: Allow | Denial, request: RequestContext | None, la
         f"environment={environment or '-'} credential_kind={kind or '-'} key_manager_id={key_manager_id or '-'} "
         f"consumer_key={consumer_key or '-'} method={method} path={path} request_id={request_id} "
         f"latency_ms={latency_seconds * 1000.0:.3f}"
+        + (f" over_quota={','.join(decision.over_quota)}" if isinstance(decision, Allow) and decision.over_quota else "")
     )
 
 

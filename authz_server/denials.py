@@ -51,6 +51,8 @@ class Denial(Exception):
         self.api_id: str = ""
         self.api_key_id = api_key_id
         self.credential = "none"   # the kind of credential found (metric label); decide() sets it
+        # Response headers besides the reason's (e.g. Retry-After and RateLimit on a 429).
+        self.headers: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
@@ -99,6 +101,12 @@ class BackendJwtUnavailable(Denial):
     code = "backend_jwt_unavailable"
     http_status = 503
     default_message = "The backend JWT this API requires could not be signed."
+
+
+class ThrottlingUnavailable(Denial):
+    code = "throttling_unavailable"
+    http_status = 503
+    default_message = "The shared throttling counters cannot be reached (failure mode closed)."
 
 
 class InternalError(Denial):
@@ -313,6 +321,37 @@ class InsufficientScope(Forbidden):
     def __init__(self, scopes: tuple[str, ...] = (), message: str | None = None) -> None:
         super().__init__(message)
         self.scopes = scopes   # the resource's scopes, for the challenge's scope="..."
+
+
+# --- 429: over a throttling limit -------------------------------------------------------
+
+
+class Throttled(Denial, abstract=True):
+    """Over a limit: answered with Retry-After and the RateLimit fields."""
+
+
+class SubscriptionThrottled(Throttled):
+    code = "subscription_throttled"
+    http_status = 429
+    default_message = "The subscription's tier allows no more calls to this API in this window."
+
+
+class ApplicationThrottled(Throttled):
+    code = "application_throttled"
+    http_status = 429
+    default_message = "The application's tier allows no more calls in this window."
+
+
+class ApiThrottled(Throttled):
+    code = "api_throttled"
+    http_status = 429
+    default_message = "This API (or resource) allows no more calls in this window."
+
+
+class BurstThrottled(Throttled):
+    code = "burst_throttled"
+    http_status = 429
+    default_message = "Too many calls in a short time (burst control): slow down."
 
 
 def _concrete(base: type[Denial]) -> Iterator[type[Denial]]:

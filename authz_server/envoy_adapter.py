@@ -121,7 +121,10 @@ def allow_response(allow: Allow, request: RequestContext | None) -> external_aut
         headers_to_remove=_headers_to_remove(request, allow.route.api, set_names),
         query_parameters_to_remove=_query_parameters_to_remove(request, allow.route.api),
     )
-    return external_auth_pb2.CheckResponse(
+    if allow.rate_limit_headers:
+        # On the backend's response to the client (the RateLimit fields).
+        ok.response_headers_to_add.extend(_header(name, value) for name, value in allow.rate_limit_headers)
+    response = external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
         ok_response=ok,
         dynamic_metadata=_metadata(
@@ -138,6 +141,10 @@ def allow_response(allow: Allow, request: RequestContext | None) -> external_aut
             consumer_key=allow.consumer_key,
         ),
     )
+    if allow.over_quota:
+        # The limits this call is over but was admitted under (stop_on_quota_reach off).
+        response.dynamic_metadata.fields["over_quota"].string_value = ",".join(allow.over_quota)
+    return response
 
 
 def deny_response(denial: Denial) -> external_auth_pb2.CheckResponse:
@@ -146,6 +153,7 @@ def deny_response(denial: Denial) -> external_auth_pb2.CheckResponse:
         _header(REASON_HEADER, denial.code),
     ]
     headers.extend(_header("www-authenticate", challenge, _APPEND) for challenge in denial.challenges)
+    headers.extend(_header(name, value) for name, value in denial.headers)
     body = json.dumps({"code": denial.code, "message": denial.message}, separators=(",", ":"))
     return external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=denial.code),

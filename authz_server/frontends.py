@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from authz_server.throttle.limiter import Throttle
 from authz_server import offload
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.check_servicer import AuthorizationService
@@ -142,6 +143,7 @@ def start_server(
     service: AuthorizationService | None = None,
     tokens: TokenServices | None = None,
     backend_jwt: BackendJwtIssuer | None = None,
+    throttle: Throttle | None = None,
     frontend: str = "native",
     health: HealthStatus | None = None,
     explain_token: Callable[[], str | None] | None = None,
@@ -157,7 +159,8 @@ def start_server(
     `explain_token` (the sync token) also serves decision explain, for that token only."""
     if frontend not in FRONTENDS:
         raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
-    service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt)
+    service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt,
+                                              throttle=throttle)
     status = health or HealthStatus()
     store.on_ready(status.set_serving)
     extra = {EXPLAIN_PATH: ExplainHandler(service, explain_token, replica)} if explain_token is not None else {}

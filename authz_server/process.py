@@ -19,6 +19,7 @@ from authz_server.metrics.recorder import recorder
 from authz_server.metrics.worker import start_worker_metrics
 from authz_server.settings import AuthzSettings
 from authz_server.staleness import StalenessGuard
+from authz_server.throttle.limiter import Throttle
 from authz_server.sync_client import Liveness, PolicySyncClient, token_source
 from authz_server.workers import parent_gone
 
@@ -45,6 +46,15 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
     health = HealthStatus()
     replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
     try:
+        throttle = Throttle.from_settings(settings.throttle)
+    except (OSError, RuntimeError) as exc:   # the supervisor's counter table is not usable
+        log.error("cannot open the throttle counters: %s", exc)
+        tokens.stop()
+        install(None)
+        decisions.stop()
+        return 1
+    throttle.start()
+    try:
         server = start_server(
             store,
             health=health,
@@ -59,9 +69,11 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
             tokens=tokens,
             backend_jwt=BackendJwtIssuer(issuer=settings.backend_jwt.issuer,
                                          cache=BackendJwtCache(settings.backend_jwt.cache_size)),
+            throttle=throttle,
         )
     except (OSError, RuntimeError) as exc:
         log.error("cannot serve on %s:%d: %s", settings.mesh.host, port, exc)
+        throttle.stop()
         tokens.stop()
         install(None)
         decisions.stop()
@@ -98,6 +110,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
         stop_metrics()
         sync.stop()
         server.stop(grace=2.0)
+        throttle.stop()
         tokens.stop()
         install(None)
         decisions.stop()

@@ -64,6 +64,44 @@ class BackendJwtSettings(SettingsGroup):
                               "signed backend JWTs each authz_server worker keeps for reuse")
 
 
+THROTTLE_FAILURE_MODES = ("open", "closed")
+# Set by the supervisor for its workers: the counter table they share.
+THROTTLE_TABLE_VARIABLE = "PORTCULLIS_THROTTLE_TABLE"
+
+
+@dataclass(frozen=True)
+class ThrottleSettings(SettingsGroup):
+    """Throttling: where the counters live (this authz_server, or Redis for every replica)."""
+
+    redis_url: str | None = setting(
+        "PORTCULLIS_REDIS_URL", text, None,
+        "`redis://host:port/db` (or `rediss://`, `unix://`): throttling counters shared by every authz_server "
+        "replica through Redis (see [Throttling](#throttling)); unset: each authz_server counts for itself, "
+        "exactly across its workers", shown="unset", secret=True)
+    failure_mode: str = setting(
+        "PORTCULLIS_THROTTLE_FAILURE_MODE", choice(*THROTTLE_FAILURE_MODES), "open",
+        "Redis away or slow: `open` counts locally (each replica admits up to the limit on its own) until it is "
+        "back; `closed` spends the quota already leased, then refuses with `throttling_unavailable`")
+    redis_timeout_seconds: float = setting(
+        "PORTCULLIS_REDIS_TIMEOUT_SECONDS", positive(maximum=5.0), 0.25,
+        "bound on a Redis round trip (only calls without a lease wait on one, on a thread, never the event loop)")
+    counters: int = setting(
+        "PORTCULLIS_THROTTLE_COUNTERS", whole(minimum=64), 131_072,
+        "slots of the counter table the workers share (64 bytes each, in /dev/shm); one per counter with calls in "
+        "its current window")
+    headers_on_allow: bool = setting(
+        "PORTCULLIS_THROTTLE_HEADERS_ON_ALLOW", switch, True,
+        "`RateLimit-Policy` and `RateLimit` fields on allowed calls too (refused calls always have them)")
+    table_path: str | None = setting(
+        THROTTLE_TABLE_VARIABLE, text, None,
+        "set by authz_server's supervisor for its workers (the counter table file they share); not for users",
+        shown="unset")
+
+    def __post_init__(self) -> None:
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("PORTCULLIS_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+
+
 @dataclass(frozen=True)
 class AuthzSettings(SettingsGroup):
     mesh: MeshSettings = group(MeshSettings)
@@ -114,6 +152,7 @@ class AuthzSettings(SettingsGroup):
         "(see [Health](#health)). More than `PORTCULLIS_SYNC_HEARTBEAT_SECONDS`", shown="off")
     tokens: TokenSettings = group(TokenSettings)
     backend_jwt: BackendJwtSettings = group(BackendJwtSettings)
+    throttle: ThrottleSettings = group(ThrottleSettings)
 
     def __post_init__(self) -> None:
         heartbeat = self.mesh.sync_heartbeat_seconds

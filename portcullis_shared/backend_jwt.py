@@ -14,6 +14,6 @@ ALGORITHMS = ("ES256", "RS256", "EdDSA")
 # RFC 7519 registered claims (set or reserved) and Portcullis's own claims.
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 PORTCULLIS_CLAIMS = frozenset({
-    "org", "application", "subscriber", "api", "key_type", "consumer_key", "scopes", "credential",
+    "org", "application", "subscriber", "api", "key_type", "consumer_key", "scopes", "credential", "over_quota",
 })
 RESERVED_CLAIMS = REGISTERED_CLAIMS | PORTCULLIS_CLAIMS

@@ -44,6 +44,7 @@ def backend_claims(
     environment: str,
     identity: Identity | None,
     application: ApplicationPolicy | None,
+    over_quota: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -63,6 +64,8 @@ def backend_claims(
         claims["subscriber"] = application.owner
     if identity is not None and identity.consumer_key:
         claims["consumer_key"] = identity.consumer_key
+    if over_quota:
+        claims["over_quota"] = list(over_quota)
     _add_extra(claims, config, identity.claims if identity is not None else {})
     return claims
 

@@ -21,7 +21,8 @@ class BackendJwtIssuer:
         self.cache = cache or BackendJwtCache()
 
     def issue(self, api: ApiPolicy, environment: str, identity: Identity | None, index: PolicyIndex,
-              now: float) -> str:
+              now: float, over_quota: tuple[str, ...] = ()) -> str:
+        """`over_quota`: the limits the call is over but admitted under (claim `over_quota`)."""
         config = api.backend_jwt
         if config is None:
             raise ValueError(f"API {api.id} has no backend JWT")
@@ -32,13 +33,13 @@ class BackendJwtIssuer:
         application = index.applications.get(application_id) if application_id else None
         credential = identity.credential_id if identity is not None else ANONYMOUS
         # No credential id, no caching: two callers must never share a token.
-        cache_key = (credential, api.id, config, environment, key.kid, application) if credential else None
+        cache_key = (credential, api.id, config, environment, key.kid, application, over_quota) if credential else None
         if cache_key is not None:
             cached = self.cache.get(cache_key, now)
             if cached is not None:
                 return cached
         claims = backend_claims(issuer=self.issuer, now=int(now), config=config, api=api, environment=environment,
-                                identity=identity, application=application)
+                                identity=identity, application=application, over_quota=over_quota)
         token = self.signer.sign(claims, key)
         if cache_key is not None:
             self.cache.put(cache_key, token, claims["exp"], config.validity_seconds)

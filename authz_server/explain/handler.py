@@ -52,7 +52,7 @@ class ExplainHandler:
     def explain(self, request: decisions_pb2.ExplainDecisionRequest) -> decisions_pb2.DecisionTrace:
         check = check_request(request)
         trace = Trace()
-        _context, decision, index = self._service.decision_for(check, trace)
+        _context, decision, index = self._service.decision_for(check, trace, count=False)
         shadow = dry_run_api(decision, trace, index) if isinstance(decision, Denial) else None
         answer = stage_trace.build(decision, trace, index, replica=self._replica, dry_run=shadow is not None)
         log.info("explain: outcome=%s reason=%s api_id=%s revision=%d", answer.outcome, answer.reason,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
@@ -92,6 +93,7 @@ class ApiPolicy:
     dry_run: bool = False               # enforcement DRY_RUN: denials are logged and counted, not answered
     # The backend JWT's header name, also when it is off: a client-sent copy is removed.
     backend_jwt_header: str = backend_contract.DEFAULT_HEADER
+    throttling_policy: str = ""         # an API-kind policy's name for all calls; "": none
 
     def allows_key_manager(self, name: str) -> bool:
         return not self.allowed_key_managers or name in self.allowed_key_managers
@@ -148,7 +150,8 @@ def compile_api(api: admin_pb2.Api) -> ApiPolicy:
     for resource in api.resources:
         try:
             resources.append(
-                compile_resource(resource.method, resource.path, open=resource.open, scopes=resource.scopes)
+                compile_resource(resource.method, resource.path, open=resource.open, scopes=resource.scopes,
+                                 throttling_policy=resource.throttling_policy)
             )
         except PolicyError as exc:
             # Fail closed: a resource that cannot be compiled matches nothing.
@@ -173,6 +176,7 @@ def compile_api(api: admin_pb2.Api) -> ApiPolicy:
         pass_authorization_header=api.pass_authorization_header,
         dry_run=api.enforcement == admin_pb2.DRY_RUN,
         backend_jwt_header=(api.backend_jwt.header or backend_contract.DEFAULT_HEADER).strip().lower(),
+        throttling_policy=sys.intern(api.throttling_policy),
     )
 
 

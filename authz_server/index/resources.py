@@ -41,6 +41,7 @@ class ResourceMatcher:
     trailing_wildcard: bool
     open: bool
     scopes: tuple[str, ...]
+    throttling_policy: str = ""              # an API-kind policy's name; "": none
 
     def specificity(self, method: str, segments: Sequence[str]) -> tuple[int, ...] | None:
         """None when this resource does not match; else a key where bigger is more specific."""
@@ -66,7 +67,8 @@ class ResourceMatcher:
         return tuple(ranks)
 
 
-def compile_resource(method: str, template: str, *, open: bool = False, scopes: Sequence[str] = ()) -> ResourceMatcher:
+def compile_resource(method: str, template: str, *, open: bool = False, scopes: Sequence[str] = (),
+                     throttling_policy: str = "") -> ResourceMatcher:
     method = (method or "*").strip().upper()
     if method not in _METHODS:
         raise PolicyError(f"resource method {method!r} is not one of {sorted(_METHODS)}")
@@ -94,6 +96,7 @@ def compile_resource(method: str, template: str, *, open: bool = False, scopes: 
         trailing_wildcard=trailing,
         open=open,
         scopes=tuple(scopes),
+        throttling_policy=throttling_policy,
     )
 
 

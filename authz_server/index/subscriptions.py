@@ -41,14 +41,16 @@ _STATUSES = {
 
 
 # A million of them: no __dict__, interned ids, a compact own id (index.ids), and only
-# what a decision or the index needs, four slots (64 bytes with the GC header). Not kept: the tier and the organization
-# (no decision reads them; the application's and the API's organizations are compared).
+# what a decision or the index needs, five slots (72 bytes with the GC header). Not kept: the organization
+# (no decision reads it; the application's and the API's organizations are compared). The
+# tier is an interned name shared by every subscription of that tier.
 @dataclass(frozen=True, slots=True)
 class SubscriptionPolicy:
     stored_id: StoredId  # the id in its compact form (index.ids)
     application_id: str
     api_id: str
     status: SubscriptionStatus
+    tier: str = ""       # the SUBSCRIPTION throttling policy's name
 
     @property
     def id(self) -> str:
@@ -71,6 +73,7 @@ def compile_subscription(subscription: admin_pb2.Subscription) -> SubscriptionPo
         application_id=sys.intern(subscription.application_id),
         api_id=sys.intern(subscription.api_id),
         status=status,
+        tier=sys.intern(subscription.tier),
     )
 
 

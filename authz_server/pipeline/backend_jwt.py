@@ -23,5 +23,5 @@ def attach_backend_jwt(allow: Allow, index: PolicyIndex, now: float, issuer: Bac
     if issuer is None:
         # Fail closed: the backend relies on the token.
         raise BackendJwtUnavailable("Backend JWT signing is not configured on this replica.")
-    token = issuer.issue(allow.route.api, allow.environment.value, allow.identity, index, now)
+    token = issuer.issue(allow.route.api, allow.environment.value, allow.identity, index, now, allow.over_quota)
     return replace(allow, backend_jwt=token)

@@ -26,6 +26,8 @@ from authz_server.pipeline.referrer_restriction import check_referrer_restrictio
 from authz_server.pipeline.route import resolve_route
 from authz_server.pipeline.scope import check_scope
 from authz_server.pipeline.subscription import check_subscription
+from authz_server.pipeline.throttle import check_throttle
+from authz_server.throttle.limiter import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +51,17 @@ def decide(
     tokens: TokenServices | None = None,
     backend_jwt: BackendJwtIssuer | None = None,
     trace: Trace | None = None,
+    throttle: Throttle | None = None,
 ) -> Decision:
     """Allow or a Denial; raises only `offload.WouldBlock` (inside `offload.inline()`).
 
     `tokens` (JWKS cache, introspection) is needed for OAuth2 bearer tokens only;
     `backend_jwt` (signer and cache) for APIs that ask for a backend JWT; `trace` (decision
-    explain) is filled in as the decision goes."""
+    explain) is filled in as the decision goes; `throttle` (counters) enforces throttling
+    policies (None: nothing is throttled)."""
     trace = trace if trace is not None else Trace()
     try:
-        return _decide(request, index, now, tokens, backend_jwt, trace)
+        return _decide(request, index, now, tokens, backend_jwt, throttle, trace)
     except Denial as denial:
         return _annotate(denial, trace)
     except Exception:
@@ -71,6 +75,7 @@ def _decide(
     now: float,
     tokens: TokenServices | None,
     backend_jwt: BackendJwtIssuer | None,
+    throttle: Throttle | None,
     trace: Trace,
 ) -> Allow:
     if index is None:
@@ -78,7 +83,9 @@ def _decide(
     route = resolve_route(request, index)
     trace.api = route.api
     if route.resource.open:
-        return attach_backend_jwt(Allow(route=route, environment=KeyEnvironment.PRODUCTION), index, now, backend_jwt)
+        headers, over = check_throttle(route, None, None, index, now, throttle)
+        allow = Allow(route=route, environment=KeyEnvironment.PRODUCTION, rate_limit_headers=headers, over_quota=over)
+        return attach_backend_jwt(allow, index, now, backend_jwt)
     credential = require_credential(request, route.api)
     trace.credential = credential.label
     identity = authenticate(credential, route, index, now, tokens)
@@ -88,7 +95,9 @@ def _decide(
     check_referrer_restriction(request, identity)
     subscription = check_subscription(route, identity, index)
     check_scope(route, identity)
-    allow = Allow(route=route, environment=identity.environment, identity=identity, subscription=subscription)
+    headers, over = check_throttle(route, identity, subscription, index, now, throttle)
+    allow = Allow(route=route, environment=identity.environment, identity=identity, subscription=subscription,
+                  rate_limit_headers=headers, over_quota=over)
     return attach_backend_jwt(allow, index, now, backend_jwt)
 
 
