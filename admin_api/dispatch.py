@@ -26,7 +26,7 @@ from admin_api.metrics import RPC_SECONDS, RPCS
 from admin_api.schema import admin_services
 from admin_api.services import (
     api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets, decisions,
-    key_managers, labels, organizations, signing_keys, subscriptions, users,
+    key_managers, labels, organizations, signing_keys, subscriptions, throttling_policies, users,
 )
 from admin_api.store.unit_of_work import Store
 from admin_api.xds import listing as gateways
@@ -95,6 +95,11 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.BackendSigningKeyService/ListBackendSigningKeys": backend_signing_keys.list_backend_signing_keys,
     f"{_PACKAGE}.BackendSigningKeyService/RotateBackendSigningKey": backend_signing_keys.rotate_backend_signing_key,
     f"{_PACKAGE}.GatewayService/ListGateways": gateways.list_gateways,
+    f"{_PACKAGE}.ThrottlingPolicyService/CreateThrottlingPolicy": throttling_policies.create_throttling_policy,
+    f"{_PACKAGE}.ThrottlingPolicyService/GetThrottlingPolicy": throttling_policies.get_throttling_policy,
+    f"{_PACKAGE}.ThrottlingPolicyService/ListThrottlingPolicies": throttling_policies.list_throttling_policies,
+    f"{_PACKAGE}.ThrottlingPolicyService/UpdateThrottlingPolicy": throttling_policies.update_throttling_policy,
+    f"{_PACKAGE}.ThrottlingPolicyService/DeleteThrottlingPolicy": throttling_policies.delete_throttling_policy,
 })
 
 

@@ -15,11 +15,12 @@ from google.protobuf.descriptor import ServiceDescriptor
 from portcullis.admin.v1 import admin_pb2, signing_keys_pb2, key_managers_pb2, application_keys_pb2, users_pb2
 from portcullis.admin.v1 import backend_signing_keys_pb2
 from portcullis.admin.v1 import audit_pb2, decisions_pb2, labels_pb2
+from portcullis.admin.v1 import throttling_pb2
 from portcullis.admin.v1 import gateways_pb2
 
 ADMIN_PROTO_MODULES: tuple[ModuleType, ...] = (
     admin_pb2, signing_keys_pb2, key_managers_pb2, application_keys_pb2, users_pb2, backend_signing_keys_pb2,
-    audit_pb2, gateways_pb2, labels_pb2, decisions_pb2,
+    audit_pb2, gateways_pb2, labels_pb2, decisions_pb2, throttling_pb2,
 )
 
 

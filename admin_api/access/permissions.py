@@ -11,6 +11,7 @@ audit record's target). An RPC served without a row here is a start-up error.
 | admin      | everything in its organization (revoke any API key, users, key managers...) |
 | publisher  | APIs: create, read, update, delete, lifecycle                              |
 | creator    | APIs: create, read, update, delete; no lifecycle                           |
+| (all four) | read throttling policies (only admins change them)                        |
 | subscriber | read PUBLISHED and DEPRECATED APIs; applications, subscriptions,          |
 |            | application keys, API keys: own                                            |
 """
@@ -98,6 +99,11 @@ PERMISSIONS: Mapping[str, Permission] = MappingProxyType({
     f"{_P}.ApplicationKeyService/ListConsumerSecrets": _read(CONSUMERS, "consumer_secret", OWN),
     f"{_P}.ApplicationKeyService/DeleteConsumerSecret": _change(CONSUMERS, "consumer_secret", "id", OWN),
     f"{_P}.ApplicationKeyService/RegenerateConsumerSecret": _change(CONSUMERS, "consumer_secret", "", OWN),
+    f"{_P}.ThrottlingPolicyService/CreateThrottlingPolicy": _change(ADMIN, "throttling_policy", ""),
+    f"{_P}.ThrottlingPolicyService/GetThrottlingPolicy": _read(API_READERS, "throttling_policy"),
+    f"{_P}.ThrottlingPolicyService/ListThrottlingPolicies": _read(API_READERS, "throttling_policy"),
+    f"{_P}.ThrottlingPolicyService/UpdateThrottlingPolicy": _change(ADMIN, "throttling_policy"),
+    f"{_P}.ThrottlingPolicyService/DeleteThrottlingPolicy": _change(ADMIN, "throttling_policy"),
     f"{_P}.OrganizationService/CreateOrganization": _change(ADMIN, "organization"),
     f"{_P}.OrganizationService/ListOrganizations": _read(ADMIN, "organization"),
     f"{_P}.SigningKeyService/ListSigningKeys": _read(ADMIN, "signing_key"),

@@ -59,6 +59,8 @@ class Api(Base):
     enforcement: Mapped[str] = mapped_column(String(16), default="ENFORCE", server_default="ENFORCE")
     # Validated UpstreamConfig (proto JSON); None: the defaults.
     upstream: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # An API-kind throttling policy's name for all calls; "": none.
+    throttling_policy: Mapped[str] = mapped_column(String(100), default="")
 
 
 class Application(Base):

@@ -20,7 +20,7 @@ from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from admin_api.services import (backend_jwt_config, isolation, key_managers, masks, paging, path_ownership,
-                                validation)
+                                throttling_policies, validation)
 from admin_api.store.unit_of_work import Store, Writer, new_id
 from admin_api.views.apis import api_pb, backend_jwt_json, backend_jwt_pb, resource_json, security_json, upstream_json
 from admin_api.services.upstream import upstream as checked_upstream
@@ -46,7 +46,8 @@ _SEE_EVERY_STATE = frozenset({Role.ADMIN, Role.PUBLISHER, Role.CREATOR})
 
 MUTABLE = frozenset({"name", "version", "context", "production_endpoint", "sandbox_endpoint", "resources",
                      "security", "subscription_less", "description", "backend_jwt",
-                     "pass_authorization_header", "upstream", "enforcement"})
+                     "pass_authorization_header", "upstream", "enforcement",
+                     "throttling_policy"})
 IMMUTABLE = frozenset({"id", "organization_id", "base_path", "lifecycle_state", "created_at", "updated_at"})
 
 
@@ -76,6 +77,7 @@ def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller
         created_at=now,
         updated_at=now,
         pass_authorization_header=request.pass_authorization_header,
+        throttling_policy=request.throttling_policy,
     )
     if request.HasField("backend_jwt"):
         row.backend_jwt = backend_jwt_json(_backend_jwt(request.backend_jwt, row, "backend_jwt"))
@@ -86,6 +88,7 @@ def create_api(store: Store, request: admin_pb2.CreateApiRequest, caller: Caller
     with store.write() as writer:
         _check_unique(writer.session, row, caller)
         _check_key_managers(writer.session, row, "security.oauth2.allowed_key_managers")
+        _check_throttling_policies(writer.session, row, "")
         _ensure_signing_key(writer, row, store)
         writer.upsert(row)
         return api_pb(row)
@@ -150,6 +153,8 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
             elif path == "upstream":
                 row.upstream = (upstream_json(checked_upstream(new.upstream, field))
                                 if new.HasField("upstream") else None)
+            elif path == "throttling_policy":
+                row.throttling_policy = new.throttling_policy
         if "security" in paths and "backend_jwt" not in paths and row.backend_jwt is not None:
             # A new API key header may not take the backend JWT's header.
             _backend_jwt(backend_jwt_pb(row.backend_jwt), row, "api.security.api_key.header")
@@ -160,6 +165,8 @@ def update_api(store: Store, request: admin_pb2.UpdateApiRequest, caller: Caller
         _check_unique(writer.session, row, caller)
         if "security" in paths:
             _check_key_managers(writer.session, row, "api.security.oauth2.allowed_key_managers")
+        if "throttling_policy" in paths or "resources" in paths:
+            _check_throttling_policies(writer.session, row, "api.")
         _ensure_signing_key(writer, row, store)
         writer.upsert(row)
         return api_pb(row)
@@ -219,8 +226,20 @@ def _resources(items: list[admin_pb2.Resource], field: str = "resources") -> lis
             raise InvalidArgument(f"{item_field}: {method} {path} is listed twice", field=item_field)
         seen.add((method, path))
         result.append(resource_json(admin_pb2.Resource(method=method, path=path, open=item.open,
-                                                       scopes=item.scopes)))
+                                                       scopes=item.scopes, throttling_policy=item.throttling_policy)))
     return result
+
+
+def _check_throttling_policies(session, row: models.Api, prefix: str) -> None:
+    """The API's policy and its resources' must be API-kind policies of its organization."""
+    if row.throttling_policy:
+        throttling_policies.require(session, row.organization_id, "API", row.throttling_policy,
+                                    f"{prefix}throttling_policy")
+    for index, resource in enumerate(row.resources):
+        name = resource.get("throttling_policy", "")
+        if name:
+            throttling_policies.require(session, row.organization_id, "API", name,
+                                        f"{prefix}resources[{index}].throttling_policy")
 
 
 def _security(given: admin_pb2.SecuritySchemes, present: bool, field: str = "security") -> admin_pb2.SecuritySchemes:

@@ -15,7 +15,7 @@ from admin_api.access.caller import Caller
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, PermissionDenied
-from admin_api.services import application_keys, isolation, masks, ownership, paging, validation
+from admin_api.services import application_keys, isolation, masks, ownership, paging, throttling_policies, validation
 from admin_api.store.unit_of_work import Store, new_id
 from admin_api.views.applications import application_pb
 from google.protobuf.empty_pb2 import Empty
@@ -41,6 +41,8 @@ def create_application(store: Store, request: admin_pb2.CreateApplicationRequest
         updated_at=now,
     )
     with store.write() as writer:
+        throttling_policies.require(writer.session, organization_id, "APPLICATION", row.throttling_tier,
+                                    "throttling_tier")
         _check_unique(writer.session, row)
         writer.upsert(row)
         return application_pb(row)
@@ -84,7 +86,8 @@ def update_application(store: Store, request: admin_pb2.UpdateApplicationRequest
                     raise PermissionDenied(f"{field}: this caller may not give its application away", field=field)
                 row.owner = validation.subject(new.owner, field)
             elif path == "throttling_tier":
-                row.throttling_tier = validation.tier(new.throttling_tier or DEFAULT_TIER, field)
+                row.throttling_tier = throttling_policies.require(
+                    writer.session, row.organization_id, "APPLICATION", new.throttling_tier or DEFAULT_TIER, field)
             elif path == "description":
                 row.description = validation.description(new.description, field)
         row.updated_at = utcnow()

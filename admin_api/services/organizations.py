@@ -14,7 +14,7 @@ from admin_api.access.caller import Caller
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, InvalidArgument, PermissionDenied
-from admin_api.services import key_managers, validation
+from admin_api.services import key_managers, throttling_policies, validation
 from admin_api.store.unit_of_work import Store, Writer
 from admin_api.views.organizations import organization_pb
 from portcullis.admin.v1 import admin_pb2
@@ -28,6 +28,8 @@ def ensure_default(store: Store) -> None:
     with store.write() as writer:
         if writer.session.get(models.Organization, DEFAULT_ORGANIZATION) is None:
             _insert(writer, DEFAULT_ORGANIZATION, "Default organization")
+        else:
+            throttling_policies.ensure_defaults(writer, DEFAULT_ORGANIZATION)
 
 
 def create_organization(store: Store, request: admin_pb2.CreateOrganizationRequest,
@@ -59,4 +61,5 @@ def _insert(writer: Writer, organization_id: str, display_name: str) -> models.O
     row = models.Organization(id=organization_id, name=display_name, created_at=utcnow())
     writer.upsert(row)
     key_managers.ensure_resident(writer, organization_id)
+    throttling_policies.ensure_defaults(writer, organization_id)
     return row

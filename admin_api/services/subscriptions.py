@@ -13,7 +13,7 @@ from admin_api.access.caller import Caller
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
-from admin_api.services import isolation, masks, ownership, paging, validation
+from admin_api.services import isolation, masks, ownership, paging, throttling_policies, validation
 from admin_api.store.unit_of_work import Store, new_id
 from admin_api.views.subscriptions import subscription_pb
 from google.protobuf.empty_pb2 import Empty
@@ -27,7 +27,7 @@ IMMUTABLE = frozenset({"id", "organization_id", "application_id", "api_id", "cre
 
 def create_subscription(store: Store, request: admin_pb2.CreateSubscriptionRequest,
                         caller: Caller) -> admin_pb2.Subscription:
-    tier = validation.tier(request.tier or DEFAULT_TIER, "tier")
+    tier = request.tier or DEFAULT_TIER
     status = _status(request.status, "status", default=Status.ACTIVE)
     with store.write() as writer:
         application = ownership.application(writer.session, request.application_id, caller, field="application_id")
@@ -35,6 +35,7 @@ def create_subscription(store: Store, request: admin_pb2.CreateSubscriptionReque
         if api.lifecycle_state != "PUBLISHED":
             raise FailedPrecondition(f"API {api.id!r} is {api.lifecycle_state}: new subscriptions are accepted "
                                      "only for PUBLISHED APIs", field="api_id")
+        throttling_policies.require(writer.session, application.organization_id, "SUBSCRIPTION", tier, "tier")
         existing = writer.session.scalars(select(models.Subscription).where(
             models.Subscription.application_id == application.id, models.Subscription.api_id == api.id)).first()
         if existing is not None:
@@ -84,7 +85,8 @@ def update_subscription(store: Store, request: admin_pb2.UpdateSubscriptionReque
             raise PermissionDenied("subscription.status: only an admin may change a subscription's status",
                                    field="subscription.status")
         if "tier" in paths:
-            row.tier = validation.tier(new.tier or DEFAULT_TIER, "subscription.tier")
+            row.tier = throttling_policies.require(writer.session, row.organization_id, "SUBSCRIPTION",
+                                                   new.tier or DEFAULT_TIER, "subscription.tier")
         if "status" in paths:
             row.status = Status.Name(_status(new.status, "subscription.status"))
         row.updated_at = utcnow()

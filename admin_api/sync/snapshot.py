@@ -13,6 +13,7 @@ from sqlalchemy import select
 from admin_api.db import models
 from admin_api.db.backend_jwt_models import BackendSigningKey
 from admin_api.db.oauth_models import RevokedToken
+from admin_api.db.throttling_models import ThrottlingPolicy
 from admin_api.db.types import utcnow
 from admin_api.store.outbox import current_revision
 from admin_api.store.unit_of_work import Store
@@ -22,9 +23,10 @@ from admin_api.views.applications import fill_application
 from admin_api.views.subscriptions import fill_subscription
 from portcullis.sync.v1 import sync_pb2
 
-# Parents before children, so a replica applying in order never sees a dangling id.
-_MODELS = (models.Organization, BackendSigningKey, models.KeyManager, models.Api, models.Application, models.Subscription,
-           models.ApiKey, models.ApplicationKey)
+# Parents before children, so a replica applying in order never sees a dangling id (and
+# the throttling policies before the subscriptions, applications and APIs that name them).
+_MODELS = (models.Organization, BackendSigningKey, ThrottlingPolicy, models.KeyManager, models.Api, models.Application,
+           models.Subscription, models.ApiKey, models.ApplicationKey)
 
 # The bulk kinds (a million rows each at full scale) are read as plain Core rows: the
 # converters only read attributes, and a Row has them by column name, so the records are

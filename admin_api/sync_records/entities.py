@@ -11,6 +11,7 @@ from typing import Any
 from admin_api.config import ServiceConfig
 from admin_api.db import models, oauth_models
 from admin_api.db.backend_jwt_models import BackendSigningKey
+from admin_api.db.throttling_models import ThrottlingPolicy
 from admin_api.sync_records.api_keys import fill_api_key_record
 from admin_api.sync_records.application_keys import application_key_record
 from admin_api.sync_records.backend_signing_keys import backend_signing_key_record
@@ -20,10 +21,12 @@ from admin_api.views.apis import api_pb
 from admin_api.views.applications import fill_application
 from admin_api.views.organizations import organization_pb
 from admin_api.views.subscriptions import fill_subscription
+from admin_api.views.throttling_policies import throttling_policy_pb
 from portcullis.sync.v1 import sync_pb2
 
 EntityRow = (models.Organization | models.Api | models.Application | models.Subscription | models.ApiKey
-             | models.KeyManager | models.ApplicationKey | oauth_models.RevokedToken | BackendSigningKey)
+             | models.KeyManager | models.ApplicationKey | oauth_models.RevokedToken | BackendSigningKey
+             | ThrottlingPolicy)
 
 
 class UnknownEntityRow(TypeError):
@@ -60,6 +63,8 @@ SYNCED: dict[type, SyncedEntity] = {
         revoked_token=revoked_token_record(row))),
     BackendSigningKey: SyncedEntity(sync_pb2.BACKEND_SIGNING_KEY, lambda row, config: sync_pb2.PolicyEntity(
         backend_signing_key=backend_signing_key_record(row, config))),
+    ThrottlingPolicy: SyncedEntity(sync_pb2.THROTTLING_POLICY, lambda row, _: sync_pb2.PolicyEntity(
+        throttling_policy=throttling_policy_pb(row))),
 }
 
 

@@ -21,12 +21,15 @@ def security_json(message: admin_pb2.SecuritySchemes) -> dict:
 
 def resource_pb(stored: dict) -> admin_pb2.Resource:
     return admin_pb2.Resource(method=stored["method"], path=stored["path"], open=stored["open"],
-                              scopes=stored.get("scopes", []))
+                              scopes=stored.get("scopes", []), throttling_policy=stored.get("throttling_policy", ""))
 
 
 def resource_json(resource: admin_pb2.Resource) -> dict:
-    return {"method": resource.method, "path": resource.path, "open": resource.open,
-            "scopes": list(resource.scopes)}
+    stored = {"method": resource.method, "path": resource.path, "open": resource.open,
+              "scopes": list(resource.scopes)}
+    if resource.throttling_policy:
+        stored["throttling_policy"] = resource.throttling_policy
+    return stored
 
 
 def backend_jwt_pb(stored: dict) -> admin_pb2.BackendJwtConfig:
@@ -57,6 +60,7 @@ def api_pb(row: models.Api) -> admin_pb2.Api:
         updated_at=timestamp(row.updated_at),
         pass_authorization_header=bool(row.pass_authorization_header),
         enforcement=admin_pb2.Enforcement.Value(row.enforcement or "ENFORCE"),
+        throttling_policy=row.throttling_policy or "",
     )
     if row.backend_jwt is not None:
         message.backend_jwt.CopyFrom(backend_jwt_pb(row.backend_jwt))

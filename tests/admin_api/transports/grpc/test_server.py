@@ -12,6 +12,7 @@ from sqlalchemy import delete
 
 from admin_api.app import AdminApp, create_admin_app
 from admin_api.db.models import ChangeRecord
+from admin_api.store.outbox import current_revision
 from admin_api.sync.watch import WatchConfig
 from portcullis.admin.v1 import admin_pb2, admin_pb2_grpc
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
@@ -47,6 +48,13 @@ def admin_md(app: AdminApp) -> list[tuple[str, str]]:
 @pytest.fixture
 def sync_md(app: AdminApp) -> list[tuple[str, str]]:
     return _token(app.settings.sync_token_file)
+
+
+def _revision(app: AdminApp) -> int:
+    """The newest revision: what admin_api wrote at start-up (the default organization, its
+    resident key manager, a backend signing key and its throttling policies) and since."""
+    with app.store.read() as session:
+        return current_revision(session)
 
 
 def _create_api(channel: grpc.Channel, metadata, name: str = "PizzaShack") -> admin_pb2.Api:
@@ -125,48 +133,52 @@ def test_admin_errors_map_to_status_codes(channel, admin_md):
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-def test_watch_snapshot_then_live_changes(channel, admin_md, sync_md):
+def test_watch_snapshot_then_live_changes(app, channel, admin_md, sync_md):
+    base = _revision(app)
     first = _create_api(channel, admin_md, "First")
     _create_api(channel, admin_md, "Second")
     stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(sync_pb2.WatchRequest(replica="test"), metadata=sync_md)
     snapshot = _events_until(stream, lambda e: e.HasField("snapshot_end"))
     assert snapshot[0].HasField("snapshot_begin")
-    assert len({e.revision for e in snapshot}) == 1 and snapshot[0].revision == 5
+    assert len({e.revision for e in snapshot}) == 1 and snapshot[0].revision == base + 2
     entities = [entity for e in snapshot if e.HasField("snapshot_chunk") for entity in e.snapshot_chunk.entities]
-    assert sum(e.HasField("snapshot_chunk") for e in snapshot) == 3  # chunk size 2, five entities
+    # chunk size 2: fourteen entities (nine of them the default throttling policies)
+    assert sum(e.HasField("snapshot_chunk") for e in snapshot) == 7
     assert sorted(e.WhichOneof("kind") for e in entities) == ["api", "api", "backend_signing_key", "key_manager",
-                                                              "organization"]
+                                                              "organization"] + ["throttling_policy"] * 9
 
     admin_pb2_grpc.ApiServiceStub(channel).DeleteApi(admin_pb2.DeleteApiRequest(id=first.id), metadata=admin_md)
     live = _events_until(stream, lambda e: e.HasField("delete"))
-    assert live[-1].revision == 6
+    assert live[-1].revision == base + 3
     assert (live[-1].delete.kind, live[-1].delete.id) == (sync_pb2.API, first.id)
     heartbeat = _events_until(stream, lambda e: e.HasField("heartbeat"))[-1]
-    assert heartbeat.revision == 6
+    assert heartbeat.revision == base + 3
     stream.cancel()
 
 
-def test_watch_resumes_from_a_revision(channel, admin_md, sync_md):
-    # Revisions 1 to 3: the default organization, its resident KM, the first backend signing key.
-    _create_api(channel, admin_md, "First")   # revision 4
-    second = _create_api(channel, admin_md, "Second")  # revision 5
-    stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(sync_pb2.WatchRequest(from_revision=4), metadata=sync_md)
+def test_watch_resumes_from_a_revision(app, channel, admin_md, sync_md):
+    base = _revision(app)
+    _create_api(channel, admin_md, "First")   # revision base + 1
+    second = _create_api(channel, admin_md, "Second")  # revision base + 2
+    stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(sync_pb2.WatchRequest(from_revision=base + 1),
+                                                         metadata=sync_md)
     event = _next_change_or_snapshot(stream)
-    assert event.revision == 5 and event.upsert.api.id == second.id
+    assert event.revision == base + 2 and event.upsert.api.id == second.id
     stream.cancel()
 
 
 @pytest.mark.parametrize("from_revision", [pytest.param(99, id="ahead-of-newest"),
                                            pytest.param(1, id="older-than-retained")])
 def test_watch_sends_a_snapshot_when_it_cannot_replay(app, channel, admin_md, sync_md, from_revision):
+    base = _revision(app)
     _create_api(channel, admin_md, "First")
     _create_api(channel, admin_md, "Second")
-    with app.store.write() as writer:  # as if revisions 1 to 4 had been pruned
-        writer.session.execute(delete(ChangeRecord).where(ChangeRecord.revision <= 4))
+    with app.store.write() as writer:  # as if every revision but the newest had been pruned
+        writer.session.execute(delete(ChangeRecord).where(ChangeRecord.revision <= base + 1))
     stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(
         sync_pb2.WatchRequest(from_revision=from_revision), metadata=sync_md)
     first = _next_change_or_snapshot(stream)
-    assert first.HasField("snapshot_begin") and first.revision == 5
+    assert first.HasField("snapshot_begin") and first.revision == base + 2
     stream.cancel()
 
 
