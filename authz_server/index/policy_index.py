@@ -28,6 +28,7 @@ from authz_server.index.organizations import OrganizationTable
 from authz_server.index.revoked_tokens import RevokedTokenTable
 from authz_server.index.subscriptions import SubscriptionTable
 from authz_server.index.table import Table, TableEdit
+from authz_server.index.throttling_policies import ThrottlingPolicyTable
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class PolicyIndex:
     application_keys: ApplicationKeyTable = ApplicationKeyTable()
     revoked_tokens: RevokedTokenTable = RevokedTokenTable()
     backend_keys: BackendKeyTable = BackendKeyTable()
+    throttling_policies: ThrottlingPolicyTable = ThrottlingPolicyTable()
 
     def tables(self) -> Iterator[tuple[str, Table]]:
         for name in _TABLES:

@@ -74,7 +74,7 @@ def applicable_quotas(route: Route, identity: Identity | None, subscription: Sub
         _add(quotas, cache, index, organization, "SUBSCRIPTION", subscription.tier, SUBSCRIPTION,
              f"s|{subscription.application_id}|{api.id}")
     if application_id:
-        application = index.application(application_id)
+        application = index.applications.get(application_id)
         if application is not None and application.throttling_tier:
             _add(quotas, cache, index, application.organization_id, "APPLICATION", application.throttling_tier,
                  APPLICATION, f"a|{application_id}")
@@ -85,7 +85,7 @@ def _add(quotas: list[Quota], cache: QuotaCache, index: PolicyIndex, organizatio
          name: str, kind: str, subject: str) -> None:
     if name == UNLIMITED:
         return
-    policy = index.throttling_policy(organization, policy_kind, name)
+    policy = index.throttling_policies.named(organization, policy_kind, name)
     if policy is None:
         cache.unknown(organization, policy_kind, name)
         return

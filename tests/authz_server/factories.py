@@ -105,6 +105,7 @@ def entity(record) -> sync_pb2.PolicyEntity:
         "KeyManagerRecord": "key_manager",
         "ApplicationKeyRecord": "application_key",
         "RevokedTokenRecord": "revoked_token",
+        "ThrottlingPolicy": "throttling_policy",
     }[type(record).DESCRIPTOR.name]
     return sync_pb2.PolicyEntity(**{field: record})
 

@@ -111,7 +111,7 @@ def test_applications_subscriptions(cli: Deployment) -> None:
     cli.ok("apis", "publish", api["id"])
     app = cli.ok("applications", "create", "--name", unique("App"), "--description", "pizza")
     assert cli.ok("applications", "get", app["id"])["description"] == "pizza"
-    assert cli.ok("applications", "update", app["id"], "--throttling-tier", "Gold")["throttling_tier"] == "Gold"
+    assert cli.ok("applications", "update", app["id"], "--throttling-tier", "20PerMin")["throttling_tier"] == "20PerMin"
     sub = cli.ok("subscriptions", "create", "--application-id", app["id"], "--api-id", api["id"], "--tier", "Gold")
     assert sub["status"] == "ACTIVE"
     assert [s["id"] for s in cli.ok("subscriptions", "list", "--api-id", api["id"])] == [sub["id"]]

@@ -20,8 +20,8 @@ from admin_api.access.caller import Caller, Role
 from admin_api.errors import PermissionDenied
 from admin_api.access.permissions import PERMISSIONS
 from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, gateways_pb2, key_managers_pb2,
-                                 labels_pb2, signing_keys_pb2, users_pb2)
-from admin_api.services import apis, key_managers, users
+                                 labels_pb2, signing_keys_pb2, throttling_pb2, users_pb2)
+from admin_api.services import apis, key_managers, throttling_policies, users
 from tests.admin_api.roles_world import OTHER, ROOT, USERS, World, build_world, stop_world
 
 OK, DENIED, NOT_FOUND = "OK", "PERMISSION_DENIED", "NOT_FOUND"
@@ -136,7 +136,20 @@ def _resident_id(w: World) -> str:
     return key_managers.list_key_managers(w.store, key_managers_pb2.ListKeyManagersRequest(), ROOT).key_managers[0].id
 
 
+def _policy(w: World) -> throttling_pb2.ThrottlingPolicy:
+    return throttling_policies.create_throttling_policy(w.store, throttling_pb2.CreateThrottlingPolicyRequest(
+        policy=throttling_pb2.ThrottlingPolicy(name=w.unique("P"), kind=throttling_pb2.ThrottlingPolicy.API,
+                                               request_count=10, unit=throttling_pb2.ThrottlingPolicy.MINUTE)), ROOT)
+
+
 ADMIN_ONLY: dict[str, Prep] = {
+    "ThrottlingPolicyService/CreateThrottlingPolicy": lambda w, _: throttling_pb2.CreateThrottlingPolicyRequest(
+        policy=throttling_pb2.ThrottlingPolicy(name=w.unique("P"), kind=throttling_pb2.ThrottlingPolicy.API)),
+    "ThrottlingPolicyService/UpdateThrottlingPolicy": lambda w, _: throttling_pb2.UpdateThrottlingPolicyRequest(
+        id=_policy(w).id, policy=throttling_pb2.ThrottlingPolicy(description="changed"),
+        update_mask=FieldMask(paths=["description"])),
+    "ThrottlingPolicyService/DeleteThrottlingPolicy":
+        lambda w, _: throttling_pb2.DeleteThrottlingPolicyRequest(id=_policy(w).id),
     "UserService/CreateUser": lambda w, _: users_pb2.CreateUserRequest(user=users_pb2.User(
         username=w.unique("new-user"), password="a-long-password", roles=["subscriber"])),
     "UserService/GetUser": lambda w, _: users_pb2.GetUserRequest(id=w.user(["creator"]).id),
@@ -177,6 +190,13 @@ def _cases() -> Iterator[Case]:
                                  {"admin": OK, "publisher": OK, "creator": OK, "subscriber": DENIED}),
         "ApiService/ChangeApiLifecycle": (lifecycle, {"admin": OK, "publisher": OK, "creator": DENIED,
                                                       "subscriber": DENIED}),
+        # Throttling policies: everyone reads (to pick a tier); only admins change them.
+        "ThrottlingPolicyService/GetThrottlingPolicy": (
+            lambda w, _: throttling_pb2.GetThrottlingPolicyRequest(id=_policy(w).id),
+            {"admin": OK, "publisher": OK, "creator": OK, "subscriber": OK}),
+        "ThrottlingPolicyService/ListThrottlingPolicies": (
+            lambda w, _: throttling_pb2.ListThrottlingPoliciesRequest(),
+            {"admin": OK, "publisher": OK, "creator": OK, "subscriber": OK}),
     }
     for method, (prep, expected) in api_rows.items():
         for role in ROLES:

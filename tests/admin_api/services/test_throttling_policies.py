@@ -180,7 +180,7 @@ def test_the_migration_maps_free_tier_labels(tmp_path, caplog):
     """A database from before throttling policies, with free labels, upgraded."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url)
-    upgrade(engine, "0005_audit_log")
+    upgrade(engine, "0009_api_enforcement")
     now = "2026-01-01 00:00:00.000000"
     with engine.begin() as connection:
         connection.execute(sa.text("INSERT INTO organizations (id, name, created_at) VALUES ('default', 'D', :t)"),

@@ -35,12 +35,13 @@ def test_every_write_appends_its_change_in_order(store):
     key = generate_key(store, api.id)
     records = _changes(store)
     assert [r.revision for r in records] == list(range(1, len(records) + 1))
+    # The default organization, its resident KM and its nine default throttling policies.
     assert [(r.entity_kind, r.op) for r in records] == [
-        ("ORGANIZATION", "upsert"), ("KEY_MANAGER", "upsert"),  # the default organization and its resident KM
+        ("ORGANIZATION", "upsert"), ("KEY_MANAGER", "upsert")] + [("THROTTLING_POLICY", "upsert")] * 9 + [
         ("API", "upsert"), ("API", "upsert"), ("API_KEY", "upsert")]
-    published = sync_pb2.PolicyEntity.FromString(records[3].payload)
+    published = sync_pb2.PolicyEntity.FromString(records[-2].payload)
     assert published.api.lifecycle_state == admin_pb2.Api.PUBLISHED
-    record = sync_pb2.PolicyEntity.FromString(records[4].payload).api_key
+    record = sync_pb2.PolicyEntity.FromString(records[-1].payload).api_key
     assert record.key_hash and record.key_hash != key.value and not record.revoked
     with store.read() as session:
         assert outbox.current_revision(session) == records[-1].revision
@@ -76,4 +77,5 @@ def test_concurrent_writers_get_gap_free_revisions(store):
         thread.join()
     assert errors == []
     revisions = [r.revision for r in _changes(store)]
-    assert revisions == list(range(1, 63))  # the default organization, its resident KM, 60 applications
+    # the default organization, its resident KM, its 9 throttling policies, 60 applications
+    assert revisions == list(range(1, 72))

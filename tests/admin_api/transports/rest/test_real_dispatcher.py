@@ -45,7 +45,7 @@ def test_create_get_list_update_publish_delete(real: tuple[TestClient, dict[str,
     assert api["lifecycle_state"] == "CREATED"
     assert api["base_path"] == "/pizzashack/1.0.0"
     assert api["organization_id"] == "default"
-    assert api["resources"] == [{"method": "GET", "path": "/menu", "open": False, "scopes": []}]
+    assert api["resources"] == [{"method": "GET", "path": "/menu", "open": False, "scopes": [], "throttling_policy": ""}]
 
     fetched = client.get(f"/v1/apis/{api['id']}", headers=auth)
     assert fetched.status_code == 200 and fetched.json() == api

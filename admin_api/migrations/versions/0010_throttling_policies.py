@@ -7,8 +7,8 @@ name with no limit (so nothing starts being refused by a migration), listed in t
 then emptied and the revision moved on, so that every authz_server replica takes a fresh
 snapshot (with the policies) on its next Watch.
 
-Revision ID: 0006_throttling_policies
-Revises: 0005_audit_log
+Revision ID: 0010_throttling_policies
+Revises: 0009_api_enforcement
 Create Date: 2026-12-01
 """
 
@@ -23,8 +23,8 @@ from alembic import op
 
 from admin_api.db.types import UtcDateTime
 
-revision = "0006_throttling_policies"
-down_revision = "0005_audit_log"
+revision = "0010_throttling_policies"
+down_revision = "0009_api_enforcement"
 branch_labels = None
 depends_on = None
 
@@ -92,7 +92,7 @@ def upgrade() -> None:
                     continue
                 known.add((kind, label))
                 rows.append(_row(organization_id, kind, label, 0,
-                                 "Made by migration 0006 from an existing tier label, with no limit: set its limits",
+                                 "Made by migration 0010 from an existing tier label, with no limit: set its limits",
                                  now))
                 log.warning("organization %s: %s tier %r is not a default policy: created %r with no limit "
                             "(PATCH /v1/throttling-policies/{id} to give it limits)", organization_id, kind, label, label)
