@@ -13,7 +13,7 @@ import threading
 
 from portcullis_shared.settings import SettingsError
 
-from authz_server.settings import AuthzSettings
+from authz_server.settings import THROTTLE_TABLE_VARIABLE, AuthzSettings
 from authz_server.throttle.table_file import shared_counter_table
 from authz_server.upb import ProtobufBackendError, require_upb
 from authz_server.workers import Supervisor, parse_worker_index
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if worker_index is None and settings.workers > 1:
         log.info("starting %d workers with %r", settings.workers, settings)
-        with shared_counter_table(settings.throttle.counters):
-            return _supervise(settings, stopping)
+        with shared_counter_table(settings.throttle.counters) as table_path:
+            return _supervise(settings, stopping, {THROTTLE_TABLE_VARIABLE: table_path})
     if worker_index is None:
         log.info("starting with %r", settings)
     # Imported here: the supervisor stays small (no grpc, no index) and only its workers load them.
@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     return serve(settings, stopping, worker_index)
 
 
-def _supervise(settings: AuthzSettings, stopping: threading.Event) -> int:
+def _supervise(settings: AuthzSettings, stopping: threading.Event, worker_env: dict[str, str]) -> int:
     """The supervisor: its workers, and the one scrape target covering all of them."""
-    supervisor = Supervisor(settings.workers, metrics=settings.metrics)
+    supervisor = Supervisor(settings.workers, metrics=settings.metrics, env=worker_env)
     metrics = None
     if settings.metrics:
         from authz_server.metrics.server import serve_metrics

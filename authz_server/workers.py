@@ -85,8 +85,12 @@ class Supervisor:
         backoff: RestartBackoff = RestartBackoff(),
         clock: Callable[[], float] = time.monotonic,
         metrics: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """`env`: variables the workers get on top of this process's (e.g. the shared
+        throttle counter table)."""
         self._argv = argv
+        self._env = dict(env or {})
         self._metrics = metrics
         self._backoff = backoff
         self._clock = clock
@@ -106,12 +110,13 @@ class Supervisor:
 
     def _start(self, worker: _Worker) -> None:
         if not self._metrics:
-            worker.process = subprocess.Popen(self._argv(worker.index), stdin=subprocess.DEVNULL)
+            worker.process = subprocess.Popen(self._argv(worker.index), stdin=subprocess.DEVNULL,
+                                              env={**os.environ, **self._env} if self._env else None)
         else:
             if worker.metrics is not None:
                 worker.metrics.close()
             worker.metrics, theirs = SupervisorEnd.pair()
-            env = dict(os.environ)
+            env = {**os.environ, **self._env}
             env[FD_VARIABLE] = str(theirs.fileno())
             try:
                 worker.process = subprocess.Popen(self._argv(worker.index), stdin=subprocess.DEVNULL,

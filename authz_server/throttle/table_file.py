@@ -13,25 +13,19 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
-from authz_server.settings import THROTTLE_TABLE_VARIABLE
 from authz_server.throttle.shared_table import SharedTable
 
 
 @contextmanager
 def shared_counter_table(slots: int) -> Iterator[str]:
+    """The path of a new, empty table, removed on exit."""
     directory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     handle, path = tempfile.mkstemp(prefix="portcullis-throttle-", dir=directory)
     os.close(handle)
-    SharedTable.create(path, slots).close()
-    previous = os.environ.get(THROTTLE_TABLE_VARIABLE)
-    os.environ[THROTTLE_TABLE_VARIABLE] = path
     try:
+        SharedTable.create(path, slots).close()
         yield path
     finally:
-        if previous is None:
-            os.environ.pop(THROTTLE_TABLE_VARIABLE, None)
-        else:
-            os.environ[THROTTLE_TABLE_VARIABLE] = previous
         try:
             os.unlink(path)
         except FileNotFoundError:
