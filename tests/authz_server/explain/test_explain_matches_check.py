@@ -122,8 +122,10 @@ TOKENS: dict[str, Callable[[], str]] = {
 }
 # Not reachable from one request on a static index here; each has its own tests:
 # token_key_unknown (a JWKS by kid: tests/authz_server/credentials), token_inactive
-# (introspection), internal_error (below), throttling codes (the throttle stage's tests).
-NOT_IN_TABLE = {"token_key_unknown", "token_inactive", "internal_error"}
+# (introspection), internal_error (below), throttling codes (the throttle stage's tests:
+# explain neither checks nor counts throttling counters).
+NOT_IN_TABLE = {"token_key_unknown", "token_inactive", "internal_error", "subscription_throttled",
+                "application_throttled", "api_throttled", "burst_throttled", "throttling_unavailable"}
 
 
 def _service(records: list | None) -> AuthorizationService:
