@@ -1,0 +1,71 @@
+"""Throttling tiers through real Envoy: a subscription tier of 5 answers 5 calls and then
+429 with Retry-After and the RateLimit fields, another application is not affected, and
+a tier change applies to the next call. (Day windows, so that no window ends mid-test.)"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.integration.conftest import LiveMesh
+from tests.integration.gateway import eventually
+from tests.integration.scenario import PublishedApi, create_api, unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api(live: LiveMesh) -> PublishedApi:
+    return create_api(live)
+
+
+def _policy(api: PublishedApi, count: int) -> dict:
+    return api.admin.call("POST", "/v1/throttling-policies", {
+        "name": unique("Tier"), "kind": "SUBSCRIPTION", "request_count": count, "unit": "DAY"}, expect=201)
+
+
+def _limited_caller(api: PublishedApi, tier: str) -> tuple[str, dict]:
+    """A key of a new application subscribed with `tier`, once its first call is decided
+    under that tier (it carries the RateLimit fields); returns (key, that answer)."""
+    app, subscription = api.subscribed_app(tier=tier)
+    _key, value = api.new_key(application_id=app["id"])
+    deadline = time.monotonic() + 30
+    while True:
+        answer = api.get("/menu", key=value)
+        if answer.status_code == 200 and "ratelimit" in answer.headers:
+            return value, {"answer": answer, "subscription": subscription}
+        assert time.monotonic() < deadline, f"the tier never applied: {answer.status_code} {answer.text[:200]}"
+        time.sleep(0.05)
+
+
+def test_a_tier_of_five_answers_five_calls_then_429_with_retry_after(api: PublishedApi) -> None:
+    tier = _policy(api, 5)
+    value, first = _limited_caller(api, tier["name"])
+    assert first["answer"].headers["ratelimit-policy"] == '"subscription";q=5;w=86400'
+    remaining = int(first["answer"].headers["ratelimit"].split("r=")[1].split(";")[0])
+    assert 0 <= remaining <= 4
+    for _ in range(remaining):
+        assert api.get("/menu", key=value).status_code == 200
+    refused = api.get("/menu", key=value)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "subscription_throttled"
+    assert refused.headers["x-portcullis-reason"] == "subscription_throttled"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert '"subscription";r=0;' in refused.headers["ratelimit"]
+
+
+def test_another_application_is_not_affected(api: PublishedApi) -> None:
+    tier = _policy(api, 1)
+    value, _ = _limited_caller(api, tier["name"])
+    assert api.get("/menu", key=value).status_code == 429
+    other, first = _limited_caller(api, tier["name"])
+    assert first["answer"].status_code == 200
+
+
+def test_a_tier_change_applies_to_the_next_calls(api: PublishedApi) -> None:
+    tier = _policy(api, 1)
+    value, first = _limited_caller(api, tier["name"])
+    assert api.get("/menu", key=value).status_code == 429
+    api.admin.call("PATCH", f"/v1/subscriptions/{first['subscription']['id']}", {"tier": "Unlimited"})
+    eventually(lambda: api.get("/menu", key=value), 200)
