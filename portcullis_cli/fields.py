@@ -47,7 +47,10 @@ def is_scalar(field: FieldDescriptor) -> bool:
 
 
 def enum_names(field: FieldDescriptor) -> list[str]:
-    return [value.name for value in field.enum_type.values if value.number != 0]
+    # Value 0 is a real choice unless it is the usual `X_UNSPECIFIED` placeholder
+    # (Api.Enforcement's 0 is ENFORCE).
+    return [value.name for value in field.enum_type.values
+            if not (value.number == 0 and value.name.endswith("UNSPECIFIED"))]
 
 
 def scalar_value(field: FieldDescriptor, text: Any) -> Any:
