@@ -69,3 +69,26 @@ def test_a_tier_change_applies_to_the_next_calls(api: PublishedApi) -> None:
     assert api.get("/menu", key=value).status_code == 429
     api.admin.call("PATCH", f"/v1/subscriptions/{first['subscription']['id']}", {"tier": "Unlimited"})
     eventually(lambda: api.get("/menu", key=value), 200)
+
+
+def test_concurrent_connections_across_the_workers_admit_exactly_the_limit(api: PublishedApi) -> None:
+    """16 connections at once, 300 calls in all, through Envoy to authz_server's workers
+    (one endpoint each): the limit holds across them (at most L + max(1, 1 % of L), and
+    here exactly L, since the workers share one counter table)."""
+    import concurrent.futures
+
+    import httpx
+
+    tier = _policy(api, 100)
+    value, first = _limited_caller(api, tier["name"])
+    remaining = int(first["answer"].headers["ratelimit"].split("r=")[1].split(";")[0])
+    url = f"http://{api.live.settings.host}:{api.live.settings.gateway_port}{api.base_path}/menu"
+
+    def caller(calls: int) -> list[int]:
+        with httpx.Client(timeout=10.0, trust_env=False) as client:
+            return [client.get(url, headers={"apikey": value}).status_code for _ in range(calls)]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = [status for result in pool.map(caller, [300 // 16 + 1] * 16) for status in result]
+    assert set(statuses) <= {200, 429}
+    assert statuses.count(200) == remaining
