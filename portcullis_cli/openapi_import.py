@@ -51,7 +51,7 @@ def read_document(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise NotOpenApi(f"{path}: not an OpenAPI document (no mapping at the top)")
     version = str(document.get("openapi", ""))
-    if not re.match(r"^3\.[01]\.\d+$", version):
+    if not re.fullmatch(r"3\.[01]\.\d+", version):
         found = f"swagger {document['swagger']}" if "swagger" in document else f"openapi {version or '(none)'}"
         raise NotOpenApi(f"{path}: OpenAPI 3.0 or 3.1 expected, found {found}")
     return document

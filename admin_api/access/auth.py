@@ -18,14 +18,14 @@ from portcullis_shared.credentials import credential_hash, hashes_match
 
 _VALID_FOR = {Role.SYNC.value: "PolicySync/Watch only", Role.GATEWAY.value: "Envoy's xDS stream only"}
 _CREDENTIAL_KINDS = {Role.SYNC.value: Credential.SYNC_TOKEN, Role.GATEWAY.value: Credential.GATEWAY_TOKEN}
-_BEARER_RE = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
+_BEARER_RE = re.compile(r"\s*bearer\s+(\S+)\s*", re.IGNORECASE)
 
 
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` value; None when absent or another scheme."""
     if not authorization:
         return None
-    match = _BEARER_RE.match(authorization)
+    match = _BEARER_RE.fullmatch(authorization)
     return match.group(1) if match else None
 
 

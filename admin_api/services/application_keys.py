@@ -49,7 +49,7 @@ DEFAULT_ACCESS_TOKEN_VALIDITY = 3600
 DEFAULT_REFRESH_TOKEN_VALIDITY = 86400
 ACCESS_TOKEN_VALIDITY_RANGE = (60, 86400)              # a minute to a day
 REFRESH_TOKEN_VALIDITY_RANGE = (60, 365 * 86400)       # a minute to a year
-CONSUMER_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+CONSUMER_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 RESIDENT = key_managers_pb2.KeyManager.Type.Name(key_managers_pb2.KeyManager.RESIDENT)
 GENERATED = application_keys_pb2.ApplicationKey.Origin.Name(application_keys_pb2.ApplicationKey.GENERATED)
 MAPPED = application_keys_pb2.ApplicationKey.Origin.Name(application_keys_pb2.ApplicationKey.MAPPED)
@@ -139,7 +139,7 @@ def map_application_key(store: Store, request: application_keys_pb2.MapApplicati
     environment = _environment(request.environment)
     settings = _settings(request.settings, "settings")
     consumer_key = request.consumer_key.strip()
-    if not CONSUMER_KEY_RE.match(consumer_key):
+    if not CONSUMER_KEY_RE.fullmatch(consumer_key):
         raise InvalidArgument("consumer_key is required: 1 to 255 printable characters without spaces",
                               field="consumer_key")
     with store.write() as writer:

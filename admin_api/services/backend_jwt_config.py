@@ -18,7 +18,7 @@ from portcullis_shared import backend_jwt as contract
 
 MAX_CLAIMS = 50
 MAX_STATIC_VALUE_CHARS = 1000
-CLAIM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@-]{0,99}$")
+CLAIM_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/@-]{0,99}")
 
 # Headers a backend JWT may not travel in: hop-by-hop (RFC 9110 §7.6.1) and headers
 # whose meaning belongs to HTTP, to Envoy or to the caller's credential.
@@ -47,7 +47,7 @@ def _header(value: str, field: str, api_key_header: str | None) -> str:
 
 
 def _claim_name(value: str, field: str, *, taken: set[str]) -> str:
-    if not CLAIM_NAME_RE.match(value):
+    if not CLAIM_NAME_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} must be 1 to 100 letters, digits or _.:/@- "
                               "(not starting with a punctuation mark)", field=field)
     if value in contract.RESERVED_CLAIMS:
@@ -80,7 +80,7 @@ def backend_jwt(given: admin_pb2.BackendJwtConfig, field: str,
     for i, mapping in enumerate(given.claim_mappings):
         item = f"{field}.claim_mappings[{i}]"
         source = mapping.from_claim
-        if not CLAIM_NAME_RE.match(source):
+        if not CLAIM_NAME_RE.fullmatch(source):
             raise InvalidArgument(f"{item}.from_claim {source!r} must be a claim name", field=f"{item}.from_claim")
         target = _claim_name(mapping.to_claim or source, f"{item}.to_claim", taken=taken)
         result.claim_mappings.add(from_claim=source, to_claim=target)

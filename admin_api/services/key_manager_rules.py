@@ -17,7 +17,7 @@ from portcullis.admin.v1 import key_managers_pb2
 
 KmType = key_managers_pb2.KeyManager.Type
 
-CLAIM_RE = re.compile(r"^[A-Za-z0-9_:./-]{1,100}$")
+CLAIM_RE = re.compile(r"[A-Za-z0-9_:./-]{1,100}")
 MAX_PATTERN = 500
 MAX_PEM = 64 * 1024
 
@@ -93,7 +93,7 @@ def pattern(value: str, field: str) -> str:
 
 
 def claim(value: str, field: str) -> str:
-    if value and not CLAIM_RE.match(value):
+    if value and not CLAIM_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} must be a claim name (letters, digits, '_:./-')", field=field)
     return value
 

@@ -35,8 +35,8 @@ LABELLED_KINDS: dict[str, type[models.Base]] = {
     "scope": models.Scope,
 }
 MAX_LABELS = 32
-_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$")
-_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?)?$")
+_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?")
+_VALUE = re.compile(r"([A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?)?")
 
 
 def _model(kind: str) -> type[models.Base]:
@@ -56,10 +56,10 @@ def _checked_labels(labels: list[pb.Label]) -> dict[str, str]:
         raise InvalidArgument(f"at most {MAX_LABELS} labels per object", field="labels")
     checked: dict[str, str] = {}
     for index, label in enumerate(labels):
-        if not _KEY.match(label.key):
+        if not _KEY.fullmatch(label.key):
             raise InvalidArgument(f"label key {label.key!r}: 1 to 63 letters, digits, '.', '_', '-' or '/', "
                                   "starting and ending with a letter or digit", field=f"labels[{index}].key")
-        if not _VALUE.match(label.value):
+        if not _VALUE.fullmatch(label.value):
             raise InvalidArgument(f"label value {label.value!r}: at most 63 letters, digits, '.', '_', '-' or "
                                   "'/', starting and ending with a letter or digit", field=f"labels[{index}].value")
         if label.key in checked:
@@ -107,7 +107,7 @@ def parse_selector(selector: str) -> dict[str, str]:
     wanted: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in selector.split(","))):
         key, sep, value = part.partition("=")
-        if not sep or not _KEY.match(key) or not _VALUE.match(value):
+        if not sep or not _KEY.fullmatch(key) or not _VALUE.fullmatch(value):
             raise InvalidArgument(f"selector part {part!r}: expected key=value", field="selector")
         wanted[key] = value
     return wanted

@@ -20,7 +20,7 @@ from admin_api.views.organizations import organization_pb
 from portcullis.admin.v1 import admin_pb2
 
 DEFAULT_ORGANIZATION = "default"
-ORGANIZATION_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$")
+ORGANIZATION_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,61}[a-z0-9]")
 
 
 def ensure_default(store: Store) -> None:
@@ -36,7 +36,7 @@ def create_organization(store: Store, request: admin_pb2.CreateOrganizationReque
                         caller: Caller) -> admin_pb2.Organization:
     if not caller.is_admin or caller.organization_id != DEFAULT_ORGANIZATION:
         raise PermissionDenied("only an admin of the default organization may create organizations")
-    if not ORGANIZATION_ID_RE.match(request.id):
+    if not ORGANIZATION_ID_RE.fullmatch(request.id):
         raise InvalidArgument(f"id {request.id!r} must be 2 to 63 lowercase letters, digits or '-', "
                               "starting and ending with a letter or digit", field="id")
     display_name = request.name or request.id

@@ -33,7 +33,7 @@ from portcullis.admin.v1 import users_pb2
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 # RFC 6749 scope-token: printable ASCII except space, '"' and '\'.
-SCOPE_RE = re.compile(r'^[\x21\x23-\x5b\x5d-\x7e]{1,200}$')
+SCOPE_RE = re.compile(r'[\x21\x23-\x5b\x5d-\x7e]{1,200}')
 USER_MUTABLE = frozenset({"password", "roles"})
 USER_IMMUTABLE = frozenset({"id", "organization_id", "username", "created_at", "updated_at"})
 SCOPE_MUTABLE = frozenset({"description", "roles"})
@@ -196,7 +196,7 @@ def _hash(password: str, field: str) -> str:
 
 def _scope_name(value: str, field: str) -> str:
     validation.required(value, field)
-    if not SCOPE_RE.match(value):
+    if not SCOPE_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} must be 1 to 200 printable characters without spaces, "
                               "'\"' or '\\' (RFC 6749 scope token)", field=field)
     return value

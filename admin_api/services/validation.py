@@ -8,16 +8,16 @@ from urllib.parse import urlsplit
 
 from admin_api.errors import InvalidArgument
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,29}$")
-CONTEXT_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
-TIER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._:+-]{0,199}$")
-HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
-QUERY_PARAM_RE = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
-PATH_LITERAL_RE = re.compile(r"^[A-Za-z0-9._~!$&'()+,;=:@%-]+$")
-PATH_PARAM_RE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")
-HOST_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}")
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,29}")
+CONTEXT_SEGMENT_RE = re.compile(r"[A-Za-z0-9._~-]+")
+TIER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+SUBJECT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:+-]{0,199}")
+HEADER_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
+QUERY_PARAM_RE = re.compile(r"[A-Za-z0-9._~-]{1,100}")
+PATH_LITERAL_RE = re.compile(r"[A-Za-z0-9._~!$&'()+,;=:@%-]+")
+PATH_PARAM_RE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+HOST_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 VERSION_PLACEHOLDER = "{version}"
 RESERVED_FIRST_SEGMENT = "t"   # /t/<organization>/... belongs to that organization
@@ -38,7 +38,7 @@ def required(value: str, field: str) -> str:
 
 def name(value: str, field: str = "name") -> str:
     required(value, field)
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise InvalidArgument(
             f"{field} {value!r} must be 1 to 100 letters, digits, spaces, '.', '_' or '-', "
             "starting with a letter or digit", field=field)
@@ -47,7 +47,7 @@ def name(value: str, field: str = "name") -> str:
 
 def version(value: str, field: str = "version") -> str:
     required(value, field)
-    if not VERSION_RE.match(value):
+    if not VERSION_RE.fullmatch(value):
         raise InvalidArgument(
             f"{field} {value!r} must be 1 to 30 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit", field=field)
@@ -55,13 +55,13 @@ def version(value: str, field: str = "version") -> str:
 
 
 def tier(value: str, field: str) -> str:
-    if not TIER_RE.match(value):
+    if not TIER_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} must be 1 to 100 letters, digits, '.', '_' or '-'", field=field)
     return value
 
 
 def subject(value: str, field: str) -> str:
-    if not SUBJECT_RE.match(value):
+    if not SUBJECT_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} must be 1 to 200 letters, digits or '@._:+-'", field=field)
     return value
 
@@ -84,7 +84,7 @@ def context(value: str, field: str = "context") -> str:
                               field=field)
     segments = value[1:].split("/")
     for segment in segments:
-        if segment != VERSION_PLACEHOLDER and not CONTEXT_SEGMENT_RE.match(segment):
+        if segment != VERSION_PLACEHOLDER and not CONTEXT_SEGMENT_RE.fullmatch(segment):
             raise InvalidArgument(
                 f"{field} {value!r} has an invalid segment {segment!r}: use letters, digits, '.', '_', '~', '-' "
                 f"or a whole '{VERSION_PLACEHOLDER}' segment", field=field)
@@ -117,7 +117,7 @@ def base_path(context_value: str, version_value: str, organization_id: str, fiel
             f"{field} {context_value!r} with version {version_value!r} gives the base path {path!r}, which "
             "starts with '/t/' (reserved for organizations)", field=field)
     for segment in segments:
-        if segment in DOT_SEGMENTS or not CONTEXT_SEGMENT_RE.match(segment):
+        if segment in DOT_SEGMENTS or not CONTEXT_SEGMENT_RE.fullmatch(segment):
             raise InvalidArgument(
                 f"{field} {context_value!r} with version {version_value!r} gives the base path {path!r}, "
                 f"whose segment {segment!r} no request can reach", field=field)
@@ -156,7 +156,7 @@ def resource_path(value: str, field: str) -> str:
         last = index == len(segments) - 1
         if segment == "*" and last:
             continue
-        if not (PATH_LITERAL_RE.match(segment) or PATH_PARAM_RE.match(segment)):
+        if not (PATH_LITERAL_RE.fullmatch(segment) or PATH_PARAM_RE.fullmatch(segment)):
             raise InvalidArgument(
                 f"{field} {value!r} has an invalid segment {segment!r}: use literals, '{{name}}' "
                 "or a final '*'", field=field)
@@ -171,13 +171,13 @@ def http_method(value: str, field: str) -> str:
 
 
 def header_name(value: str, field: str) -> str:
-    if not HEADER_NAME_RE.match(value):
+    if not HEADER_NAME_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} is not a valid HTTP header name", field=field)
     return value.lower()
 
 
 def query_param(value: str, field: str) -> str:
-    if not QUERY_PARAM_RE.match(value):
+    if not QUERY_PARAM_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} must be letters, digits, '.', '_', '~' or '-'", field=field)
     return value
 
@@ -222,9 +222,9 @@ def _referrer(value: str, field: str) -> str:
         labels = labels[1:]
         if len(labels) < 2:
             raise InvalidArgument(f"{field}: {value!r} needs a domain of two labels or more after '*.'", field=field)
-    if not labels or not all(HOST_LABEL_RE.match(label) for label in labels):
+    if not labels or not all(HOST_LABEL_RE.fullmatch(label) for label in labels):
         raise InvalidArgument(problem, field=field)
-    if path != "*" and ("*" in path or not all(PATH_LITERAL_RE.match(s) for s in path.split("/") if s)):
+    if path != "*" and ("*" in path or not all(PATH_LITERAL_RE.fullmatch(s) for s in path.split("/") if s)):
         raise InvalidArgument(problem + "; '*' is only allowed as the whole path", field=field)
     return f"{host}/{path}"
 
@@ -234,7 +234,7 @@ def _bounded(values: list[str], field: str) -> None:
         raise InvalidArgument(f"{field} has more than {MAX_RESTRICTIONS} entries", field=field)
 
 
-ROLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._:/-]{0,99}$")
+ROLE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:/-]{0,99}")
 MAX_ROLES = 100
 
 
@@ -243,7 +243,7 @@ def roles(values: list[str], field: str) -> list[str]:
     _bounded_to(values, field, MAX_ROLES)
     result: list[str] = []
     for value in values:
-        if not ROLE_RE.match(value):
+        if not ROLE_RE.fullmatch(value):
             raise InvalidArgument(f"{field}: role {value!r} must be 1 to 100 letters, digits or '@._:/-', "
                                   "starting with a letter or digit", field=field)
         if value not in result:

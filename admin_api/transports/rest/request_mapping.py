@@ -149,7 +149,7 @@ def text_value(field: FieldDescriptor, text: str, where: str) -> Any:
             raise invalid(f"{where} must be true or false", where)
         return text == "true"
     if kind in INTEGER_RANGES:
-        if not INT64_TEXT.match(text):
+        if not INT64_TEXT.fullmatch(text):
             raise invalid(f"{where} must be an integer", where)
         number = int(text)
         low, high = INTEGER_RANGES[kind]

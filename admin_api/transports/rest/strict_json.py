@@ -17,7 +17,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from admin_api.transports.rest.fields import INTEGER_RANGES, Kind, kind_of
 from admin_api.transports.rest.problems import invalid
 
-INT64_TEXT = re.compile(r"^-?[0-9]+$")
+INT64_TEXT = re.compile(r"-?[0-9]+")
 
 
 def check_object(value: Any, descriptor: Descriptor, path: str = "") -> None:
@@ -78,7 +78,7 @@ def _check_integer(value: Any, kind: Kind, where: str) -> None:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and kind in (Kind.INT64, Kind.UINT64) and INT64_TEXT.match(value):
+    elif isinstance(value, str) and kind in (Kind.INT64, Kind.UINT64) and INT64_TEXT.fullmatch(value):
         number = int(value)  # proto JSON writes 64-bit integers as strings
     if number is None:
         raise invalid(f"{where} must be an integer", where)
