@@ -10,6 +10,8 @@ import re
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from portcullis_shared.token_format import TokenFormat, TokenFormatError
+
 from admin_api import presets
 from admin_api.db import models
 from admin_api.errors import InvalidArgument
@@ -86,9 +88,12 @@ def pattern(value: str, field: str) -> str:
     if len(value) > MAX_PATTERN:
         raise InvalidArgument(f"{field} is longer than {MAX_PATTERN} characters", field=field)
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise InvalidArgument(f"{field} {value!r} is not a valid regular expression: {exc}", field=field) from None
+        TokenFormat(value)
+    except TokenFormatError as exc:
+        # The same engine authz_server matches with (linear time, no backtracking).
+        raise InvalidArgument(f"{field} {value!r} is not a valid regular expression for RE2, the linear-time "
+                              f"engine tokens are matched with ({exc}); backreferences and lookarounds are not "
+                              "supported", field=field) from None
     return value
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -17,6 +16,8 @@ from immutables import Map
 
 from portcullis.admin.v1 import key_managers_pb2
 from portcullis.sync.v1 import sync_pb2
+
+from portcullis_shared.token_format import TokenFormat, TokenFormatError
 
 from authz_server.index.errors import PolicyError
 from authz_server.index.table import Table, TableEdit
@@ -85,7 +86,7 @@ class KeyManagerPolicy:
     introspection_with_sync_token: bool
     accepts_jwt: bool
     accepts_reference_tokens: bool
-    token_format: re.Pattern[str] | None      # None: no pattern
+    token_format: TokenFormat | None          # None: no pattern
     consumer_key_claims: tuple[str, ...]
     scopes_claims: tuple[str, ...]
     allowed_algorithms: frozenset[str]
@@ -96,7 +97,7 @@ class KeyManagerPolicy:
         """True: the pattern matches; None: no pattern (maybe mine); False: not mine."""
         if self.token_format is None:
             return None
-        return self.token_format.fullmatch(token) is not None
+        return self.token_format.fullmatch(token)
 
 
 def _algorithms(record: sync_pb2.KeyManagerRecord) -> frozenset[str]:
@@ -108,7 +109,7 @@ def _algorithms(record: sync_pb2.KeyManagerRecord) -> frozenset[str]:
     return frozenset(allowed)
 
 
-def _token_format(record: sync_pb2.KeyManagerRecord) -> tuple[re.Pattern[str] | None, bool]:
+def _token_format(record: sync_pb2.KeyManagerRecord) -> tuple[TokenFormat | None, bool]:
     """The compiled pattern, and whether opaque tokens are accepted at all."""
     handling = record.token_handling
     if not handling.accepts_reference_tokens:
@@ -116,10 +117,11 @@ def _token_format(record: sync_pb2.KeyManagerRecord) -> tuple[re.Pattern[str] | 
     if not handling.token_format_pattern:
         return None, True
     try:
-        return re.compile(handling.token_format_pattern), True
-    except re.error as exc:
+        return TokenFormat(handling.token_format_pattern), True
+    except TokenFormatError as exc:
         # Fail closed: a pattern that cannot be read admits no token at all, rather than
-        # turning into "no pattern" and receiving every opaque token.
+        # turning into "no pattern" and receiving every opaque token. A row written before
+        # admin_api checked patterns with RE2 (a lookaround, a backreference) lands here.
         log.error("key manager %s: token format pattern ignored, no opaque token accepted: %s", record.id, exc)
         return None, False
 
