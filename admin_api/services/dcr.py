@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from admin_api.errors import FailedPrecondition, Unavailable
+from admin_api.services import bounded_http
 
 MAX_RESPONSE_BYTES = 256 * 1024
 
@@ -21,17 +22,20 @@ class RegisteredClient:
 
 def register(endpoint: str, access_token: str, metadata: dict[str, Any], *, timeout: float) -> RegisteredClient:
     """POST the client metadata; the registered client's id and secret."""
-    headers = {"accept": "application/json"}
+    headers = {}
     if access_token:
         headers["authorization"] = f"Bearer {access_token}"
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.post(endpoint, json=metadata, headers=headers)
+        with bounded_http.new_client(timeout) as client:
+            response = bounded_http.request(client, "POST", endpoint, max_bytes=MAX_RESPONSE_BYTES, json=metadata,
+                                            headers=headers)
+    except (bounded_http.ResponseTooLarge, bounded_http.ResponseEncoded) as exc:
+        raise FailedPrecondition(f"client registration at {endpoint} answered a body {exc}") from None
     except httpx.HTTPError as exc:
         raise Unavailable(f"client registration at {endpoint} failed: {type(exc).__name__}: {exc}") from None
     if response.status_code >= 500:
         raise Unavailable(f"client registration at {endpoint} answered HTTP {response.status_code}")
-    body = _json(response)
+    body = response.json_object()
     if response.status_code not in (200, 201):
         # RFC 7591 section 3.2.2: {"error": ..., "error_description": ...}
         error = body.get("error", "") if body else ""
@@ -45,13 +49,3 @@ def register(endpoint: str, access_token: str, metadata: dict[str, Any], *, time
     if not isinstance(secret, str):
         raise FailedPrecondition(f"client registration at {endpoint} answered a client_secret that is not a string")
     return RegisteredClient(client_id=client_id, client_secret=secret)
-
-
-def _json(response: httpx.Response) -> dict[str, Any] | None:
-    if len(response.content) > MAX_RESPONSE_BYTES:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None

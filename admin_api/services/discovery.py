@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from admin_api.errors import FailedPrecondition, Unavailable
+from admin_api.services import bounded_http
 
 WELL_KNOWN = "/.well-known/openid-configuration"
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -45,8 +46,13 @@ def fetch(discovery_url: str, *, expected_issuer: str, timeout: float, field: st
     """The provider's issuer and endpoints; FailedPrecondition or Unavailable naming the URL."""
     url = document_url(discovery_url)
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.get(url, headers={"accept": "application/json"})
+        with bounded_http.new_client(timeout) as client:
+            response = bounded_http.request(client, "GET", url, max_bytes=MAX_DOCUMENT_BYTES)
+    except bounded_http.ResponseTooLarge:
+        raise FailedPrecondition(f"{field}: the discovery document {url} is larger than "
+                                 f"{MAX_DOCUMENT_BYTES} bytes", field=field) from None
+    except bounded_http.ResponseEncoded as exc:
+        raise FailedPrecondition(f"{field}: the discovery document {url}: {exc}", field=field) from None
     except httpx.HTTPError as exc:
         raise Unavailable(f"{field}: the discovery document {url} could not be fetched "
                           f"({type(exc).__name__}: {exc})", field=field) from None
@@ -80,14 +86,8 @@ def _expected_issuer(url: str, given: str) -> str:
     return url[: -len(WELL_KNOWN)] if url.endswith(WELL_KNOWN) else ""
 
 
-def _json_object(response: httpx.Response, url: str, field: str) -> dict[str, Any]:
-    if len(response.content) > MAX_DOCUMENT_BYTES:
-        raise FailedPrecondition(f"{field}: the discovery document {url} is larger than "
-                                 f"{MAX_DOCUMENT_BYTES} bytes", field=field)
-    try:
-        document = response.json()
-    except ValueError:
-        raise FailedPrecondition(f"{field}: the discovery document {url} is not JSON", field=field) from None
-    if not isinstance(document, dict):
+def _json_object(response: bounded_http.BoundedResponse, url: str, field: str) -> dict[str, Any]:
+    document = response.json_object()
+    if document is None:
         raise FailedPrecondition(f"{field}: the discovery document {url} is not a JSON object", field=field)
     return document
