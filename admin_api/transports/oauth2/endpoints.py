@@ -1,5 +1,9 @@
-"""RFC 7662 introspection (by authz_server's sync token, or by a client of the same
-organization) and RFC 7009 revocation (audited like any admin change)."""
+"""RFC 7662 introspection and RFC 7009 revocation (audited like any admin change).
+
+Who may introspect a token: the resident resource servers (authz_server's sync token,
+any access token), admins of the token's organization (a bearer admin credential), and
+the token's own client. Any other caller is told `{"active": false}`: a client of the
+organization learns nothing about another client's tokens (user, subject, scopes)."""
 
 from __future__ import annotations
 
@@ -21,26 +25,36 @@ from admin_api.transports.oauth2.grants import ANY_AUTH, SECRET_AUTH, StoredToke
 
 log = logging.getLogger(__name__)
 
-SYNC_TOKEN_AUTH = "sync_token"
+# A bearer credential in `Authorization`: authz_server's sync token or an admin's token.
+BEARER_AUTH = "bearer_credential"
 REVOKE_AUDIT_METHOD = "oauth2/revoke"
 
 
-# ----------------------------------------------------------------------- sync callers
+# --------------------------------------------------------------------- bearer callers
 
 @dataclass(frozen=True)
-class SyncCaller:
-    """authz_server, authenticated by its sync token: may introspect any access token."""
+class BearerCaller:
+    """A caller of introspection by a bearer credential: authz_server's sync token
+    (`organization_id` None: a resource server of every organization) or an admin of
+    one organization."""
 
     subject: str
+    organization_id: str | None
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == SYNC_TOKEN_AUTH and endpoint == "introspection"
+        return method == BEARER_AUTH and endpoint == "introspection"
+
+    def may_introspect(self, token: StoredToken) -> bool:
+        if self.organization_id is None:
+            # A resource server: access tokens only, so a refresh token never passes as one.
+            return token.kind == tokens.ACCESS_TOKEN
+        return token.organization_id == self.organization_id
 
 
 # ---------------------------------------------------------------------------- endpoints
 
 class Introspection(IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = [SYNC_TOKEN_AUTH, *SECRET_AUTH]
+    CLIENT_AUTH_METHODS = [BEARER_AUTH, *SECRET_AUTH]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> StoredToken | None:
         with self.server.store.read() as session:
@@ -48,12 +62,10 @@ class Introspection(IntrospectionEndpoint):
             return StoredToken.of(row) if row is not None else None
 
     def check_permission(self, token: StoredToken, client: Any, request: OAuth2Request) -> bool:
-        if isinstance(client, SyncCaller):
-            # A resource server: access tokens only, so a refresh token never passes as one.
-            return token.kind == tokens.ACCESS_TOKEN
-        if not isinstance(client, ResidentClient) or client.organization_id != token.organization_id:
-            return False
-        return token.kind == tokens.ACCESS_TOKEN or token.consumer_key == client.client_id
+        if isinstance(client, BearerCaller):
+            return client.may_introspect(token)
+        return (isinstance(client, ResidentClient) and client.organization_id == token.organization_id
+                and token.consumer_key == client.client_id)
 
     def introspect_token(self, token: StoredToken) -> dict[str, object]:
         return {

@@ -31,8 +31,9 @@ def metadata(issuer: str) -> dict[str, object]:
         "grant_types_supported": GRANT_TYPES,
         "code_challenge_methods_supported": ["S256", "plain"],
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        # Resource servers may also call introspection with a bearer credential (the
-        # authz_server's sync token); clients use HTTP Basic or form credentials.
+        # Resource servers (authz_server's sync token) and admins may also call
+        # introspection with a bearer credential; clients use HTTP Basic or form
+        # credentials, and introspect only their own tokens.
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "access_token_signing_alg_values_supported": list(SUPPORTED_ALGORITHMS),

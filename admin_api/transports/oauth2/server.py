@@ -28,7 +28,7 @@ from admin_api.oauth.signing_keys import SigningKeys
 from admin_api.services import users
 from admin_api.store.unit_of_work import Store
 from admin_api.transports.oauth2.clients import CLIENT_CREDENTIALS, REFRESH_TOKEN, ResidentClient, find_client
-from admin_api.transports.oauth2.endpoints import SYNC_TOKEN_AUTH, Introspection, Revocation, SyncCaller
+from admin_api.transports.oauth2.endpoints import BEARER_AUTH, BearerCaller, Introspection, Revocation
 from admin_api.transports.oauth2.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -102,7 +102,7 @@ class ResidentAuthorizationServer(AuthorizationServer):
         self.register_grant(RefreshTokenGrant)
         self.register_endpoint(Introspection)
         self.register_endpoint(Revocation)
-        self.register_client_auth_method(SYNC_TOKEN_AUTH, self._authenticate_sync_token)
+        self.register_client_auth_method(BEARER_AUTH, self._authenticate_bearer)
 
     # authlib's framework contract ------------------------------------------------------
 
@@ -164,12 +164,18 @@ class ResidentAuthorizationServer(AuthorizationServer):
                  "reference" if spec.reference else "JWT", client.client_id, grant_type, spec.scope)
         return token
 
-    def _authenticate_sync_token(self, query_client: object, request: OAuth2Request) -> SyncCaller | None:
+    def _authenticate_bearer(self, query_client: object, request: OAuth2Request) -> BearerCaller | None:
+        """authz_server's sync token, or the credential of an admin; None otherwise (then
+        the endpoint tries client authentication, and answers invalid_client)."""
         token = auth.bearer_token(request.headers.get("Authorization"))
         if token is None:
             return None
         try:
-            caller = auth.caller_for(self.store, token, role=Role.SYNC)
+            return BearerCaller(auth.caller_for(self.store, token, role=Role.SYNC).subject, None)
+        except Unauthenticated:
+            pass
+        try:
+            caller = auth.admin_caller(self.store, token)
         except Unauthenticated:
             return None
-        return SyncCaller(caller.subject)
+        return BearerCaller(caller.subject, caller.organization_id) if caller.is_admin else None

@@ -1,4 +1,4 @@
-"""RFC 7662 introspection (sync token or client credentials) and RFC 7009 revocation,
+"""RFC 7662 introspection (sync token, admin credential or the token's own client) and RFC 7009 revocation,
 with revoked JWTs recorded in the outbox and in the Watch snapshot."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_introspection_by_a_resident_client(oauth: OAuthEnv) -> None:
 def test_introspection_needs_a_caller(oauth: OAuthEnv) -> None:
     client = oauth.new_client()
     token = password_tokens(oauth, client)["access_token"]
-    for headers, auth in (({}, None), (oauth.admin, None), ({}, (client.consumer_key, "pcsec_wrong")),
+    for headers, auth in (({}, None), ({}, (client.consumer_key, "pcsec_wrong")),
                           ({"Authorization": "Bearer pcs_not-the-sync-token"}, None)):
         response = oauth.http.post("/oauth2/introspect", data={"token": token}, headers=headers, auth=auth)
         assert response.status_code == 401, response.text
