@@ -27,6 +27,7 @@ class ServiceConfig:
     public_url: str = _DECLARED.public_url
     multiple_consumer_secrets: bool = _DECLARED.multiple_consumer_secrets
     max_consumer_secrets: int = _DECLARED.max_consumer_secrets   # per application key; 0: no maximum
+    authorization_code_seconds: float = _DECLARED.authorization_code_seconds
     # Encrypts key-manager secrets at rest; None only in tests that store none.
     kek: Kek | None = None
     # Outgoing calls to external key managers (discovery, Dynamic Client Registration).
@@ -38,7 +39,8 @@ class ServiceConfig:
     def from_settings(cls, settings: MeshSettings, kek: Kek, explainer: Any = None) -> "ServiceConfig":
         return cls(public_url=settings.public_url,
                    multiple_consumer_secrets=settings.multiple_consumer_secrets,
-                   max_consumer_secrets=settings.max_consumer_secrets, kek=kek, explainer=explainer)
+                   max_consumer_secrets=settings.max_consumer_secrets,
+                   authorization_code_seconds=settings.authorization_code_seconds, kek=kek, explainer=explainer)
 
     def require_kek(self) -> Kek:
         if self.kek is None:

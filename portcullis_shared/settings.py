@@ -77,6 +77,10 @@ class MeshSettings(SettingsGroup):
         "PORTCULLIS_UPSTREAM_TRUST_STORE", text, "/etc/ssl/certs/ca-certificates.crt",
         "the PEM file (on the Envoy host) Envoy checks `https` API endpoints against when the API brings no "
         "CA bundle of its own")
+    authorization_code_seconds: float = setting(
+        "PORTCULLIS_AUTHORIZATION_CODE_SECONDS", positive(maximum=600), 300.0,
+        "how long an authorization code of the resident key manager can be exchanged (RFC 6749 §4.1.2 "
+        "recommends at most 10 minutes)")
     multiple_consumer_secrets: bool = setting("PORTCULLIS_MULTIPLE_CONSUMER_SECRETS", flag, False,
                                               "allow several consumer secrets per application key")
     max_consumer_secrets: int = setting("PORTCULLIS_MAX_CONSUMER_SECRETS", whole(), 0,

@@ -144,25 +144,47 @@ def is_live(row: OAuthToken, now: datetime) -> bool:
 def revoke(writer: Writer, row: OAuthToken, now: datetime) -> None:
     """Revoke a token (RFC 7009). A refresh token takes the access tokens of its grant
     with it (§2.1); each JWT access token revoked becomes a synced RevokedToken."""
-    session = writer.session
-    targets = [row]
     if row.kind == REFRESH_TOKEN:
-        targets += session.scalars(
-            select(OAuthToken).where(OAuthToken.grant_id == row.grant_id, OAuthToken.id != row.id)).all()
-    for target in targets:
-        if not is_live(target, now):
-            continue
-        target.revoked_at = now
-        if target.kind == ACCESS_TOKEN and target.format == JWT_FORMAT:
-            writer.upsert(RevokedToken(id=target.id, organization_id=target.organization_id,
-                                       key_manager_id=target.key_manager_id, expires_at=target.expires_at))
+        revoke_grant(writer, row.grant_id, now)
+    else:
+        _revoke_rows(writer, [row], now)
     _prune_revoked(writer, now)
 
 
-def _prune_revoked(writer: Writer, now: datetime) -> None:
+def revoke_grant(writer: Writer, grant_id: str, now: datetime) -> int:
+    """Revoke every live token of one grant family (its access and refresh tokens, all
+    rotations); how many were live."""
+    family = writer.session.scalars(select(OAuthToken).where(OAuthToken.grant_id == grant_id)).all()
+    return _revoke_rows(writer, family, now)
+
+
+def _revoke_rows(writer: Writer, rows, now: datetime) -> int:
+    revoked = 0
+    for target in rows:
+        if not is_live(target, now):
+            continue
+        target.revoked_at = now
+        revoked += 1
+        if target.kind == ACCESS_TOKEN and target.format == JWT_FORMAT:
+            writer.upsert(RevokedToken(id=target.id, organization_id=target.organization_id,
+                                       key_manager_id=target.key_manager_id, expires_at=target.expires_at))
+    return revoked
+
+
+def prune_expired(writer: Writer, now: datetime) -> int:
+    """Delete expired tokens, codes and revocation records (admin_api's pruning loop);
+    how many rows went. An expired token is refused whether or not its row remains."""
+    session = writer.session
+    pruned = session.execute(delete(OAuthToken).where(OAuthToken.expires_at <= now)).rowcount or 0
+    pruned += session.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at <= now)).rowcount or 0
+    return pruned + _prune_revoked(writer, now, limit=10_000)
+
+
+def _prune_revoked(writer: Writer, now: datetime, limit: int = 100) -> int:
     # Replicas drop expired records on their own; deleting them through the outbox keeps
     # the snapshot and the change log in agreement.
     expired = writer.session.scalars(
-        select(RevokedToken).where(RevokedToken.expires_at <= now).limit(100)).all()
+        select(RevokedToken).where(RevokedToken.expires_at <= now).limit(limit)).all()
     for record in expired:
         writer.delete(record)
+    return len(expired)

@@ -1,4 +1,5 @@
-"""Change-log pruning: rows older than the retention go, the newest row always stays.
+"""Pruning, every 10 minutes: the change log (rows older than the retention go, the
+newest row always stays) and the resident key manager's expired tokens and codes.
 
 Keeping the newest row means the log never looks empty, so a replica at the newest
 revision still resumes without a snapshot. A replica asking for a revision older than the
@@ -16,6 +17,7 @@ from sqlalchemy import delete, func, select
 
 from admin_api.db.models import ChangeRecord
 from admin_api.db.types import utcnow
+from admin_api.oauth import tokens
 from admin_api.store.unit_of_work import Store
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,15 @@ def prune_change_log(store: Store, retention: timedelta, now: datetime | None = 
         return result.rowcount or 0
 
 
+def prune_oauth_tokens(store: Store, now: datetime | None = None) -> int:
+    """Delete the resident key manager's expired tokens, codes and revocation records."""
+    with store.write() as writer:
+        return tokens.prune_expired(writer, now or utcnow())
+
+
 class ChangeLogPruner:
-    """A daemon thread that prunes the change log every `interval` seconds."""
+    """A daemon thread that prunes the change log and expired OAuth2 tokens every
+    `interval` seconds."""
 
     def __init__(self, store: Store, retention: timedelta, interval: float = PRUNE_INTERVAL_SECONDS) -> None:
         self._store = store
@@ -59,11 +68,21 @@ class ChangeLogPruner:
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
-            try:
-                pruned = prune_change_log(self._store, self.retention)
-            except Exception:
-                # A busy or briefly unreachable database: the next round tries again.
-                log.exception("change-log pruning failed")
-                continue
+            self.prune_once()
+
+    def prune_once(self) -> None:
+        """One round; a busy or briefly unreachable database: the next round tries again."""
+        try:
+            pruned = prune_change_log(self._store, self.retention)
+        except Exception:
+            log.exception("change-log pruning failed")
+        else:
             if pruned:
                 log.info("pruned %d change-log rows older than %s", pruned, self.retention)
+        try:
+            expired = prune_oauth_tokens(self._store)
+        except Exception:
+            log.exception("pruning expired OAuth2 tokens failed")
+        else:
+            if expired:
+                log.info("pruned %d expired OAuth2 tokens, codes and revocation records", expired)

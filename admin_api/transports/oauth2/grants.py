@@ -4,6 +4,7 @@ tokens as the authlib mixins they need."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 
+from admin_api.access.caller import Caller, Credential
+from admin_api.audit import log as audit_log
 from admin_api.db.oauth_models import AuthorizationCode, OAuthToken
 from admin_api.db.types import utcnow
 from admin_api.oauth import tokens
@@ -18,9 +21,11 @@ from admin_api.services import users
 from admin_api.transports.oauth2.clients import PUBLIC_METHOD, ResidentClient
 from portcullis_shared.credentials import credential_hash
 
-AUTHORIZATION_CODE_VALIDITY = timedelta(minutes=5)
 SECRET_AUTH = ["client_secret_basic", "client_secret_post"]
 ANY_AUTH = SECRET_AUTH + [PUBLIC_METHOD]
+REUSE_AUDIT_METHOD = "oauth2/token (refresh token reuse)"
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------ owners
@@ -142,7 +147,7 @@ class AuthorizationCodeGrant(_KnowsItsClient, grants.AuthorizationCodeGrant):
                 user_id=owner.subject, username=owner.username,
                 redirect_uri=request.payload.redirect_uri or "", scope=request.scope or "",
                 code_challenge=challenge, code_challenge_method=method,
-                created_at=now, expires_at=now + AUTHORIZATION_CODE_VALIDITY))
+                created_at=now, expires_at=now + timedelta(seconds=client.store.config.authorization_code_seconds)))
 
     def query_authorization_code(self, code: str, client: ResidentClient) -> StoredCode | None:
         with client.store.read() as session:
@@ -167,11 +172,18 @@ class RefreshTokenGrant(_KnowsItsClient, grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> StoredToken | None:
         client: ResidentClient = self.request.client
+        now = utcnow()
         with client.store.read() as session:
             row = tokens.find(session, refresh_token)
-            if row is None or row.kind != tokens.REFRESH_TOKEN or not tokens.is_live(row, utcnow()):
+            if row is None or row.kind != tokens.REFRESH_TOKEN or row.consumer_key != client.client_id:
                 return None
-            return StoredToken.of(row)
+            if tokens.is_live(row, now):
+                return StoredToken.of(row)
+            reused = row.revoked_at is not None and row.expires_at > now
+            grant_id, token_id = row.grant_id, row.id
+        if reused:
+            revoke_reused_family(client, grant_id, token_id)
+        return None
 
     def authenticate_user(self, refresh_token: StoredToken) -> Owner:
         return Owner(subject=refresh_token.subject, username=refresh_token.username,
@@ -179,6 +191,27 @@ class RefreshTokenGrant(_KnowsItsClient, grants.RefreshTokenGrant):
 
     def revoke_old_credential(self, refresh_token: StoredToken) -> None:
         pass  # used up in the issuing transaction, see tokens.issue
+
+
+def revoke_reused_family(client: ResidentClient, grant_id: str, token_id: str) -> None:
+    """A refresh token used already (rotated) or revoked is presented again: either its
+    client or a thief holds a copy, and which one cannot be told. RFC 9700 §4.14.2: revoke
+    the whole grant family, so the other holder's current tokens stop working too."""
+    now = utcnow()
+    with client.store.write() as writer:
+        revoked = tokens.revoke_grant(writer, grant_id, now)
+        if not revoked:
+            log.info("revoked refresh token %s of client %s presented again (grant %s already revoked)",
+                     token_id, client.client_id, grant_id)
+            return
+        who = Caller(subject=client.client_id, organization_id=client.organization_id,
+                     credential=Credential.OAUTH_CLIENT)
+        audit_log.append(writer.session, audit_log.Entry(who, REUSE_AUDIT_METHOD, "oauth_grant", grant_id),
+                         audit_log.SUCCEEDED, target_id=grant_id,
+                         detail=f"refresh token {token_id} presented after its use: {revoked} live token(s) "
+                                "of its grant revoked")
+    log.warning("refresh token %s of client %s reused: grant %s revoked (%d live tokens)",
+                token_id, client.client_id, grant_id, revoked)
 
 
 class Pkce(CodeChallenge):

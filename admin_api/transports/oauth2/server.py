@@ -36,6 +36,7 @@ from admin_api.transports.oauth2.grants import (
     PasswordGrant,
     Pkce,
     RefreshTokenGrant,
+    revoke_reused_family,
 )
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,9 @@ class ResidentAuthorizationServer(AuthorizationServer):
             with self.store.write() as writer:
                 token = tokens.issue(writer, self.keys, self.issuer, spec, utcnow())
         except tokens.GrantConsumed as exc:
+            if spec.consumes_refresh_token_id is not None and spec.grant_id is not None:
+                # Two uses of one refresh token at once: the other one won, this is reuse.
+                revoke_reused_family(client, spec.grant_id, spec.consumes_refresh_token_id)
             raise InvalidGrantError(str(exc)) from None
         log.info("issued %s token to client %s (grant %s, scope %r)",
                  "reference" if spec.reference else "JWT", client.client_id, grant_type, spec.scope)
