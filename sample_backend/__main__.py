@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
-from sample_backend.jwt_verifier import JwksVerifier
+from sample_backend.jwt_verifier import DEFAULT_ISSUER, JwksVerifier
 from sample_backend.server import ENVIRONMENTS, BackendServer
 
 
@@ -21,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend-jwks-url", default="",
                         help="verify backend JWTs with this JWKS (admin REST /backend-jwt/jwks.json) and echo them")
     parser.add_argument("--backend-jwt-header", default="x-jwt-assertion")
+    parser.add_argument("--backend-jwt-issuer", default=os.environ.get("PORTCULLIS_BACKEND_JWT_ISSUER", DEFAULT_ISSUER),
+                        help="the iss a backend JWT must carry (default: $PORTCULLIS_BACKEND_JWT_ISSUER, as "
+                             "authz_server signs it, else 'portcullis')")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s sample_backend[{args.environment}] %(levelname)s %(message)s",
     )
     log = logging.getLogger("sample_backend")
-    verifier = JwksVerifier(args.backend_jwks_url) if args.backend_jwks_url else None
+    verifier = JwksVerifier(args.backend_jwks_url, issuer=args.backend_jwt_issuer) if args.backend_jwks_url else None
     server = BackendServer((args.host, args.port), args.environment, verifier=verifier,
                            backend_jwt_header=args.backend_jwt_header)
 
