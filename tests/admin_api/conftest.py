@@ -1,7 +1,10 @@
-"""Fixtures for admin_api tests: a real, migrated SQLite file per test."""
+"""Fixtures for admin_api tests: a real, migrated database per test: a SQLite file, and
+for the modules marked `both_databases` also a PostgreSQL database (each test runs
+twice, ids [sqlite] and [postgresql]; tests/postgres_server.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +25,34 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "portcullis.db"
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def store(db_path: Path, request: pytest.FixtureRequest) -> Store:
-    """A store on that file; with the `key_store` mark, one that can keep secrets (a KEK)
-    and derives the resident key manager from a public URL, as key management needs."""
+def database_url(db_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The SQLite file's URL, or (parametrized) a fresh migrated PostgreSQL database's."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{db_path}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def store(database_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A store on that database; with the `key_store` mark, one that can keep secrets (a
+    KEK) and derives the resident key manager from a public URL, as key management needs."""
     if request.node.get_closest_marker("key_store"):
-        store = open_key_store(db_path)
+        store = open_key_store(database_url)
     else:
-        store = open_store(f"sqlite:///{db_path}")
+        store = open_store(database_url)
     yield store
     store.db.dispose()
 

@@ -17,9 +17,11 @@ from portcullis.admin.v1 import key_managers_pb2
 PUBLIC_URL = "http://127.0.0.1:18081"
 
 
-def open_key_store(path: Path, **config: Any) -> Store:
+def open_key_store(database: Path | str, **config: Any) -> Store:
+    """On a SQLite file (a Path) or any database URL (a str)."""
     settings = {"public_url": PUBLIC_URL, "kek": Kek.generate(), **config}
-    return open_store(f"sqlite:///{path}", ServiceConfig(**settings))
+    url = f"sqlite:///{database}" if isinstance(database, Path) else database
+    return open_store(url, ServiceConfig(**settings))
 
 
 def external_km(store: Store, caller: Caller, **fields: Any) -> key_managers_pb2.KeyManager:

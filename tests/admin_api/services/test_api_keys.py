@@ -15,6 +15,8 @@ from portcullis.admin.v1 import admin_pb2
 from portcullis_shared.credentials import credential_hash
 from tests.admin_api.conftest import ADMIN, create_api, create_application, generate_key, published_api
 
+pytestmark = pytest.mark.both_databases
+
 
 def test_generate_returns_value_once_and_stores_only_its_hash(store, db_path):
     api = published_api(store)

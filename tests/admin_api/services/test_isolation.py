@@ -11,6 +11,8 @@ from admin_api.services import api_keys, apis, applications, organizations, subs
 from portcullis.admin.v1 import admin_pb2
 from tests.admin_api.conftest import ADMIN, create_api, create_application, generate_key, published_api
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def default_entities(store):

@@ -13,6 +13,8 @@ from admin_api.services import apis
 from portcullis.admin.v1 import admin_pb2
 from tests.admin_api.conftest import ADMIN, create_api
 
+pytestmark = pytest.mark.both_databases
+
 State = admin_pb2.Api.LifecycleState
 STATES = ["CREATED", "PUBLISHED", "DEPRECATED", "RETIRED", "BLOCKED"]
 ALLOWED = {

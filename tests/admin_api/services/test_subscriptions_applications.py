@@ -12,6 +12,8 @@ from admin_api.services import api_keys, applications, subscriptions
 from portcullis.admin.v1 import admin_pb2
 from tests.admin_api.conftest import ADMIN, create_api, create_application, generate_key, published_api
 
+pytestmark = pytest.mark.both_databases
+
 Status = admin_pb2.Subscription.Status
 
 

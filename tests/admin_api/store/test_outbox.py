@@ -19,6 +19,8 @@ from portcullis.admin.v1 import admin_pb2
 from portcullis.sync.v1 import sync_pb2
 from tests.admin_api.conftest import ADMIN, create_application, generate_key, published_api
 
+pytestmark = pytest.mark.both_databases
+
 
 def _changes(store):
     with store.read() as session:

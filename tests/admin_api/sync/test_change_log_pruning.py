@@ -21,6 +21,8 @@ from portcullis.admin.v1 import admin_pb2, admin_pb2_grpc
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 from portcullis_shared.settings import MeshSettings, SettingsError
 
+pytestmark = pytest.mark.both_databases
+
 HOUR = timedelta(hours=1)
 
 
