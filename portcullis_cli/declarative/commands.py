@@ -49,11 +49,12 @@ def _plan(desired: Desired, current: Current, prune: bool) -> Plan:
 
 
 def _show(plan: Plan) -> None:
-    if not plan.changes:
+    if not plan.changes and not plan.unchangeable:
         click.echo("No changes: the organization matches the files.")
         return
-    for step in plan.changes:
-        click.echo(step.describe())
+    for step in plan.steps:
+        if step.action != "keep" or step.changes:
+            click.echo(step.describe())
     click.echo(plan.summary())
 
 

@@ -22,7 +22,8 @@ def dump_document(current: Current, labels: dict[str, str] | None = None) -> dic
         document["labels"] = dict(labels)
     for kind in available_kinds():
         items = []
-        for obj in current.of(kind.section).values():
+        # In key order, not the server's: a dump kept in git changes only where the state does.
+        for _, obj in sorted(current.of(kind.section).items()):
             if obj.builtin or (labels and (kind.label_kind is None or not carries(obj.labels, labels))):
                 continue
             # A key part at its default ("" key_manager: the resident one) goes unsaid.

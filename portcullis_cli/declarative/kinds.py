@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from portcullis.options.v1 import http_pb2
 from portcullis_cli.schema import Operation, nouns
 
 API_VERSION = "portcullis/v1"
@@ -66,6 +67,21 @@ class Kind:
         assert list_field is not None
         return list_field.message_type
 
+    @property
+    def singular(self) -> str:
+        """"throttling policy" for the section throttling_policies."""
+        words = self.section.split("_")
+        last = words[-1]
+        words[-1] = last[:-3] + "y" if last.endswith("ies") else last[:-1]
+        return " ".join(words)
+
+    def fixed_fields(self) -> frozenset[str]:
+        """File fields an update cannot change (the protos mark them immutable; a reference
+        is fixed when its id field is). Without an update verb, every field is fixed."""
+        fixed = {f.name for f in self.message.fields if f.GetOptions().Extensions[http_pb2.immutable]}
+        fixed |= {ref.name for ref in self.refs if ref.id_field in fixed}
+        return frozenset(fixed)
+
     def file_fields(self) -> dict[str, FieldDescriptor | Ref]:
         """What an object of this section may say: message and create fields, less ids."""
         hidden = {"id", "organization_id", *self.never, *(r.id_field for r in self.refs)}
@@ -90,7 +106,8 @@ KINDS: tuple[Kind, ...] = (
          label_kind="key_manager"),
     Kind("scopes", "scopes", ("name",), never=_ANSWER_ONLY, label_kind="scope"),
     Kind("users", "users", ("username",), never=_ANSWER_ONLY, label_kind="user"),
-    Kind("throttling_policies", "throttling-policies", ("name",), never=_ANSWER_ONLY),
+    # Names are unique per kind: `Unlimited` is a SUBSCRIPTION, an APPLICATION and an API policy.
+    Kind("throttling_policies", "throttling-policies", ("kind", "name"), never=_ANSWER_ONLY),
     Kind("apis", "apis", ("name", "version"), never=_ANSWER_ONLY,
          state=State("lifecycle_state", "lifecycle", "target_state", "CREATED"), label_kind="api"),
     Kind("applications", "applications", ("name",), never=_ANSWER_ONLY, label_kind="application"),

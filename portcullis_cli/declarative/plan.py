@@ -41,7 +41,7 @@ class Step:
 
     @property
     def what(self) -> str:
-        return f"{self.kind.section[:-1].replace('_', ' ')} {key_text(self.key) or '(resident)'}"
+        return f"{self.kind.singular} {key_text(self.key) or '(resident)'}"
 
     def describe(self) -> str:
         sign = {"create": "+", "update": "~", "state": "~", "associate": "~", "label": "~", "delete": "-",
@@ -66,11 +66,19 @@ class Plan:
     def changes(self) -> list[Step]:
         return [s for s in self.steps if s.action != "keep"]
 
+    @property
+    def unchangeable(self) -> list[Step]:
+        """Differences the server cannot make in place (an immutable field), shown, not sent."""
+        return [s for s in self.steps if s.action == "keep" and s.changes]
+
     def summary(self) -> str:
         counts = {a: sum(1 for s in self.steps if s.action == a) for a in ("create", "update", "delete")}
         counts["update"] += sum(1 for s in self.steps if s.action in ("state", "associate", "label"))
-        return (f"Plan: {counts['create']} to create, {counts['update']} to change, "
+        text = (f"Plan: {counts['create']} to create, {counts['update']} to change, "
                 f"{counts['delete']} to delete.")
+        if self.unchangeable:
+            text += f" {len(self.unchangeable)} cannot change in place (left as they are)."
+        return text
 
 
 def _differences(kind: Kind, desired: DesiredObject, current: CurrentObject) -> dict[str, tuple[Any, Any]]:
@@ -83,6 +91,29 @@ def _differences(kind: Kind, desired: DesiredObject, current: CurrentObject) -> 
 
 def _unset_secrets(desired: DesiredObject, current: CurrentObject) -> list[str]:
     return [name for name in desired.secrets if current.answer.get(f"{name}_set") is False]
+
+
+def _change_steps(kind: Kind, key: Key, wanted: DesiredObject, now: CurrentObject,
+                  changes: dict[str, tuple[Any, Any]]) -> list[Step]:
+    """An update of what may change in place; what may not is kept, and said.
+
+    API keys have no update: only their application changes (associate). Elsewhere the
+    fields the protos mark immutable (a policy's kind, a subscription's API) never go
+    into an update, which the server would refuse."""
+    if "update" in kind.verbs:
+        fixed_names, note = kind.fixed_fields(), "cannot change in place: delete it and create it again"
+        in_place = "update"
+    else:
+        fixed_names = frozenset(changes) - {"application"}
+        note, in_place = "cannot change in place: regenerate or revoke the key", "associate"
+    fixed = {k: v for k, v in changes.items() if k in fixed_names}
+    movable = {k: v for k, v in changes.items() if k not in fixed_names}
+    steps = []
+    if fixed:
+        steps.append(Step("keep", kind, key, wanted, now, fixed, note=note))
+    if movable:
+        steps.append(Step(in_place, kind, key, wanted, now, movable))
+    return steps
 
 
 def _steps_for(kind: Kind, desired: dict[Key, DesiredObject], current: dict[Key, CurrentObject]) -> list[Step]:
@@ -102,20 +133,7 @@ def _steps_for(kind: Kind, desired: dict[Key, DesiredObject], current: dict[Key,
         changes = _differences(kind, wanted, now)
         for name in _unset_secrets(wanted, now):
             changes[name] = ("(not set)", "(from the file's reference)")
-        if changes:
-            if "update" in kind.verbs:
-                associations = {}
-            else:  # API keys: only the application can change in place
-                associations = {k: v for k, v in changes.items() if k == "application"}
-                fixed = {k: v for k, v in changes.items() if k != "application"}
-                if fixed:
-                    steps.append(Step("keep", kind, key, wanted, now, fixed,
-                                      note="cannot change in place: regenerate or revoke the key"))
-                if associations:
-                    steps.append(Step("associate", kind, key, wanted, now, associations))
-                changes = {}
-            if changes:
-                steps.append(Step("update", kind, key, wanted, now, changes))
+        steps += _change_steps(kind, key, wanted, now, changes)
         state = kind.state
         if state is not None and state.field in wanted.values:
             if now.values.get(state.field, state.initial) != wanted.values[state.field]:

@@ -65,7 +65,6 @@ def test_a_change_in_the_file_is_an_update(fresh: Deployment, tmp_path: Path) ->
     assert (api["description"], api["lifecycle_state"]) == ("Pizza, now", "DEPRECATED")
 
 
-@pytest.mark.xfail(reason="known defect: apply of a dumped default throttling policy sends kind in its update_mask (400 kind cannot be changed); fix in the CLI plan, see issue 16 note", strict=False)
 def test_dump_then_apply_into_an_empty_deployment_reproduces_it(fresh: Deployment, second: Deployment,
                                                                  tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
