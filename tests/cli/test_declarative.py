@@ -235,3 +235,89 @@ def test_prune_needs_labels(fresh: Deployment, tmp_path: Path) -> None:
     path.write_text("apiVersion: portcullis/v1\napplications:\n  - name: App\n")
     result = fresh.run("apply", "-f", str(path), "--prune")
     assert result.code == 2 and "--prune deletes only objects that carry the files' labels" in result.err
+
+
+TIERS = """\
+apiVersion: portcullis/v1
+throttling_policies:
+  - {name: Pizza10, kind: SUBSCRIPTION, request_count: 10, unit: MINUTE, description: ten a minute}
+  - {name: Pizza10, kind: APPLICATION, request_count: 10, unit: HOUR, burst_request_count: 2, burst_unit: SECOND}
+  - {name: Soft, kind: API, request_count: 100, unit: DAY, stop_on_quota_reach: false}
+apis:
+  - {name: Tiered, version: '1', context: /tiered, production_endpoint: 'http://127.0.0.1:8091',
+     throttling_policy: Soft, lifecycle_state: PUBLISHED}
+applications:
+  - {name: TieredApp, throttling_tier: Pizza10}
+subscriptions:
+  - {application: TieredApp, api: "Tiered:1", tier: Pizza10}
+"""
+
+
+def _policies(cli: Deployment) -> dict[tuple[str, str], dict]:
+    return {(p["kind"], p["name"]): p for p in cli.ok("throttling-policies", "list")}
+
+
+def test_throttling_policies_of_one_name_and_two_kinds(fresh: Deployment, tmp_path: Path) -> None:
+    path = tmp_path / "tiers.yaml"
+    path.write_text(TIERS)
+    first = fresh.run("apply", "-f", str(path))
+    assert first.code == 0, first.err
+    assert "+ create throttling policy SUBSCRIPTION:Pizza10" in first.out
+    assert "+ create throttling policy APPLICATION:Pizza10" in first.out
+    policies = _policies(fresh)
+    assert policies["SUBSCRIPTION", "Pizza10"]["request_count"] == "10"
+    assert policies["SUBSCRIPTION", "Pizza10"]["unit"] == "MINUTE"
+    assert (policies["APPLICATION", "Pizza10"]["unit"], policies["APPLICATION", "Pizza10"]["burst_request_count"]) == (
+        "HOUR", "2")
+    assert policies["API", "Soft"]["stop_on_quota_reach"] is False
+    assert ("SUBSCRIPTION", "Gold") in policies  # the organization's defaults stay
+    assert fresh.ok("apis", "list")[0]["throttling_policy"] == "Soft"
+    assert fresh.ok("applications", "list")[0]["throttling_tier"] == "Pizza10"
+    assert fresh.ok("subscriptions", "list")[0]["tier"] == "Pizza10"
+    assert fresh.run("apply", "-f", str(path)).out.startswith("No changes")
+
+    # A new limit is an update of that one field of that one policy (the mask is what changed).
+    path.write_text(TIERS.replace("request_count: 10, unit: MINUTE", "request_count: 20, unit: MINUTE"))
+    changed = fresh.run("apply", "-f", str(path))
+    assert changed.code == 0, changed.err
+    assert '~ update throttling policy SUBSCRIPTION:Pizza10: request_count "10" -> "20"' in changed.out
+    assert "APPLICATION:Pizza10" not in changed.out
+    policies = _policies(fresh)
+    assert (policies["SUBSCRIPTION", "Pizza10"]["request_count"], policies["APPLICATION", "Pizza10"]["request_count"]) == (
+        "20", "10")
+
+    dumped = yaml.safe_load(fresh.run("dump").out)
+    dumped_policy = next(p for p in dumped["throttling_policies"] if (p["kind"], p["name"]) == ("SUBSCRIPTION", "Pizza10"))
+    assert {"request_count": "20", "unit": "MINUTE", "description": "ten a minute"}.items() <= dumped_policy.items()
+    assert [p["name"] for p in dumped["throttling_policies"] if p["kind"] == "APPLICATION"] == [
+        "10PerMin", "20PerMin", "50PerMin", "Pizza10", "Unlimited"]  # in key order
+
+
+def test_a_throttling_policy_needs_its_kind(fresh: Deployment, tmp_path: Path) -> None:
+    path = tmp_path / "kindless.yaml"
+    path.write_text("apiVersion: portcullis/v1\nthrottling_policies:\n  - {name: NoKind, request_count: 5, unit: MINUTE}\n")
+    result = fresh.run("apply", "-f", str(path))
+    assert result.code == 1 and f"{path}:3: throttling_policies[0]: kind is required (it names the object)" in result.err
+    assert ("SUBSCRIPTION", "NoKind") not in _policies(fresh)
+
+
+def test_a_subscription_tier_of_an_unknown_policy_is_refused_by_the_server(fresh: Deployment, tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text(TIERS.replace("tier: Pizza10}", "tier: Pizza1O}"))
+    result = fresh.run("apply", "-f", str(path))
+    assert result.code == 1 and "refused: 400" in result.err and "Pizza1O" in result.err
+
+
+def test_a_difference_in_an_immutable_field_is_shown_and_not_sent(fresh: Deployment, tmp_path: Path) -> None:
+    path = tmp_path / "tiers.yaml"
+    path.write_text(TIERS)
+    assert fresh.run("apply", "-f", str(path)).code == 0
+    key = fresh.ok("api-keys", "generate", fresh.ok("apis", "list")[0]["id"], "--name", "k1")
+    assert key["api_key"]["environment"] == "PRODUCTION", key
+    path.write_text(TIERS + "api_keys:\n  - {api: \"Tiered:1\", name: k1, environment: SANDBOX}\n")
+    result = fresh.run("apply", "-f", str(path))
+    assert result.code == 0, result.err
+    assert ('! keep api key Tiered:1:k1: environment "PRODUCTION" -> "SANDBOX" (cannot change in place: '
+            'regenerate or revoke the key)') in result.out
+    assert "1 cannot change in place" in result.out
+    assert fresh.ok("api-keys", "list")[0]["environment"] == "PRODUCTION"

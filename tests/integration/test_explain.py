@@ -4,11 +4,13 @@ below; admins only, their organization only, and no credential in the answer or 
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
 import pytest
 
+from tests.cli.conftest import Deployment
 from tests.integration.conftest import LiveMesh
 from tests.integration.gateway import eventually, reason_code
 from tests.integration.scenario import PublishedApi, create_api, ready_key
@@ -87,3 +89,22 @@ def test_explain_writes_no_credential_to_any_log(live: LiveMesh, world) -> None:
     logs = live.settings.data_dir / "logs"
     for name in ("admin_api.log", "authz_server.log"):
         assert keys["good"] not in (logs / name).read_text(errors="replace")
+
+
+def test_portcullis_decisions_explain(live: LiveMesh, world, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI's `decisions explain` (derived from ExplainDecision) answers the trace."""
+    api, keys = world
+    cli = Deployment(live.settings, capsys)
+    request = ("decisions", "explain", "--method", "GET", "--path", api.base_path + "/menu",
+               "--client-address", "127.0.0.1", "--headers", json.dumps([{"name": "apikey", "value": keys["revoked"]}]))
+    trace = cli.ok(*request)
+    assert (trace["outcome"], trace["reason"], trace["http_status"]) == ("deny", "api_key_revoked", 401)
+    assert trace["api"]["id"] == api.id and keys["revoked"] not in json.dumps(trace)
+    table = cli.run(*request)
+    assert table.code == 0 and "api_key_revoked" in table.out and keys["revoked"] not in table.out
+    from_file = cli.run("decisions", "explain", "-f", "-", "-o", "json",
+                        stdin=json.dumps({"method": "GET", "path": api.base_path + "/menu",
+                                          "headers": [{"name": "apikey", "value": keys["good"]}]}))
+    assert json.loads(from_file.out)["reason"] == "allowed", from_file.err
+    refused = cli.run("--token", "pca_not-a-token", *request, token=False)
+    assert refused.code == 1 and "401" in refused.err and refused.out == ""
