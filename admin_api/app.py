@@ -26,6 +26,7 @@ from admin_api.migrations import upgrade
 from admin_api.services import organizations, path_ownership
 from admin_api.config import ServiceConfig
 from admin_api.store.unit_of_work import Store
+from admin_api.store.listener import ChangeListener
 from admin_api.store.notifier import ChangeNotifier
 from admin_api.sync.pruning import ChangeLogPruner
 from admin_api.sync.watch import WatchConfig
@@ -44,6 +45,7 @@ class AdminApp:
     grpc_server: AdminGrpcServer
     pruner: ChangeLogPruner
     xds: XdsRuntime
+    listener: ChangeListener | None = None     # PostgreSQL: commits of the other replicas
 
     @property
     def grpc_port(self) -> int:
@@ -64,6 +66,8 @@ class AdminApp:
         return registry_for(self.change_log_revision)
 
     def start(self) -> None:
+        if self.listener is not None:
+            self.listener.start()
         self.grpc_server.start()
         self.pruner.start()
         log.info("admin gRPC listening on %s:%d", self.settings.host, self.grpc_port)
@@ -71,6 +75,8 @@ class AdminApp:
     def stop(self) -> None:
         self.pruner.stop()
         self.grpc_server.stop()
+        if self.listener is not None:
+            self.listener.stop()
         if self.store.config.explainer is not None:
             self.store.config.explainer.close()
         self.db.dispose()
@@ -117,5 +123,6 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     xds = XdsRuntime(store, xds_config or XdsConfig.from_settings(settings))
     server = AdminGrpcServer(dispatcher, f"{settings.host}:{port}", watch_config, xds)
     pruner = ChangeLogPruner(store, timedelta(hours=settings.change_log_retention_hours))
+    listener = None if store.db.is_sqlite else ChangeListener(store.db.engine, store.notifier)
     return AdminApp(settings=settings, db=store.db, store=store, dispatcher=dispatcher, grpc_server=server,
-                    pruner=pruner, xds=xds)
+                    pruner=pruner, xds=xds, listener=listener)

@@ -1,7 +1,8 @@
 """Wakes Watch streams in this process when a write commits.
 
-Watch also polls the change log, so a commit made by another admin_api process on the
-same database is seen within the poll interval; this only makes local commits instant.
+A commit made by another admin_api replica on the same PostgreSQL database arrives here
+through the change listener (admin_api.store.listener, LISTEN/NOTIFY); Watch and the xDS
+follower also poll the change log, so a lost notification only costs one poll interval.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from admin_api.audit import log as audit_log
 from admin_api.config import CONFIG_KEY, ServiceConfig
 from admin_api.db.engine import Database
 from admin_api.errors import AlreadyExists
-from admin_api.store import outbox
+from admin_api.store import listener, outbox
 from admin_api.store.notifier import ChangeNotifier
 from admin_api.sync_records.entities import EntityRow
 
@@ -66,6 +66,8 @@ class Store:
             try:
                 with session.begin(), audit_log.in_transaction(session):
                     yield writer
+                    if writer.last_revision and not self.db.is_sqlite:
+                        listener.announce(session, writer.last_revision)
             except IntegrityError as exc:
                 # The services check uniqueness first with a precise message; this is the
                 # safety net for two concurrent writers racing past that check.

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 # How often the pruner runs: retention is counted in hours, so a few minutes late is fine.
 PRUNE_INTERVAL_SECONDS = 600.0
+# PostgreSQL advisory lock held by the replica pruning (released at its commit), so that
+# several admin_api replicas on one database prune once, not all at the same moment.
+PRUNE_LOCK_KEY = 0x706F7274_70727531   # "portpru1"
 
 
 def prune_change_log(store: Store, retention: timedelta, now: datetime | None = None) -> int:
@@ -32,6 +35,9 @@ def prune_change_log(store: Store, retention: timedelta, now: datetime | None = 
     cutoff = (now or utcnow()) - retention
     with store.write() as writer:
         session = writer.session
+        if not store.db.is_sqlite and not session.execute(
+                select(func.pg_try_advisory_xact_lock(PRUNE_LOCK_KEY))).scalar():
+            return 0    # another replica is pruning right now: once is enough
         newest = session.execute(select(func.max(ChangeRecord.revision))).scalar()
         if newest is None:
             return 0

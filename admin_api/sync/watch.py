@@ -4,7 +4,8 @@ authentication and cancellation).
 From `from_revision` it replays the change log when every change after it is still
 retained; otherwise (a new replica, a revision from the future, or one older than the
 oldest retained change) it sends a snapshot first. Then it follows new commits: woken at
-once by commits in this process, and polling for those of other processes. A heartbeat
+once by commits in this process and (PostgreSQL, admin_api.store.listener) of the other
+replicas, and polling as the safety net. A heartbeat
 goes out when nothing else was sent for `heartbeat_interval` seconds.
 """
 
