@@ -92,6 +92,28 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]   # lower-case names
     body: Any                 # parsed JSON, or None
+    method: str = "POST"
+
+
+# RFC 7592 §2.2: members only the server sets; a client's update must not carry them.
+SERVER_MEMBERS = ("registration_access_token", "registration_client_uri", "client_secret_expires_at",
+                  "client_id_issued_at")
+
+
+def metadata_error(metadata: dict[str, Any]) -> tuple[str, str] | None:
+    """RFC 7591 §2 read strictly, as a provider that follows it does: omitted
+    `response_types` means ["code"] and omitted `grant_types` ["authorization_code"]; the
+    code response type needs `redirect_uris`; the grant and the response type go together."""
+    response_types = metadata.get("response_types", ["code"])
+    grant_types = metadata.get("grant_types", ["authorization_code"])
+    if not isinstance(response_types, list) or not isinstance(grant_types, list):
+        return "invalid_client_metadata", "grant_types and response_types are arrays"
+    if ("code" in response_types) != ("authorization_code" in grant_types):
+        return "invalid_client_metadata", "the code response type goes with the authorization_code grant (RFC 7591 §2.1)"
+    redirect_uris = metadata.get("redirect_uris")
+    if "code" in response_types and (not isinstance(redirect_uris, list) or not redirect_uris):
+        return "invalid_redirect_uri", "redirect_uris is required for the code response type"
+    return None
 
 
 def _b64url(data: bytes) -> str:
@@ -170,8 +192,11 @@ class FakeIdp:
         self.discovery_status = 200
         self.issuer_override: str | None = None     # discovery names another issuer
         self.registration_status = 201              # else RFC 7591 invalid_client_metadata
+        self.configuration_status: int | None = None   # RFC 7592 calls answer this (with an error body)
+        self.rotate_on_update = False   # RFC 7592 §2.2 allows a new registration access token per update
         # What it saw.
         self.registrations: list[RecordedRequest] = []
+        self.configurations: list[RecordedRequest] = []   # RFC 7592 GET, PUT and DELETE
         self.introspections: list[RecordedRequest] = []
         self.jwks_fetches = 0
         for name, value in script.items():
@@ -542,14 +567,22 @@ def _handler_for(idp: FakeIdp) -> type[BaseHTTPRequestHandler]:
             elif idp.registration_status != 201:
                 self._send(idp.registration_status, {"error": "invalid_client_metadata",
                                                      "error_description": "redirect_uris refused (the test's script)"})
+            elif (refusal := metadata_error(record.body)) is not None:
+                self._send(400, {"error": refusal[0], "error_description": refusal[1]})
             else:
                 self._send(201, idp.register(record.body))
 
         def _client_configuration(self, method: str, client_id: str, body: bytes) -> None:
             """RFC 7592: read (GET), replace (PUT) or delete (DELETE) a registration with
             its registration access token; 401 for a wrong token, as §2 says."""
+            record = self._record(body)
+            with idp.lock:
+                idp.configurations.append(RecordedRequest(record.path, record.headers, record.body, method))
             client = idp.configured_client(client_id, self.headers.get("authorization"))
-            if client is None:
+            if idp.configuration_status is not None:
+                self._send(idp.configuration_status, {"error": "invalid_client_metadata",
+                                                      "error_description": "refused (the test's script)"})
+            elif client is None:
                 self._send(401, {"error": "invalid_token"}, headers={"www-authenticate": 'Bearer error="invalid_token"'})
             elif method == "GET":
                 self._send(200, idp.client_information(client))
@@ -568,10 +601,22 @@ def _handler_for(idp: FakeIdp) -> type[BaseHTTPRequestHandler]:
                     # §2.2: the request carries the client_id; the server never takes another one.
                     self._send(400, {"error": "invalid_client_metadata", "error_description": "client_id must match"})
                     return
+                sent = sorted(name for name in SERVER_MEMBERS if name in metadata)
+                if sent:
+                    self._send(400, {"error": "invalid_client_metadata",
+                                     "error_description": f"{', '.join(sent)} must not be sent (RFC 7592 §2.2)"})
+                    return
+                if "client_secret" in metadata and metadata["client_secret"] != client.client_secret:
+                    self._send(400, {"error": "invalid_client_metadata", "error_description": "client_secret differs"})
+                    return
+                if (refusal := metadata_error(metadata)) is not None:
+                    self._send(400, {"error": refusal[0], "error_description": refusal[1]})
+                    return
+                # §2.2: the update replaces the metadata; what is left out is dropped.
                 client.metadata = {name: value for name, value in metadata.items()
-                                   if name not in ("client_id", "client_secret", "registration_access_token",
-                                                   "registration_client_uri", "client_id_issued_at",
-                                                   "client_secret_expires_at")}
+                                   if name not in ("client_id", "client_secret")}
+                if idp.rotate_on_update:
+                    client.registration_access_token = secrets.token_urlsafe(24)
                 self._send(200, idp.client_information(client))
 
     return Handler

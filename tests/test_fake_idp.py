@@ -114,7 +114,7 @@ def test_introspection_can_be_made_to_fail(http: httpx.Client, idp: FakeIdp) -> 
 
 
 def test_dynamic_client_registration_needs_the_initial_access_token(http: httpx.Client, idp: FakeIdp) -> None:
-    metadata = {"client_name": "app", "grant_types": ["client_credentials"]}
+    metadata = {"client_name": "app", "grant_types": ["client_credentials"], "response_types": []}
     assert http.post("/register", json=metadata).status_code == 401
     assert http.post("/register", json=metadata, headers={"authorization": "Bearer wrong"}).status_code == 401
     answer = http.post("/register", json=metadata, headers={"authorization": f"Bearer {idp.initial_access_token}"})
@@ -147,7 +147,8 @@ def _register(http: httpx.Client, idp: FakeIdp, metadata: dict[str, object]) -> 
 def test_client_configuration_reads_updates_and_deletes_a_registration(http: httpx.Client, idp: FakeIdp) -> None:
     # RFC 7592: the registration answer names the client's configuration endpoint and the
     # token for it; only that token reads, replaces or deletes the registration.
-    registered = _register(http, idp, {"client_name": "app", "grant_types": ["client_credentials"]})
+    registered = _register(http, idp, {"client_name": "app", "grant_types": ["client_credentials"],
+                                       "response_types": []})
     uri, token = str(registered["registration_client_uri"]), str(registered["registration_access_token"])
     assert uri == f"{idp.base_url}/register/{registered['client_id']}"
     bearer = {"authorization": f"Bearer {token}"}
@@ -157,8 +158,19 @@ def test_client_configuration_reads_updates_and_deletes_a_registration(http: htt
     assert (read["client_id"], read["client_name"], read["client_secret"]) == (
         registered["client_id"], "app", registered["client_secret"])
     assert http.put(uri, json={"client_id": "someone-else", "client_name": "x"}, headers=bearer).status_code == 400
-    updated = http.put(uri, json={"client_id": registered["client_id"], "client_name": "renamed"}, headers=bearer)
+    renamed = {"client_id": registered["client_id"], "client_name": "renamed", "grant_types": ["client_credentials"],
+               "response_types": []}
+    updated = http.put(uri, json=renamed, headers=bearer)
     assert updated.status_code == 200 and updated.json()["client_name"] == "renamed"
+    # §2.2 strictly: server-set members are never sent back, a secret sent must be the client's.
+    for extra in ({"registration_access_token": token}, {"registration_client_uri": uri},
+                  {"client_id_issued_at": 1}, {"client_secret_expires_at": 0}, {"client_secret": "other"}):
+        assert http.put(uri, json={**renamed, **extra}, headers=bearer).status_code == 400, extra
+    # An update is a whole registration: omitted response_types means ["code"] again.
+    refused = http.put(uri, json={"client_id": registered["client_id"], "grant_types": ["client_credentials"]},
+                       headers=bearer)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"
+    assert [r.method for r in idp.configurations][-2:] == ["PUT", "PUT"]
     assert http.delete(uri, headers=bearer).status_code == 204
     assert http.get(uri, headers=bearer).status_code == 401
     refused = http.post("/token", data={"grant_type": "client_credentials"},
@@ -167,8 +179,22 @@ def test_client_configuration_reads_updates_and_deletes_a_registration(http: htt
 
 
 def test_a_public_client_is_registered_without_a_secret(http: httpx.Client, idp: FakeIdp) -> None:
-    registered = _register(http, idp, {"client_name": "spa", "token_endpoint_auth_method": "none"})
+    registered = _register(http, idp, {"client_name": "spa", "token_endpoint_auth_method": "none",
+                                       "redirect_uris": ["https://spa.example/cb"]})
     assert "client_secret" not in registered and registered["client_id"] in idp.clients
+
+
+@pytest.mark.parametrize("metadata, error", [
+    pytest.param({"grant_types": ["client_credentials"]}, "invalid_client_metadata", id="response-types-omitted"),
+    pytest.param({"grant_types": ["authorization_code"], "response_types": ["code"]}, "invalid_redirect_uri",
+                 id="code-without-redirect-uris"),
+    pytest.param({}, "invalid_redirect_uri", id="all-defaults"),
+    pytest.param({"grant_types": ["authorization_code"], "response_types": [], "redirect_uris": ["https://a/cb"]},
+                 "invalid_client_metadata", id="code-grant-without-code-response"),
+])
+def test_registration_reads_rfc_7591_defaults_strictly(http: httpx.Client, idp: FakeIdp, metadata, error) -> None:
+    answer = http.post("/register", json=metadata, headers={"authorization": f"Bearer {idp.initial_access_token}"})
+    assert answer.status_code == 400 and answer.json()["error"] == error
 
 
 def test_scripted_answers_and_failures(http: httpx.Client, idp: FakeIdp) -> None:

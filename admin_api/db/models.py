@@ -223,6 +223,10 @@ class ApplicationKey(Base):
     origin: Mapped[str] = mapped_column(String(20))           # ApplicationKey.Origin name
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # RFC 7592, for a client registered by Dynamic Client Registration: where it is updated
+    # and deleted, and the token that may (sealed with the KEK). "" / None: not known.
+    registration_client_uri: Mapped[str] = mapped_column(String(2000), default="")
+    registration_access_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ConsumerSecret(Base):

@@ -31,7 +31,7 @@ from admin_api.crypto.key_manager_secrets import decrypt_key_manager_secret
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
-from admin_api.services import consumer_secrets, dcr, key_managers, masks, ownership, users, validation
+from admin_api.services import consumer_secrets, dcr, dcr_clients, key_managers, masks, ownership, users, validation
 from admin_api.store.unit_of_work import Store, Writer, new_id
 from admin_api.views.application_keys import (application_key_pb, consumer_secret_pb, oauth_client_settings_json,
                                               oauth_client_settings_pb)
@@ -111,24 +111,37 @@ def generate_application_key(store: Store, request: application_keys_pb2.Generat
         secret_value = "" if settings.public_client else new_opaque_credential(consumer_secrets.CONSUMER_SECRET_PREFIX)
     elif creates_clients:
         # Outside the write transaction: the provider may be slow.
-        client = dcr.register(registration[0], registration[1], _client_metadata(application, environment, settings),
+        client = dcr.register(registration[0], registration[1],
+                              dcr.client_metadata(dcr_clients.client_name(application, environment), settings),
                               timeout=store.config.http_timeout)
         consumer_key, secret_value = client.client_id, client.client_secret
     else:
         raise FailedPrecondition(f"key manager {km_name!r} does not create OAuth clients "
                                  "(consumer_app_creation_enabled is false): map an existing client's consumer key "
                                  "with MapApplicationKey", field="key_manager_id")
-    with store.write() as writer:
-        application, km = _target(writer.session, request.application_id, request.key_manager_id, environment, caller)
-        row = _insert_key(writer, application, km, environment, consumer_key, settings, GENERATED, now)
-        secret = None
-        if secret_value:
-            expires_at = now + timedelta(days=validity) if validity else None
-            secret = consumer_secrets.insert_secret(writer.session, row, secret_value, description, expires_at, now)
-        answer = application_keys_pb2.ApplicationKeyWithSecret(key=application_key_pb(row),
-                                                               consumer_secret=secret_value)
-        if secret is not None:
-            answer.secret.CopyFrom(consumer_secret_pb(secret))
+    try:
+        with store.write() as writer:
+            application, km = _target(writer.session, request.application_id, request.key_manager_id, environment,
+                                      caller)
+            row = _insert_key(writer, application, km, environment, consumer_key, settings, GENERATED, now)
+            if km_type != RESIDENT:
+                dcr_clients.remember(row, client, registration[0], store.config)
+            secret = None
+            if secret_value:
+                expires_at = now + timedelta(days=validity) if validity else None
+                secret = consumer_secrets.insert_secret(writer.session, row, secret_value, description, expires_at,
+                                                        now)
+            answer = application_keys_pb2.ApplicationKeyWithSecret(key=application_key_pb(row),
+                                                                   consumer_secret=secret_value)
+            if secret is not None:
+                answer.secret.CopyFrom(consumer_secret_pb(secret))
+    except Exception:
+        if km_type != RESIDENT and client.registration_client_uri and dcr.same_origin(client.registration_client_uri,
+                                                                                     registration[0]):
+            # Not stored (a concurrent twin, a database error): the client must not outlive it.
+            _deregister_quietly(dcr_clients.Registration("", client.client_id, client.registration_client_uri,
+                                                         client.registration_access_token), store)
+        raise
     log.info("application key generated id=%s application=%s key_manager=%s environment=%s",
              row.id, row.application_id, row.key_manager_id, row.environment)
     return answer
@@ -172,22 +185,63 @@ def update_application_key(store: Store, request: application_keys_pb2.UpdateApp
                            caller: Caller) -> application_keys_pb2.ApplicationKey:
     masks.paths(request.update_mask, mutable=MUTABLE, immutable=IMMUTABLE)
     settings = _settings(request.key.settings, "key.settings")
+    with store.read() as session:
+        row = _get(session, request.id, caller)
+        _check_public_client(session, row, settings)
+        registration = dcr_clients.registration_of(row, store.config)
+        application = session.get(models.Application, row.application_id)
+        name = dcr_clients.client_name(application, row.environment) if application is not None else row.consumer_key
+        registration_endpoint = session.get(models.KeyManager, row.key_manager_id).registration_endpoint
+    updated = None
+    if registration is not None:
+        # RFC 7592 §2.2, outside the write transaction; refused there, nothing changes here.
+        updated = dcr.update(registration.uri, registration.access_token, registration.client_id,
+                             dcr.client_metadata(name, settings), timeout=store.config.http_timeout)
     with store.write() as writer:
         row = _get(writer.session, request.id, caller)
-        if settings.public_client and consumer_secrets.secrets_of(writer.session, row.id):
-            raise FailedPrecondition("this key has consumer secrets: a public client has none (delete them or "
-                                     "generate a new key)", field="key.settings.public_client")
+        _check_public_client(writer.session, row, settings)
         row.settings = oauth_client_settings_json(settings)
         row.updated_at = utcnow()
+        if updated is not None:
+            dcr_clients.remember(row, updated, registration_endpoint or registration.uri, store.config)
         writer.upsert(row)
         return application_key_pb(row)
 
 
+def _check_public_client(session: Session, row: models.ApplicationKey, settings: Settings) -> None:
+    if settings.public_client and consumer_secrets.secrets_of(session, row.id):
+        raise FailedPrecondition("this key has consumer secrets: a public client has none (delete them or "
+                                 "generate a new key)", field="key.settings.public_client")
+
+
 def delete_application_key(store: Store, request: application_keys_pb2.DeleteApplicationKeyRequest,
                            caller: Caller) -> Empty:
+    with store.read() as session:
+        registration = dcr_clients.registration_of(_get(session, request.id, caller), store.config)
+    if registration is not None:
+        # First at the provider: refused there (FailedPrecondition, Unavailable), the key stays.
+        dcr_clients.deregister(registration, timeout=store.config.http_timeout)
     with store.write() as writer:
         delete_key(writer, _get(writer.session, request.id, caller))
     return Empty()
+
+
+def deregister_application_clients(store: Store, application_id: str, caller: Caller) -> None:
+    """Delete the registered clients of an application's keys at their providers (before
+    the application and its keys are deleted here)."""
+    with store.read() as session:
+        application = ownership.application(session, application_id, caller)
+        registrations = dcr_clients.registrations_of_application(session, application.id, store.config)
+    for registration in registrations:
+        dcr_clients.deregister(registration, timeout=store.config.http_timeout)
+
+
+def _deregister_quietly(registration: dcr_clients.Registration, store: Store) -> None:
+    try:
+        dcr_clients.deregister(registration, timeout=store.config.http_timeout)
+    except Exception as exc:  # the original failure is the one to report
+        log.error("client %s registered but not stored, and its deletion at the provider failed: %s",
+                  registration.client_id, exc)
 
 
 def delete_key(writer: Writer, row: models.ApplicationKey) -> None:
@@ -302,17 +356,3 @@ def _validity(value: int, default: int, bounds: tuple[int, int], field: str) -> 
     if not low <= value <= high:
         raise InvalidArgument(f"{field} {value} must be between {low} and {high} seconds (0: {default})", field=field)
     return value
-
-
-def _client_metadata(application: models.Application, environment: str, settings: Settings) -> dict[str, object]:
-    """RFC 7591 client metadata for the external key manager."""
-    metadata: dict[str, object] = {
-        "client_name": f"{application.name} ({environment.lower()}, {application.organization_id})",
-        "grant_types": list(settings.grant_types),
-        "token_endpoint_auth_method": "none" if settings.public_client else "client_secret_basic",
-    }
-    if settings.callback_url:
-        metadata["redirect_uris"] = [settings.callback_url]
-    if "authorization_code" in settings.grant_types:
-        metadata["response_types"] = ["code"]
-    return metadata

@@ -97,6 +97,8 @@ def update_application(store: Store, request: admin_pb2.UpdateApplicationRequest
 
 
 def delete_application(store: Store, request: admin_pb2.DeleteApplicationRequest, caller: Caller) -> Empty:
+    # Its clients at external key managers first (RFC 7592): a refusal there keeps everything here.
+    application_keys.deregister_application_clients(store, request.id, caller)
     with store.write() as writer:
         row = ownership.application(writer.session, request.id, caller)
         for subscription in writer.session.scalars(select(models.Subscription)
