@@ -44,6 +44,16 @@ COUNTERS = {
     "portcullis_introspection_failures_total": Family(
         "portcullis_introspection_failures", "Introspection calls that failed (unreachable, bad answer)",
         ("key_manager",)),
+    "portcullis_throttle_calls_total": Family(
+        "portcullis_throttle_calls",
+        "Calls counted by a limit, by the limit's kind (subscription, application, api, resource) and result "
+        "(allowed, refused, over_quota: allowed over a soft limit)", ("kind", "result")),
+    "portcullis_throttle_store_round_trips_total": Family(
+        "portcullis_throttle_store_round_trips", "Redis pipelines sent to lease quota (PORTCULLIS_REDIS_URL)"),
+    "portcullis_throttle_store_errors_total": Family(
+        "portcullis_throttle_store_errors", "Redis round trips and pings that failed"),
+    "portcullis_throttle_store_state_changes_total": Family(
+        "portcullis_throttle_store_state_changes", "Redis went down or came back (as seen by one worker; summed)"),
     "portcullis_policy_sync_reconnects_total": Family(
         "portcullis_policy_sync_reconnects", "Watch streams opened after the first, per worker", ("worker",)),
 }
@@ -61,6 +71,8 @@ GAUGES = {
     "portcullis_policy_sync_connected": "1 while the worker's Watch stream is open",
     "portcullis_policy_snapshot_duration_seconds": "How long the worker's last snapshot took, first chunk to applied",
     "portcullis_serving": "1 while gRPC health says SERVING (0: not ready, or staler than the maximum)",
+    "portcullis_throttle_store_up": "1 while the worker reaches Redis for throttling, 0 while it counts locally "
+                                    "(PORTCULLIS_THROTTLE_FAILURE_MODE); absent without PORTCULLIS_REDIS_URL",
 }
 PER_WORKER_COUNTERS = {"portcullis_policy_sync_reconnects_total"}
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from authz_server.metrics.recorder import ProcessMetrics
+from authz_server.throttle import stats as throttle_stats
 
 NO_API = "none"   # no API matched (api_not_found, bad_request, policy_not_ready)
 
@@ -38,6 +39,7 @@ class WorkerSnapshotter:
     index: Callable[[], Any]                      # the PolicyIndex in force, or None
     sync: SyncView | None = None
     worker: int = 0
+    throttle: Callable[[], dict[str, Any]] = throttle_stats.snapshot   # this process's throttling figures
     _api_names: dict[str, str] = field(default_factory=dict)
     _key_manager_names: dict[str, str] = field(default_factory=dict)
     _source_names: dict[str, str] = field(default_factory=dict)
@@ -77,6 +79,10 @@ class WorkerSnapshotter:
                 "portcullis_policy_snapshot_duration_seconds": sync.snapshot_seconds(),
                 "portcullis_serving": 1.0 if sync.serving() else 0.0,
             }
+        throttled = self.throttle()
+        counters.update(throttle_counters(throttled))
+        if throttled["store_state"] != throttle_stats.STORE_OFF:
+            gauges["portcullis_throttle_store_up"] = 1.0 if throttled["store_state"] == throttle_stats.STORE_UP else 0.0
         return {"pid": os.getpid(), "worker": self.worker, "time": time.time(),
                 "counters": counters, "histograms": histograms, "gauges": gauges}
 
@@ -111,3 +117,15 @@ class WorkerSnapshotter:
 
     def _source(self, uri: str) -> str:
         return self._source_names.get(uri, uri)
+
+
+def throttle_counters(throttled: dict[str, Any]) -> dict[str, list[list[Any]]]:
+    """The throttle stage's figures (authz_server.throttle.stats) as counter series."""
+    calls = [[[kind, result], n] for result in ("allowed", "refused", "over_quota")
+             for kind, n in sorted(throttled[result].items())]
+    return {
+        "portcullis_throttle_calls_total": calls,
+        "portcullis_throttle_store_round_trips_total": [[[], throttled["lease_round_trips"]]],
+        "portcullis_throttle_store_errors_total": [[[], throttled["store_errors"]]],
+        "portcullis_throttle_store_state_changes_total": [[[], throttled["store_state_changes"]]],
+    }

@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.conftest import LiveMesh
 from tests.integration.gateway import eventually
+from tests.integration.metrics_scrape import authz_metrics_url, scrape, value as metric
 from tests.integration.scenario import PublishedApi, create_api, unique
 
 pytestmark = pytest.mark.integration
@@ -92,3 +93,24 @@ def test_concurrent_connections_across_the_workers_admit_exactly_the_limit(api: 
         statuses = [status for result in pool.map(caller, [300 // 16 + 1] * 16) for status in result]
     assert set(statuses) <= {200, 429}
     assert statuses.count(200) == remaining
+
+
+def test_metrics_count_the_calls_each_limit_admitted_and_refused(live: LiveMesh, api: PublishedApi) -> None:
+    tier = _policy(api, 4)
+    value, first = _limited_caller(api, tier["name"])
+    remaining = int(first["answer"].headers["ratelimit"].split("r=")[1].split(";")[0])
+    _, before = scrape(authz_metrics_url(live))
+    for _ in range(remaining):
+        assert api.get("/menu", key=value).status_code == 200
+    for _ in range(2):
+        assert api.get("/menu", key=value).status_code == 429
+    _, after = scrape(authz_metrics_url(live))
+
+    def delta(**labels: str) -> float:
+        name = "portcullis_throttle_calls_total"
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert delta(kind="subscription", result="allowed") == remaining
+    assert delta(kind="subscription", result="refused") == 2
+    assert metric(after, "portcullis_decisions_total", reason="subscription_throttled") - metric(
+        before, "portcullis_decisions_total", reason="subscription_throttled") == 2

@@ -129,3 +129,40 @@ def test_the_socket_pair_answers_each_question_and_skips_a_late_answer() -> None
     assert ours.ask(timeout=5.0) == {"pid": 1, "n": 2}
     ours.close()
     worker.join(timeout=5)
+
+
+def test_throttling_figures_are_summed_over_workers_and_redis_state_is_per_worker() -> None:
+    from collections import Counter
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from authz_server.metrics.exposition import FiguresCollector
+    from authz_server.throttle.stats import ThrottleStats
+
+    def worker(pid: int, allowed: int, refused: int, state: str, errors: int) -> dict:
+        stats = ThrottleStats(allowed=Counter(subscription=allowed, application=allowed),
+                              refused=Counter(subscription=refused), over_quota=Counter(api=1),
+                              store_state=state, store_state_changes=errors, lease_round_trips=10, store_errors=errors)
+        snap = WorkerSnapshotter(ProcessMetrics(), lambda: None, throttle=stats.snapshot).snapshot()
+        snap["pid"] = pid
+        return snap
+
+    figures = Merger().merge([(0, worker(1, 5, 2, "up", 0)), (1, worker(2, 3, 1, "down", 4))])
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FiguresCollector(lambda: figures))
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    calls = {(s.labels["kind"], s.labels["result"]): s.value for s in families["portcullis_throttle_calls"].samples
+             if s.name.endswith("_total")}
+    assert calls == {("subscription", "allowed"): 8, ("application", "allowed"): 8, ("subscription", "refused"): 3,
+                     ("api", "over_quota"): 2}
+    assert [s.value for s in families["portcullis_throttle_store_round_trips"].samples if s.name.endswith("_total")] == [20]
+    assert [s.value for s in families["portcullis_throttle_store_errors"].samples if s.name.endswith("_total")] == [4]
+    assert {s.labels["worker"]: s.value for s in families["portcullis_throttle_store_up"].samples} == {"0": 1, "1": 0}
+
+
+def test_without_redis_there_is_no_store_gauge() -> None:
+    from authz_server.throttle.stats import ThrottleStats
+
+    snap = WorkerSnapshotter(ProcessMetrics(), lambda: None, throttle=ThrottleStats().snapshot).snapshot()
+    assert "portcullis_throttle_store_up" not in snap["gauges"]
+    assert snap["counters"]["portcullis_throttle_calls_total"] == []
