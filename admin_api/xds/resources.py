@@ -9,7 +9,7 @@ appends only its own nonce.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -65,7 +65,7 @@ def _any_bytes(message_type: str, payload: bytes) -> bytes:
 class CachedApi:
     translated: TranslatedApi
     route_fields: bytes                       # each route as a VirtualHost.routes field
-    cluster_resources: tuple[bytes, ...]      # each cluster as a DiscoveryResponse.resources field
+    cluster_resources: tuple[tuple[str, bytes], ...]   # name, and the cluster as a DiscoveryResponse.resources field
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,9 @@ class XdsSnapshot:
     responses: Mapping[str, bytes]            # type URL → serialized DiscoveryResponse without nonce
     api_count: int = 0
     cluster_count: int = 0
+    # Cluster name → its DiscoveryResponse.resources field, as in responses[CLUSTER_TYPE]:
+    # a stream adds the clusters its Envoy's routes still name (see session).
+    cluster_fields: Mapping[str, bytes] = field(default_factory=dict)
 
 
 class ConfigBuilder:
@@ -100,8 +103,9 @@ class ConfigBuilder:
             translated=translated,
             route_fields=b"".join(length_delimited(_VIRTUAL_HOST_ROUTES, r.SerializeToString())
                                   for r in translated.routes),
-            cluster_resources=tuple(length_delimited(_RESPONSE_RESOURCES, _any_bytes(CLUSTER_TYPE, c.SerializeToString()))
-                                    for c in translated.clusters),
+            cluster_resources=tuple(
+                (c.name, length_delimited(_RESPONSE_RESOURCES, _any_bytes(CLUSTER_TYPE, c.SerializeToString())))
+                for c in translated.clusters),
         )
 
     def delete(self, api_id: str) -> None:
@@ -120,18 +124,19 @@ class ConfigBuilder:
                         + self._first + b"".join(cached.route_fields for cached in ordered) + self._fallback)
         route_config = (route_pb2.RouteConfiguration(name=ROUTE_CONFIG_NAME).SerializeToString()
                         + length_delimited(_ROUTE_CONFIG_VIRTUAL_HOSTS, virtual_host))
-        clusters = [resource for cached in ordered for resource in cached.cluster_resources]
+        clusters = dict(named for cached in ordered for named in cached.cluster_resources)
         self._sequence += 1
         return XdsSnapshot(
             version=version,
             sequence=self._sequence,
             responses={
-                CLUSTER_TYPE: _response_head(version, CLUSTER_TYPE) + b"".join(clusters),
+                CLUSTER_TYPE: _response_head(version, CLUSTER_TYPE) + b"".join(clusters.values()),
                 ROUTE_TYPE: _response_head(version, ROUTE_TYPE)
                 + length_delimited(_RESPONSE_RESOURCES, _any_bytes(ROUTE_TYPE, route_config)),
             },
             api_count=len(ordered),
             cluster_count=len(clusters),
+            cluster_fields=clusters,
         )
 
 

@@ -7,6 +7,12 @@ for its type is stale and ignored; with `error_detail` it is a NACK of the versi
 under that nonce (not resent until the configuration changes); otherwise it ACKs
 `version_info`. A type is (re)sent when first requested, when its requested names
 change, and whenever the snapshot's version moves. Clusters go before routes.
+
+Make before break: a cluster that the new snapshot no longer has (an API moved to another
+endpoint, or left) stays in the clusters this stream sends until its Envoy has
+acknowledged routes that no longer name it; then the clusters are sent once more without
+it. Envoy keeps serving its previous routes until the new ones arrive, and those must
+never name a cluster it has already removed (503 "no cluster").
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from envoy.service.discovery.v3 import discovery_pb2
 
 from admin_api.xds.gateways import GatewayRegistry
-from admin_api.xds.resources import TYPE_ORDER, XdsSnapshot, with_nonce
+from admin_api.xds.resources import CLUSTER_TYPE, ROUTE_TYPE, TYPE_ORDER, XdsSnapshot, with_nonce
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,10 @@ class AdsSession:
         self._nonces = 0
         self._warned_types: set[str] = set()
         self.node_id: str | None = None
+        # The clusters named by the routes this Envoy acknowledged, and by those sent since.
+        self._acked_route_clusters: dict[str, bytes] = {}
+        self._sent_route_clusters: dict[str, bytes] = {}
+        self._draining: frozenset[str] = frozenset()   # old clusters in the last clusters sent
 
     def receive(self, request: discovery_pb2.DiscoveryRequest) -> None:
         if self.node_id is None:
@@ -63,6 +73,8 @@ class AdsSession:
             self._registry.nacked(node_id, request.type_url, state.sent_version or "", request.error_detail.message)
         elif request.response_nonce:
             self._registry.acked(node_id, request.type_url, request.version_info)
+            if request.type_url == ROUTE_TYPE:
+                self._routes_acked()
         names = frozenset(request.resource_names)
         if not request.response_nonce or names != state.names:
             state.resend = True
@@ -78,7 +90,21 @@ class AdsSession:
                 continue
             self._nonces += 1
             state.nonce, state.sent_version, state.resend = str(self._nonces), snapshot.version, False
-            yield with_nonce(snapshot.responses[type_url], state.nonce)
+            response = snapshot.responses[type_url]
+            if type_url == CLUSTER_TYPE:
+                draining = {name: field for routes in (self._acked_route_clusters, self._sent_route_clusters)
+                            for name, field in routes.items() if name not in snapshot.cluster_fields}
+                self._draining = frozenset(draining)
+                response += b"".join(draining.values())
+            elif type_url == ROUTE_TYPE:
+                self._sent_route_clusters = dict(snapshot.cluster_fields)
+            yield with_nonce(response, state.nonce)
+
+    def _routes_acked(self) -> None:
+        self._acked_route_clusters = self._sent_route_clusters
+        if self._draining:
+            # The old clusters are no longer named by any route this Envoy may use.
+            self._types[CLUSTER_TYPE].resend = True
 
     def close(self) -> None:
         if self.node_id is not None:

@@ -1,15 +1,22 @@
 """One API → its Envoy routes and clusters (pure: protobuf in, protobuf out).
 
 Each deployed API (PUBLISHED, DEPRECATED, BLOCKED: authz_server denies a BLOCKED one)
-gets, per environment with an endpoint, a cluster `api.<id>.<environment>` and a route
-matching its base path with `path_separated_prefix` (the prefix, then `/` or the end:
+gets, per environment with an endpoint, a cluster `api.<id>.<environment>.<digest>` and a
+route matching its base path with `path_separated_prefix` (the prefix, then `/` or the end:
 the segment-boundary rule authz_server's route table uses) and the environment header
 authz_server sets on every allow. Routes are ordered deepest base path first, so that
 `/a/b` wins over `/a` exactly as in authz_server's longest-prefix match.
+
+The digest names the cluster's content (endpoint, TLS, timeouts): a changed endpoint is a
+new cluster, never an old cluster changed in place. Envoy applies clusters before routes,
+so an in-place change would send requests to the new host with the old route's path
+rewrite until the routes arrive; with a new name, the old route keeps its old cluster
+until the new route replaces both (the streams keep the old cluster that long: session).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -49,15 +56,12 @@ class TranslatedApi:
     clusters: tuple[cluster_pb2.Cluster, ...]
 
 
-def cluster_name(api_id: str, environment: str) -> str:
+def route_name(api_id: str, environment: str) -> str:
     return f"{CLUSTER_PREFIX}{api_id}.{environment}"
 
 
-def api_id_of_cluster(name: str) -> str | None:
-    if not name.startswith(CLUSTER_PREFIX):
-        return None
-    api_id, _, environment = name[len(CLUSTER_PREFIX):].rpartition(".")
-    return api_id if environment in (PRODUCTION, SANDBOX) and api_id else None
+def cluster_name(api_id: str, environment: str, digest: str) -> str:
+    return f"{route_name(api_id, environment)}.{digest}"
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
@@ -86,18 +90,25 @@ def _tls_socket(upstream: Upstream, ca_bundle_pem: str, trust: TlsTrust) -> base
     return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=typed)
 
 
-def _cluster(name: str, upstream: Upstream, config: admin_pb2.UpstreamConfig, trust: TlsTrust) -> cluster_pb2.Cluster:
+def _cluster(api_id: str, environment: str, upstream: Upstream, config: admin_pb2.UpstreamConfig,
+             trust: TlsTrust) -> cluster_pb2.Cluster:
+    cluster = _unnamed_cluster(upstream, config, trust)
+    digest = hashlib.sha256(cluster.SerializeToString(deterministic=True)).hexdigest()[:12]
+    cluster.name = cluster.load_assignment.cluster_name = cluster_name(api_id, environment, digest)
+    return cluster
+
+
+def _unnamed_cluster(upstream: Upstream, config: admin_pb2.UpstreamConfig, trust: TlsTrust) -> cluster_pb2.Cluster:
     endpoint = endpoint_components_pb2.LbEndpoint(endpoint=endpoint_components_pb2.Endpoint(
         address=address_pb2.Address(socket_address=address_pb2.SocketAddress(
             address=upstream.host, port_value=upstream.port))))
     cluster = cluster_pb2.Cluster(
-        name=name,
         # An IP address needs no resolution; a name is resolved as a browser would: one
         # address at a time, re-resolved in the background, IPv4 first.
         type=cluster_pb2.Cluster.STATIC if upstream.is_ip else cluster_pb2.Cluster.LOGICAL_DNS,
         connect_timeout=_duration(config.connect_timeout_seconds or DEFAULT_CONNECT_TIMEOUT_SECONDS),
         load_assignment=endpoint_pb2.ClusterLoadAssignment(
-            cluster_name=name, endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])]),
+            endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])]),
     )
     if not upstream.is_ip:
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
@@ -121,16 +132,16 @@ def _rewrite(action: route_components_pb2.RouteAction, base_path: str, upstream:
     action.regex_rewrite.substitution = "/"
 
 
-def _route(api: admin_pb2.Api, environment: str, upstream: Upstream) -> route_components_pb2.Route:
+def _route(api: admin_pb2.Api, environment: str, upstream: Upstream, cluster: str) -> route_components_pb2.Route:
     config = api.upstream
     action = route_components_pb2.RouteAction(
-        cluster=cluster_name(api.id, environment),
+        cluster=cluster,
         timeout=_duration(config.timeout_seconds or DEFAULT_TIMEOUT_SECONDS),
         host_rewrite_literal=upstream.host_header,
     )
     _rewrite(action, api.base_path, upstream)
     return route_components_pb2.Route(
-        name=cluster_name(api.id, environment),
+        name=route_name(api.id, environment),
         match=route_components_pb2.RouteMatch(
             path_separated_prefix=api.base_path,
             headers=[route_components_pb2.HeaderMatcher(
@@ -156,8 +167,9 @@ def translate(api: admin_pb2.Api, trust: TlsTrust) -> TranslatedApi | None:
         except EndpointError as exc:
             log.error("API %s: %s; its %s environment is not deployed", api.id, exc, environment)
             continue
-        routes.append(_route(api, environment, upstream))
-        clusters.append(_cluster(cluster_name(api.id, environment), upstream, api.upstream, trust))
+        cluster = _cluster(api.id, environment, upstream, api.upstream, trust)
+        routes.append(_route(api, environment, upstream, cluster.name))
+        clusters.append(cluster)
     depth = api.base_path.count("/")
     return TranslatedApi(api_id=api.id, order=(-depth, api.base_path), routes=tuple(routes), clusters=tuple(clusters))
 

@@ -109,16 +109,18 @@ def test_every_denial_maps_to_its_status(cls):
 def test_the_environment_header_selects_the_backend_in_envoys_routes():
     # authz_server says the environment in ENVIRONMENT_HEADER; the routes admin_api sends
     # Envoy over xDS must match the same header and values, each to its own cluster.
-    from admin_api.xds.translate import TlsTrust, cluster_name, translate
+    from admin_api.xds.translate import TlsTrust, translate
     from portcullis.admin.v1 import admin_pb2
 
     api = admin_pb2.Api(id="a1", base_path="/shop/v1", lifecycle_state=admin_pb2.Api.PUBLISHED,
                         production_endpoint="http://127.0.0.1:1", sandbox_endpoint="http://127.0.0.1:2")
-    routes = translate(api, TlsTrust("/unused")).routes
+    translated = translate(api, TlsTrust("/unused"))
+    cluster_of_environment = {c.name.split(".")[2]: c.name for c in translated.clusters}
+    routes = translated.routes
     by_environment = {}
     for route in routes:
         (header,) = route.match.headers
         assert header.name == ENVIRONMENT_HEADER
         by_environment[header.string_match.exact] = route.route.cluster
-    assert by_environment == {e.value: cluster_name("a1", e.value) for e in KeyEnvironment}
+    assert by_environment == {e.value: cluster_of_environment[e.value] for e in KeyEnvironment}
     assert {e.value for e in KeyEnvironment} == {KeyEnvironment.SANDBOX.value, KeyEnvironment.PRODUCTION.value}

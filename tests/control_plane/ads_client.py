@@ -84,6 +84,11 @@ def clusters(response: discovery_pb2.DiscoveryResponse) -> dict[str, cluster_pb2
     return out
 
 
+def cluster_routes(response: discovery_pb2.DiscoveryResponse) -> set[str]:
+    """The clusters' names without their content digest: `api.<id>.<environment>`."""
+    return {name.rpartition(".")[0] for name in clusters(response)}
+
+
 def route_config(response: discovery_pb2.DiscoveryResponse) -> route_pb2.RouteConfiguration:
     assert response.type_url == ROUTE_TYPE
     config = route_pb2.RouteConfiguration()

@@ -17,7 +17,7 @@ from admin_api.xds.resources import CLUSTER_TYPE, ROUTE_TYPE
 from admin_api.xds.runtime import XdsConfig
 from portcullis.admin.v1 import admin_pb2, gateways_pb2
 from portcullis_shared.settings import MeshSettings
-from tests.control_plane.ads_client import AdsClient, clusters, route_config
+from tests.control_plane.ads_client import AdsClient, cluster_routes, clusters, route_config
 
 ADMIN = Caller(subject="alice", organization_id="default", role=Role.ADMIN)
 LIST_GATEWAYS = "portcullis.admin.v1.GatewayService/ListGateways"
@@ -96,7 +96,7 @@ def test_first_answers_carry_the_revision_of_the_newest_api_change(app: AdminApp
     with app.store.read() as session:
         from admin_api.store import outbox
         assert int(cds.version_info) == outbox.current_revision(session)  # the publish was the last change
-    assert set(clusters(cds)) == {f"api.{api.id}.production"}
+    assert cluster_routes(cds) == {f"api.{api.id}.production"}
     routes = route_config(rds).virtual_hosts[0].routes
     assert [r.name for r in routes[:1] + routes[-1:]] == ["dot_segment_parameters", "not_deployed"]
     assert [r.match.path_separated_prefix for r in routes[1:-1]] == ["/pets/v1"]
@@ -114,7 +114,7 @@ def test_an_api_change_is_pushed_clusters_first_and_acks_are_tracked(app: AdminA
         assert pushed[0].version_info == pushed[1].version_info != cds.version_info
         for response in pushed:
             client.ack(response)
-        if f"api.{api.id}.production" in clusters(pushed[0]):
+        if f"api.{api.id}.production" in cluster_routes(pushed[0]):
             break
     listed = wait_for(lambda: [g for g in gateways(app).gateways if g.acked_version == pushed[0].version_info])
     gateway = listed[0]
@@ -157,13 +157,16 @@ def test_retired_apis_leave_and_deleted_gateways_show_as_disconnected(app: Admin
     subscribe(client)
     app.dispatcher.call("portcullis.admin.v1.ApiService/ChangeApiLifecycle",
                         admin_pb2.ChangeApiLifecycleRequest(id=api.id, target_state=admin_pb2.Api.DEPRECATED), ADMIN)
-    assert f"api.{api.id}.production" in clusters(client.receive())  # DEPRECATED is still routed
+    assert f"api.{api.id}.production" in cluster_routes(client.receive())  # DEPRECATED is still routed
     client.receive()
     app.dispatcher.call("portcullis.admin.v1.ApiService/ChangeApiLifecycle",
                         admin_pb2.ChangeApiLifecycleRequest(id=api.id, target_state=admin_pb2.Api.RETIRED), ADMIN)
-    pushed = client.receive()
-    assert clusters(pushed) == {}
-    assert [r.name for r in route_config(client.receive()).virtual_hosts[0].routes] == ["dot_segment_parameters", "not_deployed"]
+    # Its cluster stays until this Envoy has acknowledged routes that no longer name it.
+    pushed, routes = client.receive(), client.receive()
+    assert cluster_routes(pushed) == {f"api.{api.id}.production"}
+    assert [r.name for r in route_config(routes).virtual_hosts[0].routes] == ["dot_segment_parameters", "not_deployed"]
+    client.ack(routes)
+    assert clusters(client.receive()) == {}
     client.close()
     gone = wait_for(lambda: [g for g in gateways(app).gateways if g.node_id == "edge-1" and not g.connected])[0]
     assert gone.HasField("disconnected_at")
@@ -197,3 +200,56 @@ def test_list_gateways_is_for_admins_of_the_default_organization(app: AdminApp) 
     with pytest.raises(PermissionDenied):
         app.dispatcher.call(LIST_GATEWAYS, gateways_pb2.ListGatewaysRequest(),
                             Caller(subject="pat", organization_id="default", role=Role.PUBLISHER))
+
+
+def _routed_cluster(rds) -> str:
+    (route,) = [r for r in route_config(rds).virtual_hosts[0].routes if r.HasField("route")]
+    return route.route.cluster
+
+
+def test_an_endpoint_change_is_a_new_cluster_and_the_old_one_stays_until_the_routes_are_acked(
+        app: AdminApp, client: AdsClient) -> None:
+    # Envoy applies clusters before routes: an endpoint changed in place would receive
+    # requests with the old route's path rewrite. The old cluster must outlive every
+    # route that names it, and no longer.
+    api = publish(app)
+    wait_for(lambda: app.xds.state.current.api_count == 1)
+    cds, rds = subscribe(client)
+    old = _routed_cluster(rds)
+    assert set(clusters(cds)) == {old}
+    app.dispatcher.call("portcullis.admin.v1.ApiService/UpdateApi", admin_pb2.UpdateApiRequest(
+        id=api.id, api=admin_pb2.Api(production_endpoint="http://127.0.0.1:9998/v2"),
+        update_mask={"paths": ["production_endpoint"]}), ADMIN)
+    both = client.receive()
+    new_rds = client.receive()
+    new = _routed_cluster(new_rds)
+    assert new != old and new.rpartition(".")[0] == old.rpartition(".")[0]
+    assert set(clusters(both)) == {old, new}
+    assert route_config(new_rds).virtual_hosts[0].routes[1].route.prefix_rewrite == "/v2"
+    client.ack(both)
+    with pytest.raises(TimeoutError):
+        client.receive(timeout=0.3)  # nothing more until the new routes are acknowledged
+    client.ack(new_rds)
+    clean = client.receive()
+    assert clean.type_url == CLUSTER_TYPE and set(clusters(clean)) == {new}
+    assert clean.version_info == new_rds.version_info
+
+
+def test_rejected_routes_keep_the_clusters_the_envoy_still_routes_to(app: AdminApp, client: AdsClient) -> None:
+    api = publish(app)
+    wait_for(lambda: app.xds.state.current.api_count == 1)
+    _, rds = subscribe(client)
+    old = _routed_cluster(rds)
+    app.dispatcher.call("portcullis.admin.v1.ApiService/UpdateApi", admin_pb2.UpdateApiRequest(
+        id=api.id, api=admin_pb2.Api(production_endpoint="http://127.0.0.1:9998"),
+        update_mask={"paths": ["production_endpoint"]}), ADMIN)
+    both, new_rds = client.receive(), client.receive()
+    client.ack(both)
+    client.send(ROUTE_TYPE, nonce=new_rds.nonce, names=("gateway",), error="routes rejected")
+    with pytest.raises(TimeoutError):
+        client.receive(timeout=0.3)  # the old routes are still in use: the old cluster stays
+    # The next change still carries the cluster those old routes name.
+    app.dispatcher.call("portcullis.admin.v1.ApiService/UpdateApi", admin_pb2.UpdateApiRequest(
+        id=api.id, api=admin_pb2.Api(production_endpoint="http://127.0.0.1:9997"),
+        update_mask={"paths": ["production_endpoint"]}), ADMIN)
+    assert old in clusters(client.receive())

@@ -104,15 +104,15 @@ def test_envoy_init_waits_for_admin_api(app: AdminApp, tmp_path: Path) -> None:
 
 def test_a_rejected_configuration_is_reported_and_envoy_keeps_its_version(app: AdminApp, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    real_cluster = translate._cluster
+    real_cluster = translate._unnamed_cluster
 
-    def broken_cluster(name, upstream, config, trust) -> cluster_pb2.Cluster:
-        cluster = real_cluster(name, upstream, config, trust)
+    def broken_cluster(upstream, config, trust) -> cluster_pb2.Cluster:
+        cluster = real_cluster(upstream, config, trust)
         if upstream.host == BROKEN_HOST:
             cluster.type = cluster_pb2.Cluster.STATIC  # a host name where Envoy needs an IP address
         return cluster
 
-    monkeypatch.setattr(translate, "_cluster", broken_cluster)
+    monkeypatch.setattr(translate, "_unnamed_cluster", broken_cluster)
     app.start()
     envoy = _envoy(app, tmp_path)
     envoy.start()
