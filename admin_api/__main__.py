@@ -11,6 +11,7 @@ from types import FrameType
 
 from admin_api.app import AdminApp, create_admin_app
 from portcullis_shared.settings import MeshSettings, SettingsError
+from portcullis_shared.tls import PlaintextRefused, plaintext_refusal
 
 log = logging.getLogger("admin_api")
 
@@ -44,9 +45,14 @@ def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
     backend_keys = BackendSigningKeys(app.store, app.store.config.require_kek())
     rest_app = create_app(app.dispatcher, extra_routes=[*oauth_routes(resident), *backend_jwt_routes(backend_keys)],
                           health=app.check_database, metrics=app.metrics_registry())
-    config = uvicorn.Config(rest_app, host=app.settings.host, port=app.settings.admin_rest_port,
-                            log_level="info", access_log=False)
-    log.info("admin REST listening on %s:%d", app.settings.host, app.settings.admin_rest_port)
+    settings = app.settings
+    tls = settings.tls_files
+    identity = None if tls is None else tls.require("admin")
+    config = uvicorn.Config(rest_app, host=settings.bind_host, port=settings.admin_rest_port,
+                            log_level="info", access_log=False,
+                            ssl_certfile=None if identity is None else str(identity.cert_file),
+                            ssl_keyfile=None if identity is None else str(identity.key_file))
+    log.info("admin REST listening on %s://%s:%d", settings.rest_scheme, settings.bind_host, settings.admin_rest_port)
     uvicorn.Server(config).run()
 
 
@@ -55,12 +61,21 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = MeshSettings.from_env()
+        plaintext_refusal(settings.tls, "admin_api (REST and gRPC)")
+        settings.tls_files  # noqa: B018 - a missing or half-set certificate setting stops here, by name
     except SettingsError as exc:
         log.error("bad setting: %s", exc)
         return 2
+    except PlaintextRefused as exc:
+        log.error("refusing to start: %s", exc)
+        return 2
     stop = threading.Event()
     _install_stop_handlers(stop)
-    app = create_admin_app(settings)
+    try:
+        app = create_admin_app(settings)
+    except SettingsError as exc:
+        log.error("bad setting: %s", exc)
+        return 2
     app.start()
     try:
         _serve_rest(app, stop)

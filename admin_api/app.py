@@ -32,6 +32,7 @@ from admin_api.sync.pruning import ChangeLogPruner
 from admin_api.sync.watch import WatchConfig
 from admin_api.xds.runtime import XdsConfig, XdsRuntime
 from portcullis_shared.settings import MeshSettings
+from portcullis_shared.tls_context import grpc_channel_credentials, grpc_server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class AdminApp:
             self.listener.start()
         self.grpc_server.start()
         self.pruner.start()
-        log.info("admin gRPC listening on %s:%d", self.settings.host, self.grpc_port)
+        log.info("admin gRPC listening on %s:%d (%s)", self.settings.bind_host, self.grpc_port,
+                 "TLS" if self.settings.tls.enabled else "plaintext")
 
     def stop(self) -> None:
         self.pruner.stop()
@@ -106,7 +108,9 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
                      watch_config: WatchConfig | None = None, xds_config: XdsConfig | None = None) -> AdminApp:
     """Everything but the REST server; `grpc_port=0` picks a free port (tests)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    explainer = ReplicaExplainer(settings.authz_explain_target, settings.sync_token_file)
+    tls = settings.tls_files
+    explainer = ReplicaExplainer(settings.authz_explain_target, settings.sync_token_file,
+                                 None if tls is None else grpc_channel_credentials(tls.ca_file, identity=tls.require("client")))
     store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings), explainer))
     created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file,
                                            settings.gateway_token_file)
@@ -121,7 +125,8 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     watch_config = watch_config or WatchConfig(heartbeat_interval=settings.sync_heartbeat_seconds)
     port = settings.admin_grpc_port if grpc_port is None else grpc_port
     xds = XdsRuntime(store, xds_config or XdsConfig.from_settings(settings))
-    server = AdminGrpcServer(dispatcher, f"{settings.host}:{port}", watch_config, xds)
+    credentials = None if tls is None else grpc_server_credentials(tls.require("admin"))
+    server = AdminGrpcServer(dispatcher, f"{settings.bind_host}:{port}", watch_config, xds, credentials)
     pruner = ChangeLogPruner(store, timedelta(hours=settings.change_log_retention_hours))
     listener = None if store.db.is_sqlite else ChangeListener(store.db.engine, store.notifier)
     return AdminApp(settings=settings, db=store.db, store=store, dispatcher=dispatcher, grpc_server=server,

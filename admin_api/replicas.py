@@ -21,8 +21,12 @@ EXPLAIN_TIMEOUT_SECONDS = 5.0   # the replica's own network calls are bounded at
 class ReplicaExplainer:
     """A channel to one authz_server replica, opened on first use."""
 
-    def __init__(self, target: str, sync_token_file: Path) -> None:
+    def __init__(self, target: str, sync_token_file: Path,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
+        """`credentials`: TLS with admin_api's client certificate (authz_server requires
+        one when it serves TLS); None: plaintext."""
         self.target = target
+        self._credentials = credentials
         self._token_file = sync_token_file
         self._lock = threading.Lock()
         self._channel: grpc.Channel | None = None
@@ -34,7 +38,8 @@ class ReplicaExplainer:
             raise FailedPrecondition("admin_api has no sync token to present to authz_server") from None
         with self._lock:
             if self._channel is None:
-                self._channel = grpc.insecure_channel(self.target)
+                self._channel = (grpc.insecure_channel(self.target) if self._credentials is None
+                                 else grpc.secure_channel(self.target, self._credentials))
             stub = explain_pb2_grpc.DecisionExplainerStub(self._channel)
         try:
             return stub.Explain(explain_pb2.ExplainRequest(sync_token=token, request=request),

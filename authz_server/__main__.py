@@ -12,6 +12,7 @@ import sys
 import threading
 
 from portcullis_shared.settings import SettingsError
+from portcullis_shared.tls import PlaintextRefused, plaintext_refusal
 
 from authz_server.settings import THROTTLE_TABLE_VARIABLE, AuthzSettings
 from authz_server.throttle.table_file import shared_counter_table
@@ -36,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         require_upb()
         settings = AuthzSettings.from_env()
+        plaintext_refusal(settings.mesh.tls, "authz_server (ext_authz gRPC)")
+        tls = settings.mesh.tls_files
+        if tls is not None:
+            tls.require("authz")   # a half-set certificate setting stops here, by name
     except (ProtobufBackendError, SettingsError) as exc:
         log.error("%s", exc)
+        return 2
+    except PlaintextRefused as exc:
+        log.error("refusing to start: %s", exc)
         return 2
     if worker_index is None and settings.workers > 1:
         log.info("starting %d workers with %r", settings.workers, settings)

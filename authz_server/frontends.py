@@ -4,6 +4,7 @@ native front end (authz_server.h2grpc) or grpcio's server (which adds reflection
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from concurrent import futures
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from authz_server.index.store import PolicyStore
 from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import recorder
 from authz_server.settings import FRONTENDS
+from portcullis_shared.tls import TlsFiles
+from portcullis_shared.tls_context import grpc_server_credentials, server_context
 from authz_server.upb import ProtobufBackendError, require_upb  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -148,6 +151,7 @@ def start_server(
     health: HealthStatus | None = None,
     explain_token: Callable[[], str | None] | None = None,
     replica: str = "authz_server",
+    tls: TlsFiles | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0: any free port); the result knows the bound port.
 
@@ -156,7 +160,9 @@ def start_server(
     is grpcio's server with a pool of `workers` threads, reflection and streaming health.
     `max_concurrent_rpcs` bounds what may wait: past it a call is refused at once with
     RESOURCE_EXHAUSTED (Envoy fails closed) rather than answered after Envoy gave up.
-    `explain_token` (the sync token) also serves decision explain, for that token only."""
+    `explain_token` (the sync token) also serves decision explain, for that token only.
+    `tls`: serve TLS with the AUTHZ certificate and require a client certificate from the
+    CA (Envoy's and admin_api's: PORTCULLIS_TLS_CLIENT_*); None: h2c."""
     if frontend not in FRONTENDS:
         raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
     service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt,
@@ -165,13 +171,15 @@ def start_server(
     store.on_ready(status.set_serving)
     extra = {EXPLAIN_PATH: ExplainHandler(service, explain_token, replica)} if explain_token is not None else {}
     if frontend == "native":
-        return _start_native(service, status, host, port, workers, max_concurrent_rpcs, extra)
-    return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs, extra)
+        context = None if tls is None else server_context(tls.require("authz"), client_ca=tls.ca_file)
+        return _start_native(service, status, host, port, workers, max_concurrent_rpcs, extra, context)
+    credentials = None if tls is None else grpc_server_credentials(tls.require("authz"), client_ca=tls.ca_file)
+    return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs, extra, credentials)
 
 
 def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
                   workers: int, max_concurrent_rpcs: int | None,
-                  extra: dict[str, Callable[[bytes], bytes]]) -> NativeServer:
+                  extra: dict[str, Callable[[bytes], bytes]], context: ssl.SSLContext | None) -> NativeServer:
     limit = max_concurrent_rpcs or 1000
 
     def check(message: bytes) -> bytes:
@@ -193,15 +201,17 @@ def _start_native(service: AuthorizationService, status: HealthStatus, host: str
 
     server = H2GrpcServer({CHECK_PATH: check, HEALTH_CHECK_PATH: health_check, **extra}, host=host, port=port,
                           limits=Limits(max_concurrent_streams=limit), blocking_threads=workers, max_offloaded=limit,
-                          offload_hook=DECISION_OFFLOAD)
+                          offload_hook=DECISION_OFFLOAD, ssl_context=context)
     bound = server.start()
-    log.info("authz_server listening on %s:%d (native gRPC front end)", host, bound)
+    log.info("authz_server listening on %s:%d (native gRPC front end, %s)", host, bound,
+             "h2c" if context is None else "TLS, client certificate required")
     return NativeServer(server=server, port=bound)
 
 
 def _start_grpcio(service: AuthorizationService, status: HealthStatus, host: str, port: int,
                   workers: int, max_concurrent_rpcs: int | None,
-                  extra: dict[str, Callable[[bytes], bytes]]) -> GrpcioServer:
+                  extra: dict[str, Callable[[bytes], bytes]],
+                  credentials: grpc.ServerCredentials | None) -> GrpcioServer:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authz"),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
@@ -218,7 +228,8 @@ def _start_grpcio(service: AuthorizationService, status: HealthStatus, host: str
         (AUTHORIZATION_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()

@@ -22,6 +22,7 @@ from authz_server.staleness import StalenessGuard
 from authz_server.throttle.limiter import Throttle
 from authz_server.sync_client import Liveness, PolicySyncClient, token_source
 from authz_server.workers import parent_gone
+from portcullis_shared.tls_context import client_context, grpc_channel_credentials
 
 log = logging.getLogger("authz_server")
 
@@ -41,7 +42,10 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
     decisions.start()
     sync_token = token_source(settings.sync_token, settings.mesh.sync_token_file)
     # The resident key manager's introspection takes this replica's sync token.
-    tokens = TokenServices.from_settings(settings.tokens, sync_token=sync_token)
+    tls = settings.mesh.tls_files
+    # Key managers' certificates: the system's CAs, and the mesh's for the resident one.
+    verify = True if tls is None else client_context(tls.ca_file, system_roots=True)
+    tokens = TokenServices.from_settings(settings.tokens, sync_token=sync_token, verify=verify)
     tokens.start(store)
     health = HealthStatus()
     replica = f"authz-server@{socket.gethostname()}:{os.getpid()}" + (f"/worker-{index}" if worker_index is not None else "")
@@ -60,8 +64,9 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
             health=health,
             explain_token=sync_token,
             replica=replica,
-            host=settings.mesh.host,
+            host=settings.mesh.bind_host,
             port=port,
+            tls=tls,
             trusted_hops=settings.trusted_hops,
             workers=settings.threads,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
@@ -72,14 +77,15 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
             throttle=throttle,
         )
     except (OSError, RuntimeError) as exc:
-        log.error("cannot serve on %s:%d: %s", settings.mesh.host, port, exc)
+        log.error("cannot serve on %s:%d: %s", settings.mesh.bind_host, port, exc)
         throttle.stop()
         tokens.stop()
         install(None)
         decisions.stop()
         return 1
     sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica,
-                            liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds))
+                            liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds),
+                            credentials=None if tls is None else grpc_channel_credentials(tls.ca_file))
     sync.start()
     guard = StalenessGuard(settings.max_staleness_seconds, sync.staleness_seconds, lambda: store.ready,
                            lambda: store.revision, health)

@@ -161,7 +161,10 @@ class PolicySyncClient:
         liveness: Liveness = Liveness(),
         replica: str | None = None,
         rng: random.Random | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """`credentials`: TLS to admin_api (verifying its certificate); None: plaintext."""
+        self._credentials = credentials
         self._store = store
         self._target = target
         self._token = token
@@ -233,9 +236,14 @@ class PolicySyncClient:
 
     # --- one stream --------------------------------------------------------------------
 
+    def _channel(self) -> grpc.Channel:
+        if self._credentials is None:
+            return grpc.insecure_channel(self._target, options=CHANNEL_OPTIONS)
+        return grpc.secure_channel(self._target, self._credentials, options=CHANNEL_OPTIONS)
+
     def _watch(self, token: str) -> None:
         """Follow one Watch stream until it ends or breaks."""
-        with grpc.insecure_channel(self._target, options=CHANNEL_OPTIONS) as channel:
+        with self._channel() as channel:
             stub = sync_pb2_grpc.PolicySyncStub(channel)
             request = sync_pb2.WatchRequest(from_revision=self._store.revision, replica=self._replica)
             call = stub.Watch(request, metadata=(("authorization", f"Bearer {token}"),))

@@ -33,23 +33,28 @@ def _say(message: str) -> None:
 def summary(mesh: Mesh) -> str:
     s = mesh.settings
     host = s.host
+    scheme = s.rest_scheme   # https everywhere with PORTCULLIS_TLS
+    tls = s.tls_files
+    tls_option = "" if tls is None else f" --cacert {tls.ca_file}"
     lines = [
         "Portcullis is running (Ctrl-C stops everything):",
-        f"  API gateway (Envoy)        http://{host}:{s.gateway_port}/",
+        f"  API gateway (Envoy)        {scheme}://{host}:{s.gateway_port}/",
         f"  Envoy admin                http://{host}:{s.envoy_admin_port}/",
-        f"  admin API (REST)           http://{host}:{s.admin_rest_port}/  (OpenAPI: /openapi.json)",
+        f"  admin API (REST)           {scheme}://{host}:{s.admin_rest_port}/  (OpenAPI: /openapi.json)",
         f"  admin API (gRPC)           {host}:{s.admin_grpc_port}",
         f"  authz_server (gRPC)        {host}:{s.authz_port}",
         f"  authz_server metrics       http://{host}:{s.authz_metrics_port}/metrics  (Prometheus, no credential)",
-        f"  admin API metrics          http://{host}:{s.admin_rest_port}/metrics",
+        f"  admin API metrics          {scheme}://{host}:{s.admin_rest_port}/metrics",
         f"  sample backend production  http://{host}:{s.backend_production_port}/",
         f"  sample backend sandbox     http://{host}:{s.backend_sandbox_port}/",
         f"  data directory             {s.data_dir}",
         f"  admin token file           {s.admin_token_file}",
         "",
         f'  export PORTCULLIS_TOKEN="$(cat {s.admin_token_file})"',
-        f'  curl -H "authorization: Bearer $PORTCULLIS_TOKEN" http://{host}:{s.admin_rest_port}/v1/apis',
+        f'  curl{tls_option} -H "authorization: Bearer $PORTCULLIS_TOKEN" {scheme}://{host}:{s.admin_rest_port}/v1/apis',
     ]
+    if tls is not None:
+        lines.insert(-3, f"  TLS: every client verifies against {tls.ca_file}")
     for component in mesh:
         lines.append(f"  pid {component.pid:<8} {component.name}")
     return "\n".join(lines)
@@ -68,6 +73,7 @@ def _watch(mesh: Mesh) -> int:
 def main() -> int:
     try:
         settings = MeshSettings.from_env()
+        settings.tls_files  # noqa: B018 - a half-set certificate setting stops here, by name
     except SettingsError as error:
         _say(f"bad setting: {error}")
         return 2
@@ -85,7 +91,7 @@ def main() -> int:
     except StopRequested as stop:
         _say(f"{stop.args[0]} received, stopping everything")
         return 0
-    except (MeshError, MissingBinary) as error:
+    except (MeshError, MissingBinary, SettingsError) as error:
         _say(f"cannot start: {error}")
         return 1
     finally:

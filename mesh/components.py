@@ -5,6 +5,7 @@ Names are stable: tests and the launcher address components by them.
 
 from __future__ import annotations
 
+import ssl
 import sys
 from pathlib import Path
 from typing import Mapping
@@ -14,6 +15,9 @@ from mesh.processes import Component
 from authz_server.settings import worker_count, worker_ports
 from mesh.readiness import all_of, files_exist, grpc_serving, http_ok
 from portcullis_shared.settings import REPO_ROOT, MeshSettings
+from portcullis_shared.tls_context import client_context, grpc_channel_credentials
+
+import grpc
 
 BACKEND_PRODUCTION = "backend-production"
 BACKEND_SANDBOX = "backend-sandbox"
@@ -34,6 +38,18 @@ def envoy_binary(python: str = sys.executable) -> Path:
     return path
 
 
+def _verify(settings: MeshSettings) -> ssl.SSLContext | bool:
+    """What the launcher's probes check https servers against."""
+    tls = settings.tls_files
+    return True if tls is None else client_context(tls.ca_file)
+
+
+def _authz_credentials(settings: MeshSettings) -> grpc.ChannelCredentials | None:
+    """authz_server requires a client certificate with TLS: the probes present the mesh's."""
+    tls = settings.tls_files
+    return None if tls is None else grpc_channel_credentials(tls.ca_file, identity=tls.require("client"))
+
+
 def child_env(settings: MeshSettings, base_env: Mapping[str, str]) -> dict[str, str]:
     """What every child sees: the caller's environment, then the mesh's own settings
     (PORTCULLIS_DATABASE_URL, when the caller sets it, passes through as it is)."""
@@ -50,11 +66,16 @@ def _log_path(log_dir: Path | None, name: str) -> Path | None:
 def backend(settings: MeshSettings, environment: str, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
     name = BACKEND_PRODUCTION if environment == "production" else BACKEND_SANDBOX
     port = settings.backend_production_port if environment == "production" else settings.backend_sandbox_port
+    tls = settings.tls_files
+    if tls is not None:
+        # The sample backend fetches the backend-JWT keys from admin_api's REST port with
+        # Python's default TLS context, which verifies against the file OpenSSL is told.
+        env = {**env, "SSL_CERT_FILE": str(tls.ca_file)}
     return Component(
         name,
         [python, "-m", "sample_backend", "--environment", environment, "--port", str(port),
          # The backend verifies the backend JWTs it receives with the published keys.
-         "--backend-jwks-url", f"http://{settings.host}:{settings.admin_rest_port}/backend-jwt/jwks.json"],
+         "--backend-jwks-url", f"{settings.rest_scheme}://{settings.host}:{settings.admin_rest_port}/backend-jwt/jwks.json"],
         env=env,
         probe=http_ok(f"http://{settings.host}:{port}/healthz"),
         cwd=REPO_ROOT,
@@ -71,7 +92,8 @@ def admin_api(settings: MeshSettings, env: Mapping[str, str], *, python: str, lo
         # Healthy REST and both credential files: authz_server needs the sync token, and
         # whoever started the mesh needs the admin token.
         probe=all_of(
-            http_ok(f"http://{settings.host}:{settings.admin_rest_port}/healthz"),
+            http_ok(f"{settings.rest_scheme}://{settings.host}:{settings.admin_rest_port}/healthz",
+                    verify=_verify(settings)),
             files_exist([settings.admin_token_file, settings.sync_token_file]),
         ),
         cwd=REPO_ROOT,
@@ -87,7 +109,8 @@ def authz_server(settings: MeshSettings, env: Mapping[str, str], *, python: str,
         [python, "-m", "authz_server"],
         env=env,
         # SERVING only once the first policy snapshot is applied, on every worker.
-        probe=all_of(*(grpc_serving(f"{settings.host}:{port}") for port in ports)),
+        probe=all_of(*(grpc_serving(f"{settings.host}:{port}", credentials=_authz_credentials(settings))
+                       for port in ports)),
         cwd=REPO_ROOT,
         log_path=_log_path(log_dir, AUTHZ_SERVER),
         ready_timeout=30.0,

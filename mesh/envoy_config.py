@@ -8,6 +8,7 @@ from pathlib import Path
 from string import Template
 
 from authz_server.settings import worker_ports
+from mesh import envoy_tls
 from portcullis_shared.settings import REPO_ROOT, MeshSettings
 
 TEMPLATE_PATH = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
@@ -28,8 +29,13 @@ def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, aut
                     node_id: str = DEFAULT_NODE_ID, gateway_token: str) -> dict[str, str]:
     if not gateway_token or any(c in gateway_token for c in "\"\\\n"):
         raise ValueError("the gateway token is empty or not a plain token")
+    tls = settings.tls_files
     return {
         "NODE_ID": node_id,
+        "BIND_HOST": settings.bind_host,
+        "GATEWAY_TRANSPORT_SOCKET": envoy_tls.gateway_socket(tls),
+        "AUTHZ_TRANSPORT_SOCKET": envoy_tls.authz_socket(tls, settings.host),
+        "XDS_TRANSPORT_SOCKET": envoy_tls.xds_socket(tls, settings.host),
         "GATEWAY_TOKEN": gateway_token,
         "ADMIN_GRPC_PORT": str(settings.admin_grpc_port),
         "AUTHZ_ENDPOINTS": authz_endpoints(settings.host, worker_ports(settings.authz_port, authz_workers)),

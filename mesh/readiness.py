@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,12 +23,13 @@ class Probe:
         return self.check()
 
 
-def http_ok(url: str, *, expect_body: str | None = None) -> Probe:
-    """GET url answers 200 (and, when given, the body contains expect_body)."""
+def http_ok(url: str, *, expect_body: str | None = None, verify: ssl.SSLContext | bool = True) -> Probe:
+    """GET url answers 200 (and, when given, the body contains expect_body); `verify`:
+    what an https server's certificate is checked against."""
 
     def check() -> bool:
         try:
-            response = httpx.get(url, timeout=PROBE_TIMEOUT_SECONDS, trust_env=False)
+            response = httpx.get(url, timeout=PROBE_TIMEOUT_SECONDS, trust_env=False, verify=verify)
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and (expect_body is None or expect_body in response.text)
@@ -35,11 +37,13 @@ def http_ok(url: str, *, expect_body: str | None = None) -> Probe:
     return Probe(f"GET {url} answers 200", check)
 
 
-def grpc_serving(target: str, service: str = "") -> Probe:
-    """The standard gRPC health service reports SERVING for `service` ("" = overall)."""
+def grpc_serving(target: str, service: str = "", *, credentials: grpc.ChannelCredentials | None = None) -> Probe:
+    """The standard gRPC health service reports SERVING for `service` ("" = overall);
+    `credentials`: TLS (None: plaintext)."""
 
     def check() -> bool:
-        with grpc.insecure_channel(target) as channel:
+        with (grpc.insecure_channel(target) if credentials is None
+              else grpc.secure_channel(target, credentials)) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             try:
                 answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=PROBE_TIMEOUT_SECONDS)

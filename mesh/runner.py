@@ -15,7 +15,9 @@ from typing import Iterator, Mapping
 from authz_server.settings import worker_count, worker_ports
 from mesh import components
 from mesh.processes import Component, ComponentError
+from mesh.local_ca import ensure_local_ca
 from portcullis_shared.settings import MeshSettings
+from portcullis_shared.tls import AUTO_DIR_NAME, PlaintextRefused, plaintext_refusal
 
 
 class MeshError(RuntimeError):
@@ -62,6 +64,14 @@ class Mesh:
         python: str = sys.executable,
     ) -> None:
         self.settings = settings
+        try:
+            # Envoy's gateway: admin_api and authz_server check for themselves when they start.
+            plaintext_refusal(settings.tls, "Envoy's gateway listener")
+        except PlaintextRefused as refused:
+            raise MeshError(str(refused)) from None
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.tls.mode == "auto":
+            ensure_local_ca(settings.data_dir / AUTO_DIR_NAME)
         env = components.child_env(settings, os.environ if base_env is None else base_env)
         self.authz_workers = worker_count(env)
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from portcullis_shared.config import (REPO_ROOT, SettingsError, SettingsGroup, as_env, flag, path, port, positive,
-                                      setting, text, url, whole)
+from portcullis_shared.config import (REPO_ROOT, SettingsError, SettingsGroup, as_env, flag, group, path, port,
+                                      positive, setting, text, url, whole)
+from portcullis_shared.tls import TlsFiles, TlsSettings
 
 __all__ = ["REPO_ROOT", "MeshSettings", "SettingsError"]
 
@@ -61,7 +62,7 @@ class MeshSettings(SettingsGroup):
     public_url_override: str = setting(
         "PORTCULLIS_PUBLIC_URL", url, "",
         "the resident key manager's issuer and the base of its endpoints (https unless on loopback)",
-        shown="`http://127.0.0.1:$PORTCULLIS_ADMIN_REST_PORT`")
+        shown="`http://127.0.0.1:$PORTCULLIS_ADMIN_REST_PORT` (`https://` with `PORTCULLIS_TLS`)")
     # "": worker 0 of the authz_server on loopback (see `authz_explain_target`).
     authz_explain_target_override: str = setting(
         "PORTCULLIS_AUTHZ_EXPLAIN_TARGET", text, "",
@@ -86,6 +87,7 @@ class MeshSettings(SettingsGroup):
     max_consumer_secrets: int = setting("PORTCULLIS_MAX_CONSUMER_SECRETS", whole(), 0,
                                         "the most consumer secrets an application key may have",
                                         shown="`0` (no maximum)")
+    tls: TlsSettings = group(TlsSettings)
 
     @property
     def database_url(self) -> str:
@@ -95,7 +97,22 @@ class MeshSettings(SettingsGroup):
     def public_url(self) -> str:
         """Where admin_api's REST port is reached by clients: the resident key manager's
         issuer, and the base of its OAuth2 endpoints (/oauth2/token, /oauth2/jwks, ...)."""
-        return self.public_url_override or f"http://{self.host}:{self.admin_rest_port}"
+        return self.public_url_override or f"{self.rest_scheme}://{self.host}:{self.admin_rest_port}"
+
+    @property
+    def rest_scheme(self) -> str:
+        """`https` when admin_api's REST port serves TLS."""
+        return "https" if self.tls.enabled else "http"
+
+    @property
+    def bind_host(self) -> str:
+        """Where admin_api, authz_server and Envoy's gateway listen (see PORTCULLIS_BIND_HOST)."""
+        return self.tls.bind_host
+
+    @property
+    def tls_files(self) -> TlsFiles | None:
+        """The certificate files in force, None with TLS off."""
+        return self.tls.files(self.data_dir)
 
     @property
     def authz_explain_target(self) -> str:

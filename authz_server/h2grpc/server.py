@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
@@ -56,7 +57,9 @@ class H2GrpcServer:
 
     def __init__(self, handlers: Mapping[str, UnaryHandler], *, host: str = "127.0.0.1", port: int = 0,
                  limits: Limits = Limits(), blocking_threads: int = 4, max_offloaded: int = 64,
-                 offload_hook: OffloadHook = NEVER_OFFLOAD) -> None:
+                 offload_hook: OffloadHook = NEVER_OFFLOAD, ssl_context: ssl.SSLContext | None = None) -> None:
+        """`ssl_context`: serve TLS (asyncio's TLS transport under the same connections); None: h2c."""
+        self._ssl_context = ssl_context
         self._handlers = dict(handlers)
         self._offload_hook = offload_hook
         self._host = host
@@ -83,7 +86,7 @@ class H2GrpcServer:
             # No SO_REUSEPORT: a second process on the same port must fail, not share it.
             self._server = self._loop.run_until_complete(self._loop.create_server(
                 lambda: H2GrpcConnection(self._core), self._host, self._requested_port,
-                reuse_address=True, backlog=1024))
+                reuse_address=True, backlog=1024, ssl=self._ssl_context))
         except OSError:
             self._loop.close()
             raise

@@ -7,6 +7,7 @@ bounded in time and size and never raises anything but FetchError.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from typing import Any
 
@@ -17,10 +18,13 @@ class FetchError(Exception):
     """The key manager could not be asked or did not answer usefully (no secret in the text)."""
 
 
-def new_client(timeout: float) -> httpx.Client:
+def new_client(timeout: float, verify: ssl.SSLContext | bool = True) -> httpx.Client:
+    """`verify`: the system's CAs by default; with PORTCULLIS_TLS, a context that also
+    trusts the mesh's CA (the resident key manager is admin_api's REST port)."""
     # No proxies from the environment and no redirects: the configured URL is the one asked.
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
+        verify=verify,
         trust_env=False,
         follow_redirects=False,
         headers={"accept": "application/json", "user-agent": "portcullis-authz"},

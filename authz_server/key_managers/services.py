@@ -3,10 +3,12 @@ client (runtime state, so outside the immutable index), built once from the sett
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Callable
 
 from authz_server.index.store import PolicyStore
+from authz_server.key_managers.http import new_client
 from authz_server.key_managers.introspection import IntrospectionClient
 from authz_server.key_managers.jwks_cache import JwksCache, JwksRefresher
 from authz_server.key_managers.verified import VerifiedTokenCache
@@ -22,8 +24,11 @@ class TokenServices:
     verified: VerifiedTokenCache | None = None  # None: every JWT's signature is verified
 
     @classmethod
-    def from_settings(cls, settings: TokenSettings, *, sync_token: Callable[[], str | None]) -> "TokenServices":
+    def from_settings(cls, settings: TokenSettings, *, sync_token: Callable[[], str | None],
+                      verify: ssl.SSLContext | bool = True) -> "TokenServices":
+        """`verify`: what key managers' certificates are checked against (new_client)."""
         jwks = JwksCache(
+            client=new_client(settings.jwks_timeout_seconds, verify),
             timeout=settings.jwks_timeout_seconds,
             min_refresh_seconds=settings.jwks_min_refresh_seconds,
             max_entries=settings.jwks_cache_size,
@@ -31,6 +36,7 @@ class TokenServices:
         return cls(
             jwks=jwks,
             introspection=IntrospectionClient(
+                client=new_client(settings.introspection_timeout_seconds, verify),
                 sync_token=sync_token,
                 timeout=settings.introspection_timeout_seconds,
                 cache_seconds=settings.introspection_cache_seconds,

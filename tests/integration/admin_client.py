@@ -3,6 +3,7 @@ options; JSON field names are the proto names)."""
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ class AdminCallFailed(AssertionError):
 
 
 class AdminClient:
-    def __init__(self, base_url: str, token_file: Path) -> None:
+    def __init__(self, base_url: str, token_file: Path, *, verify: ssl.SSLContext | bool = True) -> None:
         token = token_file.read_text(encoding="utf-8").strip()
-        self.http = httpx.Client(base_url=base_url, headers={"authorization": f"Bearer {token}"}, timeout=10.0, trust_env=False)
+        self.http = httpx.Client(base_url=base_url, headers={"authorization": f"Bearer {token}"}, timeout=10.0,
+                                 trust_env=False, verify=verify)
 
     def close(self) -> None:
         self.http.close()

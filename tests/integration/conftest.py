@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import ssl
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 from authz_server.settings import worker_count
 from mesh.runner import Mesh, free_port_block
 from portcullis_shared.settings import MeshSettings
+from portcullis_shared.tls import TlsSettings
+from portcullis_shared.tls_context import client_context
 from tests.integration.admin_client import AdminClient
 from tests.fake_idp import FakeIdp
 
@@ -99,18 +102,33 @@ SESSION_ENV = {
 }
 
 
+# PORTCULLIS_TEST_TLS=auto runs every mesh of the suite with PORTCULLIS_TLS=auto (a local CA,
+# TLS on every listener, every client verifying); tests/integration/test_tls_mesh.py always does.
+SUITE_TLS_MODE = os.environ.get("PORTCULLIS_TEST_TLS", "off")
+
+
+def client_verify(settings: MeshSettings) -> ssl.SSLContext | bool:
+    """What a test's HTTP client checks the mesh's certificates against."""
+    files = settings.tls_files
+    return True if files is None else client_context(files.ca_file)
+
+
 def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None, **settings_fields: Any) -> Iterator[LiveMesh]:
     """`settings_fields`: MeshSettings fields other than the ports (they reach every
     child through MeshSettings.as_env); `extra_env`: other variables for the children."""
     # A developer's own PORTCULLIS_* settings (ports, database URL, tokens) must not leak in.
     base_env = {name: value for name, value in os.environ.items() if not name.startswith("PORTCULLIS_")}
     base_env.update(extra_env or {})
+    settings_fields.setdefault("tls", TlsSettings(mode=SUITE_TLS_MODE))
     settings = MeshSettings(data_dir=data_dir, **mesh_ports(worker_count(base_env)), **settings_fields)
     mesh = Mesh(settings, base_env=base_env, log_dir=data_dir / "logs")
     mesh.start()
     try:
-        admin = AdminClient(f"http://{settings.host}:{settings.admin_rest_port}", settings.admin_token_file)
-        gateway = httpx.Client(base_url=f"http://{settings.host}:{settings.gateway_port}", timeout=10.0, trust_env=False)
+        scheme, verify = settings.rest_scheme, client_verify(settings)
+        admin = AdminClient(f"{scheme}://{settings.host}:{settings.admin_rest_port}", settings.admin_token_file,
+                            verify=verify)
+        gateway = httpx.Client(base_url=f"{scheme}://{settings.host}:{settings.gateway_port}", timeout=10.0,
+                               trust_env=False, verify=verify)
         try:
             yield LiveMesh(mesh, admin, gateway)
         finally:

@@ -14,8 +14,24 @@ from admin_api.errors import AdminError
 from admin_api.metrics import WATCH_STREAMS
 from admin_api.sync.watch import WatchConfig, watch
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
+from portcullis_shared.tls import is_loopback
 
 log = logging.getLogger(__name__)
+
+
+def carries_secrets_safely(context: grpc.ServicerContext) -> bool:
+    """The call came inside TLS, or from a loopback peer (`ipv4:127.0.0.1:port`, `ipv6:[::1]:port`,
+    `unix:...`)."""
+    if context.auth_context().get("transport_security_type") == [b"ssl"]:
+        return True
+    peer = context.peer()
+    kind, _, address = peer.partition(":")
+    if kind == "unix":
+        return True
+    if kind in ("ipv4", "ipv6"):
+        host = address.rpartition(":")[0].strip("[]")
+        return is_loopback(host)
+    return False
 
 
 class PolicySyncServicer(sync_pb2_grpc.PolicySyncServicer):
@@ -30,6 +46,12 @@ class PolicySyncServicer(sync_pb2_grpc.PolicySyncServicer):
             caller = self._dispatcher.authenticate_sync(metadata_token(context.invocation_metadata()))
         except AdminError as exc:
             context.abort(exc.grpc_code, exc.message)
+        if not carries_secrets_safely(context):
+            # The stream holds backend-JWT private keys and key-manager secrets.
+            log.warning("watch refused: plaintext from a non-loopback peer %s", context.peer())
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          "PolicySync carries private signing keys: only inside TLS or over loopback "
+                          "(serve admin_api with PORTCULLIS_TLS)")
         if request.from_revision < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "from_revision must be 0 or more")
         store = self._dispatcher.store

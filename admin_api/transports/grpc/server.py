@@ -84,7 +84,8 @@ class AdminGrpcServer:
     """Owns the grpc.Server; `stop()` ends Watch streams cleanly, then stops the server."""
 
     def __init__(self, dispatcher: Dispatcher, address: str, watch_config: WatchConfig = WatchConfig(),
-                 xds: XdsRuntime | None = None) -> None:
+                 xds: XdsRuntime | None = None, credentials: grpc.ServerCredentials | None = None) -> None:
+        """`credentials`: TLS (portcullis_shared.tls_context); None serves plaintext h2c."""
         self._dispatcher = dispatcher
         self._xds = xds
         self._stopping = threading.Event()
@@ -103,7 +104,8 @@ class AdminGrpcServer:
             (*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self._server)
         self._service_names = service_names
-        self.port = self._server.add_insecure_port(address)
+        self.port = (self._server.add_insecure_port(address) if credentials is None
+                     else self._server.add_secure_port(address, credentials))
         if self.port == 0:
             raise OSError(f"cannot listen on {address}")
 
