@@ -64,7 +64,9 @@ def test_stop_reaches_grandchildren_in_the_group(tmp_path: Path) -> None:
     code = (
         "import pathlib, subprocess, sys, time; "
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-        f"pathlib.Path({str(pid_file)!r}).write_text(str(child.pid)); time.sleep(60)"
+        # Written aside and renamed: the readiness probe sees the file only with its content.
+        f"part = pathlib.Path({str(pid_file) + '.part'!r}); part.write_text(str(child.pid)); "
+        f"part.rename({str(pid_file)!r}); time.sleep(60)"
     )
     component = _python(tmp_path, "parent", code, files_exist([pid_file]))
     component.start()
