@@ -30,6 +30,7 @@ from admin_api.store.listener import ChangeListener
 from admin_api.store.notifier import ChangeNotifier
 from admin_api.sync.pruning import ChangeLogPruner
 from admin_api.sync.watch import WatchConfig
+from admin_api.xds.metrics import gateway_gauges
 from admin_api.xds.runtime import XdsConfig, XdsRuntime
 from portcullis_shared.settings import MeshSettings
 from portcullis_shared.tls_context import grpc_channel_credentials, grpc_server_credentials
@@ -64,7 +65,7 @@ class AdminApp:
 
     def metrics_registry(self) -> CollectorRegistry:
         """What GET /metrics serves for this app (see admin_api.metrics)."""
-        return registry_for(self.change_log_revision)
+        return registry_for(self.change_log_revision, extra=lambda: gateway_gauges(self.xds.registry))
 
     def start(self) -> None:
         if self.listener is not None:

@@ -253,3 +253,31 @@ def test_rejected_routes_keep_the_clusters_the_envoy_still_routes_to(app: AdminA
         id=api.id, api=admin_pb2.Api(production_endpoint="http://127.0.0.1:9997"),
         update_mask={"paths": ["production_endpoint"]}), ADMIN)
     assert old in clusters(client.receive())
+
+
+def test_metrics_show_the_streams_and_the_version_each_gateway_acknowledged(app: AdminApp, client: AdsClient) -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def samples() -> dict:
+        text = generate_latest(app.metrics_registry()).decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    assert samples()[("portcullis_admin_xds_streams", ())] == 0
+    cds, _rds = subscribe(client)
+    wait_for(lambda: gateways(app).gateways and gateways(app).gateways[0].acked_version == cds.version_info)
+    seen = samples()
+    assert seen[("portcullis_admin_xds_streams", ())] == 1
+    assert seen[("portcullis_admin_xds_gateways_connected", ())] == 1
+    assert seen[("portcullis_admin_xds_version", ())] == int(cds.version_info)
+    for type_name in ("clusters", "routes"):
+        assert seen[("portcullis_admin_xds_acked_version", (("node_id", "test-envoy"), ("type", type_name)))] == int(
+            cds.version_info)
+    assert seen[("portcullis_admin_xds_gateway_in_sync", (("node_id", "test-envoy"),))] == 1
+    publish(app)  # a new version, not acknowledged: the gateway is behind
+    wait_for(lambda: app.xds.registry.serving_version != cds.version_info)
+    assert samples()[("portcullis_admin_xds_gateway_in_sync", (("node_id", "test-envoy"),))] == 0
+    client.close()
+    wait_for(lambda: samples()[("portcullis_admin_xds_streams", ())] == 0)
+    assert not any(name == "portcullis_admin_xds_acked_version" for name, _ in samples())
