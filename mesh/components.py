@@ -15,6 +15,7 @@ from mesh.processes import Component
 from authz_server.settings import worker_count, worker_ports
 from mesh.readiness import all_of, files_exist, grpc_serving, http_ok
 from portcullis_shared.settings import REPO_ROOT, MeshSettings
+from sample_backend.jwt_verifier import DEFAULT_ISSUER
 from portcullis_shared.tls_context import client_context, grpc_channel_credentials
 
 import grpc
@@ -75,7 +76,9 @@ def backend(settings: MeshSettings, environment: str, env: Mapping[str, str], *,
         name,
         [python, "-m", "sample_backend", "--environment", environment, "--port", str(port),
          # The backend verifies the backend JWTs it receives with the published keys.
-         "--backend-jwks-url", f"{settings.rest_scheme}://{settings.host}:{settings.admin_rest_port}/backend-jwt/jwks.json"],
+         "--backend-jwks-url", f"{settings.rest_scheme}://{settings.host}:{settings.admin_rest_port}/backend-jwt/jwks.json",
+         # ... and checks they come from the issuer authz_server signs as (its setting, same environment).
+         "--backend-jwt-issuer", env.get("PORTCULLIS_BACKEND_JWT_ISSUER") or DEFAULT_ISSUER],
         env=env,
         probe=http_ok(f"http://{settings.host}:{port}/healthz"),
         cwd=REPO_ROOT,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -22,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend-jwks-url", default="",
                         help="verify backend JWTs with this JWKS (admin REST /backend-jwt/jwks.json) and echo them")
     parser.add_argument("--backend-jwt-header", default="x-jwt-assertion")
-    parser.add_argument("--backend-jwt-issuer", default=os.environ.get("PORTCULLIS_BACKEND_JWT_ISSUER", DEFAULT_ISSUER),
-                        help="the iss a backend JWT must carry (default: $PORTCULLIS_BACKEND_JWT_ISSUER, as "
-                             "authz_server signs it, else 'portcullis')")
+    parser.add_argument("--backend-jwt-issuer", default=DEFAULT_ISSUER,
+                        help="the iss a backend JWT must carry: PORTCULLIS_BACKEND_JWT_ISSUER of authz_server "
+                             "(the mesh passes it)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
