@@ -24,6 +24,7 @@ import httpx
 
 from portcullis_cli.client import CliError, RequestRefused, ServerUnreachable
 from portcullis_cli.config import LoginCredentials
+from portcullis_shared.scopes import ADMIN_SCOPE
 
 CALLBACK_PATH = "/callback"
 BROWSER_TIMEOUT_SECONDS = 300.0
@@ -67,6 +68,10 @@ def _token_request(endpoint: str, form: dict[str, str], client_id: str, client_s
 def _credentials(answer: dict[str, Any], endpoint: str, client_id: str, public: bool) -> LoginCredentials:
     # A refresh token is kept only for public clients: refreshing a confidential client's
     # token would need its secret, which the CLI never stores.
+    if ADMIN_SCOPE not in str(answer.get("scope", ADMIN_SCOPE)).split():
+        raise LoginFailed(f"the token has no {ADMIN_SCOPE} scope, so the admin API would refuse it: "
+                          f"client {client_id!r} is not first-party (an admin sets settings.first_party "
+                          "on its application key)")
     return LoginCredentials(access_token=answer["access_token"],
                             expires_at=time.time() + float(answer.get("expires_in") or 3600),
                             token_endpoint=endpoint, client_id=client_id,

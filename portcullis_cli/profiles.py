@@ -10,6 +10,12 @@ import click
 from portcullis_cli.config import ConfigFile, LoginCredentials
 from portcullis_cli.login import browser_login, password_login, token_answer
 from portcullis_cli.session import Session, session_of
+from portcullis_shared.scopes import ADMIN_SCOPE
+
+
+def admin_scope(scope: str | None) -> str:
+    """The scopes asked for at login: the admin API's audience first, then those given."""
+    return " ".join(dict.fromkeys([ADMIN_SCOPE, *(scope or "").split()]))
 
 
 def _session() -> Session:
@@ -27,7 +33,7 @@ def _session() -> Session:
               help="authorization code: open the login page in a browser, or only print its URL")
 @click.option("--port", default=0, show_default=True,
               help="authorization code: the loopback port to listen on (0: any free port)")
-@click.option("--scope", help="scopes to ask for, space-separated")
+@click.option("--scope", help=f"scopes to ask for, space-separated ({ADMIN_SCOPE} is always asked for)")
 def login(client_id: str, client_secret: str | None, username: str | None, open_browser: bool, port: int,
           scope: str | None) -> None:
     """Sign in as a user of the resident key manager and keep the token for this profile.
@@ -35,7 +41,10 @@ def login(client_id: str, client_secret: str | None, username: str | None, open_
     With --username: the password grant. Without: the authorization code with PKCE, the
     login page in a browser and the answer on http://127.0.0.1:PORT/callback (the
     application key's callback URL must be http://127.0.0.1:<any port>/callback).
+    The application key must be first-party (settings.first_party, set by an admin): the
+    admin API takes only tokens with the scope portcullis:admin, which only those get.
     """
+    scope = admin_scope(scope)
     session = _session()
     connection = session.connection()
     assert connection.config is not None

@@ -5,8 +5,13 @@ A JWT is verified here, without HTTP, against the resident signing keys in the d
 token's client) and must also be a recorded, live access token; an opaque `pct_`
 reference token is looked up by its hash. The token's user (for client_credentials: the
 application's owner) must be a user of the token's organization; its roles are read from
-the users table on every call, so a role change applies at once. Every failure is
-Unauthenticated with a short reason; never the token itself.
+the users table on every call, so a role change applies at once.
+
+The admin API is the token's audience only when it carries the scope `portcullis:admin`
+and its client is still a first-party application key (portcullis_shared.scopes): a
+token of any other client of the organization, which keeps working at the gateway, is
+refused here. Every failure is Unauthenticated with a short reason; never the token
+itself.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from admin_api.db.oauth_models import OAuthToken, RevokedToken, SigningKey
 from admin_api.errors import Unauthenticated
 from admin_api.oauth import tokens
 from admin_api.store.unit_of_work import Store
+from portcullis_shared.scopes import ADMIN_SCOPE
 
 ALGORITHMS = ("ES256", "RS256")   # what the resident key manager signs with
 LEEWAY_SECONDS = 30
@@ -54,6 +60,7 @@ def caller_for_token(store: Store, token: str, now: datetime) -> Caller:
         if row.expires_at <= now:
             raise Unauthenticated("the token has expired")
         _check_key_manager(session, row)
+        _check_audience(session, row)
         user = _user(session, row)
         roles = frozenset(_ROLE_NAMES[name] for name in user.roles if name in _ROLE_NAMES)
         return Caller(subject=user.username, organization_id=row.organization_id, roles=roles,
@@ -83,6 +90,17 @@ def _verify_jwt(session: Session, token: str, row: OAuthToken, issuer: str) -> N
         raise Unauthenticated("invalid credential") from None
     if claims["jti"] != row.id or claims["org"] != row.organization_id:
         raise Unauthenticated("invalid credential")
+
+
+def _check_audience(session: Session, row: OAuthToken) -> None:
+    if ADMIN_SCOPE not in row.scope.split():
+        raise Unauthenticated(f"this token is not for the admin API: it lacks the scope {ADMIN_SCOPE!r}, which only "
+                              "first-party clients (the portcullis CLI, the developer portal, application keys an "
+                              "admin marked first_party) obtain; it still works at the gateway")
+    key = session.get(models.ApplicationKey, row.application_key_id)
+    if key is None or not (key.settings or {}).get("first_party"):
+        raise Unauthenticated("this token's client is no longer a first-party client: the admin API refuses its "
+                              "tokens")
 
 
 def _check_key_manager(session: Session, row: OAuthToken) -> None:

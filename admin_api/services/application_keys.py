@@ -9,6 +9,9 @@ environment, key manager), and their consumer secrets.
   (MapApplicationKey) from an existing client's consumer key.
 - Key generation and mapping obey the key manager's role restriction, by the roles of
   the application's owner; keys made before a restriction keep working.
+- A first-party key (`settings.first_party`: its users' tokens may act on the admin API,
+  see portcullis_shared.scopes) is a resident client that only admins create, change or
+  delete: whoever controls its callback URL or secret receives admin-API tokens.
 
 The first consumer secret is made with its key; the others, and the rules they follow,
 are `admin_api.services.consumer_secrets`. `find_oauth_client` is what the resident
@@ -101,6 +104,7 @@ def generate_application_key(store: Store, request: application_keys_pb2.Generat
     with store.read() as session:
         application, km = _target(session, request.application_id, request.key_manager_id, environment, caller)
         _check_role_restriction(session, application, km)
+        _check_first_party(caller, settings.first_party, km.type)
         km_type, km_name = km.type, km.name
         registration = (km.registration_endpoint,
                         decrypt_key_manager_secret(km, "registration_access_token", store.config))
@@ -161,6 +165,7 @@ def map_application_key(store: Store, request: application_keys_pb2.MapApplicati
             raise FailedPrecondition("keys of the resident key manager are generated (GenerateApplicationKey), "
                                      "not mapped", field="key_manager_id")
         _check_role_restriction(writer.session, application, km)
+        _check_first_party(caller, settings.first_party, km.type)
         row = _insert_key(writer, application, km, environment, consumer_key, settings, MAPPED, utcnow())
         return application_key_pb(row)
 
@@ -187,6 +192,7 @@ def update_application_key(store: Store, request: application_keys_pb2.UpdateApp
     settings = _settings(request.key.settings, "key.settings")
     with store.read() as session:
         row = _get(session, request.id, caller)
+        _check_first_party_change(session, caller, row, settings)
         _check_public_client(session, row, settings)
         registration = dcr_clients.registration_of(row, store.config)
         application = session.get(models.Application, row.application_id)
@@ -199,6 +205,7 @@ def update_application_key(store: Store, request: application_keys_pb2.UpdateApp
                              dcr.client_metadata(name, settings), timeout=store.config.http_timeout)
     with store.write() as writer:
         row = _get(writer.session, request.id, caller)
+        _check_first_party_change(writer.session, caller, row, settings)
         _check_public_client(writer.session, row, settings)
         row.settings = oauth_client_settings_json(settings)
         row.updated_at = utcnow()
@@ -206,6 +213,12 @@ def update_application_key(store: Store, request: application_keys_pb2.UpdateApp
             dcr_clients.remember(row, updated, registration_endpoint or registration.uri, store.config)
         writer.upsert(row)
         return application_key_pb(row)
+
+
+def _check_first_party_change(session: Session, caller: Caller, row: models.ApplicationKey,
+                              settings: Settings) -> None:
+    km_type = session.get(models.KeyManager, row.key_manager_id).type
+    _check_first_party(caller, settings.first_party or is_first_party(row), km_type, "key.settings.first_party")
 
 
 def _check_public_client(session: Session, row: models.ApplicationKey, settings: Settings) -> None:
@@ -217,13 +230,24 @@ def _check_public_client(session: Session, row: models.ApplicationKey, settings:
 def delete_application_key(store: Store, request: application_keys_pb2.DeleteApplicationKeyRequest,
                            caller: Caller) -> Empty:
     with store.read() as session:
-        registration = dcr_clients.registration_of(_get(session, request.id, caller), store.config)
+        row = _get(session, request.id, caller)
+        if is_first_party(row) and not caller.is_admin:
+            raise PermissionDenied("only admins delete a first-party application key", field="id")
+        registration = dcr_clients.registration_of(row, store.config)
     if registration is not None:
         # First at the provider: refused there (FailedPrecondition, Unavailable), the key stays.
         dcr_clients.deregister(registration, timeout=store.config.http_timeout)
     with store.write() as writer:
-        delete_key(writer, _get(writer.session, request.id, caller))
+        row = _get(writer.session, request.id, caller)
+        if is_first_party(row) and not caller.is_admin:
+            raise PermissionDenied("only admins delete a first-party application key", field="id")
+        delete_key(writer, row)
     return Empty()
+
+
+def is_first_party(row: models.ApplicationKey) -> bool:
+    """The key's stored `settings.first_party`."""
+    return bool((row.settings or {}).get("first_party"))
 
 
 def deregister_application_clients(store: Store, application_id: str, caller: Caller) -> None:
@@ -265,6 +289,18 @@ def _target(session: Session, application_id: str, key_manager_id: str, environm
         raise AlreadyExists(f"application {application.id!r} already has a {environment} key with key manager "
                             f"{km.name!r} (id {twin.id!r})", field="key_manager_id")
     return application, km
+
+
+def _check_first_party(caller: Caller, first_party: bool, km_type: str,
+                       field: str = "settings.first_party") -> None:
+    if not first_party:
+        return
+    if km_type != RESIDENT:
+        raise InvalidArgument(f"{field}: only clients of the resident key manager are first-party (the admin API "
+                              "takes no other key manager's tokens)", field=field)
+    if not caller.is_admin:
+        raise PermissionDenied(f"{field}: only admins create or change a first-party application key (its users' "
+                               "tokens act on the admin API)", field=field)
 
 
 def _check_role_restriction(session: Session, application: models.Application, km: models.KeyManager) -> None:

@@ -29,6 +29,7 @@ from admin_api.services import isolation, masks, paging, validation
 from admin_api.store.unit_of_work import Store, new_id
 from admin_api.views.users import scope_pb, user_pb
 from portcullis.admin.v1 import users_pb2
+from portcullis_shared import scopes
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -78,8 +79,10 @@ def roles_in(session: Session, organization_id: str, username: str) -> tuple[str
 
 
 def entitled_scopes(store: Store, organization_id: str, roles: Iterable[str], requested: Iterable[str]) -> list[str]:
-    """The requested scopes these roles are entitled to, in request order, without duplicates."""
-    wanted = list(dict.fromkeys(requested))
+    """The requested scopes these roles are entitled to, in request order, without duplicates.
+    Reserved (`portcullis:`) scopes are never entitled by a definition: the token
+    endpoint adds portcullis:admin for first-party clients itself."""
+    wanted = [name for name in dict.fromkeys(requested) if not scopes.is_reserved(name)]
     if not wanted:
         return []
     held = set(roles)
@@ -199,4 +202,7 @@ def _scope_name(value: str, field: str) -> str:
     if not SCOPE_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} must be 1 to 200 printable characters without spaces, "
                               "'\"' or '\\' (RFC 6749 scope token)", field=field)
+    if scopes.is_reserved(value):
+        raise InvalidArgument(f"{field} {value!r}: scopes starting {scopes.RESERVED_PREFIX!r} are Portcullis's "
+                              f"own ({scopes.ADMIN_SCOPE} is granted to first-party clients only)", field=field)
     return value

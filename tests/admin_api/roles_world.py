@@ -2,7 +2,8 @@
 
 One migrated SQLite file, the resident key manager's routes and the admin REST app on a
 TestClient, and the admin gRPC server on port 0, all over one Dispatcher. Users get
-their tokens by the password grant of a resident client (JWT and reference formats).
+their tokens by the password grant of a first-party resident client with the admin API's
+scope (JWT and reference formats).
 `call(transport, method, request, token)` makes the same call over either transport and
 answers an `Outcome` (status name and JSON-ish body) so that tests compare both alike.
 """
@@ -35,6 +36,7 @@ from admin_api.services import api_keys, apis, application_keys, applications, s
 from admin_api.config import ServiceConfig
 from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, users_pb2
+from portcullis_shared.scopes import ADMIN_SCOPE
 
 ISSUER = "http://127.0.0.1:8081"
 PASSWORD = "correct-horse-battery"
@@ -73,7 +75,7 @@ class World:
     def password_token(self, username: str, *, reference: bool = False, password: str = PASSWORD) -> str:
         client = self.reference_client if reference else (self.client_id, self.client_secret)
         response = self.http.post("/oauth2/token", data={"grant_type": "password", "username": username,
-                                                         "password": password}, auth=client)
+                                                         "password": password, "scope": ADMIN_SCOPE}, auth=client)
         assert response.status_code == 200, response.text
         token = response.json()["access_token"]
         self.secrets_seen.append(token)
@@ -201,7 +203,7 @@ def _client(world: World, token_type: int) -> tuple[str, str]:
         name=world.unique("Console")), ROOT)
     answer = application_keys.generate_application_key(world.store, application_keys_pb2.GenerateApplicationKeyRequest(
         application_id=application.id, settings=application_keys_pb2.OAuthClientSettings(
-            grant_types=["password", "client_credentials"], token_type=token_type)), ROOT)
+            grant_types=["password", "client_credentials"], token_type=token_type, first_party=True)), ROOT)
     world.secrets_seen.append(answer.consumer_secret)
     return answer.key.consumer_key, answer.consumer_secret
 

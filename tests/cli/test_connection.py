@@ -108,10 +108,10 @@ def resident_user(cli: Deployment) -> dict[str, str]:
     cli.ok("users", "create", "--username", username, "--password", PASSWORD, "--roles", "publisher")
     app = cli.ok("applications", "create", "--name", f"cli-{username}", "--owner", username)
     confidential = cli.ok("application-keys", "generate", app["id"], "--set",
-                          "settings.grant_types=password,refresh_token")
+                          "settings.grant_types=password,refresh_token", "--set", "settings.first_party=true")
     public = cli.ok("application-keys", "generate", app["id"], "--environment", "sandbox", "--settings",
                     '{"grant_types": ["authorization_code", "refresh_token"], "public_client": true, '
-                    '"pkce_mandatory": true, "callback_url": "http://127.0.0.1:8400/callback"}')
+                    '"pkce_mandatory": true, "first_party": true, "callback_url": "http://127.0.0.1:8400/callback"}')
     return {"username": username, "client_id": confidential["key"]["consumer_key"],
             "client_secret": confidential["consumer_secret"], "public_client_id": public["key"]["consumer_key"]}
 
@@ -138,6 +138,17 @@ def test_login_wrong_password_is_refused(cli: Deployment, resident_user: dict[st
     result = cli.run("login", "--client-id", resident_user["client_id"], "--client-secret",
                      resident_user["client_secret"], "--username", resident_user["username"], token=False)
     assert result.code == 1 and "invalid_grant" in result.err
+
+
+def test_login_with_a_client_that_is_not_first_party_is_refused(cli: Deployment, resident_user: dict[str, str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    app = cli.ok("applications", "create", "--name", f"third-{resident_user['username']}",
+                 "--owner", resident_user["username"])
+    third = cli.ok("application-keys", "generate", app["id"], "--set", "settings.grant_types=password")
+    monkeypatch.setenv("PORTCULLIS_PASSWORD", PASSWORD)
+    result = cli.run("login", "--client-id", third["key"]["consumer_key"], "--client-secret",
+                     third["consumer_secret"], "--username", resident_user["username"], token=False)
+    assert result.code == 1 and "not first-party" in result.err, result.err
 
 
 def test_login_in_the_browser_with_pkce(cli: Deployment, resident_user: dict[str, str]) -> None:
@@ -179,6 +190,11 @@ def test_token_for_an_application_key(cli: Deployment, resident_user: dict[str, 
     assert result.code == 0, result.err
     access_token = result.out.strip()
     assert access_token.count(".") == 2  # a JWT, alone on stdout
-    assert cli.run("--token", access_token, "apis", "list", token=False).code == 0
+    # A gateway token, not an admin one: the admin API wants the scope portcullis:admin.
+    not_admin = cli.run("--token", access_token, "apis", "list", token=False)
+    assert not_admin.code == 1 and "portcullis:admin" in not_admin.err
+    admin = cli.run("token", "--client-id", resident_user["client_id"], "--username", resident_user["username"],
+                    "--scope", "portcullis:admin", token=False)
+    assert cli.run("--token", admin.out.strip(), "apis", "list", token=False).code == 0
     refused = cli.run("token", "--client-id", resident_user["client_id"], token=False)  # no client_credentials
     assert refused.code == 1 and "unauthorized_client" in refused.err

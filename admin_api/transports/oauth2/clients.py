@@ -71,6 +71,11 @@ class ResidentClient(ClientMixin):
         return bool(self.info.settings.public_client)
 
     @property
+    def first_party(self) -> bool:
+        """Portcullis's own client (CLI, portal, admin tool): may obtain portcullis:admin, no consent page."""
+        return bool(self.info.settings.first_party)
+
+    @property
     def reference_tokens(self) -> bool:
         return self.info.settings.token_type == REFERENCE
 

@@ -38,6 +38,7 @@ from admin_api.transports.oauth2.grants import (
     RefreshTokenGrant,
     revoke_reused_family,
 )
+from portcullis_shared.scopes import ADMIN_SCOPE
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,9 @@ class ResidentAuthorizationServer(AuthorizationServer):
         roles = users.roles_of(self.store, client.organization_id, owner.username)
         requested = scope_to_list(scope) or []
         granted = users.entitled_scopes(self.store, client.organization_id, roles, requested)
+        if ADMIN_SCOPE in requested and client.first_party:
+            # The admin API's audience: first-party clients only (portcullis_shared.scopes).
+            granted.append(ADMIN_SCOPE)
         refresh = (include_refresh_token and grant_type != CLIENT_CREDENTIALS
                    and client.check_grant_type(REFRESH_TOKEN))
         spec = tokens.TokenSpec(

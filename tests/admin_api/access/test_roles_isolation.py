@@ -15,6 +15,7 @@ from admin_api.access.caller import Caller, Role
 from admin_api.services import application_keys, applications, key_managers, organizations, users
 from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, key_managers_pb2, signing_keys_pb2,
                                  users_pb2)
+from portcullis_shared.scopes import ADMIN_SCOPE
 from tests.admin_api.roles_world import PASSWORD, ROOT, World, build_world, stop_world
 
 TRANSPORTS = ("grpc", "rest")
@@ -40,9 +41,9 @@ def acme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Acme]:
         client = application_keys.generate_application_key(
             world.store, application_keys_pb2.GenerateApplicationKeyRequest(
                 application_id=console.id, settings=application_keys_pb2.OAuthClientSettings(
-                    grant_types=["password"])), ACME_ROOT)
+                    grant_types=["password"], first_party=True)), ACME_ROOT)
         response = world.http.post("/oauth2/token", data={"grant_type": "password", "username": "wile",
-                                                         "password": PASSWORD},
+                                                         "password": PASSWORD, "scope": ADMIN_SCOPE},
                                    auth=(client.key.consumer_key, client.consumer_secret))
         assert response.status_code == 200, response.text
         key = world.application_key("sam")

@@ -20,6 +20,7 @@ from admin_api.errors import Unauthenticated
 from admin_api.oauth import tokens
 from admin_api.services import application_keys, key_managers, users
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2, users_pb2
+from portcullis_shared.scopes import ADMIN_SCOPE
 from tests.admin_api.roles_world import ISSUER, PASSWORD, ROOT, USERS, World, build_world, stop_world
 
 TRANSPORTS = ("grpc", "rest")
@@ -104,7 +105,7 @@ def _mint(world: World, *, reference: bool, issued: timedelta = timedelta(0), is
                                                          models.User.username == username)).one()
     spec = tokens.TokenSpec(organization_id="default", key_manager_id=client.key_manager_id,
                             application_key_id=client.application_key_id, consumer_key=client.consumer_key,
-                            grant_type=grant_type, subject=user.id, username=username, scope="",
+                            grant_type=grant_type, subject=user.id, username=username, scope=ADMIN_SCOPE,
                             reference=reference, access_validity=3600, refresh_validity=None)
     with world.store.write() as writer:
         answer = tokens.issue(writer, world.resident.keys, issuer, spec, utcnow() - issued)
@@ -165,8 +166,8 @@ def test_forged_or_unknown_tokens_are_unauthenticated(world: World, make) -> Non
 def test_a_client_credentials_token_acts_as_the_application_owner(world: World) -> None:
     application = world.application(USERS["subscriber"])
     answer = application_keys.generate_application_key(world.store, application_keys_pb2.GenerateApplicationKeyRequest(
-        application_id=application.id), ROOT)
-    response = world.http.post("/oauth2/token", data={"grant_type": "client_credentials"},
+        application_id=application.id, settings=application_keys_pb2.OAuthClientSettings(first_party=True)), ROOT)
+    response = world.http.post("/oauth2/token", data={"grant_type": "client_credentials", "scope": ADMIN_SCOPE},
                                auth=(answer.key.consumer_key, answer.consumer_secret))
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
