@@ -120,12 +120,25 @@ TOKENS: dict[str, Callable[[], str]] = {
     "insufficient_scope": lambda: mint(),
     "key_manager_unavailable": lambda: mint(),
 }
-# Not reachable from one request on a static index here; each has its own tests:
-# token_key_unknown (a JWKS by kid: tests/authz_server/credentials), token_inactive
-# (introspection), internal_error (below), throttling codes (the throttle stage's tests:
-# explain neither checks nor counts throttling counters).
-NOT_IN_TABLE = {"token_key_unknown", "token_inactive", "internal_error", "subscription_throttled",
-                "application_throttled", "api_throttled", "burst_throttled", "throttling_unavailable"}
+# Cases that need the fake IdP (tests/fake_idp.py, the `provider` fixture): a JWKS to
+# look a kid up in, an introspection endpoint. (case, records from the IdP, token).
+IDP_CASES: list[tuple[str, Callable, Callable]] = [
+    ("token_key_unknown", lambda idp: oauth_world(make_key_manager(jwks_uri=idp.jwks_uri)),
+     lambda idp: mint(kid="rsa-unknown")),
+    ("token_inactive", lambda idp: oauth_world(make_key_manager(
+        jwks_uri=idp.jwks_uri, accepts_reference=True, introspection_endpoint=idp.introspection_endpoint,
+        client_id="portcullis", client_secret="s3cret")), lambda idp: _inactive(idp, "opaque-explained-1")),
+]
+# Not reachable from one request on an index: internal_error (its own test below), and
+# the throttling codes (the throttle stage's tests: explain neither checks nor counts
+# throttling counters).
+NOT_IN_TABLE = {"internal_error", "subscription_throttled", "application_throttled", "api_throttled",
+                "burst_throttled", "throttling_unavailable"}
+
+
+def _inactive(idp, token: str) -> str:
+    idp.answers[token] = {"active": False}
+    return token
 
 
 def _service(records: list | None) -> AuthorizationService:
@@ -172,9 +185,29 @@ def test_explain_answers_what_check_answers(case, records, subpath, headers) -> 
     assert len(failed) == (0 if expected == "allowed" else 1)
 
 
+@pytest.mark.parametrize("case,records,token", IDP_CASES, ids=[case[0] for case in IDP_CASES])
+def test_explain_answers_what_check_answers_with_a_key_manager_to_ask(provider, case, records, token) -> None:
+    from ..oauth import services
+
+    headers = _bearer(token(provider))
+    store = PolicyStore()
+    store.install_snapshot(index_of(*records(provider)))
+    bundle = services(timeout=2.0)
+    service = AuthorizationService(store, tokens=bundle)
+    path = PIZZA_BASE + "/menu"
+    try:
+        checked = _check(service, path, headers)
+        explained = _explain(service, path, headers)
+    finally:
+        bundle.stop()  # its HTTP connections to the IdP
+    assert (explained.outcome, explained.reason, explained.http_status) == checked
+    assert explained.reason == case
+    assert headers["authorization"].removeprefix("Bearer ") not in str(explained)
+
+
 def test_the_table_covers_every_reason_code() -> None:
     codes = {vars(cls)["code"] for cls in _subclasses(denials.Denial) if "code" in vars(cls)}
-    covered = {case[0] for case in CASES}
+    covered = {case[0] for case in CASES} | {case[0] for case in IDP_CASES}
     missing = codes - covered - NOT_IN_TABLE
     assert not missing, f"reason codes without an explain case: {sorted(missing)}"
 
