@@ -56,9 +56,10 @@ def _as_tuple(messages) -> tuple[external_auth_pb2.CheckRequest, ...]:
 
 
 def h2load(ports: list[int], messages, *, seconds: float, connections: int = 2,
-           streams: int = 8, warm_up: float = 0.0, host: str = "127.0.0.1") -> LoadResult:
+           streams: int = 8, warm_up: float = 0.0, host: str = "127.0.0.1", scheme: str = "http") -> LoadResult:
     """One h2load per port (one per authz_server worker) and message, all at once, for
-    `seconds`; with several messages the connections are shared out between them."""
+    `seconds`; with several messages the connections are shared out between them.
+    `scheme` "https": TLS with ALPN h2 (h2load does not verify, nor present a certificate)."""
     messages = _as_tuple(messages)
     connections = max(1, connections // len(messages))
     with tempfile.TemporaryDirectory(prefix="portcullis-h2load-") as tmp:
@@ -68,7 +69,7 @@ def h2load(ports: list[int], messages, *, seconds: float, connections: int = 2,
             log = Path(tmp) / f"{port}-{number}.log"
             argv = ["h2load", "-D", f"{seconds:g}", *([f"--warm-up-time={warm_up:g}"] if warm_up else []), "-c", str(connections),
                     "-m", str(streams), "-t", "1", "-d", str(body), "-H", "content-type: application/grpc",
-                    "-H", "te: trailers", f"--log-file={log}", f"http://{host}:{port}{CHECK_PATH}"]
+                    "-H", "te: trailers", f"--log-file={log}", f"{scheme}://{host}:{port}{CHECK_PATH}"]
             runs.append((subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), log))
         result = LoadResult(0, 0, 0.0, tool="h2load")
         for process, log in runs:
