@@ -4,8 +4,8 @@ The session starts one server in a temporary directory on a free loopback port; 
 test gets a database of its own, copied from a template that is already migrated
 (CREATE DATABASE ... TEMPLATE takes ~0.1 s where migrating takes seconds). PostgreSQL
 refuses to run as root: as root, initdb and the server run as the `postgres` user.
-The server is tuned for tests only (no fsync): a crash of the machine loses it, which
-is fine for a throw-away cluster. It can be stopped and started again on the same port
+The session's server is tuned for tests (no fsync, no synchronous commit): a crash
+loses its newest commits, fine for a throw-away cluster; `init(durable=True)` keeps both. It can be stopped and started again on the same port
 to test admin_api while the database is away.
 """
 
@@ -71,7 +71,10 @@ class PostgresServer:
         return subprocess.run(command, check=check, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=120)
 
-    def init(self) -> "PostgresServer":
+    def init(self, *, durable: bool = False) -> "PostgresServer":
+        """`durable`: keep fsync and synchronous commit (a test that crashes the server and
+        counts what survived); otherwise both are off, which loses the newest commits in a
+        crash of the server (`stop("immediate")`) but makes the suite faster."""
         self._run(str(self._bin / "initdb"), "-D", str(self.data), "-U", _SUPERUSER, "--auth=trust",
                   "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
         with open(self.data / "postgresql.conf", "a") as conf:
@@ -79,7 +82,7 @@ class PostgresServer:
                 "listen_addresses = '127.0.0.1'",
                 f"port = {self.port}",
                 f"unix_socket_directories = '{self.directory}'",
-                "fsync = off", "synchronous_commit = off", "full_page_writes = off",
+                *([] if durable else ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]),
                 "max_connections = 300",
                 "log_min_messages = warning",
             ]) + "\n")

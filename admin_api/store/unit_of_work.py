@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from admin_api.audit import log as audit_log
 from admin_api.config import CONFIG_KEY, ServiceConfig
 from admin_api.db.engine import Database
-from admin_api.errors import AlreadyExists
+from admin_api.errors import AlreadyExists, Unavailable
 from admin_api.store import listener, outbox
 from admin_api.store.notifier import ChangeNotifier
 from admin_api.sync_records.entities import EntityRow
@@ -25,6 +25,20 @@ log = logging.getLogger(__name__)
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+@contextmanager
+def _database_reachable() -> Iterator[None]:
+    """A database that cannot be reached (down, restarting, connection dropped) is
+    Unavailable (gRPC UNAVAILABLE, HTTP 503): the client may retry, nothing was changed
+    (a write whose connection broke before COMMIT rolled back). The pool checks each
+    connection before use (pool_pre_ping), so the first call after the server is back
+    works again without restarting admin_api."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("database unavailable: %s", exc.orig if isinstance(exc, DBAPIError) else exc)
+        raise Unavailable("the database is unavailable; try again shortly") from exc
 
 
 class Writer:
@@ -54,13 +68,13 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self.db.read_session() as session, session.begin():
+        with _database_reachable(), self.db.read_session() as session, session.begin():
             session.info[CONFIG_KEY] = self.config
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Writer]:
-        with self.db.write_session() as session:
+        with _database_reachable(), self.db.write_session() as session:
             session.info[CONFIG_KEY] = self.config
             writer = Writer(session)
             try:
