@@ -4,6 +4,7 @@ and the authorization code with PKCE answered on a loopback redirect)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -165,7 +166,11 @@ def test_login_in_the_browser_with_pkce(cli: Deployment, resident_user: dict[str
         assert query["code_challenge_method"] == "S256" and query["redirect_uri"].startswith("http://127.0.0.1:")
         # The browser: the login form, then the redirect to the CLI's loopback listener.
         with httpx.Client(trust_env=False, timeout=10.0) as browser:
-            form = browser.post(url, data={"username": resident_user["username"], "password": PASSWORD})
+            page = browser.get(url)
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert csrf, page.text
+            form = browser.post(url, data={"username": resident_user["username"], "password": PASSWORD,
+                                           "csrf_token": csrf.group(1)})
             assert form.status_code == 302, form.text
             landing = browser.get(form.headers["location"])
             assert landing.status_code == 200 and "Signed in" in landing.text

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from admin_api.metrics import count_token_request
 from admin_api.services import users
-from admin_api.transports.oauth2 import metadata
+from admin_api.transports.oauth2 import form_guard, metadata
 from admin_api.transports.oauth2.grants import Owner
 from admin_api.transports.oauth2.resident import ResidentKeyManager
 from admin_api.transports.oauth2.server import FormRequest, OAuthResponse
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 64 * 1024
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 CREDENTIAL_FIELDS = ("username", "password")
+FORM_FIELDS = (*CREDENTIAL_FIELDS, form_guard.FIELD)   # the sign-in form's own fields, never OAuth parameters
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # The login page must not be framed (clickjacking) nor load anything from elsewhere.
@@ -136,11 +137,17 @@ class _Endpoints:
             if request.method == "POST":
                 form = await _read_form(request)
             credentials = {k: v for k, v in form if k in CREDENTIAL_FIELDS}
+            if credentials:
+                # Login CSRF: only the sign-in page this server rendered may post credentials.
+                form_guard.check(request, next((v for k, v in form if k == form_guard.FIELD), ""), self._issuer)
             # The login form posts back to the URL it came from (the original query); a
             # client may also POST the authorization request itself as a form.
-            params = query or [(k, v) for k, v in form if k not in CREDENTIAL_FIELDS]
+            params = query or [(k, v) for k, v in form if k not in FORM_FIELDS]
             oauth_request = self._oauth_request(request, params)
             return await run_in_threadpool(self._authorize, oauth_request, params, request.method, credentials)
+        except form_guard.CrossSiteRequest as exc:
+            log.warning("authorization endpoint: sign-in form refused: %s", exc)
+            return _error_page(f"The sign-in was refused: {exc}. Open the sign-in page again.", status=403)
         except (BadRequest, ClientDisconnect) as exc:
             return _error_page(str(exc) or "The request could not be read.")
         except Exception:
@@ -158,11 +165,11 @@ class _Endpoints:
             return _error_page(error.description or error.error)
         client = grant.client
         if method == "GET" or not credentials:
-            return _login_page(params, client.client_id, oauth_request.payload.scope or "", error="")
+            return _login_page(params, client.client_id, oauth_request.payload.scope or "", self._issuer, error="")
         identity = users.authenticate_user(client.store, client.organization_id,
                                            credentials.get("username", ""), credentials.get("password", ""))
         if identity is None:
-            return _login_page(params, client.client_id, oauth_request.payload.scope or "",
+            return _login_page(params, client.client_id, oauth_request.payload.scope or "", self._issuer,
                                error="Invalid username or password.", status=401)
         owner = Owner(subject=identity.user_id, username=identity.username)
         answer = self._server.create_authorization_response(oauth_request, grant_user=owner, grant=grant)
@@ -231,8 +238,9 @@ def _error_page(message: str, status: int = 400) -> Response:
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
 
-def _login_page(params: list[tuple[str, str]], client_id: str, scope: str, *, error: str,
+def _login_page(params: list[tuple[str, str]], client_id: str, scope: str, issuer: str, *, error: str,
                 status: int = 200) -> Response:
+    csrf = form_guard.new_token()
     action = metadata.AUTHORIZE_PATH + "?" + urlencode(params)
     notice = f"<p role=\"alert\">{html.escape(error)}</p>" if error else ""
     scopes = html.escape(scope) if scope else "(none)"
@@ -244,10 +252,13 @@ def _login_page(params: list[tuple[str, str]], client_id: str, scope: str, *, er
 <p>Application <code>{html.escape(client_id)}</code> asks for access with scopes: <code>{scopes}</code></p>
 {notice}
 <form method="post" action="{html.escape(action, quote=True)}">
+<input type="hidden" name="{form_guard.FIELD}" value="{csrf}">
 <label>Username <input name="username" autocomplete="username" required></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Sign in and allow</button>
 </form>
 </body></html>
 """
-    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+    response = HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+    form_guard.set_cookie(response, csrf, issuer)
+    return response

@@ -135,9 +135,21 @@ def authorization_params(client: Client, **overrides: str | None) -> dict[str, s
     return {k: v for k, v in params.items() if v is not None}
 
 
+def csrf_token(page: Any) -> str:
+    """The sign-in form's CSRF token (its cookie is kept by the client)."""
+    import re
+
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
 def login(env: OAuthEnv, params: dict[str, str], username: str = OWNER, password: str = OWNER_PASSWORD) -> Any:
-    """The user submits the login form of the authorization endpoint."""
-    return env.http.post("/oauth2/authorize", params=params, data={"username": username, "password": password})
+    """The user opens the sign-in page of the authorization endpoint and submits its form."""
+    page = env.http.get("/oauth2/authorize", params=params)
+    token = csrf_token(page) if page.status_code == 200 else ""
+    return env.http.post("/oauth2/authorize", params=params,
+                         data={"username": username, "password": password, "csrf_token": token})
 
 
 def code_from(response: Any, state: str = "st-123") -> str:
