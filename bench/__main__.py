@@ -149,9 +149,10 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
             else:
                 full = policies[-1][1]  # with backend JWT when this build has it
                 _say("e2e: none, jwt_authn, portcullis (wrk)")
-                results["e2e"] = e2e.run(full, authz_port=bench.settings.authz_port,
+                results["e2e"] = e2e.run(full, admin=bench.admin, settings=bench.settings,
                                          authz_workers=bench.mesh.authz_workers, authz_pids=pids, data_dir=data_dir,
                                          seconds=seconds, profile_dir=profile_dir)
+                results["e2e"]["portcullis_routes"] = "xDS (ADS) from admin_api"
                 results["e2e"]["policy"] = "full: API key or OAuth2, subscription, scope" + (
                     ", backend JWT" if len(policies) > 1 else "")
 

@@ -1,5 +1,6 @@
-"""Part 2: end to end through Envoy with wrk, three gateways side by side in one Envoy:
-(a) no authorization, (b) Envoy's jwt_authn, (c) Portcullis's ext_authz."""
+"""Part 2: end to end through Envoy with wrk, gateways side by side in one Envoy:
+(a) no authorization, (b) Envoy's jwt_authn, (c) Portcullis's ext_authz with its routes
+and the API's cluster over xDS from the bench mesh's admin_api, (d) the ext_authz floor."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ import httpx
 
 from authz_server.settings import worker_ports
 from bench import proc
-from bench.policy import BenchPolicy, free_ports
+from bench.policy import Admin, BenchPolicy, free_ports
 from mesh.components import envoy_binary
-from mesh.envoy_config import DEFAULT_AUTHZ_TIMEOUT_SECONDS, authz_endpoints
+from mesh.envoy_config import DEFAULT_AUTHZ_TIMEOUT_SECONDS, authz_endpoints, read_gateway_token
+from portcullis_shared.settings import MeshSettings
 from mesh.readiness import http_ok
 
 TEMPLATE = Path(__file__).with_name("envoy-bench.yaml.tmpl")
@@ -35,8 +37,10 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def render(ports: dict[str, int], *, issuer: str, jwks_file: Path, authz_port: int, authz_workers: int) -> str:
+def render(ports: dict[str, int], *, issuer: str, jwks_file: Path, authz_port: int, authz_workers: int,
+           admin_grpc_port: int, gateway_token: str) -> str:
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        ADMIN_GRPC_PORT=admin_grpc_port, GATEWAY_TOKEN=gateway_token,
         ADMIN_PORT=ports["admin"], BACKEND_PORT=ports["backend"], NONE_PORT=ports["none"], JWT_PORT=ports["jwt_authn"],
         PORTCULLIS_PORT=ports["portcullis"], FLOOR_PORT=ports["ext_authz_floor"],
         FLOOR_AUTHZ_PORT=ports["floor_authz"], ISSUER=issuer, JWKS_FILE=str(jwks_file),
@@ -83,15 +87,22 @@ def wrk(url: str, headers: dict[str, str], *, seconds: float, connections: int, 
     }
 
 
-def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids: Callable[[], list[int]],
-        data_dir: Path, seconds: float, connections: int = 32, profile_dir: Path | None = None) -> dict[str, Any]:
+def run(policy: BenchPolicy, *, admin: Admin, settings: MeshSettings, authz_workers: int,
+        authz_pids: Callable[[], list[int]], data_dir: Path, seconds: float, connections: int = 32,
+        profile_dir: Path | None = None) -> dict[str, Any]:
+    authz_port = settings.authz_port
     jwks_file = data_dir / "bench-jwks.json"
     jwks_file.write_text(json.dumps(policy.jwks))
     names = ("admin", "backend", "floor_authz", *GATEWAYS)
     ports = dict(zip(names, free_ports(len(names), range(authz_port, authz_port + authz_workers))))
+    # The API's endpoints move to the bench backend: its xDS route and cluster then differ
+    # from the static gateways' only in how Portcullis deploys an API.
+    backend = f"http://127.0.0.1:{ports['backend']}"
+    admin.call("PATCH", f"/v1/apis/{policy.api['id']}", {"production_endpoint": backend, "sandbox_endpoint": backend})
     config = data_dir / "envoy-bench.yaml"
     config.write_text(render(ports, issuer=policy.issuer, jwks_file=jwks_file, authz_port=authz_port,
-                             authz_workers=authz_workers))
+                             authz_workers=authz_workers, admin_grpc_port=settings.admin_grpc_port,
+                             gateway_token=read_gateway_token(settings)))
     log = open(data_dir / "envoy-bench.log", "wb")
     floor = _start_constant_authz(ports["floor_authz"], log)
     try:
@@ -110,9 +121,7 @@ def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids:
         path = policy.base_path + "/menu"
         headers = {"authorization": f"Bearer {policy.jwt}"}
         for gateway in GATEWAYS:  # each answers 200 for the token before it is loaded
-            answer = httpx.get(f"http://127.0.0.1:{ports[gateway]}{path}", headers=headers, trust_env=False)
-            if answer.status_code != 200:
-                raise RuntimeError(f"{gateway} answered {answer.status_code}: {answer.text[:300]}")
+            _first_200(f"http://127.0.0.1:{ports[gateway]}{path}", headers, gateway)
         results: dict[str, Any] = {}
         for gateway in GATEWAYS:
             envoy_cpu = proc.CpuMeter([envoy.pid]).start()
@@ -148,6 +157,18 @@ def run(policy: BenchPolicy, *, authz_port: int, authz_workers: int, authz_pids:
             envoy.kill()
             envoy.wait()
         log.close()
+
+
+def _first_200(url: str, headers: dict[str, str], gateway: str, timeout: float = 15.0) -> None:
+    """The xDS-routed gateway may still have the API's previous endpoint for a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = httpx.get(url, headers=headers, trust_env=False)
+        if answer.status_code == 200 and answer.text.startswith("[{"):   # the bench backend's body
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{gateway} answered {answer.status_code}: {answer.text[:300]}")
+        time.sleep(0.2)
 
 
 def _start_constant_authz(port: int, log) -> subprocess.Popen[bytes]:
