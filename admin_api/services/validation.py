@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from admin_api.errors import InvalidArgument
 
@@ -24,6 +24,19 @@ RESERVED_FIRST_SEGMENT = "t"   # /t/<organization>/... belongs to that organizat
 DEFAULT_ORGANIZATION = "default"
 DOT_SEGMENTS = frozenset({".", ".."})
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"})
+# Header names a client cannot pass end to end, so neither an API key nor a backend JWT
+# can travel in them: hop-by-hop headers (RFC 9110 section 7.6.1), which every proxy
+# drops or rewrites, and the ones Envoy owns (it sets, appends to or checks them).
+UNUSABLE_HEADERS = frozenset({
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
+    "forwarded", "via", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+    "x-forwarded-client-cert", "x-real-ip", "x-request-id",
+})
+UNUSABLE_HEADER_PREFIX = "x-envoy-"
+# Decoded, these characters split or end a path segment: a literal holding them can
+# never equal a segment of a request path (authz_server refuses such requests with 400).
+SEGMENT_BREAKERS = ("/", "\\", "\x00")
 MAX_DESCRIPTION = 2000
 MAX_CONTEXT = 200
 MAX_RESOURCES = 500
@@ -160,7 +173,23 @@ def resource_path(value: str, field: str) -> str:
             raise InvalidArgument(
                 f"{field} {value!r} has an invalid segment {segment!r}: use literals, '{{name}}' "
                 "or a final '*'", field=field)
+        _reachable_literal(value, segment, field)
     return value
+
+
+def _reachable_literal(value: str, segment: str, field: str) -> None:
+    """Refuse a literal no request path can hold: one that decodes to a `/`, `\\` or NUL
+    (`%2F`: Envoy refuses escaped slashes, authz_server encoded ones), or to a dot
+    segment, also before a `;` (requests with those are refused with 400)."""
+    decoded = unquote(segment)
+    if any(breaker in decoded for breaker in SEGMENT_BREAKERS):
+        raise InvalidArgument(
+            f"{field} {value!r} has the segment {segment!r}, which decodes to a '/', '\\' or NUL: no request "
+            "can match it (write the path as separate segments)", field=field)
+    if decoded.split(";", 1)[0] in DOT_SEGMENTS:
+        raise InvalidArgument(
+            f"{field} {value!r} has the dot segment {segment!r}: requests with one are refused, so no request "
+            "can match it", field=field)
 
 
 def http_method(value: str, field: str) -> str:
@@ -171,9 +200,16 @@ def http_method(value: str, field: str) -> str:
 
 
 def header_name(value: str, field: str) -> str:
+    """A header name a client can send and Envoy passes on: not hop-by-hop, not Envoy's own."""
     if not HEADER_NAME_RE.fullmatch(value):
         raise InvalidArgument(f"{field} {value!r} is not a valid HTTP header name", field=field)
-    return value.lower()
+    lowered = value.lower()
+    if lowered in UNUSABLE_HEADERS or lowered.startswith(UNUSABLE_HEADER_PREFIX):
+        raise InvalidArgument(
+            f"{field} {value!r} is a hop-by-hop header or one Envoy sets or rewrites (Host, Connection, "
+            "X-Forwarded-For, x-envoy-*, ...): it does not reach the gateway's decision unchanged; "
+            "choose another name", field=field)
+    return lowered
 
 
 def query_param(value: str, field: str) -> str:
@@ -199,8 +235,9 @@ def ip_restrictions(values: list[str], field: str = "allowed_ips") -> list[str]:
 
 
 def referrer_restrictions(values: list[str], field: str = "allowed_referrers") -> list[str]:
-    """`host/path` (exact), `host/*` (any path), `*.domain/...` (any subdomain); no scheme or
-    port. Hosts are lower-cased."""
+    """`host/path` (exact), `host/*` (any path), `host/docs/*` (paths under /docs),
+    `*.domain/...` (any subdomain); no scheme or port. Hosts are lower-cased. The same
+    patterns as authz_server's (authz_server.index.referrers)."""
     _bounded(values, field)
     normalized: list[str] = []
     for value in values:
@@ -211,8 +248,8 @@ def referrer_restrictions(values: list[str], field: str = "allowed_referrers") -
 
 
 def _referrer(value: str, field: str) -> str:
-    problem = (f"{field}: {value!r} must look like 'www.example.com/path', 'sub.example.com/*' or "
-               "'*.example.com/*' (no scheme, no port)")
+    problem = (f"{field}: {value!r} must look like 'www.example.com/path', 'sub.example.com/*', "
+               "'www.example.com/docs/*' or '*.example.com/*' (no scheme, no port)")
     host, slash, path = value.partition("/")
     if not slash or "://" in value or any(c.isspace() for c in value):
         raise InvalidArgument(problem, field=field)
@@ -224,8 +261,9 @@ def _referrer(value: str, field: str) -> str:
             raise InvalidArgument(f"{field}: {value!r} needs a domain of two labels or more after '*.'", field=field)
     if not labels or not all(HOST_LABEL_RE.fullmatch(label) for label in labels):
         raise InvalidArgument(problem, field=field)
-    if path != "*" and ("*" in path or not all(PATH_LITERAL_RE.fullmatch(s) for s in path.split("/") if s)):
-        raise InvalidArgument(problem + "; '*' is only allowed as the whole path", field=field)
+    prefix = path[:-1] if path == "*" or path.endswith("/*") else path
+    if "*" in prefix or not all(PATH_LITERAL_RE.fullmatch(s) for s in prefix.split("/") if s):
+        raise InvalidArgument(problem + "; '*' is only allowed as the last segment", field=field)
     return f"{host}/{path}"
 
 

@@ -85,7 +85,7 @@ def test_generate_needs_published_or_deprecated_api(store, state, allowed):
     pytest.param({"allowed_referrers": ["*.com/*"]}, "allowed_referrers", "two labels", id="referrer-wild-tld"),
     pytest.param({"allowed_referrers": ["ex*ample.com/*"]}, "allowed_referrers", "must look like",
                  id="referrer-inner-star"),
-    pytest.param({"allowed_referrers": ["example.com/a*"]}, "allowed_referrers", "whole path",
+    pytest.param({"allowed_referrers": ["example.com/a*"]}, "allowed_referrers", "last segment",
                  id="referrer-path-star"),
     pytest.param({"allowed_referrers": ["*.*.example.com/*"]}, "allowed_referrers", "must look like",
                  id="referrer-double-wildcard"),
