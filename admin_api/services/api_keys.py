@@ -18,7 +18,7 @@ from admin_api.access.caller import Caller
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from admin_api.services import isolation, ownership, paging, validation
+from admin_api.services import apis, isolation, ownership, paging, validation
 from admin_api.store.unit_of_work import Store, Writer, new_id
 from admin_api.views.api_keys import api_key_pb
 from portcullis.admin.v1 import admin_pb2
@@ -42,7 +42,7 @@ def generate_api_key(store: Store, request: admin_pb2.GenerateApiKeyRequest,
     now = utcnow()
     expires_at = now + timedelta(days=request.validity_days) if request.validity_days else None
     with store.write() as writer:
-        api = isolation.get(writer.session, models.Api, request.api_id, caller, field="api_id", what="API")
+        api = apis.visible_api(writer.session, request.api_id, caller, field="api_id")
         _check_api_keyable(api)
         application_id = None
         if request.application_id:

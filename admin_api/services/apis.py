@@ -101,10 +101,17 @@ def consumer_view(caller: Caller) -> bool:
 
 def get_api(store: Store, request: admin_pb2.GetApiRequest, caller: Caller) -> admin_pb2.Api:
     with store.read() as session:
-        row = isolation.get(session, models.Api, request.id, caller, what="API")
-        if not may_see(caller, row):
-            raise NotFound(f"API {request.id!r} not found", field="id")
-        return api_pb(row)
+        return api_pb(visible_api(session, request.id, caller))
+
+
+def visible_api(session: Session, api_id: str, caller: Caller, *, field: str = "id") -> models.Api:
+    """The API with this id as the caller may see it; NOT_FOUND, as for a missing one, when
+    it may not (another organization's, or one a subscriber may not read yet): every RPC
+    that names an API answers alike, so that its state cannot be probed."""
+    row = isolation.get(session, models.Api, api_id, caller, field=field, what="API")
+    if not may_see(caller, row):
+        raise NotFound(f"API {api_id!r} not found", field=field)
+    return row
 
 
 def list_apis(store: Store, request: admin_pb2.ListApisRequest, caller: Caller) -> admin_pb2.ListApisResponse:

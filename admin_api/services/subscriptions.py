@@ -13,7 +13,7 @@ from admin_api.access.caller import Caller
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
-from admin_api.services import isolation, masks, ownership, paging, throttling_policies, validation
+from admin_api.services import apis, isolation, masks, ownership, paging, throttling_policies, validation
 from admin_api.store.unit_of_work import Store, new_id
 from admin_api.views.subscriptions import subscription_pb
 from google.protobuf.empty_pb2 import Empty
@@ -31,7 +31,7 @@ def create_subscription(store: Store, request: admin_pb2.CreateSubscriptionReque
     status = _status(request.status, "status", default=Status.ACTIVE)
     with store.write() as writer:
         application = ownership.application(writer.session, request.application_id, caller, field="application_id")
-        api = isolation.get(writer.session, models.Api, request.api_id, caller, field="api_id", what="API")
+        api = apis.visible_api(writer.session, request.api_id, caller, field="api_id")
         if api.lifecycle_state != "PUBLISHED":
             raise FailedPrecondition(f"API {api.id!r} is {api.lifecycle_state}: new subscriptions are accepted "
                                      "only for PUBLISHED APIs", field="api_id")
