@@ -36,6 +36,7 @@ def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
     import uvicorn
 
     from admin_api.backend_jwt.keys import BackendSigningKeys
+    from admin_api.portal.routes import create_portal, portal_routes
     from admin_api.transports.backend_jwks import backend_jwt_routes
     from admin_api.transports.oauth2.resident import ResidentKeyManager
     from admin_api.transports.oauth2.routes import oauth_routes
@@ -43,7 +44,12 @@ def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
 
     resident = ResidentKeyManager.create(app.store)
     backend_keys = BackendSigningKeys(app.store, app.store.config.require_kek())
-    rest_app = create_app(app.dispatcher, extra_routes=[*oauth_routes(resident), *backend_jwt_routes(backend_keys)],
+    settings = app.settings
+    portal = create_portal(app.dispatcher, resident, public_url=settings.public_url,
+                           gateway_url=f"http://{settings.host}:{settings.gateway_port}",
+                           multiple_secrets=settings.multiple_consumer_secrets)
+    routes = [*oauth_routes(resident), *backend_jwt_routes(backend_keys), *portal_routes(portal)]
+    rest_app = create_app(app.dispatcher, extra_routes=routes,
                           health=app.check_database, metrics=app.metrics_registry())
     settings = app.settings
     tls = settings.tls_files

@@ -97,6 +97,9 @@ class ResidentAuthorizationServer(AuthorizationServer):
         self.store = store
         self.keys = keys
         self.issuer = issuer
+        # Built-in first-party clients (the developer portal), by client_id: not stored,
+        # answered before the application keys.
+        self.first_party: dict[str, ResidentClient] = {}
         self.register_token_generator("default", self._generate_token)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(PasswordGrant)
@@ -109,7 +112,7 @@ class ResidentAuthorizationServer(AuthorizationServer):
     # authlib's framework contract ------------------------------------------------------
 
     def query_client(self, client_id: str) -> ResidentClient | None:
-        return find_client(self.store, client_id)
+        return self.first_party.get(client_id) or find_client(self.store, client_id)
 
     def save_token(self, token: dict[str, object], request: OAuth2Request) -> None:
         pass  # recorded by the generator, in the transaction that signs it

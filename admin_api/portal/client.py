@@ -1,0 +1,46 @@
+"""The portal's own OAuth client at the default organization's resident key manager.
+
+A first-party client built in, not stored: no application or application key row (so it
+appears in no admin list, dump or prune, and no one can delete or re-own it). It is a
+public client with the authorization_code grant only, PKCE mandatory, its callback the
+portal's `/portal/callback` under the public URL, JWT access tokens valid an hour. The
+resident server answers it from `ResidentAuthorizationServer.first_party` before the
+stored clients. Its tokens are recorded like any other (consumer key `portcullis-portal`)
+and act for the user on the admin API; the gateway knows no application with that
+consumer key, so they are refused there (`token_client_unknown`).
+"""
+
+from __future__ import annotations
+
+from admin_api.services import key_managers
+from admin_api.services.application_keys import OAuthClient
+from admin_api.services.organizations import DEFAULT_ORGANIZATION
+from admin_api.store.unit_of_work import Store
+from admin_api.transports.oauth2.clients import ResidentClient
+from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
+
+PORTAL_CLIENT_ID = "portcullis-portal"
+CALLBACK_PATH = "/portal/callback"
+ACCESS_TOKEN_VALIDITY_SECONDS = 3600   # the portal session lasts as long as its token
+
+
+def client_settings(public_url: str) -> application_keys_pb2.OAuthClientSettings:
+    return application_keys_pb2.OAuthClientSettings(
+        grant_types=["authorization_code"], callback_url=public_url.rstrip("/") + CALLBACK_PATH,
+        pkce_mandatory=True, pkce_plain_allowed=False, public_client=True,
+        token_type=application_keys_pb2.OAuthClientSettings.JWT,
+        access_token_validity_seconds=ACCESS_TOKEN_VALIDITY_SECONDS)
+
+
+def portal_client(store: Store, public_url: str) -> ResidentClient:
+    """The portal's client, at the default organization's resident key manager."""
+    with store.read() as session:
+        km = key_managers.resident_of(session, DEFAULT_ORGANIZATION)
+        if km is None:
+            raise RuntimeError("the default organization has no resident key manager")
+        km_id = km.id
+    info = OAuthClient(application_key_id=PORTAL_CLIENT_ID, organization_id=DEFAULT_ORGANIZATION,
+                       application_id="", application_owner="", environment=admin_pb2.PRODUCTION,
+                       key_manager_id=km_id, key_manager_type=key_managers_pb2.KeyManager.RESIDENT,
+                       consumer_key=PORTAL_CLIENT_ID, settings=client_settings(public_url))
+    return ResidentClient(info, store)

@@ -1,0 +1,148 @@
+"""The developer portal in a real browser (Debian's chromium, Playwright) on the real
+mesh: a subscriber signs in at the resident key manager, finds PizzaShack, creates an
+application, subscribes with a tier, generates production keys and a token, calls
+/menu through Envoy from Try it (200), deletes the keys and sees the denial with its
+reason; then API keys with IP restrictions: the wrong network is refused, the right one
+answers 200, a revoked key is refused."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.browser import chromium_page
+from tests.integration.conftest import LiveMesh
+from tests.integration.gateway import PROPAGATION_SECONDS
+from tests.integration.scenario import PIZZASHACK_RESOURCES, endpoints, unique
+
+pytestmark = pytest.mark.integration
+PASSWORD = "portal-password-1"
+
+
+@pytest.fixture(scope="module")
+def shop(live: LiveMesh) -> dict[str, Any]:
+    name = unique("PizzaShack")
+    api = live.admin.create_api(name=name, version="1.0.0", context=f"/{name.lower()}",
+                                resources=PIZZASHACK_RESOURCES, description="Pizzas, through the portal",
+                                security={"api_key": {}, "oauth2": {}}, **endpoints(live))
+    return live.admin.change_lifecycle(api["id"], "PUBLISHED")
+
+
+@pytest.fixture(scope="module")
+def subscriber(live: LiveMesh) -> str:
+    username = unique("pia")
+    live.admin.create_user(username, PASSWORD, ["subscriber"])
+    return username
+
+
+def portal_url(live: LiveMesh, path: str = "") -> str:
+    return f"http://{live.settings.host}:{live.settings.admin_rest_port}/portal{path}"
+
+
+def sign_in(page: Any, live: LiveMesh, username: str) -> None:
+    page.goto(portal_url(live, "/"))
+    page.get_by_role("link", name="Sign in").first.click()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in and allow").click()
+    page.wait_for_url("**/portal/apis")
+
+
+def shown_once_value(page: Any) -> str:
+    return str(page.locator("input.once-value").first.input_value())
+
+
+def try_until(page: Any, path: str, kind: str, credential: str, status: int) -> tuple[str, str]:
+    """Send from Try it until the gateway answers `status` (a change takes a moment to
+    reach every authz_server worker); answers (status, reason) of the last try."""
+    deadline = time.monotonic() + PROPAGATION_SECONDS
+    while True:
+        page.get_by_label("Path under").fill(path)
+        page.get_by_label("Credential", exact=True).select_option(kind)
+        page.get_by_label("Key or token (empty: none)").fill(credential)
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_selector("#try-status")
+        got = page.inner_text("#try-status")
+        reason = page.inner_text("#try-reason") if page.locator("#try-reason").count() else ""
+        if got == str(status) or time.monotonic() > deadline:
+            return got, reason
+        time.sleep(0.3)
+
+
+def test_from_sign_in_to_a_call_through_envoy_with_an_oauth2_token(live: LiveMesh, shop: dict[str, Any],
+                                                                    subscriber: str) -> None:
+    with chromium_page() as page:
+        sign_in(page, live, subscriber)
+        page.get_by_label("Search").fill(shop["name"])
+        page.get_by_role("button", name="Search").click()
+        page.get_by_role("link", name=shop["name"]).click()
+        assert shop["base_path"] in page.inner_text("#gateway-url")
+
+        page.get_by_role("link", name="create one").click()
+        assert "No applications yet" in page.content()
+        page.get_by_label("Name").fill("PortalApp")
+        page.get_by_role("button", name="Create").click()
+        page.wait_for_url("**/portal/applications/*")
+        application_url = page.url
+
+        page.goto(portal_url(live, f"/apis/{shop['id']}"))
+        subscribe = page.get_by_role("form", name="Subscribe")
+        subscribe.get_by_label("Tier").select_option("Gold")
+        subscribe.get_by_role("button", name="Subscribe").click()
+        assert "Subscribed." in page.content() and "Gold" in page.inner_text("table >> nth=1")
+
+        page.goto(application_url)
+        page.get_by_role("button", name="Generate production keys").click()
+        secret = shown_once_value(page)
+        assert secret.startswith("pcsec_")
+        production = page.get_by_role("region", name="Production keys")
+        production.get_by_label("Consumer secret", exact=True).fill(secret)
+        production.get_by_role("button", name="Generate access token").click()
+        token = shown_once_value(page)
+        assert token.startswith("eyJ")
+
+        page.goto(portal_url(live, f"/apis/{shop['id']}"))
+        status, reason = try_until(page, "/menu", "bearer", token, 200)
+        assert (status, reason) == ("200", "")
+        assert "Margherita" in page.inner_text("#try-body") or page.inner_text("#try-body").startswith("[")
+
+        page.goto(application_url)
+        page.get_by_role("button", name="Delete production keys").click()
+        assert "Keys deleted" in page.content()
+        page.goto(portal_url(live, f"/apis/{shop['id']}"))
+        status, reason = try_until(page, "/menu", "bearer", token, 401)
+        assert status == "401" and reason == "token_client_unknown", (status, reason)
+
+
+def test_api_keys_with_ip_restrictions_and_a_revoke(live: LiveMesh, shop: dict[str, Any], subscriber: str) -> None:
+    with chromium_page() as page:
+        sign_in(page, live, subscriber)
+        page.goto(portal_url(live, "/applications"))
+        page.get_by_label("Name").fill("KeysApp")
+        page.get_by_role("button", name="Create").click()
+        page.goto(portal_url(live, f"/apis/{shop['id']}"))
+        subscribe = page.get_by_role("form", name="Subscribe")
+        subscribe.get_by_label("Application").select_option(label="KeysApp")
+        subscribe.get_by_role("button", name="Subscribe").click()
+
+        def generate(name: str, ips: str) -> str:
+            form = page.get_by_role("form", name="Generate an API key")
+            form.get_by_label("Name").fill(name)
+            form.get_by_label("Allowed IP addresses").fill(ips)
+            form.get_by_label("Application").select_option(label="KeysApp")
+            form.get_by_role("button", name="Generate API key").click()
+            return shown_once_value(page)
+
+        elsewhere = generate("elsewhere", "192.0.2.0/24")
+        status, reason = try_until(page, "/menu", "api_key", elsewhere, 403)
+        assert (status, reason) == ("403", "ip_not_allowed")
+
+        here = generate("here", "127.0.0.1")
+        assert try_until(page, "/menu", "api_key", here, 200) == ("200", "")
+
+        page.get_by_role("button", name="Revoke here").click()
+        assert "revoked" in page.content()
+        status, reason = try_until(page, "/menu", "api_key", here, 401)
+        assert (status, reason) == ("401", "api_key_revoked")
