@@ -7,7 +7,9 @@ answers 200, a revoked key is refused."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,14 @@ from tests.integration.scenario import PIZZASHACK_RESOURCES, endpoints, unique
 
 pytestmark = pytest.mark.integration
 PASSWORD = "portal-password-1"
+# Set to a directory to keep screenshots of the main pages (the README's come from here).
+SCREENSHOTS = os.environ.get("PORTCULLIS_PORTAL_SCREENSHOTS", "")
+
+
+def snap(page: Any, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +87,7 @@ def test_from_sign_in_to_a_call_through_envoy_with_an_oauth2_token(live: LiveMes
         sign_in(page, live, subscriber)
         page.get_by_label("Search").fill(shop["name"])
         page.get_by_role("button", name="Search").click()
+        snap(page, "apis")
         page.get_by_role("link", name=shop["name"]).click()
         assert shop["base_path"] in page.inner_text("#gateway-url")
 
@@ -102,10 +113,12 @@ def test_from_sign_in_to_a_call_through_envoy_with_an_oauth2_token(live: LiveMes
         production.get_by_role("button", name="Generate access token").click()
         token = shown_once_value(page)
         assert token.startswith("eyJ")
+        snap(page, "application")
 
         page.goto(portal_url(live, f"/apis/{shop['id']}"))
         status, reason = try_until(page, "/menu", "bearer", token, 200)
         assert (status, reason) == ("200", "")
+        snap(page, "api-try-it")
         assert "Margherita" in page.inner_text("#try-body") or page.inner_text("#try-body").startswith("[")
 
         page.goto(application_url)
@@ -146,3 +159,21 @@ def test_api_keys_with_ip_restrictions_and_a_revoke(live: LiveMesh, shop: dict[s
         assert "revoked" in page.content()
         status, reason = try_until(page, "/menu", "api_key", here, 401)
         assert (status, reason) == ("401", "api_key_revoked")
+
+
+def test_a_phone_sized_window_by_keyboard(live: LiveMesh, shop: dict[str, Any], subscriber: str) -> None:
+    with chromium_page(width=390, height=844) as page:
+        sign_in(page, live, subscriber)
+        page.get_by_label("Search").focus()
+        page.keyboard.type(shop["name"])
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/portal/apis?q=*")
+        link = page.get_by_role("link", name=shop["name"])
+        link.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/portal/apis/{shop['id']}")
+        for path in ("/apis", f"/apis/{shop['id']}", "/applications"):
+            page.goto(portal_url(live, path))
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 1, (path, overflow)
+        snap(page, "phone-applications")
