@@ -10,6 +10,8 @@ import logging
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
 
 from prometheus_client import CollectorRegistry
 
@@ -32,6 +34,7 @@ from admin_api.sync.pruning import ChangeLogPruner
 from admin_api.sync.watch import WatchConfig
 from admin_api.xds.metrics import gateway_gauges
 from admin_api.xds.runtime import XdsConfig, XdsRuntime
+from portcullis_shared.private_files import private_directory
 from portcullis_shared.settings import MeshSettings
 from portcullis_shared.tls_context import grpc_channel_credentials, grpc_server_credentials
 
@@ -97,6 +100,15 @@ def open_store(database_url: str, config: ServiceConfig | None = None) -> Store:
     return store
 
 
+def announce_admin_token(token: str, path: Path, stream: TextIO) -> None:
+    """Say where the new bootstrap admin token is; the token itself only to a terminal, so
+    that it never lands in a log file (`make run > log`, a service manager's journal)."""
+    if stream.isatty():
+        print(f"admin_api: bootstrap admin token (also in {path}, mode 0600): {token}", file=stream, flush=True)
+    else:
+        print(f"admin_api: bootstrap admin token created in {path} (mode 0600)", file=stream, flush=True)
+
+
 def _report_path_conflicts(store: Store) -> None:
     """Base paths accepted before the path-ownership rule that break it (see
     services/path_ownership.py): said at every start until their owners move them."""
@@ -108,7 +120,7 @@ def _report_path_conflicts(store: Store) -> None:
 def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
                      watch_config: WatchConfig | None = None, xds_config: XdsConfig | None = None) -> AdminApp:
     """Everything but the REST server; `grpc_port=0` picks a free port (tests)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     tls = settings.tls_files
     explainer = ReplicaExplainer(settings.authz_explain_target, settings.sync_token_file,
                                  None if tls is None else grpc_channel_credentials(tls.ca_file, identity=tls.require("client")))
@@ -119,9 +131,7 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     # Backend JWTs sign with ES256 unless an API asks otherwise: its key exists from the start.
     BackendSigningKeys(store, store.config.require_kek()).ensure_active()
     if created.admin_token is not None:
-        # Shown once, on purpose: the operator needs it and it is not logged anywhere else.
-        print(f"admin_api: bootstrap admin token (also in {settings.admin_token_file}, mode 0600): "
-              f"{created.admin_token}", file=sys.stderr, flush=True)
+        announce_admin_token(created.admin_token, settings.admin_token_file, sys.stderr)
     dispatcher = Dispatcher(store)
     watch_config = watch_config or WatchConfig(heartbeat_interval=settings.sync_heartbeat_seconds)
     port = settings.admin_grpc_port if grpc_port is None else grpc_port

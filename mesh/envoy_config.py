@@ -9,10 +9,12 @@ from string import Template
 
 from authz_server.settings import worker_ports
 from mesh import envoy_tls
+from portcullis_shared.private_files import private_directory
 from portcullis_shared.settings import REPO_ROOT, MeshSettings
 
 TEMPLATE_PATH = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
 RENDERED_NAME = "envoy.yaml"
+ENVOY_ADMIN_HOST = "127.0.0.1"
 DEFAULT_NODE_ID = "portcullis-gateway"
 # How long Envoy waits for a decision before it counts as an error (and so a denial).
 DEFAULT_AUTHZ_TIMEOUT_SECONDS = 1.5  # above authz_server's own 1 s budget for JWKS and introspection calls
@@ -41,6 +43,9 @@ def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, aut
         "AUTHZ_ENDPOINTS": authz_endpoints(settings.host, worker_ports(settings.authz_port, authz_workers)),
         "HOST": settings.host,
         "GATEWAY_PORT": str(settings.gateway_port),
+        # Envoy's admin answers /config_dump (routes, clusters) and /quitquitquit to whoever
+        # reaches it, without a credential: loopback always, whatever the other hosts are.
+        "ENVOY_ADMIN_HOST": ENVOY_ADMIN_HOST,
         "ENVOY_ADMIN_PORT": str(settings.envoy_admin_port),
         "AUTHZ_PORT": str(settings.authz_port),
         "AUTHZ_TIMEOUT": f"{authz_timeout_seconds:g}s",
@@ -67,7 +72,7 @@ def write(settings: MeshSettings, *, authz_timeout_seconds: float = DEFAULT_AUTH
           authz_workers: int = 1, node_id: str = DEFAULT_NODE_ID, gateway_token: str | None = None,
           name: str = RENDERED_NAME) -> Path:
     """Renders into `<data dir>/envoy.yaml` (mode 0600) and returns that path."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     path = settings.data_dir / name
     text = render(settings, authz_timeout_seconds=authz_timeout_seconds, authz_workers=authz_workers,
                   node_id=node_id, gateway_token=gateway_token)

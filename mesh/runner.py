@@ -16,6 +16,7 @@ from authz_server.settings import worker_count, worker_ports
 from mesh import components
 from mesh.processes import Component, ComponentError
 from mesh.local_ca import ensure_local_ca
+from portcullis_shared.private_files import private_directory
 from portcullis_shared.settings import MeshSettings
 from portcullis_shared.tls import AUTO_DIR_NAME, PlaintextRefused, plaintext_refusal
 
@@ -69,12 +70,12 @@ class Mesh:
             plaintext_refusal(settings.tls, "Envoy's gateway listener")
         except PlaintextRefused as refused:
             raise MeshError(str(refused)) from None
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(settings.data_dir)
         if settings.tls.mode == "auto":
             ensure_local_ca(settings.data_dir / AUTO_DIR_NAME)
         env = components.child_env(settings, os.environ if base_env is None else base_env)
         self.authz_workers = worker_count(env)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(settings.data_dir)
         built = [
             components.backend(settings, "production", env, python=python, log_dir=log_dir),
             components.backend(settings, "sandbox", env, python=python, log_dir=log_dir),

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from portcullis_shared.private_files import private_sqlite_file
+
 _WRITE_OPTION = "portcullis_write"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -36,6 +38,7 @@ class Database:
 def open_database(url: str) -> Database:
     """An engine for `url` (not migrated yet: see admin_api.migrations.upgrade)."""
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
     else:
