@@ -83,6 +83,11 @@ def _metadata(**fields: str) -> struct_pb2.Struct:
     return metadata
 
 
+# Method overrides: the decision is made on the request's real method, so a backend (or
+# framework) that honours one of these would run another method than the one allowed.
+METHOD_OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
+
+
 def _headers_to_remove(request: RequestContext | None, api: ApiPolicy, set_names: set[str]) -> list[str]:
     names: list[str] = []
     if api.api_key is not None:
@@ -93,6 +98,7 @@ def _headers_to_remove(request: RequestContext | None, api: ApiPolicy, set_names
         names.append(api.backend_jwt_header)
     if not api.pass_authorization_header and sent(AUTHORIZATION_HEADER):
         names.append(AUTHORIZATION_HEADER)
+    names.extend(name for name in METHOD_OVERRIDE_HEADERS if sent(name))
     if request is not None:
         # Nobody but authz_server speaks x-portcullis-* to the backend.
         names.extend(name for name in request.headers if name.startswith(RESERVED_PREFIX))
