@@ -8,9 +8,10 @@ secrets) without reading the environment per request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from admin_api.login_guard import LoginGuard
 from admin_api.crypto.kek import Kek
 from admin_api.errors import FailedPrecondition
 from sqlalchemy.orm import Session
@@ -28,6 +29,9 @@ class ServiceConfig:
     multiple_consumer_secrets: bool = _DECLARED.multiple_consumer_secrets
     max_consumer_secrets: int = _DECLARED.max_consumer_secrets   # per application key; 0: no maximum
     authorization_code_seconds: float = _DECLARED.authorization_code_seconds
+    # Failed logins per account and per client of the resident key manager (mutable, per process).
+    login_guard: LoginGuard = field(default_factory=lambda: LoginGuard(_DECLARED.login_max_failures,
+                                                                       _DECLARED.login_lockout_seconds))
     # Encrypts key-manager secrets at rest; None only in tests that store none.
     kek: Kek | None = None
     # Outgoing calls to external key managers (discovery, Dynamic Client Registration).
@@ -40,7 +44,9 @@ class ServiceConfig:
         return cls(public_url=settings.public_url,
                    multiple_consumer_secrets=settings.multiple_consumer_secrets,
                    max_consumer_secrets=settings.max_consumer_secrets,
-                   authorization_code_seconds=settings.authorization_code_seconds, kek=kek, explainer=explainer)
+                   authorization_code_seconds=settings.authorization_code_seconds,
+                   login_guard=LoginGuard(settings.login_max_failures, settings.login_lockout_seconds),
+                   kek=kek, explainer=explainer)
 
     def require_kek(self) -> Kek:
         if self.kek is None:

@@ -82,6 +82,13 @@ class MeshSettings(SettingsGroup):
         "PORTCULLIS_AUTHORIZATION_CODE_SECONDS", positive(maximum=600), 300.0,
         "how long an authorization code of the resident key manager can be exchanged (RFC 6749 §4.1.2 "
         "recommends at most 10 minutes)")
+    login_max_failures: int = setting(
+        "PORTCULLIS_LOGIN_MAX_FAILURES", whole(minimum=1), 5,
+        "failed logins in a row (a user's password, a client's secret at the resident key manager) before that "
+        "account or client is locked out")
+    login_lockout_seconds: float = setting(
+        "PORTCULLIS_LOGIN_LOCKOUT_SECONDS", positive(maximum=3600), 60.0,
+        "the first lockout; each further one doubles it, at most an hour, until a login succeeds")
     multiple_consumer_secrets: bool = setting("PORTCULLIS_MULTIPLE_CONSUMER_SECRETS", flag, False,
                                               "allow several consumer secrets per application key")
     max_consumer_secrets: int = setting("PORTCULLIS_MAX_CONSUMER_SECRETS", whole(), 0,

@@ -30,6 +30,7 @@ class Credential(str, Enum):
     JWT = "jwt"                           # a resident key manager JWT access token
     REFERENCE_TOKEN = "reference_token"   # a resident key manager opaque (pct_) token
     OAUTH_CLIENT = "oauth_client"         # a client authenticated at the resident OAuth2 endpoints
+    PASSWORD = "password"                 # a user's password at the resident key manager (failed logins)
     INTERNAL = "internal"                 # built in-process (tests, start-up)
 
 

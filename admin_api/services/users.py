@@ -21,11 +21,11 @@ from google.protobuf.empty_pb2 import Empty
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.access.caller import Caller
+from admin_api.access.caller import Caller, Credential
 from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, InvalidArgument
-from admin_api.services import isolation, masks, paging, validation
+from admin_api.services import failed_logins, isolation, masks, paging, validation
 from admin_api.store.unit_of_work import Store, new_id
 from admin_api.views.users import scope_pb, user_pb
 from portcullis.admin.v1 import users_pb2
@@ -53,8 +53,16 @@ class UserIdentity:
     roles: tuple[str, ...]
 
 
-def authenticate_user(store: Store, organization_id: str, username: str, password: str) -> UserIdentity | None:
-    """The user whose password this is; None for an unknown user or a wrong password."""
+def authenticate_user(store: Store, organization_id: str, username: str, password: str, *,
+                      via: str = failed_logins.LOGIN_FORM) -> UserIdentity | None:
+    """The user whose password this is; None for an unknown user, a wrong password or an
+    account locked out after too many failures (the same None: a guess is not confirmed)."""
+    return failed_logins.check(store, organization_id=organization_id, subject=username, credential=Credential.PASSWORD,
+                               via=via, target_kind="user",
+                               verify=lambda: _verify_password(store, organization_id, username, password))
+
+
+def _verify_password(store: Store, organization_id: str, username: str, password: str) -> UserIdentity | None:
     with store.read() as session:
         row = _by_username(session, organization_id, username)
     stored = row.password_hash if row is not None else _DUMMY_HASH

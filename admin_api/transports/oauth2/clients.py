@@ -13,7 +13,8 @@ from urllib.parse import SplitResult, urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from admin_api.db.types import utcnow
-from admin_api.services import application_keys, consumer_secrets
+from admin_api.access.caller import Credential
+from admin_api.services import application_keys, consumer_secrets, failed_logins
 from admin_api.services.application_keys import OAuthClient
 from admin_api.store.unit_of_work import Store
 from portcullis.admin.v1 import application_keys_pb2, key_managers_pb2
@@ -116,8 +117,12 @@ class ResidentClient(ClientMixin):
         return bool(callback) and (redirect_uri == callback or same_loopback_callback(redirect_uri, callback))
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return consumer_secrets.verify_consumer_secret(self.store, self.info.application_key_id, client_secret,
-                                                       utcnow())
+        # Per client: too many wrong secrets in a row lock it out (admin_api.login_guard).
+        return failed_logins.check(
+            self.store, organization_id=self.organization_id, subject=self.client_id,
+            credential=Credential.OAUTH_CLIENT, via=failed_logins.CLIENT_AUTHENTICATION, target_kind="oauth_client",
+            verify=lambda: consumer_secrets.verify_consumer_secret(self.store, self.info.application_key_id,
+                                                                   client_secret, utcnow()) or None) is not None
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if method == PUBLIC_METHOD:

@@ -17,7 +17,7 @@ from admin_api.audit import log as audit_log
 from admin_api.db.oauth_models import AuthorizationCode, OAuthToken
 from admin_api.db.types import utcnow
 from admin_api.oauth import tokens
-from admin_api.services import users
+from admin_api.services import failed_logins, users
 from admin_api.transports.oauth2.clients import PUBLIC_METHOD, ResidentClient
 from portcullis_shared.credentials import credential_hash
 
@@ -123,7 +123,8 @@ class PasswordGrant(_KnowsItsClient, grants.ResourceOwnerPasswordCredentialsGran
 
     def authenticate_user(self, username: str, password: str) -> Owner:
         client: ResidentClient = self.request.client
-        identity = users.authenticate_user(client.store, client.organization_id, username, password)
+        identity = users.authenticate_user(client.store, client.organization_id, username, password,
+                                           via=failed_logins.PASSWORD_GRANT)
         if identity is None:
             # RFC 6749 §5.2: invalid resource owner credentials are an invalid_grant.
             raise InvalidGrantError("Invalid username or password.")
