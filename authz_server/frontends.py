@@ -28,7 +28,7 @@ from authz_server.h2grpc.server import H2GrpcServer
 from authz_server.index.store import PolicyStore
 from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import recorder
-from authz_server.settings import FRONTENDS
+from authz_server.settings import FRONTENDS, H2Settings
 from portcullis_shared.tls import TlsFiles
 from portcullis_shared.tls_context import grpc_server_credentials, server_context
 from authz_server.upb import ProtobufBackendError, require_upb  # noqa: F401 (re-exported)
@@ -126,6 +126,16 @@ class GrpcioServer:
         self.server.stop(grace).wait()
 
 
+def native_limits(h2: H2Settings, max_concurrent_rpcs: int | None) -> Limits:
+    """The native front end's limits from authz_server's settings."""
+    return Limits(max_concurrent_streams=max_concurrent_rpcs or 1000,
+                  max_header_block_bytes=h2.max_header_block_bytes, max_header_block_frames=h2.max_header_block_frames,
+                  max_early_resets=h2.max_early_resets, max_control_frames=h2.max_control_frames,
+                  preface_timeout=h2.preface_timeout_seconds, settings_timeout=h2.settings_timeout_seconds,
+                  request_timeout=h2.request_timeout_seconds, idle_timeout=h2.idle_timeout_seconds,
+                  max_connections=h2.max_connections)
+
+
 @dataclass
 class NativeServer:
     server: H2GrpcServer
@@ -152,6 +162,7 @@ def start_server(
     explain_token: Callable[[], str | None] | None = None,
     replica: str = "authz_server",
     tls: TlsFiles | None = None,
+    h2: H2Settings | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0: any free port); the result knows the bound port.
 
@@ -162,7 +173,8 @@ def start_server(
     RESOURCE_EXHAUSTED (Envoy fails closed) rather than answered after Envoy gave up.
     `explain_token` (the sync token) also serves decision explain, for that token only.
     `tls`: serve TLS with the AUTHZ certificate and require a client certificate from the
-    CA (Envoy's and admin_api's: PORTCULLIS_TLS_CLIENT_*); None: h2c."""
+    CA (Envoy's and admin_api's: PORTCULLIS_TLS_CLIENT_*); None: h2c.
+    `h2`: the native front end's bounds on abusive peers (their defaults when None)."""
     if frontend not in FRONTENDS:
         raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
     service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt,
@@ -172,15 +184,17 @@ def start_server(
     extra = {EXPLAIN_PATH: ExplainHandler(service, explain_token, replica)} if explain_token is not None else {}
     if frontend == "native":
         context = None if tls is None else server_context(tls.require("authz"), client_ca=tls.ca_file)
-        return _start_native(service, status, host, port, workers, max_concurrent_rpcs, extra, context)
+        return _start_native(service, status, host, port, workers, max_concurrent_rpcs, extra, context,
+                             h2 or H2Settings())
     credentials = None if tls is None else grpc_server_credentials(tls.require("authz"), client_ca=tls.ca_file)
     return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs, extra, credentials)
 
 
 def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
                   workers: int, max_concurrent_rpcs: int | None,
-                  extra: dict[str, Callable[[bytes], bytes]], context: ssl.SSLContext | None) -> NativeServer:
-    limit = max_concurrent_rpcs or 1000
+                  extra: dict[str, Callable[[bytes], bytes]], context: ssl.SSLContext | None,
+                  h2: H2Settings) -> NativeServer:
+    limits = native_limits(h2, max_concurrent_rpcs)
 
     def check(message: bytes) -> bytes:
         try:
@@ -200,7 +214,7 @@ def _start_native(service: AuthorizationService, status: HealthStatus, host: str
         return health_pb2.HealthCheckResponse(status=current).SerializeToString()
 
     server = H2GrpcServer({CHECK_PATH: check, HEALTH_CHECK_PATH: health_check, **extra}, host=host, port=port,
-                          limits=Limits(max_concurrent_streams=limit), blocking_threads=workers, max_offloaded=limit,
+                          limits=limits, blocking_threads=workers, max_offloaded=limits.max_concurrent_streams,
                           offload_hook=DECISION_OFFLOAD, ssl_context=context)
     bound = server.start()
     log.info("authz_server listening on %s:%d (native gRPC front end, %s)", host, bound,

@@ -75,6 +75,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
             backend_jwt=BackendJwtIssuer(issuer=settings.backend_jwt.issuer,
                                          cache=BackendJwtCache(settings.backend_jwt.cache_size)),
             throttle=throttle,
+            h2=settings.h2,
         )
     except (OSError, RuntimeError) as exc:
         log.error("cannot serve on %s:%d: %s", settings.mesh.bind_host, port, exc)

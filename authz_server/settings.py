@@ -64,6 +64,46 @@ class BackendJwtSettings(SettingsGroup):
                               "signed backend JWTs each authz_server worker keeps for reuse")
 
 
+@dataclass(frozen=True)
+class H2Settings(SettingsGroup):
+    """The native front end's bounds on what one HTTP/2 peer may make a worker hold or do
+    (see [The native front end against abuse](#the-native-front-end-against-abuse))."""
+
+    max_connections: int = setting(
+        "PORTCULLIS_AUTHZ_H2_MAX_CONNECTIONS", whole(minimum=1), 1000,
+        "native: connections one worker holds at once; the next is refused at once (GOAWAY `ENHANCE_YOUR_CALM`). "
+        "Envoy opens one per Envoy worker thread and authz_server worker")
+    max_header_block_bytes: int = setting(
+        "PORTCULLIS_AUTHZ_H2_MAX_HEADER_BLOCK_BYTES", whole(minimum=1024), 65_536,
+        "native: bytes of one header block (HEADERS and its CONTINUATION frames), also announced as "
+        "`SETTINGS_MAX_HEADER_LIST_SIZE`")
+    max_header_block_frames: int = setting(
+        "PORTCULLIS_AUTHZ_H2_MAX_HEADER_BLOCK_FRAMES", whole(minimum=2), 32,
+        "native: frames of one header block, empty CONTINUATION frames included (CONTINUATION floods)")
+    max_early_resets: int = setting(
+        "PORTCULLIS_AUTHZ_H2_MAX_EARLY_RESETS", whole(minimum=1), 200,
+        "native: streams of a connection ended before their answer (reset by the client, malformed, refused); "
+        "past this many, when they are more than half of its recent streams, the connection ends (rapid reset)")
+    max_control_frames: int = setting(
+        "PORTCULLIS_AUTHZ_H2_MAX_CONTROL_FRAMES", whole(minimum=10), 1000,
+        "native: frames that carry no call (PING, SETTINGS, WINDOW_UPDATE, PRIORITY, empty DATA, RST_STREAM or "
+        "DATA of a closed stream, unknown types) a connection may send within a second with no call opened")
+    preface_timeout_seconds: float = setting(
+        "PORTCULLIS_AUTHZ_H2_PREFACE_TIMEOUT_SECONDS", positive(), 10.0,
+        "native: a new connection's client preface and first SETTINGS must arrive within this")
+    settings_timeout_seconds: float = setting(
+        "PORTCULLIS_AUTHZ_H2_SETTINGS_TIMEOUT_SECONDS", positive(), 10.0,
+        "native: the client must acknowledge our SETTINGS within this (else GOAWAY `SETTINGS_TIMEOUT`)")
+    request_timeout_seconds: float = setting(
+        "PORTCULLIS_AUTHZ_H2_REQUEST_TIMEOUT_SECONDS", positive(), 10.0,
+        "native: a call's header block and message must arrive, and its answer be let out by flow control, within "
+        "this: an unfinished header block ends the connection, the rest the stream (`RST_STREAM CANCEL`)")
+    idle_timeout_seconds: float = setting(
+        "PORTCULLIS_AUTHZ_H2_IDLE_TIMEOUT_SECONDS", positive(), 300.0,
+        "native: a connection without any call for this long is closed gracefully (GOAWAY `NO_ERROR` twice, "
+        "RFC 9113 §6.8; PINGs do not count as calls)")
+
+
 THROTTLE_FAILURE_MODES = ("open", "closed")
 # Set by the supervisor for its workers: the counter table they share.
 THROTTLE_TABLE_VARIABLE = "PORTCULLIS_THROTTLE_TABLE"
@@ -153,6 +193,7 @@ class AuthzSettings(SettingsGroup):
     tokens: TokenSettings = group(TokenSettings)
     backend_jwt: BackendJwtSettings = group(BackendJwtSettings)
     throttle: ThrottleSettings = group(ThrottleSettings)
+    h2: H2Settings = group(H2Settings)
 
     def __post_init__(self) -> None:
         heartbeat = self.mesh.sync_heartbeat_seconds

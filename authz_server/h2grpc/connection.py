@@ -8,6 +8,13 @@ and the call moves to the server's thread pool (see offload_hook.py).
 
 Protocol errors end the connection with GOAWAY and the matching error code; a broken
 stream gets RST_STREAM; nothing a peer sends raises out of this class.
+
+Against abusive peers (each bound is a field of Limits): header blocks are capped in bytes
+and in frames; streams that end before their answer (reset by the peer, malformed, refused)
+may not be most of a connection's recent streams; frames that carry no call (PING, SETTINGS,
+WINDOW_UPDATE, PRIORITY, empty DATA, ...) are capped per second; DATA beyond the windows we
+granted is a flow-control error. The server's sweeper (ServerCore.sweep) ends connections
+and streams that are too slow or idle: nothing here reads the clock per call.
 """
 
 from __future__ import annotations
@@ -49,10 +56,10 @@ from authz_server.h2grpc.grpc_wire import (
     StatusCode,
     frame_message,
     http_error,
-    parse_timeout,
     trailers_only,
     unframe_message,
 )
+from authz_server.h2grpc.request_head import MalformedRequest, RequestHead, check_trailers, request_head
 
 if TYPE_CHECKING:
     from authz_server.h2grpc.server import ServerCore
@@ -67,29 +74,49 @@ _DATA, _HEADERS, _PRIORITY, _RST, _SETTINGS, _PUSH, _PING, _GOAWAY, _WINDOW, _CO
 _U32 = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
 _DECODED_BLOCKS = 64   # header blocks remembered per connection (see _decode)
+_ANY_STREAM = 2**31 - 1   # the last stream id of the first GOAWAY of a graceful close (§6.8)
+_EARLY_RESET_WINDOW = 10  # early resets are counted over the last (10 x their limit) streams
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one connection may make the server hold; past any of them the peer is refused."""
+    """What a peer may make the server hold or do; past any of them the peer is refused."""
 
     max_concurrent_streams: int = 1000
     max_message_bytes: int = 4 * 1024 * 1024
     max_header_block_bytes: int = 64 * 1024
+    # HEADERS and CONTINUATION frames of one header block: empty CONTINUATION frames add
+    # no bytes, so the byte cap alone would let a peer send them for ever.
+    max_header_block_frames: int = 32
     # Request bytes held for calls not yet complete, all streams of a connection together:
     # without it, 256 streams of almost 4 MiB each could hold 1 GiB.
     max_buffered_bytes: int = 16 * 1024 * 1024
     # The connection window we grant; topped up once half of it has been used.
     connection_window: int = 64 * 1024 * 1024
+    # Streams ended before their answer (the peer's RST_STREAM, a malformed request, a
+    # refused stream): past this many, and more than half of the recent streams, the
+    # connection ends (rapid reset, CVE-2023-44487).
+    max_early_resets: int = 200
+    # Frames that carry no call, per second and connection, while no call opens.
+    max_control_frames: int = 1000
+    # Seconds: for the client preface and first SETTINGS, for the ACK of our SETTINGS, for
+    # a call's header block and message, and without any call before an idle connection
+    # is closed (gracefully, GOAWAY NO_ERROR).
+    preface_timeout: float = 10.0
+    settings_timeout: float = 10.0
+    request_timeout: float = 10.0
+    idle_timeout: float = 300.0
+    # Connections one server holds at once; the next is refused at once.
+    max_connections: int = 1000
 
 
 class CallStream:
     """One unary call: its request as it arrives, then its answer as flow control lets it out."""
 
     __slots__ = ("id", "handler", "deadline", "body", "remote_closed", "answered", "send_window",
-                 "pending", "trailers", "cancelled")
+                 "recv_window", "pending", "trailers", "cancelled", "seen_at")
 
-    def __init__(self, stream_id: int, send_window: int) -> None:
+    def __init__(self, stream_id: int, send_window: int, recv_window: int) -> None:
         self.id = stream_id
         self.handler: UnaryHandler | None = None
         self.deadline: float | None = None
@@ -97,9 +124,21 @@ class CallStream:
         self.remote_closed = False   # the client's END_STREAM arrived
         self.answered = False        # our response has begun (or an early error went out)
         self.send_window = send_window
+        self.recv_window = recv_window   # DATA the client may still send (never topped up)
         self.pending = b""           # response DATA still held back by flow control
         self.trailers = b""
         self.cancelled = False
+        self.seen_at: float | None = None   # when the sweeper first saw the request unfinished
+
+
+class _Decoded:
+    """A decoded header block, and its request head once a request asked for it."""
+
+    __slots__ = ("headers", "head")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.headers = headers
+        self.head: RequestHead | MalformedRequest | None = None
 
 
 class H2GrpcConnection(asyncio.Protocol):
@@ -111,16 +150,29 @@ class H2GrpcConnection(asyncio.Protocol):
         self._preface_seen = False
         self._settings_seen = False
         self._decoder = Decoder(max_header_list_size=self._limits.max_header_block_bytes)
-        self._decoded: dict[bytes, tuple[int, object, list[tuple[bytes, bytes]]]] = {}
+        self._decoded: dict[bytes, tuple[int, object, _Decoded]] = {}
         self._streams: dict[int, CallStream] = {}
         self._blocked: dict[int, CallStream] = {}   # streams waiting for send window
         self._last_stream_id = 0
         self._continuation: tuple[int, bool, list[bytes], int] | None = None
+        self._block_seen_at: float | None = None   # when the sweeper first saw the header block open
         self._send_window = DEFAULT_WINDOW
         self._peer_initial_window = DEFAULT_WINDOW
         self._peer_max_frame = DEFAULT_MAX_FRAME_SIZE
-        self._received_unacknowledged = 0
+        self._recv_window = self._limits.connection_window   # DATA the client may still send
+        # Until the client acknowledges our SETTINGS it may assume the default stream window.
+        self._stream_recv_window = max(DEFAULT_WINDOW, self._limits.max_message_bytes + 1024)
+        self._settings_acked = False
         self._buffered = 0   # bytes in the bodies of open streams
+        self._opened = 0     # streams opened, for the early-reset ratio
+        self._reset_window_start = 0
+        self._early_resets = 0
+        self._control_frames = 0
+        self._control_since = 0.0
+        self._opened_at = 0.0
+        self._active_at = 0.0          # the last sweep that saw a call open, or one under way
+        self._opened_at_sweep = 0
+        self._draining = False    # the first GOAWAY of a graceful close is out
         self._out: list[bytes] = []
         self._closing = False     # GOAWAY sent or received: no new streams, close when idle
         self._closed = False
@@ -129,8 +181,17 @@ class H2GrpcConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        self._core.connections.add(self)
         limits = self._limits
+        self._opened_at = self._active_at = self._core.loop.time()
+        if len(self._core.connections) >= limits.max_connections:
+            # Refused at once: our preface, then GOAWAY; nothing of the peer's is read.
+            self._closed = True
+            log.warning("refusing an HTTP/2 connection: %d are open already", len(self._core.connections))
+            self._transport.write(settings_frame({}) + goaway(0, ErrorCode.ENHANCE_YOUR_CALM,
+                                                              b"too many connections"))
+            self._transport.close()
+            return
+        self._core.connections.add(self)
         self._transport.write(
             settings_frame({
                 Setting.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
@@ -173,6 +234,51 @@ class H2GrpcConnection(asyncio.Protocol):
 
     # --- control from the server ---------------------------------------------------------
 
+    def sweep(self, now: float) -> None:
+        """The server's sweeper, every tick: end what has waited too long (its first sight
+        of a thing starts that thing's clock, so nothing here costs a clock read per call)."""
+        if self._closed:
+            return
+        try:
+            self._sweep(now, self._limits)
+        except ConnectionFailure as failure:
+            self._fail(failure.code, failure.reason)
+        self._flush()
+
+    def _sweep(self, now: float, limits: Limits) -> None:
+        if not self._settings_seen:
+            if now - self._opened_at > limits.preface_timeout:
+                raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
+                                        f"no connection preface within {limits.preface_timeout:g} s")
+            return
+        if not self._settings_acked and now - self._opened_at > limits.settings_timeout:
+            raise ConnectionFailure(ErrorCode.SETTINGS_TIMEOUT,
+                                    f"our SETTINGS not acknowledged within {limits.settings_timeout:g} s")
+        if self._continuation is not None:
+            if self._block_seen_at is None:
+                self._block_seen_at = now
+            elif now - self._block_seen_at > limits.request_timeout:
+                raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
+                                        f"a header block unfinished after {limits.request_timeout:g} s")
+        for stream in list(self._streams.values()):
+            if stream.remote_closed and not stream.answered:
+                continue   # waiting on the thread pool: its handler has its own timeouts
+            if stream.seen_at is None:
+                stream.seen_at = now
+            elif now - stream.seen_at > limits.request_timeout:
+                log.info("resetting stream %d: its request or answer unfinished after %g s",
+                         stream.id, limits.request_timeout)
+                self._reset(stream.id, ErrorCode.CANCEL)
+        if self._streams or self._opened != self._opened_at_sweep or self._continuation is not None:
+            self._active_at = now
+            self._opened_at_sweep = self._opened
+        elif self._draining:
+            self.shut_down()   # the final GOAWAY, a tick after the first: calls in flight were seen
+        elif now - self._active_at > limits.idle_timeout:
+            # Graceful (RFC 9113 §6.8): first "no new streams after any", then the real last id.
+            self._draining = True
+            self._out.append(goaway(_ANY_STREAM, ErrorCode.NO_ERROR, b"idle"))
+
     def shut_down(self) -> None:
         """Graceful: GOAWAY(NO_ERROR), finish the streams already started, then close."""
         if self._closed or self._closing:
@@ -214,7 +320,20 @@ class H2GrpcConnection(asyncio.Protocol):
                 self._on_frame(frame_type, flags, stream_id & STREAM_ID_MASK, buffer[start:position])
             except StreamError as error:
                 self._reset(error.stream_id, error.code)
+                self._count_early_reset()
         self._buffer = buffer[position:]
+
+    def _count_early_reset(self) -> None:
+        """A stream ended before its answer: bounded, so that opening and resetting streams
+        in a loop (rapid reset) cannot keep a worker busy for nothing."""
+        limit = self._limits.max_early_resets
+        if self._opened - self._reset_window_start > _EARLY_RESET_WINDOW * limit:
+            self._reset_window_start = self._opened
+            self._early_resets = 0
+        self._early_resets += 1
+        if self._early_resets > limit and self._early_resets * 2 > self._opened - self._reset_window_start:
+            raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
+                                    f"{self._early_resets} streams ended before their answer")
 
     def _on_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
         if not self._settings_seen:
@@ -230,14 +349,18 @@ class H2GrpcConnection(asyncio.Protocol):
         elif frame_type == _CONTINUATION:
             self._on_continuation(flags, stream_id, payload)
         elif frame_type == _WINDOW:
+            self._count_control()
             self._on_window_update(stream_id, payload)
         elif frame_type == _SETTINGS:
+            self._count_control(1 + len(payload) // 6)   # each entry is work: 2,700 fit one frame
             self._on_settings(flags, stream_id, payload)
         elif frame_type == _PING:
+            self._count_control()
             self._on_ping(flags, stream_id, payload)
         elif frame_type == _RST:
             self._on_rst_stream(stream_id, payload)
         elif frame_type == _PRIORITY:
+            self._count_control()
             if stream_id == 0:
                 raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
             if len(payload) != 5:
@@ -249,7 +372,21 @@ class H2GrpcConnection(asyncio.Protocol):
             self._close_if_idle()
         elif frame_type == _PUSH:
             raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "a client cannot push")
-        # Frames of unknown types are ignored (RFC 9113 §4.1).
+        else:
+            self._count_control()   # frames of unknown types are ignored (RFC 9113 §4.1), within bounds
+
+    def _count_control(self, weight: int = 1) -> None:
+        """One more frame that carries no call: past the limit within a second (and no call
+        opened meanwhile, which starts the count again), the peer is flooding."""
+        self._control_frames += weight
+        if self._control_frames > self._limits.max_control_frames:
+            now = self._core.loop.time()
+            if now - self._control_since >= 1.0:
+                self._control_since = now
+                self._control_frames = 1
+            else:
+                raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
+                                        f"more than {self._limits.max_control_frames} frames without a call in a second")
 
     def _on_data(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id == 0:
@@ -259,9 +396,15 @@ class H2GrpcConnection(asyncio.Protocol):
         if stream is None:
             if stream_id > self._last_stream_id:
                 raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"DATA on idle stream {stream_id}")
+            self._count_control()
             return   # a stream we already answered and reset: its data in flight is dropped
         if stream.remote_closed:
             raise StreamError(stream_id, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM")
+        stream.recv_window -= len(payload)
+        if stream.recv_window < 0:
+            raise StreamError(stream_id, ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the stream's window")
+        if not payload and not flags & Flag.END_STREAM:
+            self._count_control()
         data = strip_padding(payload, flags, stream_id)
         stream.body += data
         self._buffered += len(data)
@@ -277,10 +420,12 @@ class H2GrpcConnection(asyncio.Protocol):
             self._dispatch(stream)
 
     def _count_received(self, size: int) -> None:
-        self._received_unacknowledged += size
-        if self._received_unacknowledged >= self._limits.connection_window // 2:
-            self._out.append(window_update(0, self._received_unacknowledged))
-            self._received_unacknowledged = 0
+        self._recv_window -= size
+        if self._recv_window <= self._limits.connection_window // 2:
+            if self._recv_window < 0:
+                raise ConnectionFailure(ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the connection's window")
+            self._out.append(window_update(0, self._limits.connection_window - self._recv_window))
+            self._recv_window = self._limits.connection_window
 
     def _on_headers(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id == 0:
@@ -297,7 +442,7 @@ class H2GrpcConnection(asyncio.Protocol):
             self._on_header_block(stream_id, end_stream, block)
         else:
             self._continuation = (stream_id, end_stream, [block], len(block))
-            self._check_block_size(len(block))
+            self._check_block_size(len(block), 1)
 
     def _on_continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
         if self._continuation is None or self._continuation[0] != stream_id:
@@ -305,20 +450,27 @@ class H2GrpcConnection(asyncio.Protocol):
         first_id, end_stream, parts, size = self._continuation
         parts.append(payload)
         size += len(payload)
-        self._check_block_size(size)
+        self._check_block_size(size, len(parts))
         if flags & Flag.END_HEADERS:
             self._continuation = None
+            self._block_seen_at = None
             self._on_header_block(stream_id, end_stream, b"".join(parts))
         else:
             self._continuation = (first_id, end_stream, parts, size)
 
-    def _check_block_size(self, size: int) -> None:
+    def _check_block_size(self, size: int, frames: int) -> None:
+        # The block cannot be skipped (HPACK state depends on it): the connection ends.
         if size > self._limits.max_header_block_bytes:
-            # The block cannot be skipped (HPACK state depends on it): the connection ends.
             raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
                                     f"a header block exceeds {self._limits.max_header_block_bytes} bytes")
+        if frames > self._limits.max_header_block_frames:
+            raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
+                                    f"a header block spans more than {self._limits.max_header_block_frames} frames")
 
     def _decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
+        return self._decode_block(block).headers
+
+    def _decode_block(self, block: bytes) -> _Decoded:
         """HPACK-decode `block`, or take the list decoded before from the same bytes.
 
         A client that sends the same headers each call (Envoy, grpcio) soon sends a block
@@ -331,7 +483,7 @@ class H2GrpcConnection(asyncio.Protocol):
         if cached is not None and cached[0] == before[0] and cached[1] is before[1]:
             return cached[2]
         try:
-            headers = self._decoder.decode(block, raw=True)
+            decoded = _Decoded(self._decoder.decode(block, raw=True))
         except HPACKError as exc:
             raise ConnectionFailure(ErrorCode.COMPRESSION_ERROR, f"bad header block: {type(exc).__name__}") from None
         unchanged = len(entries) == before[0] and (entries[0] if entries else None) is before[1]
@@ -339,60 +491,67 @@ class H2GrpcConnection(asyncio.Protocol):
         if unchanged and block[:1] and block[0] & 0xE0 != 0x20:
             if len(self._decoded) >= _DECODED_BLOCKS:
                 self._decoded.clear()
-            self._decoded[block] = (before[0], before[1], headers)
-        return headers
+            self._decoded[block] = (before[0], before[1], decoded)
+        return decoded
 
     def _on_header_block(self, stream_id: int, end_stream: bool, block: bytes) -> None:
-        headers = self._decode(block)
+        decoded = self._decode_block(block)
         stream = self._streams.get(stream_id)
         if stream is not None:   # trailers: they must end the request
             if stream.remote_closed:
                 raise ConnectionFailure(ErrorCode.STREAM_CLOSED, f"HEADERS after END_STREAM on stream {stream_id}")
             if not end_stream:
                 raise StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
+            try:
+                check_trailers(decoded.headers)
+            except MalformedRequest as malformed:
+                raise StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(malformed)) from None
             stream.remote_closed = True
             self._dispatch(stream)
             return
         if stream_id % 2 == 0:
             raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"a client stream id must be odd, not {stream_id}")
         if stream_id <= self._last_stream_id:
+            self._count_control()
             return   # trailers of a stream we answered and reset: in flight, ignored (§5.1)
         self._last_stream_id = stream_id
         if self._closing:
             self._out.append(rst_stream(stream_id, ErrorCode.REFUSED_STREAM))
             return
+        self._opened += 1
+        self._control_frames = 0   # a call: the peer is not just chattering
         if len(self._streams) >= self._limits.max_concurrent_streams:
             self._out.append(rst_stream(stream_id, ErrorCode.REFUSED_STREAM))
+            self._count_early_reset()
             return
-        stream = CallStream(stream_id, self._peer_initial_window)
+        head = decoded.head
+        if head is None:
+            try:
+                head = decoded.head = request_head(decoded.headers)
+            except MalformedRequest as malformed:
+                head = decoded.head = malformed
+        if isinstance(head, MalformedRequest):
+            raise StreamError(stream_id, ErrorCode.PROTOCOL_ERROR, str(head))
+        stream = CallStream(stream_id, self._peer_initial_window, self._stream_recv_window)
         stream.remote_closed = end_stream
         self._streams[stream_id] = stream
-        self._start_call(stream, headers)
+        self._start_call(stream, head)
         if end_stream and not stream.answered:
             self._dispatch(stream)
 
-    def _start_call(self, stream: CallStream, headers: list[tuple[bytes, bytes]]) -> None:
-        method = path = content_type = None
-        for name, value in headers:
-            if name == b":path":
-                path = value
-            elif name == b":method":
-                method = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"grpc-timeout":
-                timeout = parse_timeout(value)
-                if timeout is not None:
-                    stream.deadline = self._core.loop.time() + timeout
-        if method != b"POST":
+    def _start_call(self, stream: CallStream, head: RequestHead) -> None:
+        if head.timeout is not None:
+            stream.deadline = self._core.loop.time() + head.timeout
+        content_type = head.content_type
+        if head.method != b"POST":
             self._answer_http(stream, 405, "gRPC calls are POST requests")
         elif content_type is None or not content_type.startswith(b"application/grpc"):
             self._answer_http(stream, 415, "content-type must be application/grpc")
         else:
-            stream.handler = self._core.handlers.get(path or b"")
+            stream.handler = self._core.handlers.get(head.path)
             if stream.handler is None:
                 self._answer_error(stream, StatusCode.UNIMPLEMENTED,
-                                   f"unknown method {(path or b'').decode('utf-8', 'replace')[:200]}")
+                                   f"unknown method {head.path.decode('utf-8', 'replace')[:200]}")
 
     # --- calls ---------------------------------------------------------------------------
 
@@ -551,22 +710,19 @@ class H2GrpcConnection(asyncio.Protocol):
         if flags & Flag.ACK:
             if payload:
                 raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, "a SETTINGS ACK carries nothing")
+            if not self._settings_acked:   # from now on the client holds to our stream window
+                self._settings_acked = True
+                self._stream_recv_window = self._limits.max_message_bytes + 1024
             return
         if len(payload) % 6:
             raise ConnectionFailure(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS must be a multiple of 6 bytes")
-        window_grew = False
+        initial_window = None
         for offset in range(0, len(payload), 6):
             key, value = _SETTING.unpack_from(payload, offset)
             if key == Setting.INITIAL_WINDOW_SIZE:
                 if value > MAX_WINDOW:
                     raise ConnectionFailure(ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE exceeds 2^31-1")
-                delta = value - self._peer_initial_window
-                self._peer_initial_window = value
-                for stream in self._streams.values():
-                    stream.send_window += delta
-                    if stream.send_window > MAX_WINDOW:
-                        raise ConnectionFailure(ErrorCode.FLOW_CONTROL_ERROR, "a stream window exceeds 2^31-1")
-                window_grew = window_grew or delta > 0
+                initial_window = value   # applied once, below: a frame may repeat it thousands of times
             elif key == Setting.MAX_FRAME_SIZE:
                 if not DEFAULT_MAX_FRAME_SIZE <= value <= MAX_FRAME_SIZE_LIMIT:
                     raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"MAX_FRAME_SIZE {value} is out of range")
@@ -574,6 +730,15 @@ class H2GrpcConnection(asyncio.Protocol):
             elif key == Setting.ENABLE_PUSH and value > 1:
                 raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, "ENABLE_PUSH must be 0 or 1")
             # HEADER_TABLE_SIZE needs nothing: our header blocks never use the dynamic table.
+        window_grew = False
+        if initial_window is not None:
+            delta = initial_window - self._peer_initial_window
+            self._peer_initial_window = initial_window
+            for stream in self._streams.values():
+                stream.send_window += delta
+                if stream.send_window > MAX_WINDOW:
+                    raise ConnectionFailure(ErrorCode.FLOW_CONTROL_ERROR, "a stream window exceeds 2^31-1")
+            window_grew = delta > 0
         self._out.append(frame(_SETTINGS, Flag.ACK, 0))
         if window_grew:
             for blocked in list(self._blocked.values()):
@@ -595,6 +760,9 @@ class H2GrpcConnection(asyncio.Protocol):
         if stream_id > self._last_stream_id:
             raise ConnectionFailure(ErrorCode.PROTOCOL_ERROR, f"RST_STREAM on idle stream {stream_id}")
         stream = self._streams.get(stream_id)
-        if stream is not None:
-            stream.cancelled = True
-            self._forget(stream)
+        if stream is None:
+            self._count_control()   # a stream already closed: nothing to stop
+            return
+        stream.cancelled = True
+        self._forget(stream)
+        self._count_early_reset()

@@ -16,6 +16,13 @@ from authz_server.h2grpc.offload_hook import NEVER_OFFLOAD, OffloadHook
 log = logging.getLogger(__name__)
 
 
+def sweep_interval(limits: Limits) -> float:
+    """How often the sweeper looks at every connection: a quarter of the shortest timeout,
+    between 50 ms and 1 s (a timeout fires up to one interval late)."""
+    shortest = min(limits.preface_timeout, limits.settings_timeout, limits.request_timeout, limits.idle_timeout)
+    return min(1.0, max(0.05, shortest / 4))
+
+
 class ServerCore:
     """What every connection shares: the methods, the limits, the offload hook, the loop and the pool."""
 
@@ -29,6 +36,19 @@ class ServerCore:
         self._pool = pool
         self._max_offloaded = max_offloaded
         self._offloaded = 0
+        self._sweeping: asyncio.TimerHandle | None = None
+
+    def sweep(self) -> None:
+        """On the loop, every sweep_interval: each connection ends what waited too long."""
+        now = self.loop.time()
+        for connection in list(self.connections):
+            connection.sweep(now)
+        self._sweeping = self.loop.call_later(sweep_interval(self.limits), self.sweep)
+
+    def stop_sweeping(self) -> None:
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            self._sweeping = None
 
     @property
     def waiting(self) -> int:
@@ -91,6 +111,7 @@ class H2GrpcServer:
             self._loop.close()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
+        self._loop.call_soon(self._core.sweep)
         self._thread = threading.Thread(target=self._loop.run_forever, name="authz-h2grpc", daemon=True)
         self._thread.start()
         return self.port
@@ -113,6 +134,7 @@ class H2GrpcServer:
 
     async def _shut_down(self, grace: float) -> None:
         assert self._server is not None and self._core is not None
+        self._core.stop_sweeping()
         self._server.close()
         for connection in list(self._core.connections):
             connection.shut_down()
