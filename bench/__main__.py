@@ -19,7 +19,7 @@ from typing import Any
 
 from authz_server.settings import worker_count
 from bench import direct, e2e, load, metrics_cost, proc, report, scale, xds
-from bench.policy import BenchMesh, bench_env, create_policy, start_admin_only, start_mesh
+from bench.policy import BenchMesh, bench_env, create_counting_tier, create_policy, start_admin_only, start_mesh
 from mesh.components import AUTHZ_SERVER
 from portcullis.admin.v1 import admin_pb2
 from portcullis_shared.settings import REPO_ROOT
@@ -80,15 +80,40 @@ def _metrics_on_off(bench: BenchMesh, policy, ports, pids, seconds: float, use_h
     return rows
 
 
-def _metrics_delta(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _throttle_on_off(bench: BenchMesh, unthrottled, ports, pids, seconds: float, use_h2load: bool,
+                     wanted: set[str] | None) -> list[dict[str, Any]]:
+    """The cached API-key and JWT paths of a subscription on Unlimited (no counter), then of
+    one whose tier counts every call (never reached), one right after the other."""
+    names = [f"{name}_throttle_{switch}" for switch in ("off", "on") for name in ("api_key", "jwt_cached")]
+    if wanted is not None and not wanted & set(names):
+        return []
+    throttled = create_policy(bench.admin, bench.settings, name="benchtl", tier=create_counting_tier(bench.admin))
+    rows = []
+    for switch, policy in (("off", unthrottled), ("on", throttled)):
+        for scenario in direct.scenarios(policy):
+            if scenario.name not in ("api_key", "jwt_cached"):
+                continue
+            scenario = dataclasses.replace(scenario, name=f"{scenario.name}_throttle_{switch}")
+            if wanted is not None and scenario.name not in wanted:
+                continue
+            _say(f"direct: {scenario.name}")
+            rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
+    return rows
+
+
+def _on_minus_off(rows: list[dict[str, Any]], switch: str) -> dict[str, Any]:
     by_name = {row["scenario"]: row for row in rows}
     delta: dict[str, Any] = {}
     for name in ("api_key", "jwt_cached"):
-        on, off = by_name.get(f"{name}_metrics_on"), by_name.get(f"{name}_metrics_off")
+        on, off = by_name.get(f"{name}_{switch}_on"), by_name.get(f"{name}_{switch}_off")
         if on and off and on.get("server_cpu_us_per_decision") and off.get("server_cpu_us_per_decision"):
             delta[f"{name}_server_cpu_us_on_minus_off"] = round(
                 on["server_cpu_us_per_decision"] - off["server_cpu_us_per_decision"], 1)
     return delta
+
+
+def _metrics_delta(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return _on_minus_off(rows, "metrics")
 
 
 def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds: float, use_h2load: bool,
@@ -143,6 +168,9 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
             results["direct"] = rows
             results["metrics_cost"] = metrics_cost.run()
             results["metrics_cost"].update(_metrics_delta(rows))
+            throttle_rows = _throttle_on_off(bench, policies[0][1], ports, pids, seconds, use_h2load, wanted)
+            rows += throttle_rows
+            results["throttle_cost"] = _on_minus_off(throttle_rows, "throttle")
         if "e2e" in parts:
             if not e2e.have_wrk():
                 _say("e2e: skipped, wrk is not installed (make bench installs it)")

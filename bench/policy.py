@@ -110,7 +110,8 @@ class BenchPolicy:
 
 
 def create_policy(admin: Admin, settings: MeshSettings, *, backend_jwt: dict[str, Any] | None = None,
-                  name: str = "bench") -> BenchPolicy:
+                  name: str = "bench", tier: str = "") -> BenchPolicy:
+    """`tier`: the subscription's throttling policy (default: Unlimited, nothing counted)."""
     suffix = uuid.uuid4().hex[:8]
     endpoint = f"http://{settings.host}:{settings.backend_production_port}"
     body: dict[str, Any] = {
@@ -124,7 +125,10 @@ def create_policy(admin: Admin, settings: MeshSettings, *, backend_jwt: dict[str
     api = admin.call("POST", f"/v1/apis/{api['id']}/lifecycle", {"target_state": "PUBLISHED"})
     ensure_scope(admin, SCOPE)
     app = admin.call("POST", "/v1/applications", {"name": f"app-{suffix}"}, expect=201)
-    admin.call("POST", "/v1/subscriptions", {"application_id": app["id"], "api_id": api["id"]}, expect=201)
+    subscription: dict[str, Any] = {"application_id": app["id"], "api_id": api["id"]}
+    if tier:
+        subscription["tier"] = tier
+    admin.call("POST", "/v1/subscriptions", subscription, expect=201)
     key = admin.call("POST", f"/v1/apis/{api['id']}/api-keys", {"name": f"key-{suffix}", "application_id": app["id"]},
                      expect=201)
     jwt_key = admin.call("POST", f"/v1/applications/{app['id']}/keys", {"environment": "PRODUCTION"}, expect=201)
@@ -183,3 +187,12 @@ def start_admin_only(data_dir: Path, env: Mapping[str, str]) -> Iterator[BenchMe
             admin.close()
     finally:
         mesh.stop()
+
+
+def create_counting_tier(admin: Admin) -> str:
+    """A subscription tier no bench run reaches (10^12 a month): every call is counted
+    against it and none is refused, so that a run compares counting with not counting."""
+    name = f"bench-tier-{uuid.uuid4().hex[:8]}"
+    admin.call("POST", "/v1/throttling-policies", {"name": name, "kind": "SUBSCRIPTION",
+                                                   "request_count": 10**12, "unit": "MONTH"}, expect=201)
+    return name

@@ -67,6 +67,13 @@ def markdown(results: dict[str, Any]) -> str:
                   f"the other): API key {_fmt(cost.get('api_key_server_cpu_us_on_minus_off'))} µs, JWT cached "
                   f"{_fmt(cost.get('jwt_cached_server_cpu_us_on_minus_off'))} µs (within the run-to-run noise of "
                   "a shared machine)", ""]
+    throttle = results.get("throttle_cost")
+    if throttle:
+        lines += ["## What throttling costs per decision (CPU)", "",
+                  "- through the server, a subscription tier that counts every call minus the same call on "
+                  "Unlimited (rows `*_throttle_on` / `*_throttle_off`, one after the other): API key "
+                  f"{_fmt(throttle.get('api_key_server_cpu_us_on_minus_off'))} µs, JWT cached "
+                  f"{_fmt(throttle.get('jwt_cached_server_cpu_us_on_minus_off'))} µs", ""]
     e2e = results.get("e2e")
     if e2e:
         lines += ["## End to end through Envoy (wrk, same route and backend, one Envoy)", ""]
@@ -134,6 +141,11 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     if cost.get("recorder_us_per_decision") is not None:
         checks.append({"target": "metrics: ≤ 5 µs CPU per decision", "measured": cost["recorder_us_per_decision"],
                        "met": cost["recorder_us_per_decision"] <= 5.0})
+    throttle = results.get("throttle_cost") or {}
+    if throttle.get("api_key_server_cpu_us_on_minus_off") is not None:
+        checks.append({"target": "throttling: ≤ 15 µs CPU per decision (direct, API key)",
+                       "measured": throttle["api_key_server_cpu_us_on_minus_off"],
+                       "met": throttle["api_key_server_cpu_us_on_minus_off"] <= 15.0})
     e2e = results.get("e2e") or {}
     if e2e.get("ratio_portcullis_to_jwt_authn") is not None:
         checks.append({"target": "(c)/(b) ≥ 0.5", "measured": e2e["ratio_portcullis_to_jwt_authn"],
