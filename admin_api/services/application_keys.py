@@ -74,6 +74,7 @@ class OAuthClient:
     key_manager_type: int               # key_managers_pb2.KeyManager.Type
     consumer_key: str
     settings: application_keys_pb2.OAuthClientSettings   # defaults filled in
+    application_name: str = ""
 
 
 def find_oauth_client(store: Store, consumer_key: str) -> OAuthClient | None:
@@ -81,16 +82,16 @@ def find_oauth_client(store: Store, consumer_key: str) -> OAuthClient | None:
         return None
     with store.read() as session:
         found = session.execute(
-            select(models.ApplicationKey, models.Application.owner, models.KeyManager.type)
+            select(models.ApplicationKey, models.Application.owner, models.KeyManager.type, models.Application.name)
             .join(models.Application, models.Application.id == models.ApplicationKey.application_id)
             .join(models.KeyManager, models.KeyManager.id == models.ApplicationKey.key_manager_id)
             .where(models.ApplicationKey.consumer_key == consumer_key)).first()
     if found is None:
         return None
-    row, owner, km_type = found
+    row, owner, km_type, application_name = found
     return OAuthClient(
         application_key_id=row.id, organization_id=row.organization_id, application_id=row.application_id,
-        application_owner=owner, environment=admin_pb2.Environment.Value(row.environment),
+        application_owner=owner, application_name=application_name, environment=admin_pb2.Environment.Value(row.environment),
         key_manager_id=row.key_manager_id, key_manager_type=key_managers_pb2.KeyManager.Type.Value(km_type),
         consumer_key=row.consumer_key, settings=_settings(oauth_client_settings_pb(row.settings), "settings"))
 

@@ -64,7 +64,7 @@ def test_a_cross_site_post_issues_no_code_even_with_the_token(oauth: OAuthEnv, h
 
 
 def test_the_pages_own_post_signs_in(oauth: OAuthEnv) -> None:
-    params = authorization_params(oauth.new_client())
+    params = authorization_params(oauth.new_client(first_party=True))   # no consent step
     page = oauth.http.get("/oauth2/authorize", params=params)
     cookie = page.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie

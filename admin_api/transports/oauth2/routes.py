@@ -11,10 +11,11 @@ import html
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -22,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from admin_api.metrics import count_token_request
 from admin_api.services import users
-from admin_api.transports.oauth2 import form_guard, metadata
+from admin_api.transports.oauth2 import consent, form_guard, metadata
 from admin_api.transports.oauth2.grants import Owner
 from admin_api.transports.oauth2.resident import ResidentKeyManager
 from admin_api.transports.oauth2.server import FormRequest, OAuthResponse
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 64 * 1024
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 CREDENTIAL_FIELDS = ("username", "password")
-FORM_FIELDS = (*CREDENTIAL_FIELDS, form_guard.FIELD)   # the sign-in form's own fields, never OAuth parameters
+# The sign-in and consent forms' own fields, never OAuth parameters.
+FORM_FIELDS = (*CREDENTIAL_FIELDS, *consent.FIELDS, form_guard.FIELD)
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # The login page must not be framed (clickjacking) nor load anything from elsewhere.
@@ -136,9 +138,9 @@ class _Endpoints:
             form: list[tuple[str, str]] = []
             if request.method == "POST":
                 form = await _read_form(request)
-            credentials = {k: v for k, v in form if k in CREDENTIAL_FIELDS}
+            credentials = {k: v for k, v in form if k in CREDENTIAL_FIELDS or k in consent.FIELDS}
             if credentials:
-                # Login CSRF: only the sign-in page this server rendered may post credentials.
+                # Login CSRF: only the pages this server rendered may post credentials or consent.
                 form_guard.check(request, next((v for k, v in form if k == form_guard.FIELD), ""), self._issuer)
             # The login form posts back to the URL it came from (the original query); a
             # client may also POST the authorization request itself as a form.
@@ -164,17 +166,41 @@ class _Endpoints:
                 return _redirect(self._server.handle_error_response(oauth_request, error))
             return _error_page(error.description or error.error)
         client = grant.client
-        if method == "GET" or not credentials:
+        if consent.ANSWER_FIELD in credentials:
+            return self._answer_consent(oauth_request, grant, params, credentials)
+        if method == "GET" or not any(k in credentials for k in CREDENTIAL_FIELDS):
             return _login_page(params, client.client_id, oauth_request.payload.scope or "", self._issuer, error="")
         identity = users.authenticate_user(client.store, client.organization_id,
                                            credentials.get("username", ""), credentials.get("password", ""))
         if identity is None:
             return _login_page(params, client.client_id, oauth_request.payload.scope or "", self._issuer,
                                error="Invalid username or password.", status=401)
-        owner = Owner(subject=identity.user_id, username=identity.username)
+        if not client.first_party:
+            return _consent_page(params, client, oauth_request.payload.scope or "", self._issuer,
+                                 self._kek(), consent.Consent(identity.user_id, identity.username))
+        return self._issue_code(oauth_request, grant, identity.user_id, identity.username)
+
+    def _answer_consent(self, oauth_request: FormRequest, grant: Any, params: list[tuple[str, str]],
+                        fields: dict[str, str]) -> Response:
+        client = grant.client
+        try:
+            given = consent.verify(self._kek(), fields.get(consent.TICKET_FIELD, ""), client.client_id, params)
+        except (consent.BadTicket, ValueError, KeyError, TypeError) as exc:
+            return _error_page(f"The consent was refused: {exc}. Open the sign-in page again.", status=403)
+        if fields[consent.ANSWER_FIELD] != consent.ALLOW:
+            log.info("user %s denied client %s", given.user_id, client.client_id)
+            error = AccessDeniedError(state=oauth_request.payload.state, redirect_uri=grant.redirect_uri)
+            return _redirect(self._server.handle_error_response(oauth_request, error))
+        return self._issue_code(oauth_request, grant, given.user_id, given.username)
+
+    def _issue_code(self, oauth_request: FormRequest, grant: Any, user_id: str, username: str) -> Response:
+        owner = Owner(subject=user_id, username=username)
         answer = self._server.create_authorization_response(oauth_request, grant_user=owner, grant=grant)
-        log.info("authorization code issued to client %s for user %s", client.client_id, identity.user_id)
+        log.info("authorization code issued to client %s for user %s", grant.client.client_id, user_id)
         return _redirect(answer)
+
+    def _kek(self) -> Any:
+        return self._resident.store.config.require_kek()
 
 
 # --------------------------------------------------------------------------- reading
@@ -236,6 +262,19 @@ def _error_page(message: str, status: int = 400) -> Response:
     body = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorization error</title></head>"
             f"<body><h1>Authorization error</h1><p>{html.escape(message)}</p></body></html>")
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+
+def _consent_page(params: list[tuple[str, str]], client: Any, scope: str, issuer: str, kek: Any,
+                  given: consent.Consent) -> Response:
+    csrf = form_guard.new_token()
+    body = consent.page_body(
+        action=metadata.AUTHORIZE_PATH + "?" + urlencode(params), csrf_field=form_guard.FIELD, csrf=csrf,
+        ticket_value=consent.ticket(kek, given, client.client_id, params),
+        application=client.info.application_name or client.client_id, owner=client.info.application_owner,
+        client_id=client.client_id, scope=scope, username=given.username)
+    response = HTMLResponse(body, headers=PAGE_HEADERS)
+    form_guard.set_cookie(response, csrf, issuer)
+    return response
 
 
 def _login_page(params: list[tuple[str, str]], client_id: str, scope: str, issuer: str, *, error: str,

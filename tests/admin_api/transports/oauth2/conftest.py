@@ -145,11 +145,25 @@ def csrf_token(page: Any) -> str:
 
 
 def login(env: OAuthEnv, params: dict[str, str], username: str = OWNER, password: str = OWNER_PASSWORD) -> Any:
-    """The user opens the sign-in page of the authorization endpoint and submits its form."""
+    """The user opens the sign-in page of the authorization endpoint, submits its form and,
+    for a third-party client, allows it on the consent page."""
     page = env.http.get("/oauth2/authorize", params=params)
     token = csrf_token(page) if page.status_code == 200 else ""
-    return env.http.post("/oauth2/authorize", params=params,
-                         data={"username": username, "password": password, "csrf_token": token})
+    signed_in = env.http.post("/oauth2/authorize", params=params,
+                              data={"username": username, "password": password, "csrf_token": token})
+    if signed_in.status_code == 200 and 'name="consent_ticket"' in signed_in.text:
+        return consent(env, params, signed_in)   # a third-party client: the user allows it
+    return signed_in
+
+
+def consent(env: OAuthEnv, params: dict[str, str], page: Any, answer: str = "allow") -> Any:
+    """The user answers the consent page of a third-party client."""
+    import re
+
+    ticket = re.search(r'name="consent_ticket" value="([^"]+)"', page.text)
+    assert ticket, page.text
+    return env.http.post("/oauth2/authorize", params=params, data={
+        "consent": answer, "consent_ticket": ticket.group(1), "csrf_token": csrf_token(page)})
 
 
 def code_from(response: Any, state: str = "st-123") -> str:
