@@ -2,7 +2,8 @@
 
 Every load run lasts a fixed number of seconds and stops by itself; everything listens on
 127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
---parts (direct,e2e,scale,xds), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy).
+--parts (direct,e2e,scale,xds), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
+--before DIR (each direct scenario also on authz_server from another source tree, right before this one's).
 """
 
 from __future__ import annotations
@@ -62,6 +63,21 @@ def _restart_authz(bench: BenchMesh, **env: str | None) -> None:
     authz.restart()
 
 
+def _before_and_after(bench: BenchMesh, before: Path, ports, pids, scenario, seconds: float,
+                       use_h2load: bool) -> list[dict[str, Any]]:
+    """`scenario` on authz_server from the source tree `before` (rows `..._before`), then on
+    this tree: the same mesh, policy and machine minutes, one right after the other."""
+    authz = bench.mesh[AUTHZ_SERVER]
+    rows = []
+    for tree, suffix in ((before, "_before"), (REPO_ROOT, "_after")):
+        authz.cwd = tree   # `python -m authz_server` imports the tree it runs in first
+        authz.restart()
+        named = dataclasses.replace(scenario, name=scenario.name + suffix)
+        _say(f"direct: {named.name} ({tree})")
+        rows.append(direct.run(ports, pids, named, seconds=seconds, use_h2load=use_h2load))
+    return rows
+
+
 def _metrics_on_off(bench: BenchMesh, policy, ports, pids, seconds: float, use_h2load: bool,
                     wanted: set[str] | None) -> list[dict[str, Any]]:
     """The cached API-key and JWT paths with PORTCULLIS_AUTHZ_METRICS=off, then on again,
@@ -118,7 +134,7 @@ def _metrics_delta(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds: float, use_h2load: bool,
                    results: dict[str, Any], profile_dir: Path | None = None,
-                   wanted: set[str] | None = None, publishes: int = 50) -> None:
+                   wanted: set[str] | None = None, publishes: int = 50, before: Path | None = None) -> None:
     for bench in start_mesh(data_dir, env):
         if "xds" in parts:
             _say(f"xds: publish to first 200, {publishes} publishes")
@@ -132,6 +148,15 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
                                                            backend_jwt={"enabled": True,
                                                                         "include_on_open_resources": True})))
         ports, pids = bench.authz_ports, _authz_pids(bench)
+        if "direct" in parts and before is not None:
+            rows = []
+            for round_ in range(2):   # before, after, before, after: drift shows as a spread
+                for scenario in direct.scenarios(policy):
+                    if wanted is None or scenario.name in wanted:
+                        rows += [dict(row, round=round_ + 1) for row in
+                                 _before_and_after(bench, before, ports, pids, scenario, seconds, use_h2load)]
+            results["direct"] = rows
+            continue
         if "direct" in parts:
             rows = []
             for suffix, each in policies:
@@ -200,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated direct scenarios to run (default: all), e.g. api_key,jwt_first_sight")
     parser.add_argument("--profile", type=Path, default=None,
                         help="also record a py-spy profile (speedscope) of one worker per direct run into this folder")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a source tree (e.g. `git archive main` unpacked): only the chosen direct scenarios, "
+                             "each on that tree's authz_server and then this one's, twice")
     parser.add_argument("--conditions", default=os.environ.get("BENCH_CONDITIONS", "not stated"),
                         help="a note on the machine's load during the run, copied into the results")
     args = parser.parse_args(argv)
@@ -216,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit(),
         "machine": machine(),
-        "config": {"authz_workers": worker_count(env), "seconds": args.seconds, "parts": sorted(parts),
+        "config": {"before": str(args.before) if args.before else None, "authz_workers": worker_count(env), "seconds": args.seconds, "parts": sorted(parts),
                    "tools": ("h2load" if use_h2load else "python-grpc") + (", wrk" if e2e.have_wrk() else ""),
                    "conditions": args.conditions, "backend_jwt": backend_jwt_supported()},
     }
@@ -224,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         if parts & {"direct", "e2e", "xds"}:
             run_mesh_parts(parts, Path(tmp) / "mesh", env, args.seconds, use_h2load, results, args.profile,
                            {name.strip() for name in args.scenarios.split(",") if name.strip()} or None,
-                           publishes=args.publishes)
+                           publishes=args.publishes, before=args.before)
         if "xds" in parts:
             _say(f"xds: {args.xds_apis} APIs to a new Envoy, then one change")
             results.setdefault("xds", {})["scale"] = xds.scale(args.xds_apis)
