@@ -93,12 +93,13 @@ class AuthorizationCode(Base):
 
 
 class RevokedToken(Base):
-    """A resident JWT access token revoked before its expiry (RFC 7009), by its jti.
-    Synced to every authz_server (RevokedTokenRecord) so that it is denied there."""
+    """A resident access token revoked before its expiry (RFC 7009): a JWT by its jti, a
+    reference (pct_) token by its SHA-256 hex (64 digits, never a jti). Synced to every
+    authz_server (RevokedTokenRecord) so that it is denied there at once."""
 
     __tablename__ = "revoked_tokens"
 
-    id: Mapped[str] = mapped_column(ID, primary_key=True)         # the token's jti
+    id: Mapped[str] = mapped_column(ID, primary_key=True)         # the jti, or a reference token's digest
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     key_manager_id: Mapped[str] = mapped_column(ID)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

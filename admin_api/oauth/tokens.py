@@ -143,7 +143,8 @@ def is_live(row: OAuthToken, now: datetime) -> bool:
 
 def revoke(writer: Writer, row: OAuthToken, now: datetime) -> None:
     """Revoke a token (RFC 7009). A refresh token takes the access tokens of its grant
-    with it (§2.1); each JWT access token revoked becomes a synced RevokedToken."""
+    with it (§2.1); each access token revoked becomes a synced RevokedToken (a JWT by
+    its jti, a reference token by its digest)."""
     if row.kind == REFRESH_TOKEN:
         revoke_grant(writer, row.grant_id, now)
     else:
@@ -165,8 +166,12 @@ def _revoke_rows(writer: Writer, rows, now: datetime) -> int:
             continue
         target.revoked_at = now
         revoked += 1
-        if target.kind == ACCESS_TOKEN and target.format == JWT_FORMAT:
-            writer.upsert(RevokedToken(id=target.id, organization_id=target.organization_id,
+        if target.kind == ACCESS_TOKEN and target.format in (JWT_FORMAT, REFERENCE_FORMAT):
+            # A JWT by its jti; a reference token by its SHA-256 (the stored token_hash, 64
+            # hex digits, never a jti), which authz_server checks before its introspection
+            # cache: either way the gateway refuses it as soon as the change arrives.
+            revoked_id = target.id if target.format == JWT_FORMAT else target.token_hash
+            writer.upsert(RevokedToken(id=revoked_id, organization_id=target.organization_id,
                                        key_manager_id=target.key_manager_id, expires_at=target.expires_at))
     return revoked
 

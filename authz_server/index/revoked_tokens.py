@@ -1,4 +1,6 @@
-"""Revoked JWT access tokens (RFC 7009 at the resident key manager), by jti per organization.
+"""Revoked access tokens (RFC 7009 at the resident key manager), per organization: JWTs by
+jti, reference (pct_) tokens by the SHA-256 hex of the token (checked before introspection,
+so a cached "active" answer does not outlive the revocation).
 
 A record only matters until the token it names expires; after that the token is refused
 as expired anyway, so lookups ignore it and `PolicyStore.prune` drops it.

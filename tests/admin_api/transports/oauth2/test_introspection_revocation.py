@@ -3,6 +3,8 @@ with revoked JWTs recorded in the outbox and in the Watch snapshot."""
 
 from __future__ import annotations
 
+from portcullis_shared.credentials import credential_hash
+
 from datetime import timedelta
 
 import jwt
@@ -112,12 +114,14 @@ def test_expired_revocations_leave_the_snapshot(oauth: OAuthEnv) -> None:
     assert not [e for e in entities if e.HasField("revoked_token")]
 
 
-def test_revoke_reference_token_needs_no_sync_record(oauth: OAuthEnv) -> None:
+def test_revoke_reference_token_syncs_a_record_by_its_digest(oauth: OAuthEnv) -> None:
+    """authz_server caches introspection answers: the record by digest (never the token)
+    lets it refuse a revoked pct_ token at once (issue 18, item 5)."""
     client = oauth.new_client(token_type="REFERENCE")
     token = password_tokens(oauth, client)["access_token"]
     assert oauth.http.post("/oauth2/revoke", data={"token": token}, auth=client.basic).status_code == 200
     assert oauth.introspect(token) == {"active": False}
-    assert revoked_records(oauth) == []  # authz_server asks introspection for these
+    assert [record.id for record in revoked_records(oauth)] == [credential_hash(token)]
 
 
 def test_revoke_refresh_token_takes_its_access_tokens(oauth: OAuthEnv) -> None:
