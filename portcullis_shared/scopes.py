@@ -11,6 +11,10 @@ with it.
 from __future__ import annotations
 
 ADMIN_SCOPE = "portcullis:admin"
+# Built-in first-party clients, not stored as application keys (admin_api.portal.client):
+# the `application_key_id` their tokens are recorded with.
+PORTAL_CLIENT_ID = "portcullis-portal"
+BUILT_IN_CLIENTS = frozenset({PORTAL_CLIENT_ID})
 RESERVED_PREFIX = "portcullis:"
 
 

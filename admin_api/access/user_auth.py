@@ -29,7 +29,7 @@ from admin_api.db.oauth_models import OAuthToken, RevokedToken, SigningKey
 from admin_api.errors import Unauthenticated
 from admin_api.oauth import tokens
 from admin_api.store.unit_of_work import Store
-from portcullis_shared.scopes import ADMIN_SCOPE
+from portcullis_shared.scopes import ADMIN_SCOPE, BUILT_IN_CLIENTS
 
 ALGORITHMS = ("ES256", "RS256")   # what the resident key manager signs with
 LEEWAY_SECONDS = 30
@@ -97,6 +97,8 @@ def _check_audience(session: Session, row: OAuthToken) -> None:
         raise Unauthenticated(f"this token is not for the admin API: it lacks the scope {ADMIN_SCOPE!r}, which only "
                               "first-party clients (the portcullis CLI, the developer portal, application keys an "
                               "admin marked first_party) obtain; it still works at the gateway")
+    if row.application_key_id in BUILT_IN_CLIENTS:
+        return   # the developer portal: first-party by construction, never stored
     key = session.get(models.ApplicationKey, row.application_key_id)
     if key is None or not (key.settings or {}).get("first_party"):
         raise Unauthenticated("this token's client is no longer a first-party client: the admin API refuses its "

@@ -18,8 +18,8 @@ from admin_api.services.organizations import DEFAULT_ORGANIZATION
 from admin_api.store.unit_of_work import Store
 from admin_api.transports.oauth2.clients import ResidentClient
 from portcullis.admin.v1 import admin_pb2, application_keys_pb2, key_managers_pb2
+from portcullis_shared.scopes import PORTAL_CLIENT_ID
 
-PORTAL_CLIENT_ID = "portcullis-portal"
 CALLBACK_PATH = "/portal/callback"
 ACCESS_TOKEN_VALIDITY_SECONDS = 3600   # the portal session lasts as long as its token
 
@@ -27,7 +27,7 @@ ACCESS_TOKEN_VALIDITY_SECONDS = 3600   # the portal session lasts as long as its
 def client_settings(public_url: str) -> application_keys_pb2.OAuthClientSettings:
     return application_keys_pb2.OAuthClientSettings(
         grant_types=["authorization_code"], callback_url=public_url.rstrip("/") + CALLBACK_PATH,
-        pkce_mandatory=True, pkce_plain_allowed=False, public_client=True,
+        pkce_mandatory=True, pkce_plain_allowed=False, public_client=True, first_party=True,
         token_type=application_keys_pb2.OAuthClientSettings.JWT,
         access_token_validity_seconds=ACCESS_TOKEN_VALIDITY_SECONDS)
 

@@ -25,13 +25,14 @@ from admin_api.portal.web import (PREFIX, SECURITY_HEADERS, SESSION_COOKIE, SIGN
                                   Portal, check_csrf, clear_cookie, current_session, read_form, redirect, render,
                                   set_cookie)
 from admin_api.transports.oauth2.resident import ResidentKeyManager
+from portcullis_shared.scopes import ADMIN_SCOPE
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {"portal.css": "text/css", "portal.js": "text/javascript"}
-# The scope the portal asks for; its tokens act for the user on the admin API.
-PORTAL_SCOPE = ""
+# The scope the portal asks for: the admin API's audience (portcullis_shared.scopes).
+PORTAL_SCOPE = ADMIN_SCOPE
 
 
 def create_portal(dispatcher: Dispatcher, resident: ResidentKeyManager, *, public_url: str, gateway_url: str,

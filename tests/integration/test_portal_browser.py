@@ -19,7 +19,8 @@ from tests.integration.conftest import LiveMesh
 from tests.integration.gateway import PROPAGATION_SECONDS
 from tests.integration.scenario import PIZZASHACK_RESOURCES, endpoints, unique
 
-pytestmark = pytest.mark.integration
+# A browser on a loaded 2-core machine: more than the suite's 120 s per test.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(360)]
 PASSWORD = "portal-password-1"
 # Set to a directory to keep screenshots of the main pages (the README's come from here).
 SCREENSHOTS = os.environ.get("PORTCULLIS_PORTAL_SCREENSHOTS", "")

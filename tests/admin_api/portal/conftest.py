@@ -66,7 +66,9 @@ def sign_in(browser: TestClient, username: str, password: str = PASSWORD) -> htt
     login = browser.get(start.headers["location"])
     assert login.status_code == 200, login.text
     action = unescape(re.search(r'<form method="post" action="([^"]+)"', login.text).group(1))
-    answer = browser.post(action, data={"username": username, "password": password})
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', login.text))
+    answer = browser.post(action, data={**hidden, "username": username, "password": password},
+                          headers={"Origin": PUBLIC_URL, "Sec-Fetch-Site": "same-origin"})
     assert answer.status_code == 302, answer.text
     callback = urlsplit(answer.headers["location"])
     return browser.get(f"{callback.path}?{callback.query}")
