@@ -33,6 +33,7 @@ def serve(ca_dir: Path) -> None:
     from authz_server.check_servicer import AuthorizationService
     from authz_server.frontends import HealthStatus, _start_native
     from authz_server.index.store import PolicyStore
+    from authz_server.settings import H2Settings
     from mesh.local_ca import ensure_local_ca
     from portcullis_shared.tls import CertKey
     from portcullis_shared.tls_context import server_context
@@ -40,9 +41,10 @@ def serve(ca_dir: Path) -> None:
     issued = ensure_local_ca(ca_dir)["authz"]
     service = AuthorizationService(PolicyStore())
     status = HealthStatus()
-    h2c = _start_native(service, status, "127.0.0.1", 0, 4, 256, {}, None)
+    limits = H2Settings()   # the defaults a deployment runs with
+    h2c = _start_native(service, status, "127.0.0.1", 0, 4, 256, {}, None, limits)
     tls = _start_native(service, status, "127.0.0.1", 0, 4, 256, {},
-                        server_context(CertKey(issued.cert_file, issued.key_file)))
+                        server_context(CertKey(issued.cert_file, issued.key_file)), limits)
     print(h2c.port, tls.port, flush=True)
     sys.stdin.read()
     h2c.stop(grace=0.0)

@@ -79,7 +79,7 @@ def test_find_oauth_client_and_verify_secret(store):
     client = application_keys.find_oauth_client(store, answer.key.consumer_key)
     assert client == application_keys.OAuthClient(
         application_key_id=answer.key.id, organization_id="default", application_id=application.id,
-        application_owner="bob", environment=admin_pb2.SANDBOX, key_manager_id=answer.key.key_manager_id,
+        application_owner="bob", application_name=application.name, environment=admin_pb2.SANDBOX, key_manager_id=answer.key.key_manager_id,
         key_manager_type=key_managers_pb2.KeyManager.RESIDENT, consumer_key=answer.key.consumer_key,
         settings=client.settings)
     assert client.settings.access_token_validity_seconds == 600 and client.settings.refresh_token_validity_seconds == 86400
