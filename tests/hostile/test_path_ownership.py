@@ -20,7 +20,7 @@ from admin_api.services import path_ownership
 from authz_server.index.apis import compile_api
 from authz_server.index.routes import RouteTable
 from portcullis.admin.v1 import admin_pb2
-from tests.admin_api.conftest import ADMIN, OTHER_ADMIN, acme, create_api, db_path, store  # noqa: F401 (fixtures)
+from tests.admin_api.conftest import ADMIN, OTHER_ADMIN, acme, create_api, database_url, db_path, store  # noqa: F401 (fixtures)
 
 CREATOR = Caller(subject="carol", organization_id="default", role=Role.CREATOR)
 

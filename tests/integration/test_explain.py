@@ -73,12 +73,16 @@ def test_explain_equals_the_call_through_envoy(live: LiveMesh, world, expected, 
 def test_explain_is_for_admins_of_the_organization_only(live: LiveMesh, world) -> None:
     api, keys = world
     assert _explain(live, api, "/menu", {}, token="pca_not-a-token").status_code == 401
+    from portcullis_shared.scopes import ADMIN_SCOPE
     from tests.integration.oauth import generate_key, resident_token
 
     name = "publisher-" + uuid.uuid4().hex[:8]
     live.admin.create_user(name, "correct horse battery staple", ["publisher"])
     application = live.admin.create_application("explain-" + uuid.uuid4().hex[:8], owner=name)
-    publisher = resident_token(live, generate_key(live, application))   # acts as its owner, a publisher
+    # A first-party client's token with the admin API's scope acts as its owner, a
+    # publisher: the refusal is the role's, not the token audience's (that is its own test).
+    key = generate_key(live, application, settings={"grant_types": ["client_credentials"], "first_party": True})
+    publisher = resident_token(live, key, scope=ADMIN_SCOPE)
     refused = _explain(live, api, "/menu", {}, token=publisher)
     assert refused.status_code == 403, refused.text
 

@@ -79,14 +79,15 @@ def test_an_unknown_kid_refetches_once_per_interval(jwks):
 
 
 @pytest.mark.parametrize("token, error", [
-    pytest.param("not-a-jwt", "malformed", id="malformed"),
-    pytest.param(jwt.encode({"exp": 1}, "s" * 32, algorithm="HS256", headers={"kid": "k1"}), "algorithm",
+    pytest.param(lambda: "not-a-jwt", "malformed", id="malformed"),
+    pytest.param(lambda: jwt.encode({"exp": 1}, "s" * 32, algorithm="HS256", headers={"kid": "k1"}), "algorithm",
                  id="hmac"),
-    pytest.param(_token("k1", exp=int(time.time()) - 10), "ExpiredSignatureError", id="expired"),
-    pytest.param(_token("k1")[:-4] + "AAAA", "InvalidSignatureError", id="bad-signature"),
+    pytest.param(lambda: _token("k1", exp=int(time.time()) - 10), "ExpiredSignatureError", id="expired"),
+    pytest.param(lambda: _token("k1")[:-4] + "AAAA", "InvalidSignatureError", id="bad-signature"),
 ])
 def test_failures_are_reported(jwks, token, error):
-    result = JwksVerifier(jwks.url).verify(token)
+    # Tokens are made when the test runs: made at collection, they expire in a long suite.
+    result = JwksVerifier(jwks.url).verify(token())
     assert not result.verified and error in result.error
 
 
@@ -104,25 +105,25 @@ class _Clock:
 
 
 @pytest.mark.parametrize("token, error", [
-    pytest.param(_token("k1", iss="https://evil.example"), "InvalidIssuerError", id="wrong-issuer"),
-    pytest.param(jwt.encode({"iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j", "sub": "a"},
+    pytest.param(lambda: _token("k1", iss="https://evil.example"), "InvalidIssuerError", id="wrong-issuer"),
+    pytest.param(lambda: jwt.encode({"iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j", "sub": "a"},
                             KEYS["k1"], algorithm="ES256", headers={"kid": "k1"}), "iss", id="no-issuer"),
-    pytest.param(jwt.encode({"iss": "portcullis", "iat": int(time.time()), "jti": "j", "sub": "a"},
+    pytest.param(lambda: jwt.encode({"iss": "portcullis", "iat": int(time.time()), "jti": "j", "sub": "a"},
                             KEYS["k1"], algorithm="ES256", headers={"kid": "k1"}), "exp", id="no-exp"),
-    pytest.param(jwt.encode({"iss": "portcullis", "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j"},
+    pytest.param(lambda: jwt.encode({"iss": "portcullis", "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j"},
                             KEYS["k1"], algorithm="ES256", headers={"kid": "k1"}), "sub", id="no-sub"),
-    pytest.param(_token("k1", nbf=int(time.time()) + 600), "ImmatureSignatureError", id="not-yet-valid"),
+    pytest.param(lambda: _token("k1", nbf=int(time.time()) + 600), "ImmatureSignatureError", id="not-yet-valid"),
     # The header says RS256 (signed with an RSA key): the JWK of k1 says ES256, which wins.
-    pytest.param(jwt.encode({"iss": "portcullis", "iat": 1, "exp": int(time.time()) + 60, "jti": "j", "sub": "a"},
+    pytest.param(lambda: jwt.encode({"iss": "portcullis", "iat": 1, "exp": int(time.time()) + 60, "jti": "j", "sub": "a"},
                             RSA_KEY, algorithm="RS256", headers={"kid": "k1"}), "does not match the key's ES256",
                  id="algorithm-from-the-header"),
-    pytest.param(jwt.encode({"iss": "portcullis", "exp": 1}, "", algorithm="none", headers={"kid": "k1"}),
+    pytest.param(lambda: jwt.encode({"iss": "portcullis", "exp": 1}, "", algorithm="none", headers={"kid": "k1"}),
                  "algorithm 'none'", id="none"),
-    pytest.param("eyJ" + "A" * (20 * 1024), "longer than", id="huge"),
-    pytest.param(jwt.encode({"iss": "portcullis"}, KEYS["k1"], algorithm="ES256"), "no kid", id="no-kid"),
+    pytest.param(lambda: "eyJ" + "A" * (20 * 1024), "longer than", id="huge"),
+    pytest.param(lambda: jwt.encode({"iss": "portcullis"}, KEYS["k1"], algorithm="ES256"), "no kid", id="no-kid"),
 ])
 def test_the_reference_verifier_refuses(jwks, token, error):
-    result = JwksVerifier(jwks.url).verify(token)
+    result = JwksVerifier(jwks.url).verify(token())
     assert not result.verified and error in result.error, result.error
 
 
