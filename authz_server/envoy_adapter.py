@@ -128,8 +128,13 @@ def allow_response(allow: Allow, request: RequestContext | None) -> external_aut
         query_parameters_to_remove=_query_parameters_to_remove(request, allow.route.api),
     )
     if allow.rate_limit_headers:
-        # On the backend's response to the client (the RateLimit fields).
-        ok.response_headers_to_add.extend(_header(name, value) for name, value in allow.rate_limit_headers)
+        # On the backend's response to the client (the RateLimit fields). Filled in place:
+        # half the cost of building each option and copying it in (~2.5 µs a field).
+        add = ok.response_headers_to_add.add
+        for name, value in allow.rate_limit_headers:
+            header = add(append_action=_OVERWRITE).header
+            header.key = name
+            header.value = value
     response = external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
         ok_response=ok,

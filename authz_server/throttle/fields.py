@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Sequence
 
 from authz_server.throttle.quota import Count
-from authz_server.throttle.windows import nominal_seconds
 
 POLICY_FIELD = "ratelimit-policy"
 STATE_FIELD = "ratelimit"
@@ -21,10 +20,14 @@ RETRY_AFTER = "retry-after"
 
 
 def ratelimit_fields(counts: Sequence[Count], now: float) -> tuple[tuple[str, str], ...]:
+    if len(counts) == 1:   # the usual case: one tier applies
+        quota, remaining, window = counts[0]
+        return ((POLICY_FIELD, quota.policy_item),
+                (STATE_FIELD, f"{quota.state_prefix}{remaining};t={window.reset_after(now)}"))
     if not counts:
         return ()
-    policy = ", ".join(f'"{c.quota.label}";q={c.quota.limit};w={nominal_seconds(c.quota.unit)}' for c in counts)
-    state = ", ".join(f'"{c.quota.label}";r={c.remaining};t={c.window.reset_after(now)}' for c in counts)
+    policy = ", ".join([c.quota.policy_item for c in counts])
+    state = ", ".join([f"{c.quota.state_prefix}{c.remaining};t={c.window.reset_after(now)}" for c in counts])
     return ((POLICY_FIELD, policy), (STATE_FIELD, state))
 
 

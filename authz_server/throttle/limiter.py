@@ -77,8 +77,12 @@ class Throttle:
         if verdict.refused_by is not None:
             stats.refused[verdict.refused_by.quota.kind] += 1
         else:
-            for kind in {count.quota.kind for count in verdict.counts}:
-                stats.allowed[kind] += 1
+            counts = verdict.counts
+            if len(counts) == 1:
+                stats.allowed[counts[0].quota.kind] += 1
+            else:
+                for kind in {count.quota.kind for count in counts}:
+                    stats.allowed[kind] += 1
             for count in verdict.over:
                 stats.over_quota[count.quota.kind] += 1
         return verdict

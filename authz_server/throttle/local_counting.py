@@ -16,9 +16,12 @@ class LocalCounters:
         self.table = table
 
     def take(self, quotas: Sequence[Quota], now: float) -> Verdict:
+        if len(quotas) == 1:
+            return self._take_one(quotas[0], now)
         table = self.table
         windows = [quota.window(now) for quota in quotas]
-        with table.locked():
+        table.acquire()
+        try:
             slots = [table.slot(quota, window) for quota, window in zip(quotas, windows)]
             over: list[int] = []
             for position, quota in enumerate(quotas):
@@ -34,5 +37,29 @@ class LocalCounters:
                 value = cells[base + COUNT] + 1
                 cells[base + COUNT] = value
                 counted.append(Count(quota, max(0, quota.limit - value), window))
+        finally:
+            table.release()
         counts = tuple(counted)
         return Verdict(counts, over=tuple(counts[position] for position in over))
+
+    def _take_one(self, quota: Quota, now: float) -> Verdict:
+        """The same for the usual single limit, without the lists."""
+        table = self.table
+        window = quota.window(now)
+        table.acquire()
+        try:
+            cells, base = table.slot(quota, window)
+            value = cells[base + COUNT]
+            if value >= quota.limit:
+                if quota.stop_on_quota_reach:
+                    count = Count(quota, max(0, quota.limit - value), window)
+                    return Verdict((count,), refused_by=count)
+                value += 1
+                cells[base + COUNT] = value
+                count = Count(quota, 0, window)
+                return Verdict((count,), over=(count,))
+            value += 1
+            cells[base + COUNT] = value
+        finally:
+            table.release()
+        return Verdict((Count(quota, max(0, quota.limit - value), window),))

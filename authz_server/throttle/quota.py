@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from authz_server.throttle.windows import Unit, Window, window_at
+from authz_server.throttle.windows import Unit, Window, nominal_seconds, window_at
 
 # Policy kinds as the reason codes and RateLimit item names spell them.
 SUBSCRIPTION = "subscription"
@@ -39,11 +40,18 @@ class Quota:
     stop_on_quota_reach: bool = True
     key: str = field(init=False)
     fingerprint: int = field(init=False)
+    # Made once (a Quota lives as long as its policy): the RateLimit-Policy item, and the
+    # start of the RateLimit item, whose r= and t= change each call.
+    policy_item: str = field(init=False, compare=False)
+    state_prefix: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         key = f"{self.subject}|{self.unit.code}|{'b' if self.burst else 'm'}"
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "fingerprint", fingerprint(key))
+        label = self.label
+        object.__setattr__(self, "policy_item", f'"{label}";q={self.limit};w={nominal_seconds(self.unit)}')
+        object.__setattr__(self, "state_prefix", f'"{label}";r=')
 
     def window(self, now: float) -> Window:
         return window_at(self.unit, now)
@@ -54,17 +62,16 @@ class Quota:
         return f"{self.kind}-burst" if self.burst else self.kind
 
 
-@dataclass(frozen=True, slots=True)
-class Count:
-    """A quota after the decision: how many calls it still admits in its window."""
+class Count(NamedTuple):
+    """A quota after the decision: how many calls it still admits in its window (a tuple:
+    one is made per quota per call, and a frozen dataclass costs three times as much)."""
 
     quota: Quota
     remaining: int
     window: Window
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """`refused_by`: the first quota exceeded that stops calls (nothing was counted then);
     `over`: exceeded quotas with stop_on_quota_reach false (the call was admitted and counted);
     `store_unavailable`: refused because the shared store is away and the failure mode is

@@ -45,7 +45,20 @@ class Window:
         return max(1, int(self.end - now + 0.999999))
 
 
+# The window each unit was last asked for: nearly every call falls in it, and computing a
+# month's window (gmtime, timegm twice) costs several µs. Replaced whole (one dict store).
+_LAST: dict[Unit, Window] = {}
+
+
 def window_at(unit: Unit, now: float) -> Window:
+    last = _LAST.get(unit)
+    if last is not None and last.start <= now < last.end:
+        return last
+    window = _LAST[unit] = _window_at(unit, now)
+    return window
+
+
+def _window_at(unit: Unit, now: float) -> Window:
     fixed = _FIXED_SECONDS.get(unit)
     if fixed is not None:
         start = int(now // fixed) * fixed
