@@ -11,9 +11,11 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from contextlib import contextmanager
+from typing import Callable, Iterator, TextIO
 
 from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select
 
 from admin_api import bootstrap
 from admin_api.metrics import registry_for
@@ -39,6 +41,12 @@ from portcullis_shared.settings import MeshSettings
 from portcullis_shared.tls_context import grpc_channel_credentials, grpc_server_credentials
 
 log = logging.getLogger(__name__)
+
+# PostgreSQL advisory lock (session level) held while a replica migrates and bootstraps
+# (default organization, resident key managers and their signing keys, the bootstrap
+# credentials, the backend-JWT key): replicas starting at once on an empty database take
+# turns, so each step happens once and none trips over another's half-made schema.
+BOOTSTRAP_LOCK_KEY = 0x706F7274_626F6F74   # "portboot"
 
 
 @dataclass
@@ -89,14 +97,36 @@ class AdminApp:
         log.info("admin gRPC stopped")
 
 
-def open_store(database_url: str, config: ServiceConfig | None = None) -> Store:
+@contextmanager
+def bootstrap_lock(db: Database) -> Iterator[None]:
+    """Held around a start's migrations and first writes; on SQLite its own write lock
+    (BEGIN IMMEDIATE) already serializes them, so nothing is taken."""
+    if db.is_sqlite:
+        yield
+        return
+    with db.engine.connect() as connection:
+        connection.execute(select(func.pg_advisory_lock(BOOTSTRAP_LOCK_KEY)))
+        connection.commit()     # the lock is the session's: it outlives this transaction
+        try:
+            yield
+        finally:
+            connection.execute(select(func.pg_advisory_unlock(BOOTSTRAP_LOCK_KEY)))
+            connection.commit()
+
+
+def open_store(database_url: str, config: ServiceConfig | None = None, *,
+               bootstrap_with: Callable[[Store], None] | None = None) -> Store:
     """A migrated database with the default organization and every organization's
-    resident key manager, ready for the services."""
+    resident key manager, ready for the services; `bootstrap_with` runs in the same
+    turn under the bootstrap lock (see BOOTSTRAP_LOCK_KEY)."""
     db = open_database(database_url)
-    upgrade(db.engine)
-    store = Store(db, ChangeNotifier(), config)
-    organizations.ensure_default(store)
-    bootstrap.ensure_resident_key_managers(store)
+    with bootstrap_lock(db):
+        upgrade(db.engine)
+        store = Store(db, ChangeNotifier(), config)
+        organizations.ensure_default(store)
+        bootstrap.ensure_resident_key_managers(store)
+        if bootstrap_with is not None:
+            bootstrap_with(store)
     return store
 
 
@@ -124,12 +154,18 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     tls = settings.tls_files
     explainer = ReplicaExplainer(settings.authz_explain_target, settings.sync_token_file,
                                  None if tls is None else grpc_channel_credentials(tls.ca_file, identity=tls.require("client")))
-    store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings), explainer))
-    created = bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file,
-                                           settings.gateway_token_file)
+    made: list[bootstrap.CreatedTokens] = []
+
+    def first_writes(store: Store) -> None:
+        made.append(bootstrap.ensure_credentials(store, settings.admin_token_file, settings.sync_token_file,
+                                                 settings.gateway_token_file))
+        # Backend JWTs sign with ES256 unless an API asks otherwise: its key exists from the start.
+        BackendSigningKeys(store, store.config.require_kek()).ensure_active()
+
+    store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings), explainer),
+                       bootstrap_with=first_writes)
+    created = made[0]
     _report_path_conflicts(store)
-    # Backend JWTs sign with ES256 unless an API asks otherwise: its key exists from the start.
-    BackendSigningKeys(store, store.config.require_kek()).ensure_active()
     if created.admin_token is not None:
         announce_admin_token(created.admin_token, settings.admin_token_file, sys.stderr)
     dispatcher = Dispatcher(store)

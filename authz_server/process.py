@@ -84,7 +84,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
         install(None)
         decisions.stop()
         return 1
-    sync = PolicySyncClient(store, settings.admin_grpc_target, sync_token, replica=replica,
+    sync = PolicySyncClient(store, settings.admin_grpc_targets, sync_token, replica=replica,
                             liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds),
                             credentials=None if tls is None else grpc_channel_credentials(tls.ca_file))
     sync.start()

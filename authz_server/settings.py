@@ -146,9 +146,11 @@ class ThrottleSettings(SettingsGroup):
 class AuthzSettings(SettingsGroup):
     mesh: MeshSettings = group(MeshSettings)
     # "": admin_api's gRPC port on loopback (see `admin_grpc_target`).
-    admin_grpc_target_override: str = setting("PORTCULLIS_ADMIN_GRPC_TARGET", text, "",
-                                              "where authz_server watches",
-                                              shown="`127.0.0.1:$PORTCULLIS_ADMIN_GRPC_PORT`")
+    admin_grpc_target_override: str = setting(
+        "PORTCULLIS_ADMIN_GRPC_TARGET", text, "",
+        "where authz_server watches: `host:port`, or several admin_api replicas separated by commas (the "
+        "`Watch` fails over to the next, resuming from its revision)",
+        shown="`127.0.0.1:$PORTCULLIS_ADMIN_GRPC_PORT`")
     # None: read from the sync token file on each connect.
     sync_token: str | None = setting("PORTCULLIS_SYNC_TOKEN", text, None, "authz_server's credential for `Watch`",
                                      shown="contents of `var/sync-token`", secret=True)
@@ -196,6 +198,9 @@ class AuthzSettings(SettingsGroup):
     h2: H2Settings = group(H2Settings)
 
     def __post_init__(self) -> None:
+        if self.admin_grpc_target_override and not all(
+                target.strip() for target in self.admin_grpc_target_override.split(",")):
+            raise SettingsError("PORTCULLIS_ADMIN_GRPC_TARGET has an empty address (host:port, separated by commas)")
         heartbeat = self.mesh.sync_heartbeat_seconds
         if self.max_staleness_seconds is not None and self.max_staleness_seconds <= heartbeat:
             # A healthy replica hears from admin_api once per heartbeat: it would flap.
@@ -204,7 +209,15 @@ class AuthzSettings(SettingsGroup):
 
     @property
     def admin_grpc_target(self) -> str:
-        return self.admin_grpc_target_override or f"{self.mesh.host}:{self.mesh.admin_grpc_port}"
+        """The first admin_api replica watched."""
+        return self.admin_grpc_targets[0]
+
+    @property
+    def admin_grpc_targets(self) -> list[str]:
+        """Every admin_api replica authz_server may watch, in the order it tries them."""
+        if not self.admin_grpc_target_override:
+            return [f"{self.mesh.host}:{self.mesh.admin_grpc_port}"]
+        return [target.strip() for target in self.admin_grpc_target_override.split(",")]
 
     @property
     def listen_address(self) -> str:

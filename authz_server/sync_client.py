@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import grpc
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
@@ -154,7 +154,7 @@ class PolicySyncClient:
     def __init__(
         self,
         store: PolicyStore,
-        target: str,
+        target: str | Sequence[str],
         token: Callable[[], str | None],
         *,
         backoff: Backoff = Backoff(),
@@ -163,10 +163,18 @@ class PolicySyncClient:
         rng: random.Random | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        """`credentials`: TLS to admin_api (verifying its certificate); None: plaintext."""
+        """`target`: one admin_api address, or several (replicas on one database): the
+        stream follows one and, when it ends or cannot be opened, resumes on the next from
+        the last applied revision (a resume, not a snapshot: every replica serves the
+        same change log). `credentials`: TLS to admin_api (verifying its certificate);
+        None: plaintext."""
+        targets = [target] if isinstance(target, str) else list(target)
+        if not targets or not all(targets):
+            raise ValueError("no admin_api address to watch")
         self._credentials = credentials
         self._store = store
-        self._target = target
+        self._targets = targets
+        self._target_index = 0
         self._token = token
         self._backoff = backoff
         self._liveness = liveness
@@ -179,12 +187,22 @@ class PolicySyncClient:
         self.connections = 0  # streams opened, for logs and tests
         self.events_received = 0
         self.silent_streams = 0  # streams dropped for silence, for logs and tests
+        self.snapshots = 0  # snapshots installed (a resume on another replica installs none)
         self.connected = False  # a stream is open
         # For the metrics and the staleness check: when admin_api was last heard from (any
         # event, heartbeats included; monotonic) and how long the last snapshot took.
         self.last_heard = time.monotonic()
         self.snapshot_seconds = 0.0
         self._snapshot_started = 0.0
+
+    @property
+    def _target(self) -> str:
+        """The admin_api address the current (or next) stream uses."""
+        return self._targets[self._target_index]
+
+    @property
+    def target(self) -> str:
+        return self._target
 
     def staleness_seconds(self) -> float:
         """Seconds since the last Watch event or heartbeat (since start before any)."""
@@ -230,6 +248,10 @@ class PolicySyncClient:
                     log.exception("policy sync failed; keeping revision %d", self._store.revision)
                 if self.events_received != received:
                     attempt = 0  # the stream worked for a while: start the back-off afresh
+                if len(self._targets) > 1 and not self._stopping.is_set():
+                    # That replica went away or refused: the next one, from the same revision.
+                    self._target_index = (self._target_index + 1) % len(self._targets)
+                    log.info("policy sync failing over to %s from revision %d", self._target, self._store.revision)
             if self._stopping.wait(self._backoff.delay(attempt, self._rng)):
                 break
             attempt += 1
@@ -297,6 +319,9 @@ class PolicySyncClient:
                 return snapshot
             self._store.install_snapshot(snapshot.index.finish(snapshot.revision))
             self.snapshot_seconds = time.monotonic() - self._snapshot_started
+            self.snapshots += 1
+            log.info("policy sync installed a snapshot at revision %d from %s (%.2f s)", snapshot.revision,
+                     self._target, self.snapshot_seconds)
             return None
         if snapshot is not None:
             raise SyncProtocolError(f"{kind} inside a snapshot")

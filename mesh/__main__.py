@@ -42,6 +42,8 @@ def summary(mesh: Mesh) -> str:
         f"  Envoy admin                http://{host}:{s.envoy_admin_port}/",
         f"  admin API (REST)           {scheme}://{host}:{s.admin_rest_port}/  (OpenAPI: /openapi.json)",
         f"  admin API (gRPC)           {host}:{s.admin_grpc_port}",
+        *(f"  admin API replica {index}      {scheme}://{host}:{s.admin_rest_port + index}/  gRPC {host}:{s.admin_grpc_port + index}"
+          for index in range(1, s.admin_replicas)),
         f"  authz_server (gRPC)        {host}:{s.authz_port}",
         f"  authz_server metrics       http://{host}:{s.authz_metrics_port}/metrics  (Prometheus, no credential)",
         f"  admin API metrics          {scheme}://{host}:{s.admin_rest_port}/metrics",

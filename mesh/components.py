@@ -87,26 +87,41 @@ def backend(settings: MeshSettings, environment: str, env: Mapping[str, str], *,
     )
 
 
-def admin_api(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
+def admin_api_name(index: int) -> str:
+    """Replica 0 is `admin_api`, the others `admin_api-1`, `admin_api-2`, ..."""
+    return ADMIN_API if index == 0 else f"{ADMIN_API}-{index}"
+
+
+def admin_api(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None,
+              replica: int = 0) -> Component:
+    """admin_api replica `replica` (see MeshSettings.admin_replica: its own ports, the rest shared)."""
+    own = settings.admin_replica(replica)
+    name = admin_api_name(replica)
+    if replica:
+        env = {**env, "PORTCULLIS_ADMIN_REST_PORT": str(own.admin_rest_port),
+               "PORTCULLIS_ADMIN_GRPC_PORT": str(own.admin_grpc_port), "PORTCULLIS_PUBLIC_URL": own.public_url}
     return Component(
-        ADMIN_API,
+        name,
         [python, "-m", "admin_api"],
         env=env,
         # Healthy REST and both credential files: authz_server needs the sync token, and
         # whoever started the mesh needs the admin token.
         probe=all_of(
-            http_ok(f"{settings.rest_scheme}://{settings.host}:{settings.admin_rest_port}/healthz",
+            http_ok(f"{own.rest_scheme}://{own.host}:{own.admin_rest_port}/healthz",
                     verify=_verify(settings)),
             files_exist([settings.admin_token_file, settings.sync_token_file]),
         ),
         cwd=REPO_ROOT,
-        log_path=_log_path(log_dir, ADMIN_API),
+        log_path=_log_path(log_dir, name),
         ready_timeout=60.0,  # first start runs the migrations
     )
 
 
 def authz_server(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
     ports = worker_ports(settings.authz_port, worker_count(env))
+    if settings.admin_replicas > 1 and not env.get("PORTCULLIS_ADMIN_GRPC_TARGET"):
+        # Every replica: the Watch fails over to the next when the one it follows goes away.
+        env = {**env, "PORTCULLIS_ADMIN_GRPC_TARGET": ",".join(settings.admin_grpc_targets)}
     return Component(
         AUTHZ_SERVER,
         [python, "-m", "authz_server"],

@@ -20,11 +20,19 @@ DEFAULT_NODE_ID = "portcullis-gateway"
 DEFAULT_AUTHZ_TIMEOUT_SECONDS = 1.5  # above authz_server's own 1 s budget for JWKS and introspection calls
 
 
-def authz_endpoints(host: str, ports: list[int]) -> str:
-    """One lb_endpoint per authz_server worker, as a YAML flow sequence (one line)."""
+def lb_endpoints(host: str, ports: list[int]) -> str:
+    """One lb_endpoint per port, as a YAML flow sequence (one line)."""
     return "[" + ", ".join(
         f"{{endpoint: {{address: {{socket_address: {{address: {host}, port_value: {port}}}}}}}}}" for port in ports
     ) + "]"
+
+
+authz_endpoints = lb_endpoints   # one per authz_server worker
+
+
+def xds_endpoints(settings: MeshSettings) -> str:
+    """One lb_endpoint per admin_api replica (its gRPC port)."""
+    return lb_endpoints(settings.host, [settings.admin_grpc_port + index for index in range(settings.admin_replicas)])
 
 
 def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, authz_workers: int = 1,
@@ -39,7 +47,7 @@ def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, aut
         "AUTHZ_TRANSPORT_SOCKET": envoy_tls.authz_socket(tls, settings.host),
         "XDS_TRANSPORT_SOCKET": envoy_tls.xds_socket(tls, settings.host),
         "GATEWAY_TOKEN": gateway_token,
-        "ADMIN_GRPC_PORT": str(settings.admin_grpc_port),
+        "XDS_ENDPOINTS": xds_endpoints(settings),
         "AUTHZ_ENDPOINTS": authz_endpoints(settings.host, worker_ports(settings.authz_port, authz_workers)),
         "HOST": settings.host,
         "GATEWAY_PORT": str(settings.gateway_port),

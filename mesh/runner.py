@@ -70,6 +70,10 @@ class Mesh:
             plaintext_refusal(settings.tls, "Envoy's gateway listener")
         except PlaintextRefused as refused:
             raise MeshError(str(refused)) from None
+        if settings.admin_replicas > 1 and settings.database_url.startswith("sqlite"):
+            raise MeshError(f"PORTCULLIS_ADMIN_REPLICAS={settings.admin_replicas} needs PORTCULLIS_DATABASE_URL on "
+                            "PostgreSQL (postgresql+psycopg://...): replicas share one database, and a SQLite file "
+                            "is one machine's")
         private_directory(settings.data_dir)
         if settings.tls.mode == "auto":
             ensure_local_ca(settings.data_dir / AUTO_DIR_NAME)
@@ -79,13 +83,17 @@ class Mesh:
         built = [
             components.backend(settings, "production", env, python=python, log_dir=log_dir),
             components.backend(settings, "sandbox", env, python=python, log_dir=log_dir),
-            components.admin_api(settings, env, python=python, log_dir=log_dir),
+            *(components.admin_api(settings, env, python=python, log_dir=log_dir, replica=index)
+              for index in range(settings.admin_replicas)),
             components.authz_server(settings, env, python=python, log_dir=log_dir),
             components.envoy(settings, env, python=python, log_dir=log_dir),
         ]
         self.components: dict[str, Component] = {component.name: component for component in built}
         self._stages: list[list[str]] = [
-            [components.BACKEND_PRODUCTION, components.BACKEND_SANDBOX, components.ADMIN_API],
+            # Replicas start at once: the first start's migrations and bootstrap take turns
+            # under a database lock (admin_api.app.bootstrap_lock).
+            [components.BACKEND_PRODUCTION, components.BACKEND_SANDBOX,
+             *(components.admin_api_name(index) for index in range(settings.admin_replicas))],
             [components.AUTHZ_SERVER, components.ENVOY],
         ]
 
@@ -109,6 +117,9 @@ class Mesh:
             "Envoy admin": s.envoy_admin_port,
             "admin_api REST": s.admin_rest_port,
             "admin_api gRPC": s.admin_grpc_port,
+            **{f"admin_api replica {index} {kind}": port + index
+               for index in range(1, s.admin_replicas)
+               for kind, port in (("REST", s.admin_rest_port), ("gRPC", s.admin_grpc_port))},
             "authz_server gRPC": s.authz_port,
             **{f"authz_server gRPC (worker {index})": port
                for index, port in enumerate(worker_ports(s.authz_port, self.authz_workers)) if index},

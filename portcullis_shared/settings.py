@@ -13,7 +13,7 @@ HOW TO ADD A SETTING (here, or in authz_server/settings.py for authz_server's ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from portcullis_shared.config import (REPO_ROOT, SettingsError, SettingsGroup, as_env, flag, group, path, port,
@@ -46,6 +46,11 @@ class MeshSettings(SettingsGroup):
     backend_sandbox_port: int = setting("PORTCULLIS_BACKEND_SANDBOX_PORT", port, 8092, "sample backend, sandbox")
     data_dir: Path = setting("PORTCULLIS_DATA_DIR", path, REPO_ROOT / "var",
                              "SQLite file, credential files, rendered Envoy config")
+    admin_replicas: int = setting(
+        "PORTCULLIS_ADMIN_REPLICAS", whole(minimum=1), 1,
+        "admin_api replicas the mesh starts; replica `i` listens on the admin REST and gRPC ports plus `i`, "
+        "Envoy and authz_server are given every replica. More than one needs `PORTCULLIS_DATABASE_URL` on "
+        "PostgreSQL (see [Scaling out](#scaling-out))")
     # "": the SQLite file in data_dir (see `database_url`).
     database_url_override: str = setting("PORTCULLIS_DATABASE_URL", text, "", "any SQLAlchemy URL",
                                          shown="`sqlite:///var/portcullis.db`")
@@ -99,6 +104,22 @@ class MeshSettings(SettingsGroup):
     @property
     def database_url(self) -> str:
         return self.database_url_override or f"sqlite:///{self.data_dir / 'portcullis.db'}"
+
+    def admin_replica(self, index: int) -> "MeshSettings":
+        """The settings admin_api replica `index` runs with: its own REST and gRPC ports
+        (the base ports plus `index`), everything else shared, the resident key manager's
+        issuer included (replica 0's URL unless PORTCULLIS_PUBLIC_URL names another)."""
+        if not 0 <= index < self.admin_replicas:
+            raise ValueError(f"no admin_api replica {index} (PORTCULLIS_ADMIN_REPLICAS={self.admin_replicas})")
+        if index == 0:
+            return self
+        return replace(self, admin_rest_port=self.admin_rest_port + index, admin_grpc_port=self.admin_grpc_port + index,
+                       public_url_override=self.public_url)
+
+    @property
+    def admin_grpc_targets(self) -> list[str]:
+        """Every admin_api replica's gRPC address (`host:port`), replica 0 first."""
+        return [f"{self.host}:{self.admin_grpc_port + index}" for index in range(self.admin_replicas)]
 
     @property
     def public_url(self) -> str:

@@ -83,14 +83,24 @@ class Kek:
 
 
 def _create_key_file(path: Path) -> None:
+    """Writes a new key to `path` unless a file is there. Written whole under a temporary
+    name first, then linked into place (link fails when `path` exists): replicas starting
+    at once on one data directory never overwrite each other's key, and none reads a file
+    another has created but not yet filled."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two processes starting at once never overwrite each other's key.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "w") as handle:
-        handle.write(encode_key(secrets.token_bytes(KEY_BYTES)) + "\n")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(encode_key(secrets.token_bytes(KEY_BYTES)) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass    # another process made it first: theirs is the key
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _read_key_file(path: Path) -> Kek:

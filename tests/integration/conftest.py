@@ -46,14 +46,26 @@ def distinct_free_ports(count: int) -> list[int]:
         return ports
 
 
-def mesh_ports(authz_workers: int) -> dict[str, int]:
+def mesh_ports(authz_workers: int, admin_replicas: int = 1) -> dict[str, int]:
     """Free ports for every MeshSettings port field; authz_server's workers listen on
-    `authz_workers` consecutive ports from authz_port, which no other field may take."""
-    authz = free_port_block(authz_workers)
-    block = range(authz, authz + authz_workers)
-    others = [port for port in distinct_free_ports(len(PORT_FIELDS) + authz_workers) if port not in block]
-    fields = [name for name in PORT_FIELDS if name != "authz_port"]
-    return {"authz_port": authz, **dict(zip(fields, others))}
+    `authz_workers` consecutive ports from authz_port, admin_api replicas on
+    `admin_replicas` consecutive REST and gRPC ports, which no other field may take."""
+    blocks = {"authz_port": authz_workers, "admin_rest_port": admin_replicas, "admin_grpc_port": admin_replicas}
+    taken: set[int] = set()
+    ports: dict[str, int] = {}
+    for name, count in blocks.items():
+        for _ in range(50):
+            base = free_port_block(count)
+            block = set(range(base, base + count))
+            if not block & taken:
+                break
+        else:
+            raise RuntimeError(f"no {count} consecutive free ports for {name}")
+        taken |= block
+        ports[name] = base
+    others = [port for port in distinct_free_ports(len(PORT_FIELDS) + len(taken)) if port not in taken]
+    fields = [name for name in PORT_FIELDS if name not in blocks]
+    return {**ports, **dict(zip(fields, others))}
 
 
 @dataclass
@@ -120,7 +132,8 @@ def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None, 
     base_env = {name: value for name, value in os.environ.items() if not name.startswith("PORTCULLIS_")}
     base_env.update(extra_env or {})
     settings_fields.setdefault("tls", TlsSettings(mode=SUITE_TLS_MODE))
-    settings = MeshSettings(data_dir=data_dir, **mesh_ports(worker_count(base_env)), **settings_fields)
+    settings = MeshSettings(data_dir=data_dir, **mesh_ports(worker_count(base_env), settings_fields.get("admin_replicas", 1)),
+                            **settings_fields)
     mesh = Mesh(settings, base_env=base_env, log_dir=data_dir / "logs")
     mesh.start()
     try:
