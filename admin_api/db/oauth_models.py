@@ -103,3 +103,18 @@ class RevokedToken(Base):
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     key_manager_id: Mapped[str] = mapped_column(ID)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class LoginFailure(Base):
+    """Failed logins in a row of one account or client at the resident key manager
+    (admin_api.login_guard), kept in the database so that every admin_api replica counts
+    the same guesses and honours the same lockout. The key is the SHA-256 of what is
+    guessed (kind, organization, username or consumer key), not the name itself."""
+
+    __tablename__ = "login_failures"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column()
+    lockouts: Mapped[int] = mapped_column()
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    touched_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -27,16 +27,16 @@ def check(store: Store, *, organization_id: str, subject: str, credential: Crede
     """`verify()`'s answer, or None when it fails or the key is locked."""
     guard = store.config.login_guard
     key = (target_kind, organization_id, subject)
-    wait = guard.locked(key)
+    wait = guard.locked(store, key)
     if wait:
         log.warning("%s %r of organization %s is locked out for %.0f s more: refused unchecked (%s)",
                     target_kind, subject[:200], organization_id, wait, via)
         return None
     result = verify()
     if result is not None:
-        guard.succeeded(key)
+        guard.succeeded(store, key)
         return result
-    verdict = guard.failed(key)
+    verdict = guard.failed(store, key)
     detail = f"failed login ({via}): {verdict.failures} in a row"
     if verdict.locked_for:
         detail += f"; locked out for {verdict.locked_for:g} s"

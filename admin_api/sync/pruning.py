@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 
 from admin_api.db.models import ChangeRecord
 from admin_api.db.types import utcnow
+from admin_api import login_guard
 from admin_api.oauth import tokens
 from admin_api.store.unit_of_work import Store
 
@@ -47,9 +48,11 @@ def prune_change_log(store: Store, retention: timedelta, now: datetime | None = 
 
 
 def prune_oauth_tokens(store: Store, now: datetime | None = None) -> int:
-    """Delete the resident key manager's expired tokens, codes and revocation records."""
+    """Delete the resident key manager's expired tokens, codes and revocation records, and
+    the failed-login counts nobody touched for a day (admin_api.login_guard)."""
+    now = now or utcnow()
     with store.write() as writer:
-        return tokens.prune_expired(writer, now or utcnow())
+        return tokens.prune_expired(writer, now) + login_guard.forget_stale(writer.session, now)
 
 
 class ChangeLogPruner:
