@@ -23,6 +23,7 @@ from admin_api.replicas import ReplicaExplainer
 from admin_api.store.outbox import current_revision
 from admin_api.backend_jwt.keys import BackendSigningKeys
 from admin_api.crypto.kek import load_kek
+from admin_api.oauth.signing_keys import SigningKeys
 from admin_api.db.engine import Database, open_database
 from admin_api.dispatch import Dispatcher
 from admin_api.transports.grpc.server import AdminGrpcServer
@@ -161,6 +162,9 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
                                                  settings.gateway_token_file))
         # Backend JWTs sign with ES256 unless an API asks otherwise: its key exists from the start.
         BackendSigningKeys(store, store.config.require_kek()).ensure_active()
+        # So does the resident key manager's (made here, in turn, rather than by each
+        # replica's REST app at once: two replicas would each make one).
+        SigningKeys(store, store.config.require_kek()).ensure_active()
 
     store = open_store(settings.database_url, ServiceConfig.from_settings(settings, load_kek(settings), explainer),
                        bootstrap_with=first_writes)
