@@ -46,7 +46,8 @@ def check_throttle(route: Route, identity: Identity | None, subscription: Subscr
     if verdict.refused_by is not None:
         raise _refusal(verdict, now)
     headers = ratelimit_fields(verdict.counts, now) if throttle.headers_on_allow else ()
-    return headers, tuple(count.quota.label for count in verdict.over)
+    over = verdict.over
+    return headers, (tuple(count.quota.label for count in over) if over else ())
 
 
 def _refusal(verdict: Verdict, now: float) -> Throttled | ThrottlingUnavailable:
