@@ -3,7 +3,8 @@
 Every load run lasts a fixed number of seconds and stops by itself; everything listens on
 127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
 --parts (direct,e2e,scale,xds), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
---before DIR (each direct scenario also on authz_server from another source tree, right before this one's).
+--before DIR (each direct scenario also on authz_server from another source tree, right before this one's),
+--no-callgrind (the throttle cost without its instruction counts).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from authz_server.settings import worker_count
-from bench import direct, e2e, load, metrics_cost, proc, report, scale, xds
+from bench import direct, e2e, load, metrics_cost, proc, report, scale, throttle_cost, xds
 from bench.policy import BenchMesh, bench_env, create_counting_tier, create_policy, start_admin_only, start_mesh
 from mesh.components import AUTHZ_SERVER
 from portcullis.admin.v1 import admin_pb2
@@ -134,7 +135,8 @@ def _metrics_delta(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds: float, use_h2load: bool,
                    results: dict[str, Any], profile_dir: Path | None = None,
-                   wanted: set[str] | None = None, publishes: int = 50, before: Path | None = None) -> None:
+                   wanted: set[str] | None = None, publishes: int = 50, before: Path | None = None,
+                   callgrind: bool = True) -> None:
     for bench in start_mesh(data_dir, env):
         if "xds" in parts:
             _say(f"xds: publish to first 200, {publishes} publishes")
@@ -196,6 +198,9 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
             throttle_rows = _throttle_on_off(bench, policies[0][1], ports, pids, seconds, use_h2load, wanted)
             rows += throttle_rows
             results["throttle_cost"] = _on_minus_off(throttle_rows, "throttle")
+            _say("throttle cost: in process, paired rounds and callgrind")
+            results["throttle_cost"]["in_process"] = throttle_cost.run(
+                rounds=15 if seconds >= 5 else 5, calls=max(1000, int(seconds * 4000)), with_callgrind=callgrind)
         if "e2e" in parts:
             if not e2e.have_wrk():
                 _say("e2e: skipped, wrk is not installed (make bench installs it)")
@@ -228,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, default=None,
                         help="a source tree (e.g. `git archive main` unpacked): only the chosen direct scenarios, "
                              "each on that tree's authz_server and then this one's, twice")
+    parser.add_argument("--no-callgrind", action="store_true",
+                        help="skip the throttle stage's instruction counts under valgrind (a few minutes)")
     parser.add_argument("--conditions", default=os.environ.get("BENCH_CONDITIONS", "not stated"),
                         help="a note on the machine's load during the run, copied into the results")
     args = parser.parse_args(argv)
@@ -252,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         if parts & {"direct", "e2e", "xds"}:
             run_mesh_parts(parts, Path(tmp) / "mesh", env, args.seconds, use_h2load, results, args.profile,
                            {name.strip() for name in args.scenarios.split(",") if name.strip()} or None,
-                           publishes=args.publishes, before=args.before)
+                           publishes=args.publishes, before=args.before, callgrind=not args.no_callgrind)
         if "xds" in parts:
             _say(f"xds: {args.xds_apis} APIs to a new Envoy, then one change")
             results.setdefault("xds", {})["scale"] = xds.scale(args.xds_apis)

@@ -26,7 +26,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     argv = [sys.executable, "-m", "bench", "--seconds", "1", "--scale", "0.001", "--revokes", "2",
             "--xds-apis", "200", "--publishes", "3",
             "--scenarios", "anonymous,api_key,jwt_cached,jwt_first_sight", "--out", str(out),
-            "--conditions", "smoke test"]
+            "--conditions", "smoke test", "--no-callgrind"]
     completed = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert (out / "latest.md").read_text().startswith("# Portcullis benchmark results")
