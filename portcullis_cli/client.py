@@ -6,6 +6,7 @@ deployment that the caller can reach with a token.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +54,21 @@ class ServerUnreachable(CliError):
     pass
 
 
+def unreachable(url: str, exc: httpx.HTTPError, *, what: str = "") -> ServerUnreachable:
+    """ServerUnreachable for `url` (`what` names it), with what to do when TLS is the reason."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        hint = ("its TLS certificate is not trusted: name the CA that issued it with --ca-file, "
+                "PORTCULLIS_TLS_CA_FILE or the profile's ca-file")
+    elif "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        hint = "it does not speak TLS there: use http://, or the port that serves https"
+    elif url.startswith("http://") and isinstance(exc, httpx.RemoteProtocolError):
+        hint = "it closed the connection: if it serves TLS (PORTCULLIS_TLS=on or auto), use https://"
+    else:
+        hint = text
+    return ServerUnreachable(f"cannot reach {what}{url}: {hint}")
+
+
 def fill_path(template: str, values: dict[str, str]) -> str:
     path = template
     for name, value in values.items():
@@ -66,11 +82,11 @@ class AdminClient:
     `token` is a callable so that a login token can be refreshed between calls."""
 
     def __init__(self, server: str, token: Callable[[], str | None], *,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, verify: ssl.SSLContext | bool = True) -> None:
         self.server = server.rstrip("/")
         self._token = token
         self._http = httpx.Client(base_url=self.server, timeout=TIMEOUT_SECONDS, trust_env=False,
-                                  transport=transport)
+                                  transport=transport, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -90,7 +106,7 @@ class AdminClient:
         try:
             response = self._http.request(method, path, params=params, json=body, headers=self._headers())
         except httpx.HTTPError as exc:
-            raise ServerUnreachable(f"cannot reach the admin API at {self.server}: {exc}") from exc
+            raise unreachable(self.server, exc, what="the admin API at ") from exc
         if response.status_code >= 400:
             raise RequestRefused.from_response(response)
         if not response.content:

@@ -5,7 +5,7 @@ The config file (`$PORTCULLIS_CLI_CONFIG`, default `~/.config/portcullis/config.
     current-profile: local
     profiles:
       local: {server: "http://127.0.0.1:8081", token-file: var/admin-token}
-      prod:  {server: "https://admin.example.com"}
+      prod:  {server: "https://admin.example.com", ca-file: /etc/portcullis/ca.pem}
 
 A profile without a token file uses the token `portcullis login` saved for it (in
 `credentials/<profile>.json` beside the config file, mode 0600).
@@ -14,12 +14,20 @@ Precedence, first wins: --token, $PORTCULLIS_TOKEN, --token-file, $PORTCULLIS_TO
 the profile's token file, the profile's login, and last `$PORTCULLIS_DATA_DIR/admin-token`
 (default `var/admin-token`) when that file exists: the local mesh's bootstrap token, so
 that the CLI works from the repository folder while `make run` is going.
+
+TLS: an `https://` server's certificate is checked against a CA file, first wins:
+--ca-file, $PORTCULLIS_TLS_CA_FILE (the mesh's own setting), the profile's `ca-file`,
+and with $PORTCULLIS_TLS=auto the local CA the mesh made (`$PORTCULLIS_DATA_DIR/tls/ca.pem`);
+without one, the public CAs (certifi). With $PORTCULLIS_TLS=on or auto, the default
+server is `https://127.0.0.1:$PORTCULLIS_ADMIN_REST_PORT`. admin_api asks no client
+certificate on its REST port, so the CLI presents none.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +37,8 @@ from typing import Any
 import yaml
 
 from portcullis_cli.client import CliError
+from portcullis_shared.tls import AUTO_DIR_NAME
+from portcullis_shared.tls_context import client_context
 
 DEFAULT_PROFILE = "default"
 
@@ -44,8 +54,17 @@ def config_path(env: Mapping[str, str]) -> Path:
     return base / "portcullis" / "config.yaml"
 
 
+def tls_mode(env: Mapping[str, str]) -> str:
+    return (env.get("PORTCULLIS_TLS") or "off").strip().lower()
+
+
 def default_server(env: Mapping[str, str]) -> str:
-    return f"http://127.0.0.1:{env.get('PORTCULLIS_ADMIN_REST_PORT') or 8081}"
+    scheme = "https" if tls_mode(env) in ("on", "auto") else "http"
+    return f"{scheme}://127.0.0.1:{env.get('PORTCULLIS_ADMIN_REST_PORT') or 8081}"
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("PORTCULLIS_DATA_DIR") or "var")
 
 
 @dataclass
@@ -119,6 +138,20 @@ class Connection:
     token_file: Path | None = None
     credentials_path: Path | None = None
     config: ConfigFile | None = None
+    ca_file: Path | None = None
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx checks an https server against: the CA file when one is set
+        (that CA alone, as curl --cacert), otherwise the public CAs."""
+        if self.ca_file is None:
+            return True
+        try:
+            return client_context(self.ca_file)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"the CA file {self.ca_file} does not exist") from exc
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(f"the CA file {self.ca_file} is not a readable PEM CA bundle: {reason}") from exc
 
 
 def _read_token_file(path: Path) -> str:
@@ -131,15 +164,25 @@ def _read_token_file(path: Path) -> str:
     return token
 
 
+def _ca_file(env: Mapping[str, str], ca_file: str | None, settings: Mapping[str, str]) -> Path | None:
+    chosen = ca_file or env.get("PORTCULLIS_TLS_CA_FILE") or settings.get("ca-file")
+    if chosen:
+        return Path(chosen).expanduser()
+    if tls_mode(env) == "auto":
+        return data_dir(env) / AUTO_DIR_NAME / "ca.pem"
+    return None
+
+
 def resolve(env: Mapping[str, str], *, server: str | None, token: str | None, token_file: str | None,
-            profile: str | None, config: str | None) -> Connection:
+            profile: str | None, config: str | None, ca_file: str | None = None) -> Connection:
     config_file = ConfigFile.load(Path(config).expanduser() if config else config_path(env))
     name = profile or env.get("PORTCULLIS_PROFILE") or config_file.current_profile or DEFAULT_PROFILE
     if (profile or env.get("PORTCULLIS_PROFILE")) and name not in config_file.profiles:
         raise ConfigError(f"no profile {name!r} in {config_file.path}")
     settings = config_file.profiles.get(name, {})
     connection = Connection(server=server or env.get("PORTCULLIS_SERVER") or settings.get("server")
-                            or default_server(env), profile=name, config=config_file)
+                            or default_server(env), profile=name, config=config_file,
+                            ca_file=_ca_file(env, ca_file, settings))
     if token or env.get("PORTCULLIS_TOKEN"):
         connection.token = token or env["PORTCULLIS_TOKEN"]
         return connection
@@ -151,7 +194,7 @@ def resolve(env: Mapping[str, str], *, server: str | None, token: str | None, to
     if credentials.exists():
         connection.credentials_path = credentials
         return connection
-    local = Path(env.get("PORTCULLIS_DATA_DIR") or "var") / "admin-token"
+    local = data_dir(env) / "admin-token"
     if local.exists():
         connection.token_file = local
     return connection

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import ssl
 import threading
 import time
 import webbrowser
@@ -22,9 +23,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from portcullis_cli.client import CliError, RequestRefused, ServerUnreachable
+from portcullis_cli.client import CliError, RequestRefused, unreachable
 from portcullis_cli.config import LoginCredentials
 from portcullis_shared.scopes import ADMIN_SCOPE
+
+# What an https server is checked against (Connection.verify: the CA file, or the public CAs).
+Verify = ssl.SSLContext | bool
 
 CALLBACK_PATH = "/callback"
 BROWSER_TIMEOUT_SECONDS = 300.0
@@ -40,26 +44,27 @@ class Endpoints:
     authorization: str | None
 
 
-def discover(server: str) -> Endpoints:
+def discover(server: str, verify: Verify = True) -> Endpoints:
     url = server.rstrip("/") + "/.well-known/openid-configuration"
     try:
-        response = httpx.get(url, timeout=10.0, trust_env=False)
+        response = httpx.get(url, timeout=10.0, trust_env=False, verify=verify)
     except httpx.HTTPError as exc:
-        raise ServerUnreachable(f"cannot reach {url}: {exc}") from exc
+        raise unreachable(url, exc) from exc
     if response.status_code != 200:
         raise RequestRefused.from_response(response)
     metadata = response.json()
     return Endpoints(token=metadata["token_endpoint"], authorization=metadata.get("authorization_endpoint"))
 
 
-def _token_request(endpoint: str, form: dict[str, str], client_id: str, client_secret: str | None) -> dict[str, Any]:
+def _token_request(endpoint: str, form: dict[str, str], client_id: str, client_secret: str | None,
+                   verify: Verify = True) -> dict[str, Any]:
     auth = (client_id, client_secret) if client_secret else None
     if not client_secret:
         form = {**form, "client_id": client_id}  # a public client names itself in the body
     try:
-        response = httpx.post(endpoint, data=form, auth=auth, timeout=10.0, trust_env=False)
+        response = httpx.post(endpoint, data=form, auth=auth, timeout=10.0, trust_env=False, verify=verify)
     except httpx.HTTPError as exc:
-        raise ServerUnreachable(f"cannot reach {endpoint}: {exc}") from exc
+        raise unreachable(endpoint, exc) from exc
     if response.status_code != 200:
         raise RequestRefused.from_response(response)
     return response.json()
@@ -79,21 +84,21 @@ def _credentials(answer: dict[str, Any], endpoint: str, client_id: str, public: 
 
 
 def password_login(server: str, *, client_id: str, client_secret: str | None, username: str, password: str,
-                   scope: str | None) -> LoginCredentials:
-    endpoints = discover(server)
+                   scope: str | None, verify: Verify = True) -> LoginCredentials:
+    endpoints = discover(server, verify)
     form = {"grant_type": "password", "username": username, "password": password}
     if scope:
         form["scope"] = scope
-    answer = _token_request(endpoints.token, form, client_id, client_secret)
+    answer = _token_request(endpoints.token, form, client_id, client_secret, verify)
     return _credentials(answer, endpoints.token, client_id, public=not client_secret)
 
 
 def token_answer(server: str, *, client_id: str, client_secret: str | None, form: dict[str, str],
-                 scope: str | None) -> dict[str, Any]:
+                 scope: str | None, verify: Verify = True) -> dict[str, Any]:
     """One token request at the discovered token endpoint (`portcullis token`)."""
     if scope:
         form = {**form, "scope": scope}
-    return _token_request(discover(server).token, form, client_id, client_secret)
+    return _token_request(discover(server, verify).token, form, client_id, client_secret, verify)
 
 
 def _s256(verifier: str) -> str:
@@ -138,8 +143,8 @@ class _Callback:
 
 def browser_login(server: str, *, client_id: str, client_secret: str | None, scope: str | None, port: int,
                   open_browser: bool, announce: Callable[[str], None],
-                  timeout: float = BROWSER_TIMEOUT_SECONDS) -> LoginCredentials:
-    endpoints = discover(server)
+                  timeout: float = BROWSER_TIMEOUT_SECONDS, verify: Verify = True) -> LoginCredentials:
+    endpoints = discover(server, verify)
     if not endpoints.authorization:
         raise LoginFailed("the server publishes no authorization endpoint")
     verifier = secrets.token_urlsafe(48)
@@ -167,14 +172,14 @@ def browser_login(server: str, *, client_id: str, client_secret: str | None, sco
         raise LoginFailed("the authorization answer carries no code")
     answer = _token_request(endpoints.token, {"grant_type": "authorization_code", "code": params["code"],
                                               "redirect_uri": callback.redirect_uri, "code_verifier": verifier},
-                            client_id, client_secret)
+                            client_id, client_secret, verify)
     return _credentials(answer, endpoints.token, client_id, public=not client_secret)
 
 
-def refreshed(credentials: LoginCredentials) -> LoginCredentials:
+def refreshed(credentials: LoginCredentials, verify: Verify = True) -> LoginCredentials:
     if not credentials.refresh_token:
         raise LoginFailed("the saved login has expired: run `portcullis login` again")
     answer = _token_request(credentials.token_endpoint,
                             {"grant_type": "refresh_token", "refresh_token": credentials.refresh_token},
-                            credentials.client_id, None)
+                            credentials.client_id, None, verify)
     return _credentials(answer, credentials.token_endpoint, credentials.client_id, public=True)

@@ -31,15 +31,19 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 @click.option("--profile", metavar="NAME", help="a profile of the config file [env PORTCULLIS_PROFILE]")
 @click.option("--config", metavar="FILE", help="the config file [env PORTCULLIS_CLI_CONFIG; default "
               "~/.config/portcullis/config.yaml]")
+@click.option("--ca-file", metavar="FILE", help="the CA bundle an https server's certificate is checked against "
+              "[env PORTCULLIS_TLS_CA_FILE; the profile's ca-file; with PORTCULLIS_TLS=auto "
+              "$PORTCULLIS_DATA_DIR/tls/ca.pem; default the public CAs]")
 @click.pass_context
 def cli(context: click.Context, server: str | None, token: str | None, token_file: str | None,
-        profile: str | None, config: str | None) -> None:
+        profile: str | None, config: str | None, ca_file: str | None) -> None:
     """Manage Portcullis through its admin REST API.
 
     Nouns and verbs (`portcullis apis list`, `portcullis api-keys generate API_ID`) come
     from the admin protos; `apply`, `diff` and `dump` keep an organization in YAML files.
     """
-    session = Session(server=server, token=token, token_file=token_file, profile=profile, config=config)
+    session = Session(server=server, token=token, token_file=token_file, profile=profile, config=config,
+                      ca_file=ca_file)
     context.obj = session
     context.call_on_close(session.close)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import click
 
@@ -52,13 +53,15 @@ def login(client_id: str, client_secret: str | None, username: str | None, open_
         password = os.environ.get("PORTCULLIS_PASSWORD") or click.prompt(f"password for {username}",
                                                                           hide_input=True)
         credentials = password_login(connection.server, client_id=client_id, client_secret=client_secret,
-                                     username=username, password=password, scope=scope)
+                                     username=username, password=password, scope=scope,
+                                     verify=connection.verify())
     else:
         def announce(url: str) -> None:
             click.echo(f"Open this page to sign in (waiting for the answer):\n  {url}", err=True)
 
         credentials = browser_login(connection.server, client_id=client_id, client_secret=client_secret,
-                                    scope=scope, port=port, open_browser=open_browser, announce=announce)
+                                    scope=scope, port=port, open_browser=open_browser, announce=announce,
+                                    verify=connection.verify())
     path = connection.config.credentials_path(connection.profile)
     credentials.write(path)
     click.echo(f"signed in to {connection.server} (profile {connection.profile}); token saved in {path}", err=True)
@@ -82,10 +85,10 @@ def token(client_id: str, client_secret: str | None, username: str | None, scope
                                                                           hide_input=True)
         answer = token_answer(connection.server, client_id=client_id, client_secret=client_secret,
                               form={"grant_type": "password", "username": username, "password": password},
-                              scope=scope)
+                              scope=scope, verify=connection.verify())
     else:
         answer = token_answer(connection.server, client_id=client_id, client_secret=client_secret,
-                              form={"grant_type": "client_credentials"}, scope=scope)
+                              form={"grant_type": "client_credentials"}, scope=scope, verify=connection.verify())
     click.echo(json.dumps(answer, indent=2) if output == "json" else answer["access_token"])
 
 
@@ -127,8 +130,11 @@ def list_profiles() -> None:
 @click.argument("name")
 @click.option("--server", "profile_server", metavar="URL", help="admin REST base URL")
 @click.option("--token-file", "profile_token_file", metavar="FILE", help="a file holding the bearer token")
+@click.option("--ca-file", "profile_ca_file", metavar="FILE",
+              help="the CA bundle the server's https certificate is checked against")
 @click.option("--use/--no-use", default=False, help="also make it the current profile")
-def set_profile(name: str, profile_server: str | None, profile_token_file: str | None, use: bool) -> None:
+def set_profile(name: str, profile_server: str | None, profile_token_file: str | None, profile_ca_file: str | None,
+                use: bool) -> None:
     """Create or change a profile."""
     config = _config()
     settings = config.profiles.setdefault(name, {})
@@ -136,6 +142,8 @@ def set_profile(name: str, profile_server: str | None, profile_token_file: str |
         settings["server"] = profile_server
     if profile_token_file:
         settings["token-file"] = profile_token_file
+    if profile_ca_file:
+        settings["ca-file"] = str(Path(profile_ca_file).expanduser().resolve())
     if use or config.current_profile is None:
         config.current_profile = name
     config.save()

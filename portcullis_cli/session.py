@@ -19,13 +19,15 @@ class Session:
     token_file: str | None = None
     profile: str | None = None
     config: str | None = None
+    ca_file: str | None = None
     _connection: Connection | None = None
     _client: AdminClient | None = field(default=None, repr=False)
 
     def connection(self) -> Connection:
         if self._connection is None:
             self._connection = resolve(os.environ, server=self.server, token=self.token,
-                                       token_file=self.token_file, profile=self.profile, config=self.config)
+                                       token_file=self.token_file, profile=self.profile, config=self.config,
+                                       ca_file=self.ca_file)
         return self._connection
 
     def _token(self) -> str | None:
@@ -37,13 +39,14 @@ class Session:
         if credentials is None:
             return None
         if credentials.expired:
-            credentials = refreshed(credentials)
+            credentials = refreshed(credentials, connection.verify())
             credentials.write(connection.credentials_path)
         return credentials.access_token
 
     def client(self) -> AdminClient:
         if self._client is None:
-            self._client = AdminClient(self.connection().server, self._token)
+            connection = self.connection()
+            self._client = AdminClient(connection.server, self._token, verify=connection.verify())
         return self._client
 
     def close(self) -> None:
