@@ -64,6 +64,7 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.LabelService/ListLabels": labels.list_labels,
     f"{_PACKAGE}.OrganizationService/CreateOrganization": organizations.create_organization,
     f"{_PACKAGE}.OrganizationService/ListOrganizations": organizations.list_organizations,
+    f"{_PACKAGE}.OrganizationService/UpdateOrganization": organizations.update_organization,
     f"{_PACKAGE}.SigningKeyService/ListSigningKeys": signing_keys.list_signing_keys,
     f"{_PACKAGE}.SigningKeyService/RotateSigningKey": signing_keys.rotate_signing_key,
     f"{_PACKAGE}.KeyManagerService/CreateKeyManager": key_managers.create_key_manager,

@@ -31,6 +31,7 @@ class Credential(str, Enum):
     REFERENCE_TOKEN = "reference_token"   # a resident key manager opaque (pct_) token
     OAUTH_CLIENT = "oauth_client"         # a client authenticated at the resident OAuth2 endpoints
     PASSWORD = "password"                 # a user's password at the resident key manager (failed logins)
+    SELF_SIGNUP = "self_signup"           # someone signing up on the developer portal (no credential yet)
     INTERNAL = "internal"                 # built in-process (tests, start-up)
 
 

@@ -106,6 +106,7 @@ PERMISSIONS: Mapping[str, Permission] = MappingProxyType({
     f"{_P}.ThrottlingPolicyService/DeleteThrottlingPolicy": _change(ADMIN, "throttling_policy"),
     f"{_P}.OrganizationService/CreateOrganization": _change(ADMIN, "organization"),
     f"{_P}.OrganizationService/ListOrganizations": _read(ADMIN, "organization"),
+    f"{_P}.OrganizationService/UpdateOrganization": _change(ADMIN, "organization"),
     f"{_P}.SigningKeyService/ListSigningKeys": _read(ADMIN, "signing_key"),
     f"{_P}.SigningKeyService/RotateSigningKey": _change(ADMIN, "signing_key", ""),
     f"{_P}.KeyManagerService/CreateKeyManager": _change(ADMIN, "key_manager", ""),

@@ -29,6 +29,8 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Anyone may sign up on the developer portal, as a subscriber (off by default).
+    self_signup: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Api(Base):

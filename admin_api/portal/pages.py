@@ -18,7 +18,7 @@ from admin_api.access.caller import Caller, Role
 from admin_api.errors import AdminError
 from admin_api.portal.sessions import Session
 from admin_api.portal.web import (SESSION_COOKIE, CsrfRefused, FormError, Portal, SignedOut, caller_of, check_csrf,
-                                  current_session, read_form, redirect, render)
+                                  current_session, read_form, redirect, render, signed_out_page)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def page(portal: Portal, path: str, handler: Handler, *, method: str = "GET", ba
     async def endpoint(request: Request) -> Response:
         session = current_session(portal, request)
         if session is None:
-            return render("signed_out.html", None, status=401 if method == "POST" else 200)
+            return await signed_out_page(portal, status=401 if method == "POST" else 200)
         try:
             caller = await caller_of(portal, session)
             if not caller.has(Role.SUBSCRIBER):
@@ -62,7 +62,7 @@ def page(portal: Portal, path: str, handler: Handler, *, method: str = "GET", ba
             return await handler(Ctx(portal, request, session, caller, form))
         except SignedOut:
             portal.sessions.end(request.cookies.get(SESSION_COOKIE))
-            return render("signed_out.html", None, status=401)
+            return await signed_out_page(portal, status=401)
         except CsrfRefused:
             return render("message.html", session, status=403, title="Request refused",
                           text="This form was not sent from this portal page (or the page is too old). "

@@ -32,6 +32,8 @@ class Session:
     csrf_token: str
     expires_at: float           # the access token's expiry
     last_seen: float
+    client_id: str = ""         # the portal's client the token was issued to
+    organization_id: str = ""
     shown_once: list[tuple[str, str]] = field(default_factory=list)   # (label, value)
     notices: list[tuple[str, str]] = field(default_factory=list)      # ("ok" | "error", text)
 
@@ -58,6 +60,7 @@ class PendingSignin:
     code_verifier: str
     binding_hash: str
     expires_at: float
+    client_id: str = ""         # the portal's client at the user's organization
 
 
 class SessionStore:
@@ -69,12 +72,14 @@ class SessionStore:
 
     # sessions -------------------------------------------------------------------------
 
-    def create(self, access_token: str, username: str, expires_in: int) -> tuple[str, Session]:
+    def create(self, access_token: str, username: str, expires_in: int, client_id: str = "",
+               organization_id: str = "") -> tuple[str, Session]:
         """A new session; answers the id for the cookie (never stored itself)."""
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
         session = Session(access_token=access_token, username=username, csrf_token=secrets.token_urlsafe(32),
-                          expires_at=now + expires_in, last_seen=now)
+                          expires_at=now + expires_in, last_seen=now, client_id=client_id,
+                          organization_id=organization_id)
         with self._lock:
             self._sessions[credential_hash(session_id)] = session
             _bound(self._sessions, MAX_SESSIONS)
@@ -104,8 +109,8 @@ class SessionStore:
 
     # pending sign-ins -----------------------------------------------------------------
 
-    def begin_signin(self, state: str, code_verifier: str, binding: str) -> None:
-        pending = PendingSignin(code_verifier, credential_hash(binding), self._clock() + SIGNIN_SECONDS)
+    def begin_signin(self, state: str, code_verifier: str, binding: str, client_id: str = "") -> None:
+        pending = PendingSignin(code_verifier, credential_hash(binding), self._clock() + SIGNIN_SECONDS, client_id)
         with self._lock:
             self._pending[state] = pending
             _bound(self._pending, MAX_PENDING_SIGNINS)

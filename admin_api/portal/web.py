@@ -171,6 +171,14 @@ def render(template: str, session: Session | None, status: int = 200, **values: 
     return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
 
 
+async def signed_out_page(portal: Portal, status: int = 200, **values: Any) -> Response:
+    """The sign-in invitation, with a sign-up link when the default organization allows it."""
+    from admin_api.services.organizations import DEFAULT_ORGANIZATION, self_signup_allowed
+
+    signup_open = await run_in_threadpool(self_signup_allowed, portal.dispatcher.store, DEFAULT_ORGANIZATION)
+    return render("signed_out.html", None, status=status, signup_open=signup_open, **values)
+
+
 def redirect(path: str) -> Response:
     """303 See Other to a portal path (after a POST: the browser GETs the page)."""
     if not path.startswith(PREFIX + "/"):

@@ -21,10 +21,11 @@ from google.protobuf.empty_pb2 import Empty
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.access.caller import Caller, Credential
+from admin_api.access.caller import Caller, Credential, Role
+from admin_api.audit import log as audit_log
 from admin_api.db import models
 from admin_api.db.types import utcnow
-from admin_api.errors import AlreadyExists, InvalidArgument
+from admin_api.errors import AlreadyExists, InvalidArgument, PermissionDenied
 from admin_api.services import failed_logins, isolation, masks, paging, validation
 from admin_api.store.unit_of_work import Store, new_id
 from admin_api.views.users import scope_pb, user_pb
@@ -32,6 +33,7 @@ from portcullis.admin.v1 import users_pb2
 from portcullis_shared import scopes
 
 MIN_PASSWORD = 8
+SIGNUP_METHOD = "portal/SignUp"   # the audit record's method for a self sign-up
 MAX_PASSWORD = 1024
 # RFC 6749 scope-token: printable ASCII except space, '"' and '\'.
 SCOPE_RE = re.compile(r'[\x21\x23-\x5b\x5d-\x7e]{1,200}')
@@ -113,6 +115,48 @@ def create_user(store: Store, request: users_pb2.CreateUserRequest, caller: Call
             raise AlreadyExists(f"a user named {username!r} already exists (id {twin.id!r})", field="user.username")
         row = models.User(id=new_id(), organization_id=organization_id, username=username,
                           password_hash=password_hash, roles=roles, created_at=now, updated_at=now)
+        writer.session.add(row)
+        return user_pb(row)
+
+
+SIGNUP_ROLE = "subscriber"
+SIGNUP_MIN_PASSWORD = 10
+SIGNUP_USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+-]{2,63}")
+# Passwords too well known to take, whatever their length (lower case, compared so).
+_COMMON_PASSWORDS = frozenset({
+    "password123", "password1234", "1234567890", "12345678910", "qwertyuiop", "0123456789", "iloveyou12",
+    "abcdefghij", "passw0rd123", "letmein123", "welcome123", "administrator", "changeme123", "qwerty1234",
+    "1q2w3e4r5t", "asdfghjkl1", "portcullis", "portcullis1", "subscriber",
+})
+
+
+def sign_up(store: Store, organization_id: str, username: str, password: str) -> users_pb2.User:
+    """Self sign-up on the developer portal: a new user of the organization with the
+    subscriber role and no other, when the organization allows it (PermissionDenied
+    otherwise, checked in the transaction that creates the user). Audited as
+    `portal/SignUp` by the new user, in that transaction."""
+    if not SIGNUP_USERNAME_RE.fullmatch(username):
+        raise InvalidArgument("username: 3 to 64 letters, digits or '@._+-', starting with a letter or digit",
+                              field="username")
+    if not SIGNUP_MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidArgument(f"password: {SIGNUP_MIN_PASSWORD} to {MAX_PASSWORD} characters", field="password")
+    lowered = password.lower()
+    if username.lower() in lowered or lowered in _COMMON_PASSWORDS or len(set(password)) < 4:
+        raise InvalidArgument("password: too easy to guess (it contains the username, is a well-known password "
+                              "or repeats a few characters); choose another", field="password")
+    password_hash = _hasher.hash(password)
+    now = utcnow()
+    who = Caller(subject=username, organization_id=organization_id, roles=frozenset({Role.SUBSCRIBER}),
+                 credential=Credential.SELF_SIGNUP)
+    with audit_log.recording(audit_log.Entry(who, SIGNUP_METHOD, "user")), store.write() as writer:
+        organization = writer.session.get(models.Organization, organization_id)
+        if organization is None or not organization.self_signup:
+            raise PermissionDenied("this organization does not allow self sign-up: ask one of its admins for an "
+                                   "account")
+        if _by_username(writer.session, organization_id, username) is not None:
+            raise AlreadyExists(f"the username {username!r} is taken: choose another", field="username")
+        row = models.User(id=new_id(), organization_id=organization_id, username=username,
+                          password_hash=password_hash, roles=[SIGNUP_ROLE], created_at=now, updated_at=now)
         writer.session.add(row)
         return user_pb(row)
 

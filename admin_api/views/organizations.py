@@ -8,4 +8,5 @@ from portcullis.admin.v1 import admin_pb2
 
 
 def organization_pb(row: models.Organization) -> admin_pb2.Organization:
-    return admin_pb2.Organization(id=row.id, name=row.name, created_at=timestamp(row.created_at))
+    return admin_pb2.Organization(id=row.id, name=row.name, created_at=timestamp(row.created_at),
+                                  self_signup=bool(row.self_signup))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,8 @@ class ResidentAuthorizationServer(AuthorizationServer):
         # Built-in first-party clients (the developer portal), by client_id: not stored,
         # answered before the application keys.
         self.first_party: dict[str, ResidentClient] = {}
+        # And those found by their id when asked for (the portal's clients of organizations).
+        self.first_party_resolver: Callable[[str], ResidentClient | None] | None = None
         self.register_token_generator("default", self._generate_token)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(PasswordGrant)
@@ -112,7 +115,10 @@ class ResidentAuthorizationServer(AuthorizationServer):
     # authlib's framework contract ------------------------------------------------------
 
     def query_client(self, client_id: str) -> ResidentClient | None:
-        return self.first_party.get(client_id) or find_client(self.store, client_id)
+        client = self.first_party.get(client_id)
+        if client is None and self.first_party_resolver is not None:
+            client = self.first_party_resolver(client_id)
+        return client or find_client(self.store, client_id)
 
     def save_token(self, token: dict[str, object], request: OAuth2Request) -> None:
         pass  # recorded by the generator, in the transaction that signs it

@@ -167,6 +167,9 @@ ADMIN_ONLY: dict[str, Prep] = {
     "OrganizationService/CreateOrganization":
         lambda w, _: admin_pb2.CreateOrganizationRequest(id=w.unique("org-")),
     "OrganizationService/ListOrganizations": lambda w, _: admin_pb2.ListOrganizationsRequest(),
+    "OrganizationService/UpdateOrganization": lambda w, _: admin_pb2.UpdateOrganizationRequest(
+        id="default", organization=admin_pb2.Organization(self_signup=False),
+        update_mask=FieldMask(paths=["self_signup"])),
     "SigningKeyService/ListSigningKeys": lambda w, _: signing_keys_pb2.ListSigningKeysRequest(),
     "SigningKeyService/RotateSigningKey": lambda w, _: signing_keys_pb2.RotateSigningKeyRequest(),
     "AuditService/ListAuditRecords": lambda w, _: audit_pb2.ListAuditRecordsRequest(),

@@ -59,9 +59,10 @@ def env(tmp_path: Path) -> Iterator[PortalEnv]:
     store.db.dispose()
 
 
-def sign_in(browser: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
-    """The whole browser sign-in; answers the callback's response."""
-    start = browser.get("/portal/signin")
+def sign_in(browser: TestClient, username: str, password: str = PASSWORD, org: str = "") -> httpx.Response:
+    """The whole browser sign-in (at the organization `org`, default: the default one);
+    answers the callback's response."""
+    start = browser.get("/portal/signin" + (f"?org={org}" if org else ""))
     assert start.status_code == 302, start.text
     login = browser.get(start.headers["location"])
     assert login.status_code == 200, login.text

@@ -155,7 +155,7 @@ def _post_routes(env: PortalEnv) -> list[str]:
 def test_every_form_refuses_a_missing_or_forged_csrf_token_and_another_origin(env: PortalEnv,
                                                                               signed_in: TestClient) -> None:
     routes = _post_routes(env)
-    assert len(routes) == 14   # sign-out, 5 API forms, 8 application forms
+    assert len(routes) == 15   # sign-out, sign-up, 5 API forms, 8 application forms
     csrf = csrf_of(signed_in.get("/portal/apis"))
     for path in routes:
         for data, headers in (({}, {}), ({"csrf": "forged"}, {}),

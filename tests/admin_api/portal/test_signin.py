@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from admin_api.portal.client import CALLBACK_PATH, PORTAL_CLIENT_ID
 from admin_api.services import applications
 from portcullis.admin.v1 import admin_pb2
@@ -98,3 +100,45 @@ def test_a_portal_token_is_refused_by_the_token_endpoint_for_other_grants(env: P
                                                        "password": "correct horse battery",
                                                        "client_id": PORTAL_CLIENT_ID})
     assert answer.status_code in (400, 401) and "access_token" not in answer.text
+
+
+def test_a_user_of_another_organization_signs_in_there_and_sees_only_its_objects(env: PortalEnv) -> None:
+    from admin_api.access.caller import Caller, Role
+    from admin_api.services import organizations, users
+    from portcullis.admin.v1 import users_pb2
+    from tests.admin_api.conftest import published_api
+
+    organizations.create_organization(env.store, admin_pb2.CreateOrganizationRequest(id="acme"), ADMIN)
+    acme_admin = Caller(subject="boss", organization_id="acme", role=Role.ADMIN)
+    users.create_user(env.store, users_pb2.CreateUserRequest(user=users_pb2.User(
+        username="ann", password="correct horse battery", roles=["subscriber"])), acme_admin)
+    published_api(env.store, acme_admin, name="AcmeOnly", context="/acme-only")
+    published_api(env.store, name="DefaultOnly", context="/default-only")
+    browser = env.browser()
+    start = browser.get("/portal/signin?org=acme")
+    assert parse_qs(urlsplit(start.headers["location"]).query)["client_id"] == ["portcullis-portal.acme"]
+    # ann is no user of the default organization: signing in there fails at the login form.
+    with pytest.raises(AssertionError):
+        sign_in(env.browser(), "ann")
+    answer = sign_in(browser, "ann", org="acme")
+    assert answer.status_code == 303, answer.text
+    session = env.portal.sessions.get(browser.cookies[SESSION_COOKIE])
+    assert session.organization_id == "acme" and session.client_id == "portcullis-portal.acme"
+    page = browser.get("/portal/apis")
+    assert "AcmeOnly" in page.text and "DefaultOnly" not in page.text
+    made = browser.post("/portal/applications", data={"csrf": csrf_of(page), "name": "AnnApp"})
+    assert made.status_code == 303
+    assert [a.name for a in applications.list_applications(
+        env.store, admin_pb2.ListApplicationsRequest(), acme_admin).applications] == ["AnnApp"]
+    out = browser.post("/portal/signout", data={"csrf": csrf_of(page)})
+    assert out.status_code == 200
+    assert env.browser().get("/v1/applications", headers={"Authorization": f"Bearer {session.access_token}"}
+                             ).status_code == 401
+
+
+def test_an_unknown_organization_or_a_bad_id_is_refused(env: PortalEnv) -> None:
+    for org in ("nowhere", "Bad_Id", "x" * 200, "../default"):
+        answer = env.browser().get("/portal/signin", params={"org": org})
+        assert answer.status_code == 404, org
+    assert env.portal.resident.server.query_client("portcullis-portal.nowhere") is None
+    assert env.portal.resident.server.query_client("portcullis-portal.") is None
