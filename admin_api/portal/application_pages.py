@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from admin_api.errors import InvalidArgument
 from admin_api.portal import signin
+from admin_api.services import key_generation_access
 from admin_api.portal.api_pages import _days, policies, published_apis
 from admin_api.portal.pages import Ctx, page
 from admin_api.portal.web import Portal, as_dict, redirect, render, rpc
@@ -54,7 +55,9 @@ async def application_page(ctx: Ctx) -> Response:
                                 application_keys_pb2.ListConsumerSecretsRequest(application_key_id=key.id))
             entry["secrets"] = [as_dict(secret) for secret in secrets.secrets]
         by_environment.setdefault(entry["environment"], entry)
-    return render("application.html", ctx.session, application=application, apis=apis,
+    key_managers = await run_in_threadpool(key_generation_access.key_managers_for, ctx.portal.dispatcher.store,
+                                           ctx.caller)
+    return render("application.html", ctx.session, application=application, apis=apis, key_managers=key_managers,
                   subscriptions=[as_dict(s) for s in subscriptions.subscriptions], keys=by_environment,
                   environments=ENVIRONMENTS, multiple_secrets=ctx.portal.multiple_secrets,
                   tiers=await policies(ctx, throttling_pb2.ThrottlingPolicy.APPLICATION))
@@ -93,6 +96,7 @@ async def generate_keys(ctx: Ctx) -> Response:
     answer = await rpc(ctx.portal, ctx.caller, "ApplicationKeyService/GenerateApplicationKey",
                        application_keys_pb2.GenerateApplicationKeyRequest(
                            application_id=application_id, environment=admin_pb2.Environment.Value(environment),
+                           key_manager_id=ctx.field("key_manager_id"),
                            settings=application_keys_pb2.OAuthClientSettings(grant_types=["client_credentials"]),
                            secret_description=ctx.field("secret_description"),
                            secret_validity_days=_days(ctx.field("validity_days"))))

@@ -35,6 +35,7 @@ from admin_api.db import models
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from admin_api.services import consumer_secrets, dcr, dcr_clients, key_managers, masks, ownership, users, validation
+from admin_api.services.key_generation_access import key_generation_refusal
 from admin_api.store.unit_of_work import Store, Writer, new_id
 from admin_api.views.application_keys import (application_key_pb, consumer_secret_pb, oauth_client_settings_json,
                                               oauth_client_settings_pb)
@@ -307,17 +308,10 @@ def _check_first_party(caller: Caller, first_party: bool, km_type: str,
 def _check_role_restriction(session: Session, application: models.Application, km: models.KeyManager) -> None:
     """ALLOW: the owner needs one of the roles; DENY: none of them. An owner that is not a
     user of the organization has no roles."""
-    roles = set(users.roles_in(session, application.organization_id, application.owner))
-    allowed, denied = km.key_generation_allowed_roles, km.key_generation_denied_roles
-    if allowed and not roles.intersection(allowed):
-        raise PermissionDenied(f"key manager {km.name!r} allows key generation only to owners with a role of "
-                               f"{', '.join(allowed)}; owner {application.owner!r} of application "
-                               f"{application.id!r} has none", field="key_manager_id")
-    refused = sorted(roles.intersection(denied))
-    if refused:
-        raise PermissionDenied(f"key manager {km.name!r} denies key generation to role(s) {', '.join(refused)} "
-                               f"of owner {application.owner!r} of application {application.id!r}",
-                               field="key_manager_id")
+    roles = users.roles_in(session, application.organization_id, application.owner)
+    refusal = key_generation_refusal(km, roles, application.owner)
+    if refusal:
+        raise PermissionDenied(f"{refusal} (application {application.id!r})", field="key_manager_id")
 
 
 def _insert_key(writer: Writer, application: models.Application, km: models.KeyManager, environment: str,

@@ -163,3 +163,28 @@ def test_every_form_refuses_a_missing_or_forged_csrf_token_and_another_origin(en
                               ({"csrf": csrf}, {"Sec-Fetch-Site": "cross-site"})):
             answer = signed_in.post(path, data=data, headers=headers)
             assert answer.status_code == 403, (path, data, headers, answer.status_code)
+
+
+def test_key_managers_the_user_may_use_are_offered_and_a_refusal_is_explained(env: PortalEnv,
+                                                                               signed_in: TestClient) -> None:
+    from html import unescape
+
+    from tests.admin_api.key_helpers import external_km
+
+    gold_only = external_km(env.store, ADMIN, name="GoldIdp", display_name="Gold IdP",
+                            key_generation_allowed_roles=["gold"])
+    other = external_km(env.store, ADMIN, name="Other", issuer="https://other.example.com",
+                        jwks_uri="https://other.example.com/certs")
+    made = post(signed_in, "/portal/applications", name="Mobile", tier="Unlimited")
+    app_path = made.headers["location"]
+    page = signed_in.get(app_path)
+    text = unescape(page.text)
+    assert re.search(rf'<option value="{gold_only.id}" disabled>Gold IdP \(keycloak\): not for you</option>', text)
+    assert re.search(rf'<option value="{other.id}">Other \(keycloak\)</option>', text)
+    assert "Gold IdP: key manager 'GoldIdp' allows key generation only to owners with a role of gold; " \
+           "owner 'sam' has none." in text
+    # Posting the refused key manager anyway: the service refuses, and the page says why.
+    post(signed_in, f"{app_path}/keys", environment="PRODUCTION", key_manager_id=gold_only.id)
+    after = unescape(signed_in.get(app_path).text)
+    assert re.search(r'class="notice error"[^>]*>key manager \'GoldIdp\' allows key generation only', after)
+    assert "No production keys yet" in after
