@@ -50,7 +50,9 @@ def test_literal_segments_win_over_variables() -> None:
 
 def test_admin_bindings() -> None:
     bindings = {b.method_name: b for b in load_bindings(admin_pb2)}
-    assert len(bindings) == 25
+    assert len(bindings) == 26
+    organization = bindings["UpdateOrganization"]
+    assert (organization.http_method, organization.body, organization.success_status) == ("PATCH", "organization", 200)
     update = bindings["UpdateApi"]
     assert (update.http_method, update.body, update.success_status) == ("PATCH", "api", 200)
     assert update.mask_field is not None and [f.name for f in update.query_fields] == ["update_mask"]
