@@ -1,5 +1,5 @@
 """The organization's self sign-up setting and users.sign_up on SQLite and PostgreSQL
-(migration 0012 adds the column, off for every organization)."""
+(migration 0013 adds the column, off for every organization)."""
 
 from __future__ import annotations
 

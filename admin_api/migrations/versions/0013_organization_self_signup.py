@@ -1,8 +1,8 @@
 """Organizations say whether anyone may sign up on the developer portal (as a
 subscriber): off for every organization until an admin turns it on.
 
-Revision ID: 0012_organization_self_signup
-Revises: 0011_dcr_client_configuration
+Revision ID: 0013_organization_self_signup
+Revises: 0012_login_failures
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_organization_self_signup"
-down_revision = "0011_dcr_client_configuration"
+revision = "0013_organization_self_signup"
+down_revision = "0012_login_failures"
 branch_labels = None
 depends_on = None
 
