@@ -153,6 +153,10 @@ def test_stale_nonces_are_ignored_and_resubscription_resends(app: AdminApp, clie
 
 def test_retired_apis_leave_and_deleted_gateways_show_as_disconnected(app: AdminApp, gateway_token: str) -> None:
     api = publish(app)
+    # Subscribe once the publish is in the served state: otherwise (on a loaded machine) the
+    # stream's first answers are empty and the publish arrives as a push the test reads as
+    # the deprecation's.
+    wait_for(lambda: app.xds.state.current.api_count == 1)
     client = AdsClient(f"127.0.0.1:{app.grpc_port}", gateway_token, node_id="edge-1")
     subscribe(client)
     app.dispatcher.call("portcullis.admin.v1.ApiService/ChangeApiLifecycle",
