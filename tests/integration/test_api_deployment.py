@@ -5,6 +5,7 @@ the lifecycle, and on the same API authz_server decided for."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from tests.hostile.raw_http import access_log_entries
 from tests.integration.conftest import LiveMesh
-from tests.integration.gateway import assert_denied, eventually, wait_until
+from tests.integration.gateway import PROPAGATION_SECONDS, assert_denied, eventually, wait_until
 from tests.integration.own_backend import OwnBackend, Seen, TestCa
 from tests.integration.scenario import PublishedApi, create_api, unique
 
@@ -47,6 +48,17 @@ def deploy(live: LiveMesh, production: str, *, sandbox: str = "", resources: lis
 def routed(live: LiveMesh, path: str, **kwargs: Any) -> httpx.Response:
     """The first 200 for `path` once the API's route has reached Envoy."""
     return eventually(lambda: live.gateway.get(path, **kwargs), 200)
+
+
+def _routed_to_endpoint(live: LiveMesh, path: str, endpoint_path: str) -> httpx.Response:
+    """The first 200 for `path` that reached the endpoint whose path starts `endpoint_path`."""
+    deadline = time.monotonic() + PROPAGATION_SECONDS
+    while True:
+        answer = routed(live, path)
+        if answer.json()["target"].startswith(endpoint_path) or time.monotonic() >= deadline:
+            assert answer.json()["target"].startswith(endpoint_path), answer.json()
+            return answer
+        time.sleep(0.1)
 
 
 def test_two_apis_reach_their_own_backends_with_path_query_and_host(live: LiveMesh, own) -> None:
@@ -190,8 +202,10 @@ def test_overlapping_base_paths_route_to_the_api_authz_server_decided_for(live: 
                                 subscription_less=True, production_endpoint=backend.url(f"/api{index}"),
                                 sandbox_endpoint="")
         assert apis[base].base_path == root + base
-    for base in bases:
-        routed(live, root + base + "/ready")
+    # Each API's route has reached Envoy once its own backend path answers: a 200 alone could
+    # come from the shallower API's route while the deeper one is still on its way.
+    for index, base in enumerate(bases):
+        _routed_to_endpoint(live, root + base + "/ready", f"/api{index}/")
     answer = routed(live, root + path)
     routed_to = bases[int(answer.json()["target"].split("/")[1].removeprefix("api"))]
     assert routed_to == expected
