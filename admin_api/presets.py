@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from portcullis.admin.v1 import key_managers_pb2
 
+from portcullis_shared.clock_leeway import DEFAULT_LEEWAY_SECONDS, MAX_LEEWAY_SECONDS  # noqa: F401 (re-exported)
+
 KmType = key_managers_pb2.KeyManager.Type
 
 RESIDENT_NAME = "Resident Key Manager"
@@ -32,8 +34,6 @@ DEFAULT_ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256")
 KNOWN_ALGORITHMS: frozenset[str] = frozenset({
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 })
-DEFAULT_LEEWAY_SECONDS = 30
-MAX_LEEWAY_SECONDS = 300
 
 # Where the resident OAuth2 server answers, relative to the public URL.
 RESIDENT_PATHS = {

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from admin_api.db.oauth_models import AuthorizationCode, OAuthToken, RevokedToken
 from admin_api.oauth.signing_keys import SigningKeys
 from admin_api.store.unit_of_work import Writer, new_id
+from portcullis_shared.clock_leeway import MAX_LEEWAY_SECONDS
 from portcullis_shared.credentials import credential_hash, new_opaque_credential
 
 ACCESS_TOKEN = "access_token"
@@ -177,8 +178,9 @@ def _revoke_rows(writer: Writer, rows, now: datetime) -> int:
 
 
 def prune_expired(writer: Writer, now: datetime) -> int:
-    """Delete expired tokens, codes and revocation records (admin_api's pruning loop);
-    how many rows went. An expired token is refused whether or not its row remains."""
+    """Delete expired tokens and codes, and revocation records of tokens expired beyond any
+    leeway (admin_api's pruning loop); how many rows went. An expired token is refused by
+    introspection whether or not its row remains."""
     session = writer.session
     pruned = session.execute(delete(OAuthToken).where(OAuthToken.expires_at <= now)).rowcount or 0
     pruned += session.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at <= now)).rowcount or 0
@@ -186,10 +188,14 @@ def prune_expired(writer: Writer, now: datetime) -> int:
 
 
 def _prune_revoked(writer: Writer, now: datetime, limit: int = 100) -> int:
-    # Replicas drop expired records on their own; deleting them through the outbox keeps
-    # the snapshot and the change log in agreement.
+    # Kept until exp + the largest leeway a key manager may allow: authz_server accepts a
+    # JWT until exp + its key manager's leeway, so a record gone at exp would let a revoked
+    # token back in for that long (and a snapshot sent meanwhile would lack it). Replicas
+    # drop such records on their own; deleting them through the outbox keeps the snapshot
+    # and the change log in agreement.
+    refused_anyway = now - timedelta(seconds=MAX_LEEWAY_SECONDS)
     expired = writer.session.scalars(
-        select(RevokedToken).where(RevokedToken.expires_at <= now).limit(limit)).all()
+        select(RevokedToken).where(RevokedToken.expires_at <= refused_anyway).limit(limit)).all()
     for record in expired:
         writer.delete(record)
     return len(expired)

@@ -17,6 +17,7 @@ from immutables import Map
 from portcullis.admin.v1 import key_managers_pb2
 from portcullis.sync.v1 import sync_pb2
 
+from portcullis_shared.clock_leeway import DEFAULT_LEEWAY_SECONDS, MAX_LEEWAY_SECONDS
 from portcullis_shared.token_format import TokenFormat, TokenFormatError
 
 from authz_server.index.errors import PolicyError
@@ -34,8 +35,6 @@ SUPPORTED_ALGORITHMS = frozenset(
 DEFAULT_ALGORITHMS = ("RS256", "PS256", "ES256")
 DEFAULT_CONSUMER_KEY_CLAIMS = ("azp", "client_id")
 DEFAULT_SCOPES_CLAIMS = ("scope", "scp")
-DEFAULT_LEEWAY_SECONDS = 30
-MAX_LEEWAY_SECONDS = 300
 
 
 class KeyManagerType(enum.Enum):

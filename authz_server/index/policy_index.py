@@ -83,7 +83,7 @@ class PolicyIndex:
         return edit.finish(revision)
 
     def without_expired_revocations(self, now: float) -> "PolicyIndex":
-        """The same index at the same revision, minus revocations of tokens already expired."""
+        """The same index at the same revision, minus revocations of tokens expired beyond any leeway."""
         revoked_tokens = self.revoked_tokens.without_expired(now)
         return self if revoked_tokens is self.revoked_tokens else replace(self, revoked_tokens=revoked_tokens)
 

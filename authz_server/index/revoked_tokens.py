@@ -2,8 +2,10 @@
 jti, reference (pct_) tokens by the SHA-256 hex of the token (checked before introspection,
 so a cached "active" answer does not outlive the revocation).
 
-A record only matters until the token it names expires; after that the token is refused
-as expired anyway, so lookups ignore it and `PolicyStore.prune` drops it.
+A record matters until the token it names is refused as expired: `exp` plus the key
+manager's clock-skew leeway, which may be up to MAX_LEEWAY_SECONDS (a JWT validated with
+a 300 s leeway is still accepted 299 s after its `exp`). Until then a lookup honours it;
+after that lookups ignore it and `PolicyStore.prune` drops it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import ClassVar
 from immutables import Map
 
 from portcullis.sync.v1 import sync_pb2
+
+from portcullis_shared.clock_leeway import MAX_LEEWAY_SECONDS
 
 from authz_server.index.errors import PolicyError
 from authz_server.index.table import Table, TableEdit, unfile
@@ -31,7 +35,8 @@ class RevokedTokenPolicy:
         return (self.organization_id, self.jti)
 
     def expired(self, now: float) -> bool:
-        return self.expires_at != 0 and now >= self.expires_at
+        """True once no leeway any key manager may allow would still accept the token."""
+        return self.expires_at != 0 and now >= self.expires_at + MAX_LEEWAY_SECONDS
 
 
 def compile_revoked_token(record: sync_pb2.RevokedTokenRecord) -> RevokedTokenPolicy:
@@ -57,7 +62,7 @@ class RevokedTokenTable(Table):
         return revoked is not None and not revoked.expired(now)
 
     def without_expired(self, now: float) -> "RevokedTokenTable":
-        """This table minus revocations of tokens already expired (itself when there are none)."""
+        """This table minus revocations of tokens expired beyond any leeway (itself when there are none)."""
         expired = [revoked.jti for revoked in self.by_id.values() if revoked.expired(now)]
         if not expired:
             return self

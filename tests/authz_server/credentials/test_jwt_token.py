@@ -276,6 +276,19 @@ def test_revoked_jti(provider, tokens):
     assert isinstance(_decide(mint(), records, tokens), Allow)
 
 
+def test_a_revoked_jwt_stays_refused_within_the_leeway_after_its_exp(provider, tokens):
+    """Regression (issue 14): a revocation was honoured only until the token's `exp`, while the
+    token itself is accepted until `exp + leeway`: for up to 300 s a revoked JWT was allowed."""
+    from portcullis.sync.v1 import sync_pb2
+
+    expired_at = _now() - 100   # accepted by a key manager allowing 300 s of clock skew
+    revoked = sync_pb2.RevokedTokenRecord(id="jti-1", organization_id="default", key_manager_id="km-idp",
+                                         expires_at_unix=expired_at)
+    records = oauth_world(make_key_manager(jwks_uri=provider.jwks_uri, leeway=300), extra=(revoked,))
+    token = mint(claims(exp=expired_at, iat=expired_at - 600, nbf=expired_at - 600))
+    assert _decide(token, records, tokens).code == "token_revoked"
+
+
 def test_sandbox_application_key_routes_to_sandbox(provider, tokens):
     decision = _decide(mint(claims(azp="pcc_client-sandbox")), _world(provider), tokens)
     assert isinstance(decision, Allow) and decision.environment.value == "sandbox"

@@ -7,6 +7,7 @@ from portcullis.sync.v1 import sync_pb2
 
 from authz_server.index import PolicyStore
 from authz_server.index.key_managers import compile_key_manager
+from portcullis_shared.clock_leeway import MAX_LEEWAY_SECONDS
 
 from ..factories import entity, index_of
 from ..oauth import ISSUER, make_application_key, make_key_manager
@@ -72,14 +73,20 @@ def test_application_key_lookup_by_org_key_manager_and_consumer_key():
     assert index.application_keys.for_client("default", "km-idp", "pcc_new") is None
 
 
-def test_revocation_applies_until_the_token_expires_and_is_pruned_after():
+def test_revocation_applies_until_exp_plus_the_largest_leeway_and_is_pruned_after():
+    """Regression (issue 14): pruned (and ignored) at `exp`, a revocation let its JWT back in
+    for as long as its key manager's leeway (up to MAX_LEEWAY_SECONDS)."""
     store = PolicyStore()
     store.apply_snapshot([entity(_revoked()), entity(_revoked("jti-forever", expires=0))], 1)
+    beyond_any_leeway = 2_000 + MAX_LEEWAY_SECONDS
     assert store.current.revoked_tokens.is_revoked("default", "jti-1", 1_999)
-    assert not store.current.revoked_tokens.is_revoked("default", "jti-1", 2_000)
+    assert store.current.revoked_tokens.is_revoked("default", "jti-1", 2_000)
+    assert store.current.revoked_tokens.is_revoked("default", "jti-1", beyond_any_leeway - 1)
+    assert not store.current.revoked_tokens.is_revoked("default", "jti-1", beyond_any_leeway)
     assert not store.current.revoked_tokens.is_revoked("acme", "jti-1", 1_000)
-    assert store.prune(1_999) == 0
-    assert store.prune(2_000) == 1
+    assert store.prune(2_000) == 0
+    assert store.prune(beyond_any_leeway - 1) == 0
+    assert store.prune(beyond_any_leeway) == 1
     assert store.revision == 1 and "jti-1" not in store.current.revoked_tokens
     assert store.current.revoked_tokens.is_revoked("default", "jti-forever", 10**12)
     store.apply_delete(sync_pb2.EntityRef(kind=sync_pb2.REVOKED_TOKEN, id="jti-forever"), 2)

@@ -14,6 +14,7 @@ from admin_api.db.oauth_models import AuthorizationCode, OAuthToken, RevokedToke
 from admin_api.db.types import utcnow
 from admin_api.sync.pruning import ChangeLogPruner, prune_oauth_tokens
 from admin_api.transports.oauth2.grants import REUSE_AUDIT_METHOD
+from portcullis_shared.clock_leeway import MAX_LEEWAY_SECONDS
 from portcullis_shared.credentials import credential_hash
 from tests.admin_api.transports.oauth2.conftest import (
     OWNER,
@@ -103,7 +104,7 @@ def test_expired_tokens_and_codes_are_pruned_live_ones_stay(oauth: OAuthEnv) -> 
         for row in writer.session.scalars(select(OAuthToken).where(OAuthToken.grant_id == grant_id)):
             row.expires_at = past
         for row in writer.session.scalars(select(RevokedToken)):
-            row.expires_at = past
+            row.expires_at = past - timedelta(seconds=MAX_LEEWAY_SECONDS)   # refused beyond any leeway
         for row in writer.session.scalars(select(AuthorizationCode)):
             row.expires_at = past
 
@@ -117,3 +118,26 @@ def test_expired_tokens_and_codes_are_pruned_live_ones_stay(oauth: OAuthEnv) -> 
         assert session.scalar(select(func.count()).select_from(OAuthToken)) == 2   # the live grant's pair
     assert oauth.introspect(live["access_token"])["active"] is True
     assert prune_oauth_tokens(oauth.store) == 0
+
+
+def test_a_revocation_outlives_its_token_by_the_largest_leeway(oauth: OAuthEnv) -> None:
+    """Regression (issue 14): RevokedToken rows were pruned at the token's `exp`, while
+    authz_server accepts a JWT until `exp` plus its key manager's leeway (up to
+    MAX_LEEWAY_SECONDS): the revocation went before the token stopped being accepted."""
+    client = oauth.new_client(pkce_mandatory=True)
+    recent = _password_grant(oauth, client)
+    older = _password_grant(oauth, client)
+    for issued in (recent, older):
+        oauth.http.post("/oauth2/revoke", data={"token": issued["access_token"]}, auth=client.basic)
+    now = utcnow()
+    with oauth.store.write() as writer:
+        rows = writer.session.scalars(select(RevokedToken).order_by(RevokedToken.id)).all()
+        assert len(rows) == 2
+        rows[0].expires_at = now - timedelta(seconds=1)                        # within any leeway: kept
+        rows[1].expires_at = now - timedelta(seconds=MAX_LEEWAY_SECONDS + 1)   # beyond any leeway: pruned
+        kept = rows[0].id
+
+    ChangeLogPruner(oauth.store, timedelta(days=7)).prune_once()
+
+    with oauth.store.read() as session:
+        assert set(session.scalars(select(RevokedToken.id))) == {kept}
