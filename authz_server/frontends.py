@@ -133,7 +133,7 @@ def native_limits(h2: H2Settings, max_concurrent_rpcs: int | None) -> Limits:
                   max_early_resets=h2.max_early_resets, max_control_frames=h2.max_control_frames,
                   preface_timeout=h2.preface_timeout_seconds, settings_timeout=h2.settings_timeout_seconds,
                   request_timeout=h2.request_timeout_seconds, idle_timeout=h2.idle_timeout_seconds,
-                  max_connections=h2.max_connections)
+                  max_connections=h2.max_connections, max_worker_held_bytes=h2.max_worker_held_bytes)
 
 
 @dataclass

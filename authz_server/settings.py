@@ -88,6 +88,12 @@ class H2Settings(SettingsGroup):
         "PORTCULLIS_AUTHZ_H2_MAX_CONTROL_FRAMES", whole(minimum=10), 1000,
         "native: frames that carry no call (PING, SETTINGS, WINDOW_UPDATE, PRIORITY, empty DATA, RST_STREAM or "
         "DATA of a closed stream, unknown types) a connection may send within a second with no call opened")
+    max_worker_held_bytes: int = setting(
+        "PORTCULLIS_AUTHZ_H2_MAX_WORKER_HELD_BYTES", whole(minimum=1024 * 1024), 64 * 1024 * 1024,
+        "native: bytes all connections of one worker hold together (unfinished request bodies and header blocks, "
+        "answers held back by flow control); past it the connection holding the most is ended (GOAWAY "
+        "`ENHANCE_YOUR_CALM`) and its new streams meanwhile refused (`REFUSED_STREAM`). Each connection also holds "
+        "at most 16 MiB")
     preface_timeout_seconds: float = setting(
         "PORTCULLIS_AUTHZ_H2_PREFACE_TIMEOUT_SECONDS", positive(), 10.0,
         "native: a new connection's client preface and first SETTINGS must arrive within this")

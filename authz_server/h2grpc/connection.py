@@ -13,7 +13,11 @@ Against abusive peers (each bound is a field of Limits): header blocks are cappe
 and in frames; streams that end before their answer (reset by the peer, malformed, refused)
 may not be most of a connection's recent streams; frames that carry no call (PING, SETTINGS,
 WINDOW_UPDATE, PRIORITY, empty DATA, ...) are capped per second; DATA beyond the windows we
-granted is a flow-control error. The server's sweeper (ServerCore.sweep) ends connections
+granted is a flow-control error. Every byte a connection holds (unfinished request bodies,
+an unfinished header block, answers held back by the peer's flow control) also counts
+towards its worker's total (ServerCore.held): past Limits.max_worker_held_bytes the
+connection holding the most is ended (GOAWAY ENHANCE_YOUR_CALM), so that many connections
+each under their own caps cannot together exhaust the worker. The server's sweeper (ServerCore.sweep) ends connections
 and streams that are too slow or idle: nothing here reads the clock per call.
 """
 
@@ -91,6 +95,10 @@ class Limits:
     # Request bytes held for calls not yet complete, all streams of a connection together:
     # without it, 256 streams of almost 4 MiB each could hold 1 GiB.
     max_buffered_bytes: int = 16 * 1024 * 1024
+    # What all connections of one server (a worker) hold together: request bodies, header
+    # blocks under way, answers waiting for window. Past it, the connection holding the
+    # most is ended: without it, 1000 connections of almost 16 MiB each could hold 16 GiB.
+    max_worker_held_bytes: int = 64 * 1024 * 1024
     # The connection window we grant; topped up once half of it has been used.
     connection_window: int = 64 * 1024 * 1024
     # Streams ended before their answer (the peer's RST_STREAM, a malformed request, a
@@ -114,7 +122,7 @@ class CallStream:
     """One unary call: its request as it arrives, then its answer as flow control lets it out."""
 
     __slots__ = ("id", "handler", "deadline", "body", "remote_closed", "answered", "send_window",
-                 "recv_window", "pending", "trailers", "cancelled", "seen_at")
+                 "recv_window", "pending", "held", "trailers", "cancelled", "seen_at")
 
     def __init__(self, stream_id: int, send_window: int, recv_window: int) -> None:
         self.id = stream_id
@@ -126,6 +134,7 @@ class CallStream:
         self.send_window = send_window
         self.recv_window = recv_window   # DATA the client may still send (never topped up)
         self.pending = b""           # response DATA still held back by flow control
+        self.held = 0                # of it, what is counted in the worker's total (see _pump)
         self.trailers = b""
         self.cancelled = False
         self.seen_at: float | None = None   # when the sweeper first saw the request unfinished
@@ -164,6 +173,8 @@ class H2GrpcConnection(asyncio.Protocol):
         self._stream_recv_window = max(DEFAULT_WINDOW, self._limits.max_message_bytes + 1024)
         self._settings_acked = False
         self._buffered = 0   # bytes in the bodies of open streams
+        self._block_bytes = 0     # bytes of the header block under way
+        self._answers_held = 0    # bytes of answers held back by the peer's flow control
         self._opened = 0     # streams opened, for the early-reset ratio
         self._reset_window_start = 0
         self._early_resets = 0
@@ -205,10 +216,7 @@ class H2GrpcConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        for stream in self._streams.values():
-            stream.cancelled = True
-        self._streams.clear()
-        self._blocked.clear()
+        self._release()
         self._core.connections.discard(self)
 
     def pause_writing(self) -> None:
@@ -411,6 +419,10 @@ class H2GrpcConnection(asyncio.Protocol):
         if self._buffered > self._limits.max_buffered_bytes:
             raise ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
                                     f"more than {self._limits.max_buffered_bytes} bytes of unfinished requests")
+        core = self._core
+        core.held += len(data)
+        if core.held > self._limits.max_worker_held_bytes and not core.relieve(self):
+            raise self._worst_offender()
         if len(stream.body) > self._limits.max_message_bytes + 5:
             self._answer_error(stream, StatusCode.RESOURCE_EXHAUSTED,
                                f"the request message exceeds {self._limits.max_message_bytes} bytes")
@@ -443,6 +455,7 @@ class H2GrpcConnection(asyncio.Protocol):
         else:
             self._continuation = (stream_id, end_stream, [block], len(block))
             self._check_block_size(len(block), 1)
+            self._hold_block(len(block))
 
     def _on_continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
         if self._continuation is None or self._continuation[0] != stream_id:
@@ -454,9 +467,23 @@ class H2GrpcConnection(asyncio.Protocol):
         if flags & Flag.END_HEADERS:
             self._continuation = None
             self._block_seen_at = None
+            self._hold_block(-self._block_bytes)
             self._on_header_block(stream_id, end_stream, b"".join(parts))
         else:
             self._continuation = (first_id, end_stream, parts, size)
+            self._hold_block(len(payload))
+
+    def _hold_block(self, size: int) -> None:
+        self._block_bytes += size
+        core = self._core
+        core.held += size
+        if size > 0 and core.held > self._limits.max_worker_held_bytes and not core.relieve(self):
+            raise self._worst_offender()
+
+    def _worst_offender(self) -> ConnectionFailure:
+        return ConnectionFailure(ErrorCode.ENHANCE_YOUR_CALM,
+                                 f"this connection holds the most of the worker's {self._core.held} bytes, "
+                                 f"beyond its {self._limits.max_worker_held_bytes}")
 
     def _check_block_size(self, size: int, frames: int) -> None:
         # The block cannot be skipped (HPACK state depends on it): the connection ends.
@@ -520,7 +547,9 @@ class H2GrpcConnection(asyncio.Protocol):
             return
         self._opened += 1
         self._control_frames = 0   # a call: the peer is not just chattering
-        if len(self._streams) >= self._limits.max_concurrent_streams:
+        if len(self._streams) >= self._limits.max_concurrent_streams or (
+                self._core.held > self._limits.max_worker_held_bytes and not self._core.relieve(self)):
+            # Too many streams here, or the worker holds too much and this connection the most.
             self._out.append(rst_stream(stream_id, ErrorCode.REFUSED_STREAM))
             self._count_early_reset()
             return
@@ -562,6 +591,7 @@ class H2GrpcConnection(asyncio.Protocol):
         try:
             body, stream.body = stream.body, bytearray()
             self._buffered -= len(body)
+            self._core.held -= len(body)
             message = unframe_message(body)
             with hook.inline():
                 reply = handler(message)
@@ -620,11 +650,15 @@ class H2GrpcConnection(asyncio.Protocol):
         self._end(stream)
 
     def _pump(self, stream: CallStream) -> None:
-        """Send what the flow-control windows allow; the trailers once all DATA is out."""
+        """Send what the flow-control windows allow; the trailers once all DATA is out. What
+        stays behind counts towards the worker's total (an answer sent at once never does)."""
+        if stream.held:
+            self._hold_answer(stream, 0)
         while stream.pending:
             allowed = min(self._send_window, stream.send_window, self._peer_max_frame)
             if allowed <= 0:
                 self._blocked[stream.id] = stream
+                self._hold_answer(stream, len(stream.pending) + len(stream.trailers))
                 return
             chunk = stream.pending[:allowed]
             stream.pending = stream.pending[allowed:]
@@ -643,9 +677,20 @@ class H2GrpcConnection(asyncio.Protocol):
             self._out.append(rst_stream(stream.id, ErrorCode.NO_ERROR))
             self._forget(stream)
 
+    def _hold_answer(self, stream: CallStream, size: int) -> None:
+        # Counted, not relieved here (this may run outside data_received): the next bytes
+        # the worker receives, or the next stream, relieve it if it is over.
+        delta = size - stream.held
+        stream.held = size
+        self._answers_held += delta
+        self._core.held += delta
+
     def _forget(self, stream: CallStream) -> None:
         self._buffered -= len(stream.body)
+        self._core.held -= len(stream.body)
         stream.body = bytearray()
+        if stream.held:
+            self._hold_answer(stream, 0)
         self._streams.pop(stream.id, None)
         self._blocked.pop(stream.id, None)
         self._close_if_idle()
@@ -667,8 +712,30 @@ class H2GrpcConnection(asyncio.Protocol):
         self._out.append(goaway(self._last_stream_id, code, reason.encode("utf-8", "replace")[:200]))
         self._flush()
         self._closed = True
+        self._release()
         if self._transport is not None:
             self._transport.close()
+
+    @property
+    def held(self) -> int:
+        """Bytes this connection makes its worker hold (ServerCore.held is their sum)."""
+        return self._buffered + self._block_bytes + self._answers_held
+
+    def evict(self, reason: str) -> None:
+        """Ended by the server for the worker's sake: GOAWAY ENHANCE_YOUR_CALM, bytes freed."""
+        if not self._closed:
+            self._fail(ErrorCode.ENHANCE_YOUR_CALM, reason)
+
+    def _release(self) -> None:
+        """What this connection held leaves the worker's total (once: its parts go to 0)."""
+        self._core.held -= self.held
+        for stream in self._streams.values():
+            stream.cancelled = True
+            stream.body = bytearray()
+            stream.held = 0
+        self._streams.clear()
+        self._blocked.clear()
+        self._buffered = self._block_bytes = self._answers_held = 0
 
     def _close_if_idle(self) -> None:
         if self._closing and not self._streams and not self._closed and self._transport is not None:

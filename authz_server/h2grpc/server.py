@@ -33,6 +33,8 @@ class ServerCore:
         self.offload_hook = offload_hook
         self.loop = loop
         self.connections: set[H2GrpcConnection] = set()
+        # Bytes all connections hold (each connection adds and subtracts its own; see relieve).
+        self.held = 0
         self._pool = pool
         self._max_offloaded = max_offloaded
         self._offloaded = 0
@@ -53,6 +55,25 @@ class ServerCore:
     @property
     def waiting(self) -> int:
         return self._offloaded
+
+    def relieve(self, current: H2GrpcConnection) -> bool:
+        """The connections hold more than limits.max_worker_held_bytes: end the ones holding
+        the most (GOAWAY ENHANCE_YOUR_CALM), worst first, until the total is back under it.
+        False when `current` is the worst (its caller refuses it) and nothing else is done.
+        O(connections), only when over the cap."""
+        cap = self.limits.max_worker_held_bytes
+        while self.held > cap and self.connections:
+            worst = max(self.connections, key=lambda connection: connection.held)
+            if worst is current:
+                return False
+            if worst.held <= 0:   # the total disagrees with its parts: a bug, never a reason to end calls
+                log.error("the worker's held bytes (%d) are not its connections' sum", self.held)
+                return True
+            log.warning("ending the HTTP/2 connection holding the most (%d of the worker's %d bytes, beyond %d)",
+                        worst.held, self.held, cap)
+            self.connections.discard(worst)   # out of the running at once; connection_lost follows
+            worst.evict(f"the worker holds more than {cap} bytes and this connection the most")
+        return True
 
     def offload(self, connection: H2GrpcConnection, stream: CallStream, handler: UnaryHandler, message: bytes) -> None:
         """Run `handler` again on the pool, where it may wait; answer on the loop."""
@@ -97,6 +118,11 @@ class H2GrpcServer:
     def waiting(self) -> int:
         """Calls moved to the thread pool and not answered yet."""
         return self._core.waiting if self._core is not None else 0
+
+    @property
+    def held(self) -> int:
+        """Bytes its connections hold (bodies, header blocks, answers waiting for window)."""
+        return self._core.held if self._core is not None else 0
 
     def start(self) -> int:
         """Bind and serve on a daemon thread; the bound port (raises OSError if taken)."""

@@ -42,10 +42,15 @@ class FakeCore:
 
     def __init__(self) -> None:
         self.handlers = {b"/t.T/Echo": lambda message: message}
-        self.limits = Limits(max_concurrent_streams=4, max_message_bytes=4096, max_header_block_bytes=4096)
+        self.limits = Limits(max_concurrent_streams=4, max_message_bytes=4096, max_header_block_bytes=4096,
+                             max_worker_held_bytes=6000)   # under what 4 streams may hold: its relief is fuzzed too
         self.connections: set = set()
         self.loop = type("Clock", (), {"time": staticmethod(lambda: 0.0)})()
         self.offload_hook = NEVER_OFFLOAD
+        self.held = 0
+
+    def relieve(self, current) -> bool:   # one connection: it is always the worst
+        return False
 
     def offload(self, connection, stream, handler, message):  # pragma: no cover - no handler blocks here
         raise AssertionError("nothing here waits")
@@ -68,6 +73,8 @@ def _frames_written(data: bytes) -> list[tuple[int, int, int, bytes]]:
 
 def _connection() -> tuple[H2GrpcConnection, FakeTransport]:
     connection = H2GrpcConnection(FakeCore())
+    # Every test ends with the worker's total equal to what its one connection holds.
+    _checked.append(connection)
     transport = FakeTransport()
     connection.connection_made(transport)
     return connection, transport
@@ -80,6 +87,19 @@ REQUEST_HEADERS = encode_headers([(":method", "POST"), (":scheme", "http"), (":p
 def _call(stream_id: int, payload: bytes) -> bytes:
     body = struct.pack(">BI", 0, len(payload)) + payload
     return frame(FrameType.HEADERS, 0x4, stream_id, REQUEST_HEADERS) + frame(FrameType.DATA, 0x1, stream_id, body)
+
+
+_checked: list[H2GrpcConnection] = []
+
+
+def _held_bytes_agree() -> None:
+    """The worker's total is its connection's bytes, and nothing once the connection is lost."""
+    while _checked:
+        connection = _checked.pop()
+        core = connection._core
+        assert core.held == connection.held >= 0
+        connection.connection_lost(None)
+        assert core.held == connection.held == 0
 
 
 random_frame = st.builds(
@@ -109,6 +129,7 @@ def test_random_frames_after_a_valid_start_never_raise(frames, cuts):
     if not transport.closed:
         goaways = [payload for t, _, _, payload in written if t == FrameType.GOAWAY]
         assert not goaways
+    _held_bytes_agree()
 
 
 @settings(max_examples=300, deadline=None)
@@ -117,6 +138,7 @@ def test_random_bytes_never_raise(data, cuts):
     connection, transport = _connection()
     _feed(connection, PREFACE + data, cuts)
     _frames_written(bytes(transport.written))
+    _held_bytes_agree()
 
 
 @settings(max_examples=100, deadline=None)

@@ -78,6 +78,7 @@ def server():
     running.start()
     yield running
     running.stop(grace=0.5)
+    assert running.held == 0   # the worker's total is its connections' sum: nothing left once all are gone
 
 
 @pytest.fixture
@@ -280,6 +281,8 @@ def test_flow_control_holds_the_answer_until_the_client_opens_its_window(server)
         rest = client.events(ended(stream_id))
         data = b"".join(e.data for e in first + rest if isinstance(e, h2.events.DataReceived))
         assert data == grpc_message(b"x" * BIG)
+        # While it waited for window the answer counted towards the worker's bytes; now nothing is held.
+        wait_until(lambda: server.held == 0)
     finally:
         client.close()
 
