@@ -19,6 +19,7 @@ from admin_api.access.caller import Role
 from admin_api.db.models import AdminCredential, Organization
 from admin_api.db.types import utcnow
 from admin_api.services import key_managers
+from admin_api.services.organization_admins import BOOTSTRAP_ADMIN_SUBJECT
 from admin_api.services.organizations import DEFAULT_ORGANIZATION
 from admin_api.store.unit_of_work import Store, new_id
 from portcullis_shared.credentials import (
@@ -27,7 +28,6 @@ from portcullis_shared.credentials import (
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP_ADMIN_SUBJECT = "bootstrap-admin"
 SYNC_SUBJECT = "authz-sync"
 GATEWAY_SUBJECT = "envoy-gateway"
 

@@ -26,7 +26,7 @@ from admin_api.metrics import RPC_SECONDS, RPCS
 from admin_api.schema import admin_services
 from admin_api.services import (
     api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets, decisions,
-    key_managers, labels, organizations, signing_keys, subscriptions, throttling_policies, users,
+    key_managers, labels, organization_admins, organizations, signing_keys, subscriptions, throttling_policies, users,
 )
 from admin_api.store.unit_of_work import Store
 from admin_api.xds import listing as gateways
@@ -65,6 +65,8 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.OrganizationService/CreateOrganization": organizations.create_organization,
     f"{_PACKAGE}.OrganizationService/ListOrganizations": organizations.list_organizations,
     f"{_PACKAGE}.OrganizationService/UpdateOrganization": organizations.update_organization,
+    f"{_PACKAGE}.OrganizationService/CreateOrganizationAdminCredential":
+        organization_admins.create_organization_admin_credential,
     f"{_PACKAGE}.SigningKeyService/ListSigningKeys": signing_keys.list_signing_keys,
     f"{_PACKAGE}.SigningKeyService/RotateSigningKey": signing_keys.rotate_signing_key,
     f"{_PACKAGE}.KeyManagerService/CreateKeyManager": key_managers.create_key_manager,

@@ -27,7 +27,8 @@ ADMIN_PROTO_PACKAGE = "portcullis.admin.v1"
 # Where the derived name reads badly or a noun is better known by another name.
 _NOUN_RENAMES = {"audit-records": "audit"}
 # (noun, verb) for RPCs whose name is not Verb + Noun.
-_OPERATION_RENAMES = {"ChangeApiLifecycle": ("apis", "lifecycle")}
+_OPERATION_RENAMES = {"ChangeApiLifecycle": ("apis", "lifecycle"),
+                      "CreateOrganizationAdminCredential": ("organizations", "admin-credential")}
 
 _CAMEL_WORD = re.compile(r"[A-Z][a-z0-9]*")
 _PATH_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -107,6 +107,8 @@ PERMISSIONS: Mapping[str, Permission] = MappingProxyType({
     f"{_P}.OrganizationService/CreateOrganization": _change(ADMIN, "organization"),
     f"{_P}.OrganizationService/ListOrganizations": _read(ADMIN, "organization"),
     f"{_P}.OrganizationService/UpdateOrganization": _change(ADMIN, "organization"),
+    # Admins of the default organization only (the service checks): audited in both organizations.
+    f"{_P}.OrganizationService/CreateOrganizationAdminCredential": _change(ADMIN, "organization"),
     f"{_P}.SigningKeyService/ListSigningKeys": _read(ADMIN, "signing_key"),
     f"{_P}.SigningKeyService/RotateSigningKey": _change(ADMIN, "signing_key", ""),
     f"{_P}.KeyManagerService/CreateKeyManager": _change(ADMIN, "key_manager", ""),

@@ -106,12 +106,15 @@ def record_denial(store: "Store", entry: Entry, detail: str) -> None:
         append(session, entry, PERMISSION_DENIED, target_id=entry.target_id, detail=detail)
 
 
-def append(session: Session, entry: Entry, outcome: str, *, target_id: str, detail: str = "") -> None:
+def append(session: Session, entry: Entry, outcome: str, *, target_id: str, detail: str = "",
+           organization_id: str | None = None) -> None:
+    """Add the record to the caller's organization's log, or to `organization_id`'s (a
+    change a default-organization admin makes for another organization is in both)."""
     caller = entry.caller
     # Counted once the record is committed (a rolled-back change leaves no record to count).
     event.listen(session, "after_commit", lambda _session: AUDIT_RECORDS.labels(outcome).inc(), once=True)
     session.add(AuditRecord(
-        id=uuid.uuid4().hex, organization_id=caller.organization_id, created_at=utcnow(), subject=caller.subject[:255],
+        id=uuid.uuid4().hex, organization_id=organization_id or caller.organization_id, created_at=utcnow(), subject=caller.subject[:255],
         roles=sorted(role.value for role in caller.roles), credential=caller.credential.value,
         method=entry.method[:200], target_kind=entry.target_kind, target_id=target_id[:255],
         outcome=outcome, detail=detail[:2000]))

@@ -50,9 +50,13 @@ def test_literal_segments_win_over_variables() -> None:
 
 def test_admin_bindings() -> None:
     bindings = {b.method_name: b for b in load_bindings(admin_pb2)}
-    assert len(bindings) == 26
+    assert len(bindings) == 27
     organization = bindings["UpdateOrganization"]
     assert (organization.http_method, organization.body, organization.success_status) == ("PATCH", "organization", 200)
+    credential = bindings["CreateOrganizationAdminCredential"]
+    assert (credential.http_method, credential.path.template, credential.body, credential.success_status) == (
+        "POST", "/v1/organizations/{id}/admin-credential", "*", 201)
+    assert [f.name for f in credential.path_fields] == ["id"]
     update = bindings["UpdateApi"]
     assert (update.http_method, update.body, update.success_status) == ("PATCH", "api", 200)
     assert update.mask_field is not None and [f.name for f in update.query_fields] == ["update_mask"]
