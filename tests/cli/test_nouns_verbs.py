@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import httpx
 import yaml
 
 from tests.cli.conftest import Deployment
@@ -177,6 +178,26 @@ def test_signing_keys_and_organizations(cli: Deployment) -> None:
     assert cli.ok("backend-signing-keys", "list") is not None
     org = cli.ok("organizations", "create", "--id", unique("org"), "--name", "An organization")
     assert org["id"] in [o["id"] for o in cli.ok("organizations", "list")]
+
+
+def test_organizations_admin_credential_is_shown_once_then_409_until_rotated(cli: Deployment) -> None:
+    org = cli.ok("organizations", "create", "--id", unique("org"))["id"]
+    shown = cli.run("organizations", "admin-credential", org)
+    assert shown.code == 0, shown.err
+    assert "value (shown once)" in shown.out and "shown once and cannot be read again" in shown.err
+    token = next(line.split()[-1] for line in shown.out.splitlines() if line.strip().startswith("value"))
+    assert token.startswith("pca_")
+    users = httpx.post(f"{cli.server}/v1/users", json={"username": "olga", "password": "correct-horse-battery-9",
+                                                       "roles": ["admin"]},
+                       headers={"authorization": f"Bearer {token}"}, trust_env=False, timeout=10.0)
+    assert users.status_code == 201 and users.json()["organization_id"] == org, users.text
+    again = cli.run("organizations", "admin-credential", org)
+    assert again.code == 1 and "409 already_exists" in again.err and "rotate" in again.err
+    rotated = cli.ok("organizations", "admin-credential", org, "--rotate")
+    assert rotated["rotated"] is True and rotated["value"] != token
+    old = httpx.get(f"{cli.server}/v1/users", headers={"authorization": f"Bearer {token}"}, trust_env=False,
+                    timeout=10.0)
+    assert old.status_code == 401
 
 
 def test_list_follows_every_page(cli: Deployment) -> None:

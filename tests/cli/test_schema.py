@@ -22,6 +22,7 @@ def test_names_derive_from_the_rpc_names() -> None:
     assert noun_and_verb("ExplainDecision") == ("decisions", "explain")
     assert noun_and_verb("ListGateways") == ("gateways", "list")
     assert noun_and_verb("ListAuditRecords") == ("audit", "list")
+    assert noun_and_verb("CreateOrganizationAdminCredential") == ("organizations", "admin-credential")
 
 
 def test_every_operation_is_a_route_of_the_servers_openapi(cli: Deployment) -> None:
