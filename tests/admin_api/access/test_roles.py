@@ -21,7 +21,7 @@ from admin_api.errors import PermissionDenied
 from admin_api.access.permissions import PERMISSIONS
 from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, gateways_pb2, key_managers_pb2,
                                  labels_pb2, signing_keys_pb2, throttling_pb2, users_pb2)
-from admin_api.services import apis, key_managers, throttling_policies, users
+from admin_api.services import apis, key_managers, organizations, throttling_policies, users
 from tests.admin_api.roles_world import OTHER, ROOT, USERS, World, build_world, stop_world
 
 OK, DENIED, NOT_FOUND = "OK", "PERMISSION_DENIED", "NOT_FOUND"
@@ -142,6 +142,11 @@ def _policy(w: World) -> throttling_pb2.ThrottlingPolicy:
                                                request_count=10, unit=throttling_pb2.ThrottlingPolicy.MINUTE)), ROOT)
 
 
+def _organization(w: World) -> str:
+    return organizations.create_organization(w.store, admin_pb2.CreateOrganizationRequest(id=w.unique("org-")),
+                                             ROOT).id
+
+
 ADMIN_ONLY: dict[str, Prep] = {
     "ThrottlingPolicyService/CreateThrottlingPolicy": lambda w, _: throttling_pb2.CreateThrottlingPolicyRequest(
         policy=throttling_pb2.ThrottlingPolicy(name=w.unique("P"), kind=throttling_pb2.ThrottlingPolicy.API)),
@@ -167,6 +172,8 @@ ADMIN_ONLY: dict[str, Prep] = {
     "OrganizationService/CreateOrganization":
         lambda w, _: admin_pb2.CreateOrganizationRequest(id=w.unique("org-")),
     "OrganizationService/ListOrganizations": lambda w, _: admin_pb2.ListOrganizationsRequest(),
+    "OrganizationService/CreateOrganizationAdminCredential":
+        lambda w, _: admin_pb2.CreateOrganizationAdminCredentialRequest(id=_organization(w)),
     "OrganizationService/UpdateOrganization": lambda w, _: admin_pb2.UpdateOrganizationRequest(
         id="default", organization=admin_pb2.Organization(self_signup=False),
         update_mask=FieldMask(paths=["self_signup"])),

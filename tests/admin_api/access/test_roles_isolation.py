@@ -180,6 +180,8 @@ def test_lists_show_only_the_callers_organization(acme: Acme, kind: str, transpo
     ("UserService/CreateUser", users_pb2.CreateUserRequest(user=users_pb2.User(
         username="sneaky", password=PASSWORD, organization_id="default"))),
     ("OrganizationService/CreateOrganization", admin_pb2.CreateOrganizationRequest(id="sneaky")),
+    ("OrganizationService/CreateOrganizationAdminCredential",
+     admin_pb2.CreateOrganizationAdminCredentialRequest(id="acme", rotate=True)),
     ("SigningKeyService/ListSigningKeys", signing_keys_pb2.ListSigningKeysRequest()),
     ("SigningKeyService/RotateSigningKey", signing_keys_pb2.RotateSigningKeyRequest()),
 ], ids=lambda v: v if isinstance(v, str) else "")
