@@ -1,5 +1,5 @@
 """Admin credentials, established per call: stored bearer tokens (the bootstrap admin
-token, the sync token; SHA-256 lookups) and the resident key manager's user tokens
+token, organizations' admin credentials, the sync token; SHA-256 lookups) and the resident key manager's user tokens
 (admin_api.access.user_auth)."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ _PRECEDENCE = (*USER_ROLES, Role.SYNC, Role.GATEWAY)
 class Credential(str, Enum):
     """What kind of credential established the caller (recorded in the audit log)."""
 
-    ADMIN_TOKEN = "admin_token"           # a stored admin credential (the bootstrap token)
+    ADMIN_TOKEN = "admin_token"           # a stored admin credential (the bootstrap token, an organization's)
     SYNC_TOKEN = "sync_token"
     GATEWAY_TOKEN = "gateway_token"
     JWT = "jwt"                           # a resident key manager JWT access token

@@ -118,7 +118,9 @@ class ApiKey(Base):
 
 
 class AdminCredential(Base):
-    """A bearer token of the admin API (admin or sync role), stored as its SHA-256."""
+    """A bearer token of the admin API (admin, sync or gateway role), stored as its SHA-256:
+    the deployment's bootstrap tokens and each organization's admin credential
+    (subject `bootstrap-admin:<id>`, admin_api.services.organization_admins)."""
 
     __tablename__ = "admin_credentials"
     __table_args__ = (UniqueConstraint("subject", name="uq_admin_credentials_subject"),)
