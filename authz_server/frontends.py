@@ -8,6 +8,7 @@ import ssl
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol
 
 import grpc
@@ -136,6 +137,14 @@ def native_limits(h2: H2Settings, max_concurrent_rpcs: int | None) -> Limits:
                   max_connections=h2.max_connections, max_worker_held_bytes=h2.max_worker_held_bytes)
 
 
+@dataclass(frozen=True)
+class UnixSocket:
+    """Where the native front end also listens (PORTCULLIS_AUTHZ_UNIX_SOCKET), and its mode."""
+
+    path: Path
+    mode: str = "0600"
+
+
 @dataclass
 class NativeServer:
     server: H2GrpcServer
@@ -163,6 +172,7 @@ def start_server(
     replica: str = "authz_server",
     tls: TlsFiles | None = None,
     h2: H2Settings | None = None,
+    unix_socket: UnixSocket | None = None,
 ) -> RunningServer:
     """Start serving on host:port (0: any free port); the result knows the bound port.
 
@@ -174,9 +184,12 @@ def start_server(
     `explain_token` (the sync token) also serves decision explain, for that token only.
     `tls`: serve TLS with the AUTHZ certificate and require a client certificate from the
     CA (Envoy's and admin_api's: PORTCULLIS_TLS_CLIENT_*); None: h2c.
-    `h2`: the native front end's bounds on abusive peers (their defaults when None)."""
+    `h2`: the native front end's bounds on abusive peers (their defaults when None).
+    `unix_socket`: the native front end also serves h2c there (for an Envoy on this host)."""
     if frontend not in FRONTENDS:
         raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
+    if unix_socket is not None and frontend != "native":
+        raise ValueError("a Unix socket is served by the native front end only")
     service = service or AuthorizationService(store, trusted_hops=trusted_hops, tokens=tokens, backend_jwt=backend_jwt,
                                               throttle=throttle)
     status = health or HealthStatus()
@@ -185,7 +198,7 @@ def start_server(
     if frontend == "native":
         context = None if tls is None else server_context(tls.require("authz"), client_ca=tls.ca_file)
         return _start_native(service, status, host, port, workers, max_concurrent_rpcs, extra, context,
-                             h2 or H2Settings())
+                             h2 or H2Settings(), unix_socket)
     credentials = None if tls is None else grpc_server_credentials(tls.require("authz"), client_ca=tls.ca_file)
     return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs, extra, credentials)
 
@@ -193,7 +206,7 @@ def start_server(
 def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
                   workers: int, max_concurrent_rpcs: int | None,
                   extra: dict[str, Callable[[bytes], bytes]], context: ssl.SSLContext | None,
-                  h2: H2Settings) -> NativeServer:
+                  h2: H2Settings, unix_socket: UnixSocket | None = None) -> NativeServer:
     limits = native_limits(h2, max_concurrent_rpcs)
 
     def check(message: bytes) -> bytes:
@@ -215,10 +228,13 @@ def _start_native(service: AuthorizationService, status: HealthStatus, host: str
 
     server = H2GrpcServer({CHECK_PATH: check, HEALTH_CHECK_PATH: health_check, **extra}, host=host, port=port,
                           limits=limits, blocking_threads=workers, max_offloaded=limits.max_concurrent_streams,
-                          offload_hook=DECISION_OFFLOAD, ssl_context=context)
+                          offload_hook=DECISION_OFFLOAD, ssl_context=context,
+                          unix_path=None if unix_socket is None else unix_socket.path,
+                          unix_mode="0600" if unix_socket is None else unix_socket.mode)
     bound = server.start()
-    log.info("authz_server listening on %s:%d (native gRPC front end, %s)", host, bound,
-             "h2c" if context is None else "TLS, client certificate required")
+    log.info("authz_server listening on %s:%d (native gRPC front end, %s)%s", host, bound,
+             "h2c" if context is None else "TLS, client certificate required",
+             "" if unix_socket is None else f" and on {unix_socket.path} (h2c, mode {unix_socket.mode})")
     return NativeServer(server=server, port=bound)
 
 

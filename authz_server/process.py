@@ -12,12 +12,12 @@ import time
 from authz_server.backend_jwt.cache import BackendJwtCache
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.decision_log import DecisionLog, install
-from authz_server.frontends import HealthStatus, start_server
+from authz_server.frontends import HealthStatus, UnixSocket, start_server
 from authz_server.index.store import PolicyStore
 from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import recorder
 from authz_server.metrics.worker import start_worker_metrics
-from authz_server.settings import AuthzSettings
+from authz_server.settings import AuthzSettings, worker_socket_paths
 from authz_server.staleness import StalenessGuard
 from authz_server.throttle.limiter import Throttle
 from authz_server.sync_client import Liveness, PolicySyncClient, token_source
@@ -28,6 +28,14 @@ log = logging.getLogger("authz_server")
 
 # How often revocations of tokens that have expired since are dropped from the index.
 _PRUNE_SECONDS = 60.0
+
+
+def _unix_socket(settings: AuthzSettings, index: int) -> UnixSocket | None:
+    """Worker `index`'s Unix socket (PORTCULLIS_AUTHZ_UNIX_SOCKET), or None: TCP only."""
+    path = settings.mesh.authz_unix_socket
+    if path is None:
+        return None
+    return UnixSocket(worker_socket_paths(path, settings.workers)[index], settings.unix_socket_mode)
 
 
 def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int | None) -> int:
@@ -76,6 +84,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
                                          cache=BackendJwtCache(settings.backend_jwt.cache_size)),
             throttle=throttle,
             h2=settings.h2,
+            unix_socket=_unix_socket(settings, index),
         )
     except (OSError, RuntimeError) as exc:
         log.error("cannot serve on %s:%d: %s", settings.mesh.bind_host, port, exc)

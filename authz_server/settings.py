@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
+from authz_server.h2grpc.unix_listener import SOCKET_MODES, UnixSocketError, check_path_length
 from portcullis_shared.config import SettingsError, SettingsGroup, choice, declaration, group, positive, printable, setting, switch, text, whole
 from portcullis_shared.settings import MeshSettings
 
@@ -182,6 +184,10 @@ class AuthzSettings(SettingsGroup):
         "native: streams per connection and decisions waiting on key managers per worker; grpcio: calls a "
         "worker accepts at once. Beyond, `RESOURCE_EXHAUSTED` (or a refused stream) at once — Envoy fails "
         "closed — instead of a queue longer than Envoy's 1.5 s timeout")
+    unix_socket_mode: str = setting(
+        "PORTCULLIS_AUTHZ_UNIX_SOCKET_MODE", choice(*SOCKET_MODES), "0600",
+        "the mode of `PORTCULLIS_AUTHZ_UNIX_SOCKET`: `0600` (Envoy runs as authz_server's user; the directory is "
+        "made 0700) or `0660` (Envoy in authz_server's group; the directory 0710)")
     decision_log: str = setting(
         "PORTCULLIS_DECISION_LOG", choice(*DECISION_LOG_MODES), "all",
         "which decisions authz_server logs, one line each: `all`, `denials` or `off` (Envoy's access log also "
@@ -204,6 +210,15 @@ class AuthzSettings(SettingsGroup):
     h2: H2Settings = group(H2Settings)
 
     def __post_init__(self) -> None:
+        socket_path = self.mesh.authz_unix_socket
+        if socket_path is not None:
+            if self.frontend != "native":
+                raise SettingsError("PORTCULLIS_AUTHZ_UNIX_SOCKET needs PORTCULLIS_AUTHZ_FRONTEND=native")
+            for each in worker_socket_paths(socket_path, self.workers):
+                try:
+                    check_path_length(each)
+                except UnixSocketError as exc:
+                    raise SettingsError(str(exc)) from None
         if self.admin_grpc_target_override and not all(
                 target.strip() for target in self.admin_grpc_target_override.split(",")):
             raise SettingsError("PORTCULLIS_ADMIN_GRPC_TARGET has an empty address (host:port, separated by commas)")
@@ -238,3 +253,11 @@ def worker_count(env: Mapping[str, str]) -> int:
 
 def worker_ports(authz_port: int, workers: int) -> list[int]:
     return [authz_port + index for index in range(workers)]
+
+
+def worker_socket_paths(path: Path, workers: int) -> list[Path]:
+    """PORTCULLIS_AUTHZ_UNIX_SOCKET for each worker: the path itself for one process,
+    `<stem>-<i><suffix>` for worker i of several (as worker i's port is authz_port + i)."""
+    if workers == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{index}{path.suffix}") for index in range(workers)]

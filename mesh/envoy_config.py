@@ -3,11 +3,12 @@ directory. It carries the gateway credential, so it is written with mode 0600.""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from string import Template
 
-from authz_server.settings import worker_ports
+from authz_server.settings import worker_ports, worker_socket_paths
 from mesh import envoy_tls
 from portcullis_shared.private_files import private_directory
 from portcullis_shared.settings import REPO_ROOT, MeshSettings
@@ -30,6 +31,21 @@ def lb_endpoints(host: str, ports: list[int]) -> str:
 authz_endpoints = lb_endpoints   # one per authz_server worker
 
 
+def pipe_endpoints(paths: list[Path]) -> str:
+    """One lb_endpoint per Unix socket (Envoy's `pipe` address), as a YAML flow sequence."""
+    return "[" + ", ".join(f"{{endpoint: {{address: {{pipe: {{path: {json.dumps(str(path))}}}}}}}}}" for path in paths) + "]"
+
+
+def authz_cluster(settings: MeshSettings, authz_workers: int) -> tuple[str, str]:
+    """The ext_authz cluster's endpoints and transport socket: each worker's Unix socket in
+    plaintext when PORTCULLIS_AUTHZ_UNIX_SOCKET is set (same host: the socket's mode decides
+    who connects), else each worker's TCP port, with mTLS under PORTCULLIS_TLS."""
+    if settings.authz_unix_socket is not None:
+        return pipe_endpoints(worker_socket_paths(settings.authz_unix_socket, authz_workers)), ""
+    return (authz_endpoints(settings.host, worker_ports(settings.authz_port, authz_workers)),
+            envoy_tls.authz_socket(settings.tls_files, settings.host))
+
+
 def xds_endpoints(settings: MeshSettings) -> str:
     """One lb_endpoint per admin_api replica (its gRPC port)."""
     return lb_endpoints(settings.host, [settings.admin_grpc_port + index for index in range(settings.admin_replicas)])
@@ -40,15 +56,16 @@ def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, aut
     if not gateway_token or any(c in gateway_token for c in "\"\\\n"):
         raise ValueError("the gateway token is empty or not a plain token")
     tls = settings.tls_files
+    endpoints, authz_socket = authz_cluster(settings, authz_workers)
     return {
         "NODE_ID": node_id,
         "BIND_HOST": settings.bind_host,
         "GATEWAY_TRANSPORT_SOCKET": envoy_tls.gateway_socket(tls),
-        "AUTHZ_TRANSPORT_SOCKET": envoy_tls.authz_socket(tls, settings.host),
+        "AUTHZ_TRANSPORT_SOCKET": authz_socket,
         "XDS_TRANSPORT_SOCKET": envoy_tls.xds_socket(tls, settings.host),
         "GATEWAY_TOKEN": gateway_token,
         "XDS_ENDPOINTS": xds_endpoints(settings),
-        "AUTHZ_ENDPOINTS": authz_endpoints(settings.host, worker_ports(settings.authz_port, authz_workers)),
+        "AUTHZ_ENDPOINTS": endpoints,
         "HOST": settings.host,
         "GATEWAY_PORT": str(settings.gateway_port),
         # Envoy's admin answers /config_dump (routes, clusters) and /quitquitquit to whoever

@@ -39,6 +39,13 @@ class MeshSettings(SettingsGroup):
     authz_port: int = setting("PORTCULLIS_AUTHZ_PORT", port, 9191,
                               "authz_server gRPC (`ext_authz`, health; reflection with "
                               "`PORTCULLIS_AUTHZ_FRONTEND=grpcio`)")
+    authz_unix_socket: Path | None = setting(
+        "PORTCULLIS_AUTHZ_UNIX_SOCKET", path, None,
+        "native front end: also listen on this Unix socket (h2c), and Envoy's `authz` cluster dials it (a `pipe` "
+        "address) instead of TCP: for an Envoy on the same host. With several workers, worker `i` listens on "
+        "`<stem>-<i><suffix>` (`authz.sock` → `authz-0.sock`, ...). The TCP port stays (explain, probes). See "
+        "[Envoy to authz_server over a Unix socket](#envoy-to-authz_server-over-a-unix-socket)",
+        shown="unset (TCP)")
     authz_metrics_port: int = setting("PORTCULLIS_AUTHZ_METRICS_PORT", port, 9464,
                                       "authz_server Prometheus `/metrics` (all its workers in one target)")
     backend_production_port: int = setting("PORTCULLIS_BACKEND_PRODUCTION_PORT", port, 8091,

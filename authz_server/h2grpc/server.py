@@ -8,10 +8,12 @@ import logging
 import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Mapping
 
 from authz_server.h2grpc.connection import CallStream, H2GrpcConnection, Limits, UnaryHandler
 from authz_server.h2grpc.offload_hook import NEVER_OFFLOAD, OffloadHook
+from authz_server.h2grpc.unix_listener import UnixListener, listen_unix
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +100,16 @@ class H2GrpcServer:
 
     def __init__(self, handlers: Mapping[str, UnaryHandler], *, host: str = "127.0.0.1", port: int = 0,
                  limits: Limits = Limits(), blocking_threads: int = 4, max_offloaded: int = 64,
-                 offload_hook: OffloadHook = NEVER_OFFLOAD, ssl_context: ssl.SSLContext | None = None) -> None:
-        """`ssl_context`: serve TLS (asyncio's TLS transport under the same connections); None: h2c."""
+                 offload_hook: OffloadHook = NEVER_OFFLOAD, ssl_context: ssl.SSLContext | None = None,
+                 unix_path: Path | None = None, unix_mode: str = "0600") -> None:
+        """`ssl_context`: serve TLS (asyncio's TLS transport under the same connections); None: h2c.
+        `unix_path`: also serve h2c on this Unix socket (unix_listener.py; never TLS: the file
+        system decides who connects), with the same connections, limits and counts."""
         self._ssl_context = ssl_context
+        self._unix_path = unix_path
+        self._unix_mode = unix_mode
+        self._unix: UnixListener | None = None
+        self._unix_server: asyncio.base_events.Server | None = None
         self._handlers = dict(handlers)
         self._offload_hook = offload_hook
         self._host = host
@@ -133,7 +142,15 @@ class H2GrpcServer:
             self._server = self._loop.run_until_complete(self._loop.create_server(
                 lambda: H2GrpcConnection(self._core), self._host, self._requested_port,
                 reuse_address=True, backlog=1024, ssl=self._ssl_context))
+            if self._unix_path is not None:
+                self._unix = listen_unix(self._unix_path, self._unix_mode)
+                self._unix_server = self._loop.run_until_complete(self._loop.create_unix_server(
+                    lambda: H2GrpcConnection(self._core), sock=self._unix.sock))
         except OSError:
+            if self._server is not None:
+                self._server.close()
+            if self._unix is not None:
+                self._unix.close()
             self._loop.close()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
@@ -162,6 +179,8 @@ class H2GrpcServer:
         assert self._server is not None and self._core is not None
         self._core.stop_sweeping()
         self._server.close()
+        if self._unix_server is not None:
+            self._unix_server.close()
         for connection in list(self._core.connections):
             connection.shut_down()
         deadline = self._loop.time() + grace
@@ -170,3 +189,7 @@ class H2GrpcServer:
         for connection in list(self._core.connections):
             connection.abort()
         await self._server.wait_closed()
+        if self._unix_server is not None:
+            await self._unix_server.wait_closed()
+        if self._unix is not None:
+            self._unix.close()
