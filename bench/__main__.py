@@ -2,7 +2,7 @@
 
 Every load run lasts a fixed number of seconds and stops by itself; everything listens on
 127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
---parts (direct,e2e,scale,xds), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
+--parts (direct,e2e,scale,xds,transports), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
 --before DIR (each direct scenario also on authz_server from another source tree, right before this one's),
 --no-callgrind (the throttle cost without its instruction counts).
 """
@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from authz_server.settings import worker_count
-from bench import direct, e2e, load, metrics_cost, proc, report, scale, throttle_cost, xds
+from bench import direct, e2e, load, metrics_cost, proc, report, scale, throttle_cost, transports, xds
 from bench.policy import BenchMesh, bench_env, create_counting_tier, create_policy, start_admin_only, start_mesh
 from mesh.components import AUTHZ_SERVER
 from portcullis.admin.v1 import admin_pb2
 from portcullis_shared.settings import REPO_ROOT
 
-PARTS = ("direct", "e2e", "scale", "xds")
+PARTS = ("direct", "e2e", "scale", "xds", "transports")
 
 
 def _say(message: str) -> None:
@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             for bench in start_admin_only(Path(tmp) / "scale", env):
                 results["scale"] = scale.run(bench, fraction=args.scale, seconds=args.seconds,
                                              use_h2load=use_h2load, revokes=args.revokes)
+    if "transports" in parts and e2e.have_wrk():
+        _say("transports: Envoy -> authz_server over h2c on TCP, a Unix socket and mTLS, side by side")
+        results["transports"] = transports.run(min(args.seconds, 4.0))
     json_path, md_path = report.write(results, args.out)
     _say(f"wrote {md_path} and {json_path}")
     print(md_path.read_text())

@@ -109,6 +109,15 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"- half load: target {_fmt(half['target_rps'])} req/s, reached {_fmt(half['rps'])}, "
                          f"p99 {_fmt(half.get('p99_ms'))} ms")
         lines.append("")
+    transports = results.get("transports")
+    if transports:
+        lines += ["## Envoy → authz_server: h2c on TCP, Unix socket, mTLS (through Envoy, empty policy)", ""]
+        lines += _table(["hop", "requests/s", "authz_server CPU µs/request", "Envoy CPU µs/request", "p50 ms", "p99 ms"],
+                        [[r["mode"], r["rps"], r["authz_cpu_us_per_request"], r["envoy_cpu_us_per_request"],
+                          r["p50_ms"], r["p99_ms"]] for r in transports["rows"]])
+        lines += [""] + [f"- {mode} / tcp: requests/s x{_fmt(ratio['rps_ratio'])}, authz_server CPU per request "
+                         f"x{_fmt(ratio['authz_cpu_ratio'])}" for mode, ratio in transports["vs_tcp"].items()]
+        lines.append("")
     scale = results.get("scale")
     if scale:
         lines += ["## Scale", ""]

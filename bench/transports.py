@@ -1,0 +1,267 @@
+"""The `transports` part (`python -m bench.transports`): Envoy -> authz_server over h2c on
+TCP (today's default), a Unix socket (PORTCULLIS_AUTHZ_UNIX_SOCKET) and mTLS on TCP
+(PORTCULLIS_TLS), side by side in one run, through Envoy.
+
+One child process decides for all three from one policy store: one native front end on a
+TCP port and a Unix socket (as a worker with the Unix socket set runs), one on a TCP port
+with TLS that requires Envoy's client certificate (a local CA from mesh/local_ca.py). One
+Envoy (one worker thread) has a listener per transport, each with the mesh's ext_authz
+filter (fail closed, 1.5 s) to its own cluster; wrk loads one listener at a time, the
+modes alternating over the rounds so that a noisy neighbour hits all alike, best round of
+each reported. The store is empty, so every Check is the cheapest decision (404
+api_not_found): the transport's share of the cost is the largest it can be. Figures:
+requests per second through Envoy, authz_server's and Envoy's CPU per request, latency.
+Results: bench/results/uds-frontend.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import e2e, proc
+from bench.policy import free_ports
+from mesh.components import envoy_binary
+from mesh.envoy_config import DEFAULT_AUTHZ_TIMEOUT_SECONDS
+from mesh.readiness import http_ok
+from portcullis_shared.settings import REPO_ROOT
+
+MODES = ("tcp", "uds", "mtls")
+_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"
+_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+_H2_OPTIONS = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "explicit_http_config": {"http2_protocol_options": {}}}}
+
+
+def serve(tmp: Path) -> None:
+    """The child: prints `tcp_port mtls_port socket_path`, serves until its stdin closes."""
+    from authz_server.check_servicer import AuthorizationService
+    from authz_server.frontends import HealthStatus, UnixSocket, _start_native
+    from authz_server.index.store import PolicyStore
+    from authz_server.settings import H2Settings
+    from mesh.local_ca import ensure_local_ca
+    from portcullis_shared.tls import CertKey
+    from portcullis_shared.tls_context import server_context
+
+    issued = ensure_local_ca(tmp / "ca")
+    store = PolicyStore()
+    store.apply_snapshot([], 1)   # ready and empty: every Check decides (404 api_not_found)
+    service = AuthorizationService(store)
+    status = HealthStatus()
+    limits = H2Settings()   # the defaults a deployment runs with
+    socket_path = tmp / "run" / "authz.sock"
+    plain = _start_native(service, status, "127.0.0.1", 0, 4, 256, {}, None, limits, UnixSocket(socket_path))
+    context = server_context(CertKey(issued["authz"].cert_file, issued["authz"].key_file),
+                             client_ca=issued["ca"].cert_file)
+    mtls = _start_native(service, status, "127.0.0.1", 0, 4, 256, {}, context, limits)
+    print(plain.port, mtls.port, socket_path, flush=True)
+    sys.stdin.read()
+    plain.stop(grace=0.0)
+    mtls.stop(grace=0.0)
+
+
+def _listener(mode: str, port: int) -> dict[str, Any]:
+    return {"name": mode, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": {
+                "@type": _HCM, "stat_prefix": mode,
+                "http_filters": [
+                    {"name": "envoy.filters.http.ext_authz", "typed_config": {
+                        "@type": _EXT_AUTHZ, "transport_api_version": "V3", "failure_mode_allow": False,
+                        "grpc_service": {"envoy_grpc": {"cluster_name": f"authz_{mode}"},
+                                         "timeout": f"{DEFAULT_AUTHZ_TIMEOUT_SECONDS:g}s"}}},
+                    {"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
+                "route_config": {"virtual_hosts": [{"name": mode, "domains": ["*"], "routes": [
+                    {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
+            }}]}]}
+
+
+def _cluster(mode: str, address: dict[str, Any], transport_socket: dict[str, Any] | None) -> dict[str, Any]:
+    cluster = {"name": f"authz_{mode}", "type": "STATIC", "connect_timeout": "0.25s",
+               "typed_extension_protocol_options": _H2_OPTIONS,
+               "load_assignment": {"cluster_name": f"authz_{mode}",
+                                   "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}]}}
+    if transport_socket is not None:
+        cluster["transport_socket"] = transport_socket
+    return cluster
+
+
+def envoy_config(ports: dict[str, int], tcp_port: int, mtls_port: int, socket_path: Path, ca_dir: Path) -> dict[str, Any]:
+    """The mesh's own renderings for each hop: `pipe` for the socket, mesh/envoy_tls for mTLS."""
+    from mesh.envoy_tls import authz_socket
+    from portcullis_shared.tls import CertKey, TlsFiles
+
+    tls = TlsFiles(ca_file=ca_dir / "ca.pem", admin=None, authz=None, gateway=None,
+                   client=CertKey(ca_dir / "client.pem", ca_dir / "client-key.pem"))
+    mtls_socket = json.loads(authz_socket(tls, "127.0.0.1").partition(": ")[2])
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ports["admin"]}}},
+        "static_resources": {
+            "listeners": [_listener(mode, ports[mode]) for mode in MODES],
+            "clusters": [
+                _cluster("tcp", {"socket_address": {"address": "127.0.0.1", "port_value": tcp_port}}, None),
+                _cluster("uds", {"pipe": {"path": str(socket_path)}}, None),
+                _cluster("mtls", {"socket_address": {"address": "127.0.0.1", "port_value": mtls_port}}, mtls_socket),
+            ]},
+    }
+
+
+def _client_files(ca_dir: Path) -> None:
+    """mesh/local_ca names its files by identity; check the ones Envoy reads are there."""
+    for name in ("ca.pem", "client.pem", "client-key.pem"):
+        if not (ca_dir / name).is_file():
+            raise RuntimeError(f"the local CA has no {name} in {ca_dir}: {sorted(p.name for p in ca_dir.iterdir())}")
+
+
+def run(seconds: float, rounds: int = 2, connections: int = 32) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="pc-tr-", dir="/tmp") as tmp_name:
+        tmp = Path(tmp_name)
+        child = subprocess.Popen([sys.executable, "-m", "bench.transports", "--serve", str(tmp)], cwd=REPO_ROOT,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        envoy = None
+        log = open(tmp / "envoy.log", "wb")
+        try:
+            assert child.stdout is not None
+            tcp_port, mtls_port, socket_path = child.stdout.readline().split()
+            _client_files(tmp / "ca")
+            ports = dict(zip(("admin", *MODES), free_ports(1 + len(MODES), range(0))))
+            config = tmp / "envoy.json"
+            config.write_text(json.dumps(envoy_config(ports, int(tcp_port), int(mtls_port), Path(socket_path),
+                                                      tmp / "ca")))
+            envoy = subprocess.Popen([str(envoy_binary()), "-c", str(config), "--concurrency", "1",
+                                      "--disable-hot-restart", "--log-level", "warn", "--base-id", str(ports["admin"])],
+                                     stdout=log, stderr=subprocess.STDOUT)
+            ready = http_ok(f"http://127.0.0.1:{ports['admin']}/ready", expect_body="LIVE")
+            deadline = time.monotonic() + 30
+            while not ready():
+                if envoy.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the bench Envoy did not start: {(tmp / 'envoy.log').read_text()[-2000:]}")
+                time.sleep(0.1)
+            url = {mode: f"http://127.0.0.1:{ports[mode]}/bench-transport/1.0.0/menu" for mode in MODES}
+            for mode in MODES:   # every hop carries authz_server's decision before it is loaded
+                _decided(url[mode], mode)
+            load_before = os.getloadavg()
+            rows: dict[str, dict[str, Any]] = {}
+            for _ in range(rounds):
+                for mode in MODES:
+                    authz_cpu, envoy_cpu = proc.CpuMeter([child.pid]).start(), proc.CpuMeter([envoy.pid]).start()
+                    result = e2e.wrk(url[mode], {}, seconds=seconds, connections=connections)
+                    requests = max(result["requests"], 1)
+                    row = {"mode": mode, "rps": result["rps"], "p50_ms": result.get("p50_ms"),
+                           "p99_ms": result.get("p99_ms"), "non_404": _not_decided(result),
+                           "socket_errors": result["socket_errors"],
+                           "authz_cpu_us_per_request": round(authz_cpu.stop() * 1e6 / requests, 1),
+                           "envoy_cpu_us_per_request": round(envoy_cpu.stop() * 1e6 / requests, 1)}
+                    if mode not in rows or row["rps"] > rows[mode]["rps"]:
+                        rows[mode] = row
+            load_after = os.getloadavg()
+        finally:
+            if envoy is not None:
+                envoy.terminate()
+                try:
+                    envoy.wait(10)
+                except subprocess.TimeoutExpired:
+                    envoy.kill()
+                    envoy.wait()
+            log.close()
+            for pipe in (child.stdin, child.stdout):
+                if pipe is not None:
+                    pipe.close()
+            child.wait(timeout=10)
+    tcp = rows["tcp"]
+    return {"seconds": seconds, "rounds": rounds, "connections": connections,
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in load_after],
+            "rows": [rows[mode] for mode in MODES],
+            "vs_tcp": {mode: {"rps_ratio": round(rows[mode]["rps"] / tcp["rps"], 3) if tcp["rps"] else None,
+                              "authz_cpu_ratio": round(rows[mode]["authz_cpu_us_per_request"]
+                                                       / tcp["authz_cpu_us_per_request"], 3)
+                              if tcp["authz_cpu_us_per_request"] else None}
+                       for mode in MODES if mode != "tcp"}}
+
+
+def _decided(url: str, mode: str) -> None:
+    """The empty store's denial (404 api_not_found), not Envoy's own 403 for an unreachable hop."""
+    answer = httpx.get(url, trust_env=False, timeout=5.0)
+    reason = answer.headers.get("x-portcullis-reason")
+    if answer.status_code != 404 or reason != "api_not_found":
+        raise RuntimeError(f"{mode}: Envoy answered {answer.status_code} ({reason!r}), not authz_server's decision")
+
+
+def _not_decided(result: dict[str, Any]) -> int:
+    """wrk counts non-2xx; every answer here is authz_server's 404, so all of them are decisions.
+    What matters is that each request got one: socket errors and timeouts are reported apart."""
+    return result["requests"] - result["non_2xx"]
+
+
+def markdown(result: dict[str, Any], header: dict[str, Any]) -> str:
+    lines = [
+        "# Envoy -> authz_server: h2c on TCP vs Unix socket vs mTLS (one run, side by side, through Envoy)",
+        "",
+        f"- date: {header['date']}",
+        f"- commit: {header['commit']}",
+        f"- machine: {header['machine']}",
+        f"- load average (1, 5, 15 min) before: {result['load_average_before']}, after: {result['load_average_after']} "
+        "(other sessions share the cores)",
+        f"- conditions: {header['conditions']}",
+        f"- wrk 1 thread x {result['connections']} connections -> one Envoy (1 worker thread) -> one authz_server "
+        f"native front end; {result['seconds']:g} s per round, best of {result['rounds']} alternating rounds; Check on "
+        "an empty policy (404 api_not_found, the cheapest decision: the transport's share is the largest it can be).",
+        "",
+        "| Envoy -> authz_server | requests/s | authz_server CPU µs/request | Envoy CPU µs/request | p50 ms | p99 ms "
+        "| 2xx (should be 0) | socket errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        lines.append(f"| {row['mode']} | {row['rps']} | {row['authz_cpu_us_per_request']} | "
+                     f"{row['envoy_cpu_us_per_request']} | {row['p50_ms']} | {row['p99_ms']} | {row['non_404']} | "
+                     f"{row['socket_errors']} |")
+    lines.append("")
+    for mode, ratio in result["vs_tcp"].items():
+        lines.append(f"{mode} / tcp: requests per second x{ratio['rps_ratio']}, authz_server CPU per request "
+                     f"x{ratio['authz_cpu_ratio']}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.transports", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    parser.add_argument("--conditions", default=os.environ.get("BENCH_CONDITIONS", "not stated"))
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve is not None:
+        serve(args.serve)
+        return 0
+    if not e2e.have_wrk():
+        print("bench.transports: wrk is not installed (make bench-tools installs it)", file=sys.stderr)
+        return 1
+    from bench.__main__ import commit, machine
+
+    result = run(args.seconds, args.rounds)
+    about = machine()
+    header = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit(),
+              "machine": f"{about['cores']} cores, {about['cpu_model']}, {about['memory_gib']} GiB",
+              "conditions": args.conditions}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "uds-frontend.json").write_text(json.dumps({**header, **result}, indent=2) + "\n", encoding="utf-8")
+    text = markdown(result, header)
+    (args.out / "uds-frontend.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
