@@ -7,8 +7,8 @@ TCP port and a Unix socket (as a worker with the Unix socket set runs), one on a
 with TLS that requires Envoy's client certificate (a local CA from mesh/local_ca.py). One
 Envoy (one worker thread) has a listener per transport, each with the mesh's ext_authz
 filter (fail closed, 1.5 s) to its own cluster; wrk loads one listener at a time, the
-modes alternating over the rounds so that a noisy neighbour hits all alike, best round of
-each reported. The store is empty, so every Check is the cheapest decision (404
+modes alternating over the rounds so that a noisy neighbour hits all alike; each figure is
+the median of its rounds (every round is kept in the JSON). The store is empty, so every Check is the cheapest decision (404
 api_not_found): the transport's share of the cost is the largest it can be. Figures:
 requests per second through Envoy, authz_server's and Envoy's CPU per request, latency.
 Results: bench/results/uds-frontend.{json,md}.
@@ -123,7 +123,7 @@ def _client_files(ca_dir: Path) -> None:
             raise RuntimeError(f"the local CA has no {name} in {ca_dir}: {sorted(p.name for p in ca_dir.iterdir())}")
 
 
-def run(seconds: float, rounds: int = 2, connections: int = 32) -> dict[str, Any]:
+def run(seconds: float, rounds: int = 5, connections: int = 32) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pc-tr-", dir="/tmp") as tmp_name:
         tmp = Path(tmp_name)
         child = subprocess.Popen([sys.executable, "-m", "bench.transports", "--serve", str(tmp)], cwd=REPO_ROOT,
@@ -151,7 +151,7 @@ def run(seconds: float, rounds: int = 2, connections: int = 32) -> dict[str, Any
             for mode in MODES:   # every hop carries authz_server's decision before it is loaded
                 _decided(url[mode], mode)
             load_before = os.getloadavg()
-            rows: dict[str, dict[str, Any]] = {}
+            rounds_of: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
             for _ in range(rounds):
                 for mode in MODES:
                     authz_cpu, envoy_cpu = proc.CpuMeter([child.pid]).start(), proc.CpuMeter([envoy.pid]).start()
@@ -162,8 +162,7 @@ def run(seconds: float, rounds: int = 2, connections: int = 32) -> dict[str, Any
                            "socket_errors": result["socket_errors"],
                            "authz_cpu_us_per_request": round(authz_cpu.stop() * 1e6 / requests, 1),
                            "envoy_cpu_us_per_request": round(envoy_cpu.stop() * 1e6 / requests, 1)}
-                    if mode not in rows or row["rps"] > rows[mode]["rps"]:
-                        rows[mode] = row
+                    rounds_of[mode].append(row)
             load_after = os.getloadavg()
         finally:
             if envoy is not None:
@@ -178,8 +177,9 @@ def run(seconds: float, rounds: int = 2, connections: int = 32) -> dict[str, Any
                 if pipe is not None:
                     pipe.close()
             child.wait(timeout=10)
+    rows = {mode: _median_row(mode, each) for mode, each in rounds_of.items()}
     tcp = rows["tcp"]
-    return {"seconds": seconds, "rounds": rounds, "connections": connections,
+    return {"seconds": seconds, "rounds": rounds, "connections": connections, "every_round": rounds_of,
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in load_after],
             "rows": [rows[mode] for mode in MODES],
@@ -188,6 +188,18 @@ def run(seconds: float, rounds: int = 2, connections: int = 32) -> dict[str, Any
                                                        / tcp["authz_cpu_us_per_request"], 3)
                               if tcp["authz_cpu_us_per_request"] else None}
                        for mode in MODES if mode != "tcp"}}
+
+
+def _median_row(mode: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds (a neighbour's burst moves one round, not the median);
+    failures summed."""
+    def median(name: str) -> Any:
+        values = sorted(row[name] for row in rounds if row[name] is not None)
+        return values[len(values) // 2] if values else None
+
+    return {"mode": mode, **{name: median(name) for name in ("rps", "p50_ms", "p99_ms", "authz_cpu_us_per_request",
+                                                            "envoy_cpu_us_per_request")},
+            "non_404": sum(row["non_404"] for row in rounds), "socket_errors": sum(row["socket_errors"] for row in rounds)}
 
 
 def _decided(url: str, mode: str) -> None:
@@ -215,7 +227,7 @@ def markdown(result: dict[str, Any], header: dict[str, Any]) -> str:
         "(other sessions share the cores)",
         f"- conditions: {header['conditions']}",
         f"- wrk 1 thread x {result['connections']} connections -> one Envoy (1 worker thread) -> one authz_server "
-        f"native front end; {result['seconds']:g} s per round, best of {result['rounds']} alternating rounds; Check on "
+        f"native front end; {result['seconds']:g} s per round, median of {result['rounds']} alternating rounds; Check on "
         "an empty policy (404 api_not_found, the cheapest decision: the transport's share is the largest it can be).",
         "",
         "| Envoy -> authz_server | requests/s | authz_server CPU µs/request | Envoy CPU µs/request | p50 ms | p99 ms "
@@ -236,8 +248,8 @@ def markdown(result: dict[str, Any], header: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.transports", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     parser.add_argument("--conditions", default=os.environ.get("BENCH_CONDITIONS", "not stated"))
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
