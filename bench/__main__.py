@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                                              use_h2load=use_h2load, revokes=args.revokes)
     if "transports" in parts and e2e.have_wrk():
         _say("transports: Envoy -> authz_server over h2c on TCP, a Unix socket and mTLS, side by side")
-        results["transports"] = transports.run(min(args.seconds, 3.0))
+        results["transports"] = transports.run(min(args.seconds, 5.0))
     json_path, md_path = report.write(results, args.out)
     _say(f"wrote {md_path} and {json_path}")
     print(md_path.read_text())

@@ -2,13 +2,14 @@
 TCP (today's default), a Unix socket (PORTCULLIS_AUTHZ_UNIX_SOCKET) and mTLS on TCP
 (PORTCULLIS_TLS), side by side in one run, through Envoy.
 
-One child process decides for all three from one policy store: one native front end on a
-TCP port and a Unix socket (as a worker with the Unix socket set runs), one on a TCP port
-with TLS that requires Envoy's client certificate (a local CA from mesh/local_ca.py). One
-Envoy (one worker thread) has a listener per transport, each with the mesh's ext_authz
-filter (fail closed, 1.5 s) to its own cluster; wrk loads one listener at a time, the
-modes alternating over the rounds so that a noisy neighbour hits all alike; each figure is
-the median of its rounds (every round is kept in the JSON). The store is empty, so every Check is the cheapest decision (404
+Per transport, one authz_server child (the native front end with the defaults a
+deployment runs with: a TCP port; a Unix socket made as a worker makes it; a TCP port with
+TLS that requires Envoy's client certificate, from a local CA of mesh/local_ca.py) and one
+Envoy in front of it (one worker thread; the mesh's ext_authz filter, fail closed, 1.5 s;
+the cluster rendered as the mesh renders that hop). The three are loaded at once by three
+wrk, for a few rounds: on a shared machine a neighbour's burst then hits all three alike,
+and each process's CPU is its own transport's. Each figure is the median of its rounds
+(every round is kept in the JSON). The store is empty, so every Check is the cheapest decision (404
 api_not_found): the transport's share of the cost is the largest it can be. Figures:
 requests per second through Envoy, authz_server's and Envoy's CPU per request, latency.
 Results: bench/results/uds-frontend.{json,md}.
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +47,8 @@ _H2_OPTIONS = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
     "explicit_http_config": {"http2_protocol_options": {}}}}
 
 
-def serve(tmp: Path) -> None:
-    """The child: prints `tcp_port mtls_port socket_path`, serves until its stdin closes."""
+def serve(tmp: Path, mode: str) -> None:
+    """A child: one transport; prints its port or socket path, serves until its stdin closes."""
     from authz_server.check_servicer import AuthorizationService
     from authz_server.frontends import HealthStatus, UnixSocket, _start_native
     from authz_server.index.store import PolicyStore
@@ -54,21 +57,22 @@ def serve(tmp: Path) -> None:
     from portcullis_shared.tls import CertKey
     from portcullis_shared.tls_context import server_context
 
-    issued = ensure_local_ca(tmp / "ca")
     store = PolicyStore()
     store.apply_snapshot([], 1)   # ready and empty: every Check decides (404 api_not_found)
     service = AuthorizationService(store)
     status = HealthStatus()
     limits = H2Settings()   # the defaults a deployment runs with
-    socket_path = tmp / "run" / "authz.sock"
-    plain = _start_native(service, status, "127.0.0.1", 0, 4, 256, {}, None, limits, UnixSocket(socket_path))
-    context = server_context(CertKey(issued["authz"].cert_file, issued["authz"].key_file),
-                             client_ca=issued["ca"].cert_file)
-    mtls = _start_native(service, status, "127.0.0.1", 0, 4, 256, {}, context, limits)
-    print(plain.port, mtls.port, socket_path, flush=True)
+    context, unix = None, None
+    if mode == "mtls":
+        issued = ensure_local_ca(tmp / "ca")
+        context = server_context(CertKey(issued["authz"].cert_file, issued["authz"].key_file),
+                                 client_ca=issued["ca"].cert_file)
+    elif mode == "uds":
+        unix = UnixSocket(tmp / "run" / "authz.sock")
+    server = _start_native(service, status, "127.0.0.1", 0, 4, 256, {}, context, limits, unix)
+    print(unix.path if unix is not None else server.port, flush=True)
     sys.stdin.read()
-    plain.stop(grace=0.0)
-    mtls.stop(grace=0.0)
+    server.stop(grace=0.0)
 
 
 def _listener(mode: str, port: int) -> dict[str, Any]:
@@ -96,23 +100,26 @@ def _cluster(mode: str, address: dict[str, Any], transport_socket: dict[str, Any
     return cluster
 
 
-def envoy_config(ports: dict[str, int], tcp_port: int, mtls_port: int, socket_path: Path, ca_dir: Path) -> dict[str, Any]:
-    """The mesh's own renderings for each hop: `pipe` for the socket, mesh/envoy_tls for mTLS."""
-    from mesh.envoy_tls import authz_socket
-    from portcullis_shared.tls import CertKey, TlsFiles
+def envoy_config(mode: str, admin_port: int, listener_port: int, endpoint: str, ca_dir: Path) -> dict[str, Any]:
+    """One listener and its cluster, as the mesh renders the hop: `pipe` for the socket,
+    mesh/envoy_tls for mTLS."""
+    if mode == "uds":
+        address, transport_socket = {"pipe": {"path": endpoint}}, None
+    else:
+        address = {"socket_address": {"address": "127.0.0.1", "port_value": int(endpoint)}}
+        transport_socket = None
+        if mode == "mtls":
+            from mesh.envoy_tls import authz_socket
+            from portcullis_shared.tls import CertKey, TlsFiles
 
-    tls = TlsFiles(ca_file=ca_dir / "ca.pem", admin=None, authz=None, gateway=None,
-                   client=CertKey(ca_dir / "client.pem", ca_dir / "client-key.pem"))
-    mtls_socket = json.loads(authz_socket(tls, "127.0.0.1").partition(": ")[2])
+            _client_files(ca_dir)
+            tls = TlsFiles(ca_file=ca_dir / "ca.pem", admin=None, authz=None, gateway=None,
+                           client=CertKey(ca_dir / "client.pem", ca_dir / "client-key.pem"))
+            transport_socket = json.loads(authz_socket(tls, "127.0.0.1").partition(": ")[2])
     return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ports["admin"]}}},
-        "static_resources": {
-            "listeners": [_listener(mode, ports[mode]) for mode in MODES],
-            "clusters": [
-                _cluster("tcp", {"socket_address": {"address": "127.0.0.1", "port_value": tcp_port}}, None),
-                _cluster("uds", {"pipe": {"path": str(socket_path)}}, None),
-                _cluster("mtls", {"socket_address": {"address": "127.0.0.1", "port_value": mtls_port}}, mtls_socket),
-            ]},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"listeners": [_listener(mode, listener_port)],
+                             "clusters": [_cluster(mode, address, transport_socket)]},
     }
 
 
@@ -123,60 +130,96 @@ def _client_files(ca_dir: Path) -> None:
             raise RuntimeError(f"the local CA has no {name} in {ca_dir}: {sorted(p.name for p in ca_dir.iterdir())}")
 
 
-def run(seconds: float, rounds: int = 5, connections: int = 32) -> dict[str, Any]:
+@dataclass
+class _Hop:
+    """One transport's authz_server child and the Envoy in front of it."""
+
+    mode: str
+    child: subprocess.Popen[str]
+    envoy: subprocess.Popen[bytes] | None = None
+    url: str = ""
+
+
+def _start_hop(mode: str, tmp: Path, log) -> _Hop:
+    child = subprocess.Popen([sys.executable, "-m", "bench.transports", "--serve", str(tmp), "--mode", mode],
+                             cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    hop = _Hop(mode, child)
+    assert child.stdout is not None
+    endpoint = child.stdout.readline().strip()
+    if not endpoint:
+        raise RuntimeError(f"the {mode} authz_server did not start")
+    admin_port, listener_port = free_ports(2, range(0))
+    config = tmp / f"envoy-{mode}.json"
+    config.write_text(json.dumps(envoy_config(mode, admin_port, listener_port, endpoint, tmp / "ca")))
+    hop.envoy = subprocess.Popen([str(envoy_binary()), "-c", str(config), "--concurrency", "1",
+                                  "--disable-hot-restart", "--log-level", "warn", "--base-id", str(admin_port)],
+                                 stdout=log, stderr=subprocess.STDOUT)
+    ready = http_ok(f"http://127.0.0.1:{admin_port}/ready", expect_body="LIVE")
+    deadline = time.monotonic() + 30
+    while not ready():
+        if hop.envoy.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the {mode} bench Envoy did not start: see its log")
+        time.sleep(0.1)
+    hop.url = f"http://127.0.0.1:{listener_port}/bench-transport/1.0.0/menu"
+    return hop
+
+
+def _stop_hop(hop: _Hop) -> None:
+    if hop.envoy is not None:
+        hop.envoy.terminate()
+        try:
+            hop.envoy.wait(10)
+        except subprocess.TimeoutExpired:
+            hop.envoy.kill()
+            hop.envoy.wait()
+    for pipe in (hop.child.stdin, hop.child.stdout):
+        if pipe is not None:
+            pipe.close()
+    hop.child.wait(timeout=10)
+
+
+def _round(hops: list[_Hop], seconds: float, connections: int) -> list[dict[str, Any]]:
+    """All transports loaded at once for `seconds`: a neighbour's burst hits all of them alike."""
+    meters = {hop.mode: (proc.CpuMeter([hop.child.pid]).start(), proc.CpuMeter([hop.envoy.pid]).start())
+              for hop in hops if hop.envoy is not None}
+    with ThreadPoolExecutor(max_workers=len(hops)) as pool:
+        results = list(pool.map(lambda hop: e2e.wrk(hop.url, {}, seconds=seconds, connections=connections), hops))
+    rows = []
+    for hop, result in zip(hops, results):
+        authz_cpu, envoy_cpu = meters[hop.mode]
+        requests = max(result["requests"], 1)
+        rows.append({"mode": hop.mode, "rps": result["rps"], "p50_ms": result.get("p50_ms"),
+                     "p99_ms": result.get("p99_ms"), "non_404": _not_decided(result),
+                     "socket_errors": result["socket_errors"],
+                     "authz_cpu_us_per_request": round(authz_cpu.stop() * 1e6 / requests, 1),
+                     "envoy_cpu_us_per_request": round(envoy_cpu.stop() * 1e6 / requests, 1)})
+    return rows
+
+
+def run(seconds: float, rounds: int = 3, connections: int = 16) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pc-tr-", dir="/tmp") as tmp_name:
         tmp = Path(tmp_name)
-        child = subprocess.Popen([sys.executable, "-m", "bench.transports", "--serve", str(tmp)], cwd=REPO_ROOT,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        envoy = None
         log = open(tmp / "envoy.log", "wb")
+        hops: list[_Hop] = []
         try:
-            assert child.stdout is not None
-            tcp_port, mtls_port, socket_path = child.stdout.readline().split()
-            _client_files(tmp / "ca")
-            ports = dict(zip(("admin", *MODES), free_ports(1 + len(MODES), range(0))))
-            config = tmp / "envoy.json"
-            config.write_text(json.dumps(envoy_config(ports, int(tcp_port), int(mtls_port), Path(socket_path),
-                                                      tmp / "ca")))
-            envoy = subprocess.Popen([str(envoy_binary()), "-c", str(config), "--concurrency", "1",
-                                      "--disable-hot-restart", "--log-level", "warn", "--base-id", str(ports["admin"])],
-                                     stdout=log, stderr=subprocess.STDOUT)
-            ready = http_ok(f"http://127.0.0.1:{ports['admin']}/ready", expect_body="LIVE")
-            deadline = time.monotonic() + 30
-            while not ready():
-                if envoy.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the bench Envoy did not start: {(tmp / 'envoy.log').read_text()[-2000:]}")
-                time.sleep(0.1)
-            url = {mode: f"http://127.0.0.1:{ports[mode]}/bench-transport/1.0.0/menu" for mode in MODES}
-            for mode in MODES:   # every hop carries authz_server's decision before it is loaded
-                _decided(url[mode], mode)
+            for mode in MODES:
+                hops.append(_start_hop(mode, tmp, log))
+            for hop in hops:   # every hop carries authz_server's decision before it is loaded
+                _decided(hop.url, hop.mode)
             load_before = os.getloadavg()
             rounds_of: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
             for _ in range(rounds):
-                for mode in MODES:
-                    authz_cpu, envoy_cpu = proc.CpuMeter([child.pid]).start(), proc.CpuMeter([envoy.pid]).start()
-                    result = e2e.wrk(url[mode], {}, seconds=seconds, connections=connections)
-                    requests = max(result["requests"], 1)
-                    row = {"mode": mode, "rps": result["rps"], "p50_ms": result.get("p50_ms"),
-                           "p99_ms": result.get("p99_ms"), "non_404": _not_decided(result),
-                           "socket_errors": result["socket_errors"],
-                           "authz_cpu_us_per_request": round(authz_cpu.stop() * 1e6 / requests, 1),
-                           "envoy_cpu_us_per_request": round(envoy_cpu.stop() * 1e6 / requests, 1)}
-                    rounds_of[mode].append(row)
+                for row in _round(hops, seconds, connections):
+                    rounds_of[row["mode"]].append(row)
             load_after = os.getloadavg()
+        except BaseException:
+            log.flush()
+            sys.stderr.write((tmp / "envoy.log").read_text(errors="replace")[-2000:])
+            raise
         finally:
-            if envoy is not None:
-                envoy.terminate()
-                try:
-                    envoy.wait(10)
-                except subprocess.TimeoutExpired:
-                    envoy.kill()
-                    envoy.wait()
+            for hop in hops:
+                _stop_hop(hop)
             log.close()
-            for pipe in (child.stdin, child.stdout):
-                if pipe is not None:
-                    pipe.close()
-            child.wait(timeout=10)
     rows = {mode: _median_row(mode, each) for mode, each in rounds_of.items()}
     tcp = rows["tcp"]
     return {"seconds": seconds, "rounds": rounds, "connections": connections, "every_round": rounds_of,
@@ -226,8 +269,9 @@ def markdown(result: dict[str, Any], header: dict[str, Any]) -> str:
         f"- load average (1, 5, 15 min) before: {result['load_average_before']}, after: {result['load_average_after']} "
         "(other sessions share the cores)",
         f"- conditions: {header['conditions']}",
-        f"- wrk 1 thread x {result['connections']} connections -> one Envoy (1 worker thread) -> one authz_server "
-        f"native front end; {result['seconds']:g} s per round, median of {result['rounds']} alternating rounds; Check on "
+        f"- per transport: wrk 1 thread x {result['connections']} connections -> its own Envoy (1 worker thread) -> "
+        f"its own authz_server (native front end); the three loaded at once, {result['seconds']:g} s per round, "
+        f"median of {result['rounds']} rounds; Check on "
         "an empty policy (404 api_not_found, the cheapest decision: the transport's share is the largest it can be).",
         "",
         "| Envoy -> authz_server | requests/s | authz_server CPU µs/request | Envoy CPU µs/request | p50 ms | p99 ms "
@@ -248,14 +292,15 @@ def markdown(result: dict[str, Any], header: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.transports", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     parser.add_argument("--conditions", default=os.environ.get("BENCH_CONDITIONS", "not stated"))
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
-        serve(args.serve)
+        serve(args.serve, args.mode)
         return 0
     if not e2e.have_wrk():
         print("bench.transports: wrk is not installed (make bench-tools installs it)", file=sys.stderr)
