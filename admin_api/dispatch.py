@@ -25,8 +25,9 @@ from admin_api.errors import AdminError, InvalidArgument, NotFound, PermissionDe
 from admin_api.metrics import RPC_SECONDS, RPCS
 from admin_api.schema import admin_services
 from admin_api.services import (
-    api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets, decisions,
-    key_managers, labels, organization_admins, organizations, signing_keys, subscriptions, throttling_policies, users,
+    api_definitions, api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets,
+    decisions, key_managers, labels, organization_admins, organizations, signing_keys, subscriptions,
+    throttling_policies, users,
 )
 from admin_api.store.unit_of_work import Store
 from admin_api.xds import listing as gateways
@@ -43,6 +44,9 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.ApiService/UpdateApi": apis.update_api,
     f"{_PACKAGE}.ApiService/DeleteApi": apis.delete_api,
     f"{_PACKAGE}.ApiService/ChangeApiLifecycle": apis.change_api_lifecycle,
+    f"{_PACKAGE}.ApiService/SetApiDefinition": api_definitions.set_api_definition,
+    f"{_PACKAGE}.ApiService/GetApiDefinition": api_definitions.get_api_definition,
+    f"{_PACKAGE}.ApiService/DeleteApiDefinition": api_definitions.delete_api_definition,
     f"{_PACKAGE}.ApplicationService/CreateApplication": applications.create_application,
     f"{_PACKAGE}.ApplicationService/GetApplication": applications.get_application,
     f"{_PACKAGE}.ApplicationService/ListApplications": applications.list_applications,

@@ -34,6 +34,14 @@ class InvalidArgument(AdminError):
     reason = "invalid_argument"
 
 
+class PayloadTooLarge(AdminError):
+    """A value over a size limit the service keeps (an API's OpenAPI document): REST 413."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 413
+    reason = "payload_too_large"
+
+
 class Unauthenticated(AdminError):
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
     http_status = 401

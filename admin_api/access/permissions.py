@@ -9,8 +9,8 @@ audit record's target). An RPC served without a row here is a start-up error.
 | role       | may                                                                        |
 |------------|----------------------------------------------------------------------------|
 | admin      | everything in its organization (revoke any API key, users, key managers...) |
-| publisher  | APIs: create, read, update, delete, lifecycle                              |
-| creator    | APIs: create, read, update, delete; no lifecycle                           |
+| publisher  | APIs (and their OpenAPI documents): create, read, update, delete, lifecycle |
+| creator    | APIs (and their OpenAPI documents): create, read, update, delete; no lifecycle |
 | (all four) | read throttling policies (only admins change them)                        |
 | subscriber | read PUBLISHED and DEPRECATED APIs; applications, subscriptions,          |
 |            | application keys, API keys: own                                            |
@@ -72,6 +72,9 @@ PERMISSIONS: Mapping[str, Permission] = MappingProxyType({
     f"{_P}.ApiService/UpdateApi": _change(API_AUTHORS, "api"),
     f"{_P}.ApiService/DeleteApi": _change(API_AUTHORS, "api"),
     f"{_P}.ApiService/ChangeApiLifecycle": _change(LIFECYCLE, "api"),
+    f"{_P}.ApiService/SetApiDefinition": _change(API_AUTHORS, "api_definition"),
+    f"{_P}.ApiService/GetApiDefinition": _read(API_READERS, "api_definition"),
+    f"{_P}.ApiService/DeleteApiDefinition": _change(API_AUTHORS, "api_definition"),
     f"{_P}.ApplicationService/CreateApplication": _change(CONSUMERS, "application", "", OWN),
     f"{_P}.ApplicationService/GetApplication": _read(CONSUMERS, "application", OWN),
     f"{_P}.ApplicationService/ListApplications": _read(CONSUMERS, "application", OWN),

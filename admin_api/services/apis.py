@@ -6,17 +6,18 @@ unreleased APIs cannot be probed; admins, publishers and creators see all.
 
 Deleting an API cascades: its API keys and subscriptions are deleted in the same
 transaction, each with its own delete change record, so replicas drop them too (a key
-of a deleted API could never be used again anyway).
+of a deleted API could never be used again anyway); its OpenAPI document goes with it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from admin_api.access.caller import Caller, Role
 from admin_api.backend_jwt.keys import ensure_active_in
 from admin_api.db import models
+from admin_api.db.definition_models import ApiDefinition
 from admin_api.db.types import utcnow
 from admin_api.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from admin_api.services import (backend_jwt_config, isolation, key_managers, masks, paging, path_ownership,
@@ -187,6 +188,7 @@ def delete_api(store: Store, request: admin_pb2.DeleteApiRequest, caller: Caller
         for subscription in writer.session.scalars(select(models.Subscription)
                                                    .where(models.Subscription.api_id == row.id)):
             writer.delete(subscription)
+        writer.session.execute(delete(ApiDefinition).where(ApiDefinition.api_id == row.id))
         writer.delete(row)
     return Empty()
 

@@ -21,7 +21,7 @@ from admin_api.errors import PermissionDenied
 from admin_api.access.permissions import PERMISSIONS
 from portcullis.admin.v1 import (admin_pb2, application_keys_pb2, audit_pb2, gateways_pb2, key_managers_pb2,
                                  labels_pb2, signing_keys_pb2, throttling_pb2, users_pb2)
-from admin_api.services import apis, key_managers, organizations, throttling_policies, users
+from admin_api.services import api_definitions, apis, key_managers, organizations, throttling_policies, users
 from tests.admin_api.roles_world import OTHER, ROOT, USERS, World, build_world, stop_world
 
 OK, DENIED, NOT_FOUND = "OK", "PERMISSION_DENIED", "NOT_FOUND"
@@ -52,6 +52,16 @@ def create_api(w: World, _: str) -> Message:
 def update_api(w: World, _: str) -> Message:
     return admin_pb2.UpdateApiRequest(id=w.api().id, api=admin_pb2.Api(description="changed"),
                                       update_mask=FieldMask(paths=["description"]))
+
+
+DEFINITION = "openapi: 3.0.3\ninfo: {title: T, version: '1'}\npaths: {/menu: {get: {summary: The menu}}}\n"
+
+
+def api_with_definition(w: World) -> str:
+    api_id = w.api().id
+    api_definitions.set_api_definition(w.store, admin_pb2.SetApiDefinitionRequest(id=api_id, document=DEFINITION),
+                                       ROOT)
+    return api_id
 
 
 def lifecycle(w: World, _: str) -> Message:
@@ -200,6 +210,16 @@ def _cases() -> Iterator[Case]:
                                  {"admin": OK, "publisher": OK, "creator": OK, "subscriber": DENIED}),
         "ApiService/ChangeApiLifecycle": (lifecycle, {"admin": OK, "publisher": OK, "creator": DENIED,
                                                       "subscriber": DENIED}),
+        # An API's OpenAPI document: its readers read it, its authors set and delete it.
+        "ApiService/SetApiDefinition": (
+            lambda w, _: admin_pb2.SetApiDefinitionRequest(id=w.api().id, document=DEFINITION),
+            {"admin": OK, "publisher": OK, "creator": OK, "subscriber": DENIED}),
+        "ApiService/GetApiDefinition": (
+            lambda w, _: admin_pb2.GetApiDefinitionRequest(id=api_with_definition(w)),
+            {"admin": OK, "publisher": OK, "creator": OK, "subscriber": OK}),
+        "ApiService/DeleteApiDefinition": (
+            lambda w, _: admin_pb2.DeleteApiDefinitionRequest(id=api_with_definition(w)),
+            {"admin": OK, "publisher": OK, "creator": OK, "subscriber": DENIED}),
         # Throttling policies: everyone reads (to pick a tier); only admins change them.
         "ThrottlingPolicyService/GetThrottlingPolicy": (
             lambda w, _: throttling_pb2.GetThrottlingPolicyRequest(id=_policy(w).id),

@@ -50,7 +50,7 @@ def test_literal_segments_win_over_variables() -> None:
 
 def test_admin_bindings() -> None:
     bindings = {b.method_name: b for b in load_bindings(admin_pb2)}
-    assert len(bindings) == 27
+    assert len(bindings) == 30
     organization = bindings["UpdateOrganization"]
     assert (organization.http_method, organization.body, organization.success_status) == ("PATCH", "organization", 200)
     credential = bindings["CreateOrganizationAdminCredential"]
@@ -65,3 +65,7 @@ def test_admin_bindings() -> None:
     assert bindings["GenerateApiKey"].full_name == "portcullis.admin.v1.ApiKeyService/GenerateApiKey"
     assert [f.name for f in bindings["GenerateApiKey"].path_fields] == ["api_id"]
     assert bindings["ChangeApiLifecycle"].mask_field is None  # only PATCH infers a mask
+    definition = bindings["SetApiDefinition"]
+    assert (definition.http_method, definition.body, [f.name for f in definition.path_fields]) == ("PUT", "*", ["id"])
+    assert bindings["GetApiDefinition"].http_method == "GET" and not bindings["GetApiDefinition"].query_fields
+    assert bindings["DeleteApiDefinition"].success_status == 204 and bindings["DeleteApiDefinition"].response_is_empty
