@@ -1,21 +1,27 @@
 """API pages: the catalogue (PUBLISHED and DEPRECATED APIs, searchable), one API with
-its resources, security and tiers, subscribing an application, the user's API keys for
-it (generate, regenerate, revoke, associate) and Try it."""
+its resources, security and tiers, its OpenAPI document (rendered, and for download),
+subscribing an application, the user's API keys for it (generate, regenerate, revoke,
+associate) and Try it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admin_api.errors import InvalidArgument
-from admin_api.portal import try_it
+from admin_api.errors import InvalidArgument, NotFound
+from admin_api.portal import openapi_view, try_it
 from admin_api.portal.pages import Ctx, page
-from admin_api.portal.web import Portal, as_dict, redirect, render, rpc
+from admin_api.portal.web import SECURITY_HEADERS, Portal, as_dict, redirect, render, rpc
+from admin_api.services import openapi_documents
 from portcullis.admin.v1 import admin_pb2, throttling_pb2
 
 LISTED_STATES = ("PUBLISHED", "DEPRECATED")
+_LISTED = frozenset(admin_pb2.Api.LifecycleState.Value(state) for state in LISTED_STATES)
+_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_PAGES = 20
 
 
@@ -56,6 +62,16 @@ async def catalogue(ctx: Ctx) -> Response:
     return render("apis.html", ctx.session, apis=apis, query=query)
 
 
+async def definition_of(ctx: Ctx, api_id: str) -> openapi_documents.ParsedDocument | None:
+    """The API's OpenAPI document, parsed (it was checked when it was set); None: it has none."""
+    try:
+        answer = await rpc(ctx.portal, ctx.caller, "ApiService/GetApiDefinition",
+                           admin_pb2.GetApiDefinitionRequest(id=api_id))
+    except NotFound:
+        return None
+    return await run_in_threadpool(openapi_documents.parse, answer.document)
+
+
 async def api_page(ctx: Ctx, result: try_it.TryResult | None = None, try_error: str = "",
                    tried: dict[str, str] | None = None) -> Response:
     api = as_dict(await rpc(ctx.portal, ctx.caller, "ApiService/GetApi", admin_pb2.GetApiRequest(id=ctx.param("api_id"))))
@@ -69,12 +85,30 @@ async def api_page(ctx: Ctx, result: try_it.TryResult | None = None, try_error: 
     keys = await rpc(ctx.portal, ctx.caller, "ApiKeyService/ListApiKeys",
                      admin_pb2.ListApiKeysRequest(api_id=api["id"], include_revoked=True, page_size=500))
     names = {application["id"]: application["name"] for application in applications}
+    definition = await definition_of(ctx, api["id"])
+    reference = await run_in_threadpool(openapi_view.document_view, definition) if definition else None
     return render("api.html", ctx.session, api=api, gateway_url=ctx.portal.gateway_url.rstrip("/"),
+                  reference=reference, reference_format=definition.format if definition else "",
                   applications=applications, names=names,
                   tiers=await policies(ctx, throttling_pb2.ThrottlingPolicy.SUBSCRIPTION),
                   subscriptions=[as_dict(s) for s in subscriptions.subscriptions if s.application_id in mine],
                   api_keys=[as_dict(k) for k in keys.api_keys if k.owner == ctx.caller.subject],
                   result=result, try_error=try_error, tried=tried or {})
+
+
+async def download_definition(ctx: Ctx) -> Response:
+    """The OpenAPI document as a file, with the gateway's URL in place of its servers."""
+    api = await rpc(ctx.portal, ctx.caller, "ApiService/GetApi", admin_pb2.GetApiRequest(id=ctx.param("api_id")))
+    definition = await definition_of(ctx, api.id) if api.lifecycle_state in _LISTED else None
+    if definition is None:
+        return render("message.html", ctx.session, status=404, title="Not found",
+                      text="This API has no OpenAPI document.")
+    text = await run_in_threadpool(openapi_view.for_download, definition,
+                                   ctx.portal.gateway_url.rstrip("/") + api.base_path)
+    filename = _FILENAME.sub("-", f"{api.name}-{api.version}")[:100] + "." + definition.format
+    media_type = "application/json" if definition.format == "json" else "application/yaml"
+    return Response(text, media_type=media_type, headers={
+        **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 async def subscribe(ctx: Ctx) -> Response:
@@ -151,6 +185,7 @@ def api_routes(portal: Portal) -> list[Route]:
     return [
         page(portal, "/portal/apis", catalogue),
         page(portal, "/portal/apis/{api_id}", api_page),
+        page(portal, "/portal/apis/{api_id}/openapi", download_definition),
         page(portal, "/portal/apis/{api_id}/subscribe", subscribe, method="POST", back=back),
         page(portal, "/portal/apis/{api_id}/api-keys", generate_key, method="POST", back=back),
         page(portal, "/portal/apis/{api_id}/api-keys/{key_id}/{action}", key_action, method="POST", back=back),
