@@ -10,13 +10,17 @@ variables take their defaults). Everything else is listed as not mapped: it is n
 dropped silently.
 
 The API is then made real through `apply`'s plan (so importing again updates it, and
---dry-run shows the plan), or written as a portcullis/v1 file with --write.
+--dry-run shows the plan), or written as a portcullis/v1 file with --write. Either way
+the API names the document (`openapi: FILE`), so apply also uploads it as the API's
+definition (ApiService/SetApiDefinition: the developer portal shows it), and again only
+when it changed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +230,7 @@ def import_openapi(spec: Path, name: str | None, api_version: str | None, contex
     mapped is listed on stderr."""
     from portcullis_cli.declarative.commands import apply_objects
     from portcullis_cli.declarative.kinds import API_VERSION
+    from portcullis_cli.declarative.spec import DEFINITION_FIELD
 
     imported = convert(read_document(spec), name=name, version=api_version, context=context,
                        production_endpoint=production_endpoint, sandbox_endpoint=sandbox_endpoint)
@@ -236,9 +241,11 @@ def import_openapi(spec: Path, name: str | None, api_version: str | None, contex
         for line in imported.unmapped:
             click.echo(f"  {line}", err=True)
     if write_to is not None:
+        imported.api[DEFINITION_FIELD] = os.path.relpath(spec.resolve(), write_to.resolve().parent)
         write_to.write_text(yaml.safe_dump({"apiVersion": API_VERSION, "apis": [imported.api]}, sort_keys=False))
         click.echo(f"wrote {write_to}", err=True)
         return
+    imported.api[DEFINITION_FIELD] = str(spec)
     apply_objects({"apis": [imported.api]}, source=str(spec), dry_run=dry_run)
 
 

@@ -19,7 +19,7 @@ from portcullis_cli.schema import Operation, operation
 
 
 _DONE = {"create": "created", "update": "updated", "state": "moved", "associate": "associated",
-         "label": "labelled", "delete": "deleted"}
+         "label": "labelled", "definition": "set the OpenAPI document of", "delete": "deleted"}
 
 
 class ApplyFailed(CliError):
@@ -145,6 +145,11 @@ class Applier:
             return
         fields = _resolve(step.kind, {"application": application}, self.current)
         self.client.call(step.kind.verbs["associate"], {"id": object_id}, body=fields)
+
+    def _definition(self, step: Step) -> None:
+        assert step.desired is not None and step.desired.definition is not None
+        self.client.call(operation("api-definitions", "set"), {"id": self._object_id(step)},
+                         body={"document": step.desired.definition})
 
     def _delete(self, step: Step) -> None:
         verbs = step.kind.verbs

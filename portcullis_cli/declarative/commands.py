@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 import yaml
 
+from portcullis_cli.client import AdminClient
 from portcullis_cli.declarative.apply import Applier, ApplyFailed, check_references
 from portcullis_cli.declarative.dump import dump_document
 from portcullis_cli.declarative.kinds import labels_available
 from portcullis_cli.declarative.loader import load_params, yaml_files
 from portcullis_cli.declarative.plan import Plan, make_plan
 from portcullis_cli.declarative.spec import Desired, from_objects, parse
-from portcullis_cli.declarative.state import Current, read_current
+from portcullis_cli.declarative.state import Current, read_current, read_definitions
 from portcullis_cli.session import session_of
 
 _FILES = click.option("-f", "--file", "targets", multiple=True, required=True, metavar="FILE|DIR",
@@ -34,12 +35,13 @@ def _desired(targets: tuple[Path, ...], params_files: tuple[Path, ...], environm
     return parse(files, params)
 
 
-def _plan(desired: Desired, current: Current, prune: bool) -> Plan:
+def _plan(client: AdminClient, desired: Desired, current: Current, prune: bool) -> Plan:
     if prune and not desired.labels:
         raise click.UsageError("--prune deletes only objects that carry the files' labels, and the files have "
                                "none: add `labels: {team: NAME}` to them")
     if desired.labels and not labels_available():
         raise ApplyFailed("the files have labels, and this server has no LabelService to keep them")
+    read_definitions(client, current, desired)
     plan = make_plan(desired, current, prune=prune)
     missing = check_references(plan, current)
     if missing:
@@ -75,15 +77,15 @@ def apply(targets: tuple[Path, ...], params_files: tuple[Path, ...], environment
     _apply(_desired(targets, params_files, environment), dry_run, prune)
 
 
-def apply_objects(sections: dict[str, list[dict]], *, source: str, dry_run: bool) -> None:
-    """Apply objects a command made (import-openapi) as if a file held them."""
-    _apply(from_objects(sections, source), dry_run, prune=False)
+def apply_objects(sections: dict[str, list[dict]], *, source: str, dry_run: bool, base: Path = Path(".")) -> None:
+    """Apply objects a command made (import-openapi) as if a file in `base` held them."""
+    _apply(from_objects(sections, source, base), dry_run, prune=False)
 
 
 def _apply(desired: Desired, dry_run: bool, prune: bool) -> None:
     client = session_of(click.get_current_context()).client()
     current = read_current(client)
-    plan = _plan(desired, current, prune)
+    plan = _plan(client, desired, current, prune)
     _show(plan)
     if dry_run or not plan.changes:
         return
@@ -101,7 +103,8 @@ def _apply(desired: Desired, dry_run: bool, prune: bool) -> None:
 def diff(targets: tuple[Path, ...], params_files: tuple[Path, ...], environment: str | None, prune: bool) -> None:
     """Show what `apply` would change (the plan), changing nothing."""
     desired = _desired(targets, params_files, environment)
-    _show(_plan(desired, read_current(session_of(click.get_current_context()).client()), prune))
+    client = session_of(click.get_current_context()).client()
+    _show(_plan(client, desired, read_current(client), prune))
 
 
 @click.command()

@@ -9,6 +9,7 @@ and for a key manager when the server says none is set.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ def matches(current: Any, desired: Any) -> bool:
 
 @dataclass
 class Step:
-    action: str                      # create | update | state | associate | delete | keep
+    action: str                      # create | update | state | associate | label | definition | delete | keep
     kind: Kind
     key: Key
     desired: DesiredObject | None = None
@@ -44,8 +45,8 @@ class Step:
         return f"{self.kind.singular} {key_text(self.key) or '(resident)'}"
 
     def describe(self) -> str:
-        sign = {"create": "+", "update": "~", "state": "~", "associate": "~", "label": "~", "delete": "-",
-                "keep": "!"}
+        sign = {"create": "+", "update": "~", "state": "~", "associate": "~", "label": "~", "definition": "~",
+                "delete": "-", "keep": "!"}
         text = f"{sign[self.action]} {self.action} {self.what}"
         if self.changes:
             text += ": " + "; ".join(f"{name} {_short(old)} -> {_short(new)}"
@@ -73,7 +74,7 @@ class Plan:
 
     def summary(self) -> str:
         counts = {a: sum(1 for s in self.steps if s.action == a) for a in ("create", "update", "delete")}
-        counts["update"] += sum(1 for s in self.steps if s.action in ("state", "associate", "label"))
+        counts["update"] += sum(1 for s in self.steps if s.action in ("state", "associate", "label", "definition"))
         text = (f"Plan: {counts['create']} to create, {counts['update']} to change, "
                 f"{counts['delete']} to delete.")
         if self.unchangeable:
@@ -142,6 +143,22 @@ def _steps_for(kind: Kind, desired: dict[Key, DesiredObject], current: dict[Key,
     return steps
 
 
+def _definition_steps(kind: Kind, desired: dict[Key, DesiredObject], current: Current) -> list[Step]:
+    """APIs whose OpenAPI document in the files differs from the one the server keeps
+    (compared by SHA-256; current.definitions is filled by state.read_definitions)."""
+    steps = []
+    for key, wanted in desired.items():
+        if wanted.definition is None:
+            continue
+        now = current.of(kind.section).get(key)
+        kept = current.definitions.get(now.id, "") if now is not None else ""
+        given = hashlib.sha256(wanted.definition.encode("utf-8")).hexdigest()
+        if kept != given:
+            steps.append(Step("definition", kind, key, wanted, now,
+                              {"openapi": (f"sha256:{kept[:12]}" if kept else "(none)", f"sha256:{given[:12]}")}))
+    return steps
+
+
 def carries(labels: dict[str, str], selector: dict[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
 
@@ -166,6 +183,8 @@ def make_plan(desired: Desired, current: Current, *, prune: bool = False) -> Pla
     for kind in kinds:
         steps += _steps_for(kind, desired.of(kind.section), current.of(kind.section))
         steps += _label_steps(kind, desired.of(kind.section), current.of(kind.section), desired.labels)
+        if kind.section == "apis":
+            steps += _definition_steps(kind, desired.of(kind.section), current)
     if prune and desired.labels:
         # Deletions last, dependents first (an API key before its API).
         for kind in reversed(kinds):

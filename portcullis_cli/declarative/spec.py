@@ -31,6 +31,7 @@ from portcullis_cli.fields import InputError, is_map, is_scalar, scalar_value
 
 Key = tuple[str, ...]
 TOP_LEVEL = {"apiVersion", "labels"}
+DEFINITION_FIELD = "openapi"   # of an API: the path of its OpenAPI document
 
 
 @dataclass
@@ -40,6 +41,9 @@ class DesiredObject:
     values: dict[str, Any]          # file fields, enums canonical, secrets left out
     secrets: dict[str, str]         # secret fields, resolved from the environment or files
     where: Where | None
+    # An API's OpenAPI document (`openapi: FILE`, read from beside the file): kept by the
+    # server as the API's definition (ApiService/SetApiDefinition), not one of its fields.
+    definition: str | None = None
 
 
 @dataclass
@@ -134,11 +138,14 @@ def _object(kind: Kind, raw: Any, where: Where | None, path: str, base: Path, pr
     allowed = kind.file_fields()
     values: dict[str, Any] = {}
     secrets: dict[str, str] = {}
+    definition: str | None = None
     key_where = getattr(raw, "key_where", {})
     for name, value in raw.items():
         field_where = key_where.get(name, where)
         spec = allowed.get(name)
-        if spec is None:
+        if kind.section == "apis" and name == DEFINITION_FIELD:
+            definition = _definition(value, field_where, f"{path}.{name}", base, problems)
+        elif spec is None:
             problems.add(field_where, f"{path}: {kind.section} have no field {name!r} "
                                       f"(known: {', '.join(sorted(allowed))})")
         elif isinstance(spec, Ref):
@@ -162,17 +169,31 @@ def _object(kind: Kind, raw: Any, where: Where | None, path: str, base: Path, pr
             problems.add(where, f"{path}: {name} is required (it names the object)")
             return None
     key = tuple(str(values.get(name, "")) for name in kind.key)
-    return DesiredObject(kind, key, values, secrets, where)
+    return DesiredObject(kind, key, values, secrets, where, definition)
 
 
-def from_objects(sections: dict[str, list[dict[str, Any]]], source: str) -> Desired:
-    """A Desired made by a command (import-openapi), checked like a file's objects."""
+def _definition(value: Any, where: Where | None, path: str, base: Path, problems: Problems) -> str | None:
+    """The OpenAPI document an API names by its path (relative to the file), as text."""
+    if not isinstance(value, str) or not value:
+        problems.add(where, f"{path}: expected the path of an OpenAPI document (relative to this file)")
+        return None
+    document = (base / value).expanduser()
+    try:
+        return document.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(where, f"{path}: cannot read {document}: {getattr(exc, 'strerror', None) or exc}")
+        return None
+
+
+def from_objects(sections: dict[str, list[dict[str, Any]]], source: str, base: Path = Path(".")) -> Desired:
+    """A Desired made by a command (import-openapi), checked like a file's objects (paths
+    they name are relative to `base`)."""
     problems = Problems()
     desired = Desired()
     for section, items in sections.items():
         kind = next(k for k in available_kinds() if k.section == section)
         for index, raw in enumerate(items):
-            item = _object(kind, raw, None, f"{source}: {section}[{index}]", Path("."), problems)
+            item = _object(kind, raw, None, f"{source}: {section}[{index}]", base, problems)
             if item is not None:
                 desired.objects.setdefault(section, {})[item.key] = item
     problems.raise_if_any()

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from portcullis_cli.client import AdminClient
+from portcullis_cli.client import AdminClient, RequestRefused
 from portcullis_cli.declarative.kinds import Kind, Ref, available_kinds, labels_available, secret_field
 from portcullis_cli.schema import operation
-from portcullis_cli.declarative.spec import Key
+from portcullis_cli.declarative.spec import Desired, Key
 
 # Not {}: a message field is present or not (`oauth2: {}` enables OAuth2), so an empty
 # one is kept.
@@ -32,6 +32,9 @@ class Current:
     objects: dict[str, dict[Key, CurrentObject]] = field(default_factory=dict)
     names: dict[str, dict[str, str]] = field(default_factory=dict)   # section -> id -> name
     ids: dict[str, dict[str, str]] = field(default_factory=dict)     # section -> name -> id
+    # API id -> the SHA-256 of its OpenAPI document ("": none), for the APIs the files
+    # give a document for (read_definitions).
+    definitions: dict[str, str] = field(default_factory=dict)
 
     def of(self, section: str) -> dict[Key, CurrentObject]:
         return self.objects.get(section, {})
@@ -106,3 +109,20 @@ def read_current(client: AdminClient) -> Current:
             objects[key] = CurrentObject(kind, key, answer["id"], values, answer, builtin,
                                          labels.get((kind.label_kind or "", answer["id"]), {}))
     return current
+
+
+def read_definitions(client: AdminClient, current: Current, desired: Desired) -> None:
+    """The documents' SHA-256 of the existing APIs the files give an OpenAPI document for
+    (one read each: only those are compared)."""
+    get = operation("api-definitions", "get")
+    for key, wanted in desired.of("apis").items():
+        now = current.of("apis").get(key)
+        if wanted.definition is None or now is None:
+            continue
+        try:
+            answer = client.call(get, {"id": now.id}) or {}
+        except RequestRefused as exc:
+            if exc.status != 404:
+                raise
+            answer = {}
+        current.definitions[now.id] = str(answer.get("sha256", ""))
