@@ -3,7 +3,7 @@ mesh: a subscriber signs in at the resident key manager, finds PizzaShack, creat
 application, subscribes with a tier, generates production keys and a token, calls
 /menu through Envoy from Try it (200), deletes the keys and sees the denial with its
 reason; then API keys with IP restrictions: the wrong network is refused, the right one
-answers 200, a revoked key is refused."""
+answers 200, a revoked key is refused; the API's OpenAPI document rendered and downloaded."""
 
 from __future__ import annotations
 
@@ -22,14 +22,17 @@ from tests.integration.scenario import PIZZASHACK_RESOURCES, endpoints, unique
 # A browser on a loaded 2-core machine: more than the suite's 120 s per test.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(360)]
 PASSWORD = "portal-password-1"
+OPENAPI = (Path(__file__).parents[1] / "cli" / "data" / "pizzashack-openapi-3.0.yaml").read_text()
 # Set to a directory to keep screenshots of the main pages (the README's come from here).
 SCREENSHOTS = os.environ.get("PORTCULLIS_PORTAL_SCREENSHOTS", "")
 
 
 def snap(page: Any, name: str) -> None:
+    """A screenshot of the whole page (or of one element: a Locator)."""
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+        whole = {"full_page": True} if hasattr(page, "goto") else {}
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), **whole)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,7 @@ def shop(live: LiveMesh) -> dict[str, Any]:
     api = live.admin.create_api(name=name, version="1.0.0", context=f"/{name.lower()}",
                                 resources=PIZZASHACK_RESOURCES, description="Pizzas, through the portal",
                                 security={"api_key": {}, "oauth2": {}}, **endpoints(live))
+    live.admin.call("PUT", f"/v1/apis/{api['id']}/definition", {"document": OPENAPI})
     return live.admin.change_lifecycle(api["id"], "PUBLISHED")
 
 
@@ -160,6 +164,24 @@ def test_api_keys_with_ip_restrictions_and_a_revoke(live: LiveMesh, shop: dict[s
         assert "revoked" in page.content()
         status, reason = try_until(page, "/menu", "api_key", here, 401)
         assert (status, reason) == ("401", "api_key_revoked")
+
+
+def test_the_api_reference_from_its_openapi_document(live: LiveMesh, shop: dict[str, Any], subscriber: str) -> None:
+    with chromium_page() as page:
+        sign_in(page, live, subscriber)
+        page.goto(portal_url(live, f"/apis/{shop['id']}"))
+        page.get_by_role("link", name="POST /order/{orderId}").click()
+        operation = page.get_by_role("region", name="POST /order/{orderId}")
+        assert "Place an order" in operation.inner_text()
+        assert "orderId (required)" in operation.inner_text() and "Order (object)" in operation.inner_text()
+        menu = page.get_by_role("region", name="GET /menu").inner_text()
+        assert "array of MenuItem (object)" in menu and "price: number" in menu
+        snap(page.locator("#api-reference"), "api-reference")
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download the document (YAML)").click()
+        text = Path(download.value.path()).read_text()
+        assert f"url: http://{live.settings.host}:{live.settings.gateway_port}{shop['base_path']}" in text
+        assert download.value.suggested_filename == f"{shop['name']}-1.0.0.yaml"
 
 
 def test_a_phone_sized_window_by_keyboard(live: LiveMesh, shop: dict[str, Any], subscriber: str) -> None:
