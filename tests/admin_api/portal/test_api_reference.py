@@ -73,7 +73,8 @@ def test_operations_parameters_bodies_and_responses_are_shown(env: PortalEnv, si
     api = with_document(env, PIZZA)
     page = signed_in.get(f"/portal/apis/{api.id}")
     assert page.status_code == 200 and page.headers["content-security-policy"] == CSP
-    reference = text_of(page.text.split('id="reference"')[1].split("Tiers offered")[0])
+    reference = text_of(page.text.split('id="api-reference"')[1])
+    assert text_of(page.text.split("<dt>Reference</dt>")[1].split("</dd>")[0]) == "OpenAPI 3.0.3 document: 3 operations"
     assert "From the API's OpenAPI 3.0.3 document PizzaShackAPI 1.0.0" in reference
     assert "GET /menu The menu" in reference
     assert "POST /order/{orderId} Place an order" in reference
