@@ -1,7 +1,8 @@
 """A subscriber cannot learn that an unreleased API exists, nor its state (issue 18, item 6):
 `GET /v1/apis/{id}` answers 404 for a CREATED, BLOCKED or RETIRED API, and so do
 `POST /v1/subscriptions` and `POST /v1/apis/{id}/api-keys` naming it (they answered 409
-"API ... is CREATED", which told the subscriber the id and the state). Over gRPC and REST
+"API ... is CREATED", which told the subscriber the id and the state), and `GET
+/v1/apis/{id}/definition` of such an API, though it has a document. Over gRPC and REST
 alike, with a real subscriber's token; the answer is word for word the one for an id that
 does not exist."""
 
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from admin_api.services import apis
+from admin_api.services import api_definitions, apis
 from portcullis.admin.v1 import admin_pb2
 from tests.admin_api.roles_world import ROOT, World, build_world, stop_world
 
@@ -50,7 +51,16 @@ def _get(world: World, transport: str, api_id: str, _application_id: str):
                       world.token_of("subscriber"))
 
 
-CALLS = {"create-subscription": _subscribe, "generate-api-key": _generate_key, "get-api": _get}
+def _get_definition(world: World, transport: str, api_id: str, _application_id: str):
+    if api_id != MISSING:   # the hidden API has a document: the answer must not tell
+        api_definitions.set_api_definition(world.store, admin_pb2.SetApiDefinitionRequest(
+            id=api_id, document="openapi: 3.0.3\ninfo: {title: T, version: '1'}\npaths: {}\n"), ROOT)
+    return world.call(transport, "ApiService/GetApiDefinition", admin_pb2.GetApiDefinitionRequest(id=api_id),
+                      world.token_of("subscriber"))
+
+
+CALLS = {"create-subscription": _subscribe, "generate-api-key": _generate_key, "get-api": _get,
+         "get-api-definition": _get_definition}
 HIDDEN = {"created": admin_pb2.Api.CREATED, "blocked": admin_pb2.Api.BLOCKED, "retired": admin_pb2.Api.RETIRED}
 
 
