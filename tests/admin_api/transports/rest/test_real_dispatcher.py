@@ -91,3 +91,23 @@ def test_only_the_admin_token_is_accepted(real: tuple[TestClient, dict[str, str]
     response = client.get("/v1/apis", headers={"Authorization": f"Bearer {token}"})
     assert_problem(response, 401, "unauthenticated")
     assert response.headers["www-authenticate"] == 'Bearer realm="portcullis-admin"'
+
+
+def test_an_apis_openapi_document_over_rest(real: tuple[TestClient, dict[str, str], str]) -> None:
+    client, auth, _ = real
+    api = client.post("/v1/apis", json=PIZZASHACK, headers=auth).json()
+    url = f"/v1/apis/{api['id']}/definition"
+    assert_problem(client.get(url, headers=auth), 404, "not_found", None)
+    document = "openapi: 3.0.3\ninfo: {title: PizzaShack, version: 1.0.0}\npaths: {/menu: {get: {summary: Menu}}}\n"
+    kept = client.put(url, json={"document": document}, headers=auth)
+    assert kept.status_code == 200, kept.text
+    assert {k: kept.json()[k] for k in ("api_id", "format", "spec_version", "title")} == {
+        "api_id": api["id"], "format": "yaml", "spec_version": "3.0.3", "title": "PizzaShack"}
+    assert client.get(url, headers=auth).json()["document"] == document
+    too_large = client.put(url, json={"document": document + "x: '" + "a" * 600_000 + "'\n"}, headers=auth)
+    problem = assert_problem(too_large, 413, "payload_too_large", "document")
+    assert "at most 524288" in problem["detail"]
+    assert_problem(client.put(url, json={"document": "swagger: '1.2'\n"}, headers=auth), 400, "invalid_argument",
+                   "document")
+    assert client.delete(url, headers=auth).status_code == 204
+    assert_problem(client.get(url, headers=auth), 404, "not_found")
