@@ -8,7 +8,7 @@ from __future__ import annotations
 import ssl
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from mesh import envoy_config
 from mesh.processes import Component
@@ -117,29 +117,34 @@ def admin_api(settings: MeshSettings, env: Mapping[str, str], *, python: str, lo
     )
 
 
-def authz_server(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None) -> Component:
+def authz_server(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None,
+                 name: str = AUTHZ_SERVER) -> Component:
+    """`name`: another for each replica of a fleet (mesh.fleet), each on its own authz_port."""
     ports = worker_ports(settings.authz_port, worker_count(env))
     if settings.admin_replicas > 1 and not env.get("PORTCULLIS_ADMIN_GRPC_TARGET"):
         # Every replica: the Watch fails over to the next when the one it follows goes away.
         env = {**env, "PORTCULLIS_ADMIN_GRPC_TARGET": ",".join(settings.admin_grpc_targets)}
     return Component(
-        AUTHZ_SERVER,
+        name,
         [python, "-m", "authz_server"],
         env=env,
         # SERVING only once the first policy snapshot is applied, on every worker.
         probe=all_of(*(grpc_serving(f"{settings.host}:{port}", credentials=_authz_credentials(settings))
                        for port in ports)),
         cwd=REPO_ROOT,
-        log_path=_log_path(log_dir, AUTHZ_SERVER),
+        log_path=_log_path(log_dir, name),
         ready_timeout=30.0,
     )
 
 
 def envoy(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_dir: Path | None,
-          node_id: str = envoy_config.DEFAULT_NODE_ID) -> Component:
-    config = settings.data_dir / envoy_config.RENDERED_NAME
+          node_id: str = envoy_config.DEFAULT_NODE_ID, name: str = ENVOY,
+          authz_ports: Sequence[int] | None = None) -> Component:
+    """`name`, `node_id`, `authz_ports`: another Envoy of a fleet (mesh.fleet), with its own
+    bootstrap file (`<name>.yaml`) and ext_authz endpoints; default the mesh's one."""
+    config = settings.data_dir / (envoy_config.RENDERED_NAME if name == ENVOY else f"{name}.yaml")
     return Component(
-        ENVOY,
+        name,
         [
             str(envoy_binary(python)), "-c", str(config), "--disable-hot-restart", "--log-level", "warn",
             # Access log lines show up within half a second instead of the default 10 s.
@@ -149,7 +154,8 @@ def envoy(settings: MeshSettings, env: Mapping[str, str], *, python: str, log_di
         # LIVE only once the first clusters and routes from admin_api are in place.
         probe=http_ok(f"http://{settings.host}:{settings.envoy_admin_port}/ready", expect_body="LIVE"),
         cwd=REPO_ROOT,
-        log_path=_log_path(log_dir, ENVOY),
+        log_path=_log_path(log_dir, name),
         ready_timeout=30.0,
-        prepare=lambda: envoy_config.write(settings, authz_workers=worker_count(env), node_id=node_id),
+        prepare=lambda: envoy_config.write(settings, authz_workers=worker_count(env), node_id=node_id,
+                                           name=config.name, authz_ports=authz_ports),
     )

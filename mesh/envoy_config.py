@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 from string import Template
+from typing import Sequence
 
 from authz_server.settings import worker_ports, worker_socket_paths
 from mesh import envoy_tls
@@ -36,14 +37,16 @@ def pipe_endpoints(paths: list[Path]) -> str:
     return "[" + ", ".join(f"{{endpoint: {{address: {{pipe: {{path: {json.dumps(str(path))}}}}}}}}}" for path in paths) + "]"
 
 
-def authz_cluster(settings: MeshSettings, authz_workers: int) -> tuple[str, str]:
+def authz_cluster(settings: MeshSettings, authz_workers: int,
+                  authz_ports: Sequence[int] | None = None) -> tuple[str, str]:
     """The ext_authz cluster's endpoints and transport socket: each worker's Unix socket in
     plaintext when PORTCULLIS_AUTHZ_UNIX_SOCKET is set (same host: the socket's mode decides
-    who connects), else each worker's TCP port, with mTLS under PORTCULLIS_TLS."""
-    if settings.authz_unix_socket is not None:
+    who connects), else each worker's TCP port, with mTLS under PORTCULLIS_TLS. `authz_ports`:
+    these TCP ports instead (a fleet gives each Envoy its own share of replicas, mesh.fleet)."""
+    if authz_ports is None and settings.authz_unix_socket is not None:
         return pipe_endpoints(worker_socket_paths(settings.authz_unix_socket, authz_workers)), ""
-    return (authz_endpoints(settings.host, worker_ports(settings.authz_port, authz_workers)),
-            envoy_tls.authz_socket(settings.tls_files, settings.host))
+    ports = list(authz_ports) if authz_ports is not None else worker_ports(settings.authz_port, authz_workers)
+    return authz_endpoints(settings.host, ports), envoy_tls.authz_socket(settings.tls_files, settings.host)
 
 
 def xds_endpoints(settings: MeshSettings) -> str:
@@ -52,11 +55,14 @@ def xds_endpoints(settings: MeshSettings) -> str:
 
 
 def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, authz_workers: int = 1,
-                    node_id: str = DEFAULT_NODE_ID, gateway_token: str) -> dict[str, str]:
+                    node_id: str = DEFAULT_NODE_ID, gateway_token: str,
+                    authz_ports: Sequence[int] | None = None) -> dict[str, str]:
+    """`authz_ports`: the ext_authz cluster's endpoints (default: the mesh's authz_server,
+    one per worker from `settings.authz_port`); a fleet gives each Envoy its own share."""
     if not gateway_token or any(c in gateway_token for c in "\"\\\n"):
         raise ValueError("the gateway token is empty or not a plain token")
     tls = settings.tls_files
-    endpoints, authz_socket = authz_cluster(settings, authz_workers)
+    endpoints, authz_socket = authz_cluster(settings, authz_workers, authz_ports)
     return {
         "NODE_ID": node_id,
         "BIND_HOST": settings.bind_host,
@@ -84,23 +90,24 @@ def read_gateway_token(settings: MeshSettings) -> str:
 
 def render(settings: MeshSettings, *, authz_timeout_seconds: float = DEFAULT_AUTHZ_TIMEOUT_SECONDS,
            authz_workers: int = 1, node_id: str = DEFAULT_NODE_ID, gateway_token: str | None = None,
-           template_path: Path = TEMPLATE_PATH) -> str:
+           template_path: Path = TEMPLATE_PATH, authz_ports: Sequence[int] | None = None) -> str:
     """The Envoy configuration text. A placeholder without a value is a KeyError, never
     a silently empty field."""
     template = Template(template_path.read_text(encoding="utf-8"))
     token = read_gateway_token(settings) if gateway_token is None else gateway_token
     return template.substitute(template_values(settings, authz_timeout_seconds=authz_timeout_seconds,
-                                               authz_workers=authz_workers, node_id=node_id, gateway_token=token))
+                                               authz_workers=authz_workers, node_id=node_id, gateway_token=token,
+                                               authz_ports=authz_ports))
 
 
 def write(settings: MeshSettings, *, authz_timeout_seconds: float = DEFAULT_AUTHZ_TIMEOUT_SECONDS,
           authz_workers: int = 1, node_id: str = DEFAULT_NODE_ID, gateway_token: str | None = None,
-          name: str = RENDERED_NAME) -> Path:
+          name: str = RENDERED_NAME, authz_ports: Sequence[int] | None = None) -> Path:
     """Renders into `<data dir>/envoy.yaml` (mode 0600) and returns that path."""
     private_directory(settings.data_dir)
     path = settings.data_dir / name
     text = render(settings, authz_timeout_seconds=authz_timeout_seconds, authz_workers=authz_workers,
-                  node_id=node_id, gateway_token=gateway_token)
+                  node_id=node_id, gateway_token=gateway_token, authz_ports=authz_ports)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)

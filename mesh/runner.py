@@ -139,9 +139,17 @@ class Mesh:
     def start(self) -> None:
         """Starts every component and waits until each is ready; on any failure stops
         what it started and raises MeshError naming the component."""
+        self._start(self._stages)
+
+    def start_control_plane(self) -> None:
+        """Only the backends and admin_api (every replica): for a caller that runs its own
+        data plane, such as a fleet of authz_servers and Envoys (mesh.fleet)."""
+        self._start(self._stages[:1])
+
+    def _start(self, stages: list[list[str]]) -> None:
         self.check_ports_free()
         try:
-            for stage in self._stages:
+            for stage in stages:
                 for name in stage:
                     self.components[name].start()
                 for name in stage:
