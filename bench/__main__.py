@@ -2,7 +2,7 @@
 
 Every load run lasts a fixed number of seconds and stops by itself; everything listens on
 127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
---parts (direct,e2e,scale,xds,transports), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
+--parts (direct,e2e,scale,xds,transports,fleet), --fleet-streams (the fleet part), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
 --before DIR (each direct scenario also on authz_server from another source tree, right before this one's),
 --no-callgrind (the throttle cost without its instruction counts).
 """
@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from authz_server.settings import worker_count
-from bench import direct, e2e, load, metrics_cost, proc, report, scale, throttle_cost, transports, xds
+from bench import direct, e2e, fleet, load, metrics_cost, proc, report, scale, throttle_cost, transports, xds
 from bench.policy import BenchMesh, bench_env, create_counting_tier, create_policy, start_admin_only, start_mesh
 from mesh.components import AUTHZ_SERVER
 from portcullis.admin.v1 import admin_pb2
 from portcullis_shared.settings import REPO_ROOT
 
-PARTS = ("direct", "e2e", "scale", "xds", "transports")
+PARTS = ("direct", "e2e", "scale", "xds", "transports", "fleet")
 
 
 def _say(message: str) -> None:
@@ -35,7 +35,13 @@ def _say(message: str) -> None:
 
 def machine() -> dict[str, Any]:
     memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
-    return {"cores": os.cpu_count(), "cpu_model": proc.cpu_model(), "memory_gib": round(memory_kib / 2**20, 1)}
+    return {"cores": os.cpu_count(), "cpu_model": proc.cpu_model(), "memory_gib": round(memory_kib / 2**20, 1),
+            "load_average_at_start": load_average()}
+
+
+def load_average() -> str:
+    """1, 5 and 15 minute load averages (other work on a shared machine shows here)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def commit() -> str:
@@ -224,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="APIs pushed to a new Envoy in the xds part (default 10000)")
     parser.add_argument("--publishes", type=int, default=50, help="publishes timed in the xds part (default 50)")
     parser.add_argument("--revokes", type=int, default=50, help="revocations timed in the scale part")
+    parser.add_argument("--fleet-streams", default="10,50",
+                        help="Watch streams opened at once in the fleet part (default 10,50)")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of " + ",".join(PARTS))
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     parser.add_argument("--scenarios", default="",
@@ -268,9 +276,15 @@ def main(argv: list[str] | None = None) -> int:
             for bench in start_admin_only(Path(tmp) / "scale", env):
                 results["scale"] = scale.run(bench, fraction=args.scale, seconds=args.seconds,
                                              use_h2load=use_h2load, revokes=args.revokes)
+        if "fleet" in parts:
+            _say(f"fleet: SQLite and PostgreSQL, Watch fan-out, ten authz_servers, ready from cold at {args.scale:g}")
+            results["fleet"] = fleet.run(Path(tmp) / "fleet", env, seconds=args.seconds, fraction=args.scale,
+                                         revokes=args.revokes,
+                                         streams=tuple(int(n) for n in args.fleet_streams.split(",") if n.strip()))
     if "transports" in parts and e2e.have_wrk():
         _say("transports: Envoy -> authz_server over h2c on TCP, a Unix socket and mTLS, side by side")
         results["transports"] = transports.run(min(args.seconds, 5.0))
+    results["machine"]["load_average_at_end"] = load_average()
     json_path, md_path = report.write(results, args.out)
     _say(f"wrote {md_path} and {json_path}")
     print(md_path.read_text())

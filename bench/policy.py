@@ -43,10 +43,25 @@ def free_ports(count: int, avoid: range) -> list[int]:
         return ports
 
 
-def mesh_settings(data_dir: Path, workers: int) -> MeshSettings:
+def mesh_settings(data_dir: Path, workers: int, *, admin_replicas: int = 1, database_url: str = "") -> MeshSettings:
+    """Free ports: `workers` consecutive from authz_port and, with several admin_api
+    replicas, `admin_replicas` consecutive from each of the admin REST and gRPC ports."""
     authz = free_port_block(workers)
-    others = free_ports(len(_PORT_FIELDS), range(authz, authz + workers))
-    return MeshSettings(data_dir=data_dir, authz_port=authz, **dict(zip(_PORT_FIELDS, others)))
+    if admin_replicas == 1:
+        others = free_ports(len(_PORT_FIELDS), range(authz, authz + workers))
+        return MeshSettings(data_dir=data_dir, authz_port=authz, **dict(zip(_PORT_FIELDS, others)),
+                            database_url_override=database_url)
+    taken = set(range(authz, authz + workers))
+    blocks: dict[str, int] = {}
+    for name in ("admin_rest_port", "admin_grpc_port"):
+        while (base := free_port_block(admin_replicas)) in taken or taken & set(range(base, base + admin_replicas)):
+            pass
+        taken |= set(range(base, base + admin_replicas))
+        blocks[name] = base
+    fields = [name for name in _PORT_FIELDS if name not in blocks]
+    others = [port for port in free_ports(len(fields) + len(taken), range(0)) if port not in taken][:len(fields)]
+    return MeshSettings(data_dir=data_dir, authz_port=authz, admin_replicas=admin_replicas,
+                        database_url_override=database_url, **blocks, **dict(zip(fields, others)))
 
 
 def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -42,6 +42,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"- date: {results['date']}",
         f"- commit: {results['commit']}",
         f"- machine: {machine['cores']} cores, {machine['cpu_model']}, {machine['memory_gib']} GiB",
+        *([f"- load average (1, 5, 15 min): {machine['load_average_at_start']} at the start, "
+           f"{machine.get('load_average_at_end', '–')} at the end"] if machine.get("load_average_at_start") else []),
         f"- authz_server workers: {results['config']['authz_workers']}, seconds per load run: "
         f"{results['config']['seconds']}, tools: {results['config']['tools']}",
         f"- conditions: {results['config']['conditions']}",
@@ -135,6 +137,7 @@ def markdown(results: dict[str, Any]) -> str:
         if xds.get("scale"):
             lines += _table(["at scale", "value"], [[k, v] for k, v in xds["scale"].items()])
             lines.append("")
+    lines += _fleet(results.get("fleet"))
     checks = results.get("targets")
     if checks:
         lines += ["## Targets", ""]
@@ -142,6 +145,25 @@ def markdown(results: dict[str, Any]) -> str:
                                                          for c in checks])
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _fleet(fleet: dict[str, Any] | None) -> list[str]:
+    """The fleet part (bench/fleet.py): one table per measurement, its rows' keys as columns."""
+    if not fleet:
+        return []
+    lines = ["## Fleet: admin_api on SQLite and PostgreSQL, Watch fan-out, ten authz_servers", ""]
+    if isinstance(fleet.get("postgresql"), str):
+        lines += [f"- PostgreSQL {fleet['postgresql']}", ""]
+    titles = {"admin_writes": "Admin writes (POST /v1/applications, REST threads round robin over the replicas)",
+              "watch_fanout": "Watch fan-out (lightweight Watch clients in one process, not full authz_servers)",
+              "revoke_to_deny": "Revoke-to-deny across ten one-worker authz_servers (each asked directly, in turn)",
+              "ready_from_cold": "A new one-worker authz_server, ready from cold"}
+    for name, title in titles.items():
+        rows = fleet.get(name) or []
+        if rows:
+            headers = list(rows[0])
+            lines += [f"### {title}", ""] + _table(headers, [[row.get(h) for h in headers] for row in rows]) + [""]
+    return lines
 
 
 def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -199,6 +221,10 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         for check in scale_checks:
             check["target"] += f" (at {scale['entities_fraction_of_full']:g} of the full state)"
     checks += scale_checks
+    for row in (results.get("fleet") or {}).get("revoke_to_deny", []):
+        checks.append({"target": f"fleet revoke-to-deny p99 ≤ 250 ms ({row['authz_replicas']} authz_servers, "
+                                 f"{row['database']} × {row['admin_replicas']})",
+                       "measured": row["whole_fleet_p99_ms"], "met": row["whole_fleet_p99_ms"] <= TARGETS["revoke_p99_ms"]})
     return checks
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import grpc
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from google.rpc import code_pb2
-from sqlalchemy import create_engine, delete, event, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, text, update
 
 from admin_api.db import models
 from bench import load, proc
@@ -70,13 +70,22 @@ def _rows(template: dict[str, Any], count: int, fill) -> Iterator[list[dict[str,
         yield batch
 
 
-def generate(database: Path, sizes: Sizes, template_ids: dict[str, str]) -> dict[str, Any]:
-    """Bulk insert clones of the template API, application, subscription and key."""
-    engine = create_engine(f"sqlite:///{database}")
+def _database_bytes(engine: Engine) -> int:
+    if engine.dialect.name == "sqlite":
+        return Path(str(engine.url.database)).stat().st_size
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
 
-    @event.listens_for(engine, "connect")
-    def _fast(connection: Any, _record: Any) -> None:
-        connection.execute("PRAGMA synchronous=OFF")
+
+def generate(database: Path | str, sizes: Sizes, template_ids: dict[str, str]) -> dict[str, Any]:
+    """Bulk insert clones of the template API, application, subscription and key into
+    admin_api's database: a SQLite file, or a SQLAlchemy URL (PostgreSQL)."""
+    engine = create_engine(database if isinstance(database, str) else f"sqlite:///{database}")
+
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _fast(connection: Any, _record: Any) -> None:
+            connection.execute("PRAGMA synchronous=OFF")
 
     started = time.monotonic()
     tables = {name: model.__table__ for name, model in
@@ -115,8 +124,10 @@ def generate(database: Path, sizes: Sizes, template_ids: dict[str, str]) -> dict
         # A pruned change log and a newer revision: every replica starts from a snapshot.
         conn.execute(delete(models.ChangeRecord.__table__))
         conn.execute(update(models.RevisionCounter.__table__).values(value=models.RevisionCounter.__table__.c.value + 1))
+    seconds = time.monotonic() - started
+    size = _database_bytes(engine)
     engine.dispose()
-    return {"generate_seconds": round(time.monotonic() - started, 1), "database_bytes": database.stat().st_size}
+    return {"generate_seconds": round(seconds, 1), "database_bytes": size}
 
 
 def api_key_path_of(n: int, sizes: Sizes) -> str:
@@ -178,12 +189,9 @@ def _pct(values: list[float], fraction: float) -> float:
     return round(ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))], 1)
 
 
-def run(bench: BenchMesh, *, fraction: float, seconds: float, use_h2load: bool, revokes: int,
-        ready_timeout: float = 900.0) -> dict[str, Any]:
-    """`bench`: a mesh started WITHOUT its authz_server and Envoy (admin_api and backends up)."""
-    sizes = Sizes.of(fraction)
-    admin, settings = bench.admin, bench.settings
-    ports = bench.authz_ports
+def make_templates(admin: Admin, settings: Any) -> tuple[dict[str, str], Any]:
+    """The API, application, subscription and key that `generate` clones, made through the
+    admin API; returns their ids and a CheckRequest of the template key."""
     endpoint = f"http://{settings.host}:{settings.backend_production_port}"
     api = admin.call("POST", "/v1/apis", {"name": "scale-template", "version": "1.0.0", "context": "/scale-template",
                                           "resources": [{"method": "GET", "path": "/menu"}],
@@ -193,7 +201,17 @@ def run(bench: BenchMesh, *, fraction: float, seconds: float, use_h2load: bool, 
     sub = admin.call("POST", "/v1/subscriptions", {"application_id": app["id"], "api_id": api["id"]}, expect=201)
     key = admin.call("POST", f"/v1/apis/{api['id']}/api-keys", {"name": "scale-template", "application_id": app["id"]},
                      expect=201)
-    small_message = check_request("/scale-template/1.0.0/menu", {"apikey": key["value"]})
+    ids = {"apis": api["id"], "applications": app["id"], "subscriptions": sub["id"], "api_keys": key["api_key"]["id"]}
+    return ids, check_request("/scale-template/1.0.0/menu", {"apikey": key["value"]})
+
+
+def run(bench: BenchMesh, *, fraction: float, seconds: float, use_h2load: bool, revokes: int,
+        ready_timeout: float = 900.0) -> dict[str, Any]:
+    """`bench`: a mesh started WITHOUT its authz_server and Envoy (admin_api and backends up)."""
+    sizes = Sizes.of(fraction)
+    admin, settings = bench.admin, bench.settings
+    ports = bench.authz_ports
+    template_ids, small_message = make_templates(admin, settings)
 
     # Small state: the decision cost to compare with.
     small_ready = _time_ready(bench, 60)
@@ -202,8 +220,6 @@ def run(bench: BenchMesh, *, fraction: float, seconds: float, use_h2load: bool, 
     authz.stop()
     bench.mesh[ADMIN_API].stop()
 
-    template_ids = {"apis": api["id"], "applications": app["id"], "subscriptions": sub["id"],
-                    "api_keys": key["api_key"]["id"]}
     generated = generate(settings.data_dir / "portcullis.db", sizes, template_ids)
     bench.mesh[ADMIN_API].start()
     bench.mesh[ADMIN_API].wait_ready(120)

@@ -47,9 +47,11 @@ def _free_ports(count: int, avoid: range) -> list[int]:
 
 def shares(replicas: int, envoys: int) -> list[range]:
     """Which replicas (by index) each Envoy's ext_authz cluster has: consecutive, as even as
-    can be."""
-    if not 1 <= envoys <= replicas:
+    can be. No Envoy at all is a fleet whose replicas are asked directly (the bench)."""
+    if not 0 <= envoys <= replicas:
         raise ValueError(f"{envoys} Envoys for {replicas} authz_server replicas")
+    if envoys == 0:
+        return []
     size, extra = divmod(replicas, envoys)
     ranges, start = [], 0
     for index in range(envoys):
