@@ -2,7 +2,7 @@
 
 Every load run lasts a fixed number of seconds and stops by itself; everything listens on
 127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
---parts (direct,e2e,scale,xds,transports,fleet), --fleet-streams (the fleet part), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
+--parts (direct,e2e,scale,xds,transports,fleet), --fleet-streams and --fleet-replicas (the fleet part), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
 --before DIR (each direct scenario also on authz_server from another source tree, right before this one's),
 --no-callgrind (the throttle cost without its instruction counts).
 """
@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revokes", type=int, default=50, help="revocations timed in the scale part")
     parser.add_argument("--fleet-streams", default="10,50",
                         help="Watch streams opened at once in the fleet part (default 10,50)")
+    parser.add_argument("--fleet-replicas", type=int, default=10,
+                        help="authz_server replicas (one worker each) timed in the fleet part (default 10)")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of " + ",".join(PARTS))
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     parser.add_argument("--scenarios", default="",
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         if "fleet" in parts:
             _say(f"fleet: SQLite and PostgreSQL, Watch fan-out, ten authz_servers, ready from cold at {args.scale:g}")
             results["fleet"] = fleet.run(Path(tmp) / "fleet", env, seconds=args.seconds, fraction=args.scale,
-                                         revokes=args.revokes,
+                                         revokes=args.revokes, fleet_replicas=args.fleet_replicas,
                                          streams=tuple(int(n) for n in args.fleet_streams.split(",") if n.strip()))
     if "transports" in parts and e2e.have_wrk():
         _say("transports: Envoy -> authz_server over h2c on TCP, a Unix socket and mTLS, side by side")

@@ -181,7 +181,8 @@ def ready_from_cold(data_dir: Path, env: Mapping[str, str], *, database_url: str
 
 
 def run(data_dir: Path, env: Mapping[str, str], *, seconds: float, fraction: float, revokes: int,
-        streams: tuple[int, ...] = (10, 50), writers: int = 4, changes: int = 20) -> dict[str, Any]:
+        streams: tuple[int, ...] = (10, 50), writers: int = 4, changes: int = 20,
+        fleet_replicas: int = FLEET_REPLICAS) -> dict[str, Any]:
     results: dict[str, Any] = {"admin_writes": [], "watch_fanout": [], "revoke_to_deny": [], "ready_from_cold": []}
     with postgres() as server:
         if server is None:
@@ -205,8 +206,8 @@ def run(data_dir: Path, env: Mapping[str, str], *, seconds: float, fraction: flo
                                            changes=changes)
                     results["watch_fanout"].append({"database": database, **row})
                 if (database, replicas) in FLEET_ON:
-                    _say(f"{database} x{replicas}: revoke-to-deny across {FLEET_REPLICAS} authz_servers")
-                    results["revoke_to_deny"].append(fleet_revoke(bench, env, revokes=revokes,
+                    _say(f"{database} x{replicas}: revoke-to-deny across {fleet_replicas} authz_servers")
+                    results["revoke_to_deny"].append(fleet_revoke(bench, env, revokes=revokes, replicas=fleet_replicas,
                                                                   log_dir=where / "logs"))
         for database in ("sqlite", "postgresql"):
             if database == "postgresql" and server is None:

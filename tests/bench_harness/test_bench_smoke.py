@@ -23,7 +23,9 @@ pytestmark = pytest.mark.integration
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench-results")
     env = {name: value for name, value in os.environ.items() if not name.startswith(("PORTCULLIS_", "BENCH_"))}
-    argv = [sys.executable, "-m", "bench", "--seconds", "1", "--scale", "0.001", "--revokes", "2",
+    # The fleet part has its own smoke test (test_fleet_bench.py).
+    argv = [sys.executable, "-m", "bench", "--parts", "direct,e2e,scale,xds,transports",
+            "--seconds", "1", "--scale", "0.001", "--revokes", "2",
             "--xds-apis", "200", "--publishes", "3",
             "--scenarios", "anonymous,api_key,jwt_cached,jwt_first_sight", "--out", str(out),
             "--conditions", "smoke test", "--no-callgrind"]
