@@ -101,7 +101,8 @@ def fleet_revoke(bench: BenchMesh, env: Mapping[str, str], *, revokes: int, repl
                  log_dir: Path | None = None) -> dict[str, Any]:
     """Revoke-to-deny at each of `replicas` authz_servers, `revokes` times: from just before
     the revoke call to the first denial seen at that replica (asked in turn, so a figure is
-    late by at most one sweep over the fleet, reported as sweep_ms)."""
+    late by at most one sweep over the fleet, reported as sweep_ms). Also the revoke call's
+    own time (its commit) and the whole fleet's time after the call answered."""
     settings = bench.settings
     writer = Admin(settings.admin_replica(settings.admin_replicas - 1))
     base_path, keys = _keyed_api(bench.admin, settings, revokes)
@@ -111,7 +112,7 @@ def fleet_revoke(bench: BenchMesh, env: Mapping[str, str], *, revokes: int, repl
     fleet_ready = time.monotonic() - started_at
     channels = [fleet.authz_channel(index) for index in range(replicas)]
     stubs = [external_auth_pb2_grpc.AuthorizationStub(channel) for channel in channels]
-    every, last, sweeps = [], [], []
+    every, last, sweeps, acks, after_ack = [], [], [], [], []
     try:
         for key_id, value in keys:
             message = check_request(base_path + "/menu", {"apikey": value})
@@ -122,6 +123,7 @@ def fleet_revoke(bench: BenchMesh, env: Mapping[str, str], *, revokes: int, repl
                 time.sleep(0.05)
             started = time.perf_counter()
             writer.call("POST", f"/v1/api-keys/{key_id}/revoke")
+            acked = (time.perf_counter() - started) * 1000
             denied: dict[int, float] = {}
             while len(denied) < replicas:
                 sweep_started = time.perf_counter()
@@ -133,6 +135,8 @@ def fleet_revoke(bench: BenchMesh, env: Mapping[str, str], *, revokes: int, repl
                 sweeps.append((time.perf_counter() - sweep_started) * 1000)
             every += denied.values()
             last.append(max(denied.values()))
+            acks.append(acked)
+            after_ack.append(max(denied.values()) - acked)
         dead = [component.name for component in fleet.dead()]
     finally:
         for channel in channels:
@@ -146,7 +150,10 @@ def fleet_revoke(bench: BenchMesh, env: Mapping[str, str], *, revokes: int, repl
             "fleet_ready_seconds": round(fleet_ready, 1),
             "replica_p50_ms": _percentile(every, 0.5), "replica_p99_ms": _percentile(every, 0.99),
             "whole_fleet_p50_ms": _percentile(last, 0.5), "whole_fleet_p99_ms": _percentile(last, 0.99),
-            "whole_fleet_max_ms": round(max(last), 1), "sweep_ms": _percentile(sweeps, 0.5)}
+            "whole_fleet_max_ms": round(max(last), 1), "sweep_ms": _percentile(sweeps, 0.5),
+            # The revoke call itself (its commit included), and what came after its answer.
+            "revoke_call_p50_ms": _percentile(acks, 0.5), "revoke_call_p99_ms": _percentile(acks, 0.99),
+            "after_answer_p50_ms": _percentile(after_ack, 0.5), "after_answer_p99_ms": _percentile(after_ack, 0.99)}
 
 
 def ready_from_cold(data_dir: Path, env: Mapping[str, str], *, database_url: str, fraction: float) -> dict[str, Any]:
