@@ -130,7 +130,8 @@ def build(settings: MeshSettings, base_env: Mapping[str, str], *, replicas: int 
     env = {**base_env, **REPLICA_ENV}
     authz = []
     for index, port in enumerate(authz_ports):
-        own = dataclasses.replace(settings, authz_port=port)
+        # TCP only: with PORTCULLIS_AUTHZ_UNIX_SOCKET every replica would claim the mesh's one socket path.
+        own = dataclasses.replace(settings, authz_port=port, authz_unix_socket=None)
         component = components.authz_server(own, components.child_env(own, env), python=python, log_dir=log_dir,
                                             name=f"{components.AUTHZ_SERVER}-{index}")
         component.ready_timeout = READY_TIMEOUT_SECONDS
