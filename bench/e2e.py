@@ -1,16 +1,20 @@
 """Part 2: end to end through Envoy with wrk, gateways side by side in one Envoy:
 (a) no authorization, (b) Envoy's jwt_authn, (c) Portcullis's ext_authz with its routes
-and the API's cluster over xDS from the bench mesh's admin_api, (d) the ext_authz floor."""
+and the API's cluster over xDS from the bench mesh's admin_api, (d) the ext_authz floor;
+then, on gateway (c), what throttling costs: the same API-key call of an API whose
+subscription is on Unlimited and of one whose tier counts every call, in interleaved rounds."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any, Callable
@@ -87,9 +91,18 @@ def wrk(url: str, headers: dict[str, str], *, seconds: float, connections: int, 
     }
 
 
+@dataclass(frozen=True)
+class ThrottlePair:
+    """Two APIs alike but for the subscription's tier: Unlimited (off) and counting (on)."""
+
+    off: BenchPolicy
+    on: BenchPolicy
+    pairs: int = 3          # rounds of (off, on), the order swapped every other pair
+
+
 def run(policy: BenchPolicy, *, admin: Admin, settings: MeshSettings, authz_workers: int,
         authz_pids: Callable[[], list[int]], data_dir: Path, seconds: float, connections: int = 32,
-        profile_dir: Path | None = None) -> dict[str, Any]:
+        profile_dir: Path | None = None, throttle: ThrottlePair | None = None) -> dict[str, Any]:
     authz_port = settings.authz_port
     jwks_file = data_dir / "bench-jwks.json"
     jwks_file.write_text(json.dumps(policy.jwks))
@@ -98,7 +111,8 @@ def run(policy: BenchPolicy, *, admin: Admin, settings: MeshSettings, authz_work
     # The API's endpoints move to the bench backend: its xDS route and cluster then differ
     # from the static gateways' only in how Portcullis deploys an API.
     backend = f"http://127.0.0.1:{ports['backend']}"
-    admin.call("PATCH", f"/v1/apis/{policy.api['id']}", {"production_endpoint": backend, "sandbox_endpoint": backend})
+    for each in (policy, *((throttle.off, throttle.on) if throttle else ())):
+        admin.call("PATCH", f"/v1/apis/{each.api['id']}", {"production_endpoint": backend, "sandbox_endpoint": backend})
     config = data_dir / "envoy-bench.yaml"
     config.write_text(render(ports, issuer=policy.issuer, jwks_file=jwks_file, authz_port=authz_port,
                              authz_workers=authz_workers, admin_grpc_port=settings.admin_grpc_port,
@@ -122,6 +136,8 @@ def run(policy: BenchPolicy, *, admin: Admin, settings: MeshSettings, authz_work
         headers = {"authorization": f"Bearer {policy.jwt}"}
         for gateway in GATEWAYS:  # each answers 200 for the token before it is loaded
             _first_200(f"http://127.0.0.1:{ports[gateway]}{path}", headers, gateway)
+        for each in (throttle.off, throttle.on) if throttle else ():
+            _first_200(f"http://127.0.0.1:{ports['portcullis']}{each.base_path}/menu", _api_key(each), "portcullis")
         results: dict[str, Any] = {}
         for gateway in GATEWAYS:
             envoy_cpu = proc.CpuMeter([envoy.pid]).start()
@@ -146,6 +162,9 @@ def run(policy: BenchPolicy, *, admin: Admin, settings: MeshSettings, authz_work
             round(peak / results["jwt_authn"]["rps"], 3) if results["jwt_authn"]["rps"] else None)
         results["ratio_floor_to_jwt_authn"] = (
             round(results["ext_authz_floor"]["rps"] / results["jwt_authn"]["rps"], 3) if results["jwt_authn"]["rps"] else None)
+        if throttle is not None:
+            results["throttle"] = throttle_rounds(ports["portcullis"], throttle, envoy_pid=envoy.pid,
+                                                  authz_pids=authz_pids, seconds=seconds, connections=connections)
         return results
     finally:
         floor.terminate()
@@ -157,6 +176,69 @@ def run(policy: BenchPolicy, *, admin: Admin, settings: MeshSettings, authz_work
             envoy.kill()
             envoy.wait()
         log.close()
+
+
+def _api_key(policy: BenchPolicy) -> dict[str, str]:
+    return {"apikey": policy.api_key_value}
+
+
+def _measured(url: str, headers: dict[str, str], *, envoy_pid: int, authz_pids: Callable[[], list[int]],
+              seconds: float, connections: int) -> dict[str, Any]:
+    envoy_cpu = proc.CpuMeter([envoy_pid]).start()
+    authz_cpu = proc.CpuMeter(authz_pids()).start()
+    result = wrk(url, headers, seconds=seconds, connections=connections)
+    result["envoy_cpu_seconds"] = round(envoy_cpu.stop(), 3)
+    result["authz_cpu_seconds"] = round(authz_cpu.stop(), 3)
+    requests = max(result["requests"], 1)
+    result["envoy_cpu_us_per_request"] = round(result["envoy_cpu_seconds"] * 1e6 / requests, 1)
+    result["authz_cpu_us_per_request"] = round(result["authz_cpu_seconds"] * 1e6 / requests, 1)
+    return result
+
+
+def throttle_rounds(port: int, pair: ThrottlePair, *, envoy_pid: int, authz_pids: Callable[[], list[int]],
+                    seconds: float, connections: int) -> dict[str, Any]:
+    """The same API-key call through gateway (c) on Unlimited (off) and on a counting tier
+    (on), in rounds off/on, on/off, off/on, ... so that a change of the machine's load hits
+    both sides alike. authz_server's CPU (all its processes, /proc utime + stime) per
+    request; the difference is the median of the per-round differences, and the totals'."""
+    urls = {side: f"http://127.0.0.1:{port}{each.base_path}/menu" for side, each in (("off", pair.off), ("on", pair.on))}
+    headers = {"off": _api_key(pair.off), "on": _api_key(pair.on)}
+    load_before = proc.load_average()
+    rounds: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for number in range(pair.pairs):
+        for side in ("off", "on") if number % 2 == 0 else ("on", "off"):
+            rounds[side].append(_measured(urls[side], headers[side], envoy_pid=envoy_pid, authz_pids=authz_pids,
+                                          seconds=seconds, connections=connections))
+    sides = {side: _totals(rows) for side, rows in rounds.items()}
+    differences = [on["authz_cpu_us_per_request"] - off["authz_cpu_us_per_request"]   # in round order
+                   for off, on in zip(rounds["off"], rounds["on"])]
+    return {
+        "credential": "API key", "pairs": pair.pairs, "seconds_per_round": max(1, round(seconds)),
+        "load_average_before": load_before, "load_average_after": proc.load_average(),
+        **sides,
+        "rounds": rounds,
+        "authz_cpu_us_on_minus_off_median": round(statistics.median(differences), 1),
+        "authz_cpu_us_on_minus_off_per_round": [round(d, 1) for d in differences],
+        "authz_cpu_us_on_minus_off_totals": round(sides["on"]["authz_cpu_us_per_request"]
+                                                  - sides["off"]["authz_cpu_us_per_request"], 1),
+        "rps_on_to_off": round(sides["on"]["rps"] / sides["off"]["rps"], 3) if sides["off"]["rps"] else None,
+    }
+
+
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One side's rounds together: requests/s, non-2xx and CPU per request over all of them."""
+    requests = sum(row["requests"] for row in rows)
+    per = max(requests, 1)
+    return {
+        "requests": requests,
+        "rps": round(statistics.mean(row["rps"] for row in rows), 1),
+        "p50_ms": round(statistics.median(row.get("p50_ms", float("nan")) for row in rows), 3),
+        "p99_ms": round(statistics.median(row.get("p99_ms", float("nan")) for row in rows), 3),
+        "non_2xx": sum(row["non_2xx"] for row in rows),
+        "socket_errors": sum(row["socket_errors"] for row in rows),
+        "envoy_cpu_us_per_request": round(sum(row["envoy_cpu_seconds"] for row in rows) * 1e6 / per, 1),
+        "authz_cpu_us_per_request": round(sum(row["authz_cpu_seconds"] for row in rows) * 1e6 / per, 1),
+    }
 
 
 def _first_200(url: str, headers: dict[str, str], gateway: str, timeout: float = 15.0) -> None:

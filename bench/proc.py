@@ -69,6 +69,11 @@ class CpuMeter:
         return self.seconds
 
 
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (/proc/loadavg): how busy the shared machine was."""
+    return [float(value) for value in Path("/proc/loadavg").read_text().split()[:3]]
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):

@@ -111,6 +111,9 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"- half load: target {_fmt(half['target_rps'])} req/s, reached {_fmt(half['rps'])}, "
                          f"p99 {_fmt(half.get('p99_ms'))} ms")
         lines.append("")
+        throttled = e2e.get("throttle")
+        if throttled:
+            lines += _e2e_throttle(throttled)
     transports = results.get("transports")
     if transports:
         lines += ["## Envoy → authz_server: h2c on TCP, Unix socket, mTLS (through Envoy, empty policy)", ""]
@@ -166,6 +169,23 @@ def _fleet(fleet: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _e2e_throttle(t: dict[str, Any]) -> list[str]:
+    lines = [f"### What throttling costs through Envoy (gateway (c), {t['credential']}, {t['pairs']} pairs of "
+             f"{t['seconds_per_round']} s rounds, off/on order swapped every other pair)", ""]
+    lines += _table(["subscription tier", "requests/s", "p50 ms", "p99 ms", "non-2xx", "Envoy CPU µs/req",
+                     "authz_server CPU µs/req"],
+                    [[f"{label} ({side})", t[side]["rps"], t[side]["p50_ms"], t[side]["p99_ms"], t[side]["non_2xx"],
+                      t[side]["envoy_cpu_us_per_request"], t[side]["authz_cpu_us_per_request"]]
+                     for side, label in (("off", "Unlimited"), ("on", "counting, never reached"))])
+    lines += ["", f"- authz_server CPU on minus off: {_fmt(t['authz_cpu_us_on_minus_off_median'])} µs per request "
+                  f"(median of the per-round differences {', '.join(_fmt(d) for d in t['authz_cpu_us_on_minus_off_per_round'])}; "
+                  f"over all rounds {_fmt(t['authz_cpu_us_on_minus_off_totals'])} µs); requests/s on / off "
+                  f"{_fmt(t['rps_on_to_off'])}",
+              f"- load average before / after: {' '.join(_fmt(v) for v in t['load_average_before'])} / "
+              f"{' '.join(_fmt(v) for v in t['load_average_after'])}", ""]
+    return lines
+
+
 def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks = []
     by_name = {r["scenario"]: r for r in results.get("direct", [])}
@@ -196,6 +216,11 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
                        "measured": throttle["api_key_server_cpu_us_on_minus_off"],
                        "met": throttle["api_key_server_cpu_us_on_minus_off"] <= 15.0})
     e2e = results.get("e2e") or {}
+    through_envoy = e2e.get("throttle")
+    if through_envoy:
+        checks.append({"target": "throttling: ≤ 15 µs CPU per decision (through Envoy, API key, authz_server CPU)",
+                       "measured": through_envoy["authz_cpu_us_on_minus_off_median"],
+                       "met": through_envoy["authz_cpu_us_on_minus_off_median"] <= 15.0})
     if e2e.get("ratio_portcullis_to_jwt_authn") is not None:
         checks.append({"target": "(c)/(b) ≥ 0.5", "measured": e2e["ratio_portcullis_to_jwt_authn"],
                        "met": e2e["ratio_portcullis_to_jwt_authn"] >= TARGETS["portcullis_to_jwt_authn"]})

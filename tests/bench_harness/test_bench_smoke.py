@@ -73,3 +73,15 @@ def test_xds_measured_publishes_and_a_push(results):
     scale = xds["scale"]
     assert scale["apis"] == 200 and scale["clusters"] == 400
     assert scale["new_envoy_to_live_s"] > 0 and scale["envoy_rss_mib"] > 0 and scale["one_change_to_ack_s"] > 0
+
+
+@pytest.mark.skipif(not have_wrk(), reason="wrk is not installed (make bench installs it)")
+def test_end_to_end_measures_throttling_off_and_on_side_by_side(results):
+    throttle = results["e2e"]["throttle"]
+    assert throttle["pairs"] >= 1 and len(throttle["rounds"]["off"]) == len(throttle["rounds"]["on"]) == throttle["pairs"]
+    for side in ("off", "on"):   # allowed calls only: the counting tier is never reached
+        assert throttle[side]["requests"] > 0 and throttle[side]["non_2xx"] == 0, throttle[side]
+        assert throttle[side]["authz_cpu_us_per_request"] > 0, throttle[side]
+    assert isinstance(throttle["authz_cpu_us_on_minus_off_median"], float)
+    assert len(throttle["load_average_before"]) == 3
+    assert any("through Envoy" in check["target"] for check in results["targets"])
