@@ -107,7 +107,8 @@ class LeasedCounters:
     def _try(self, quotas: Sequence[Quota], windows: list[Window], *, give_up: bool) -> tuple[Verdict | None, list[int]]:
         table = self.table
         up = self.health.up
-        with table.locked():
+        table.acquire()   # not `locked()`: its generator costs ~1 µs a decision
+        try:
             slots = [table.slot(quota, window) for quota, window in zip(quotas, windows)]
             missing: list[int] = []
             over: list[int] = []
@@ -151,6 +152,8 @@ class LeasedCounters:
                         cells[base + FLAGS] |= PENDING
                         self._refills.put((quota, window))
                 counted.append(_count(quota, window, cells, base))
+        finally:
+            table.release()
         counts = tuple(counted)
         return Verdict(counts, over=tuple(counts[position] for position in over)), []
 

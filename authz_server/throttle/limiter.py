@@ -68,7 +68,7 @@ class Throttle:
             self._table = None
 
     def quotas(self, route: Route, identity: Identity | None, subscription: SubscriptionPolicy | None,
-               index: PolicyIndex) -> list[Quota]:
+               index: PolicyIndex) -> tuple[Quota, ...]:
         return applicable_quotas(route, identity, subscription, index, self._cache)
 
     def take(self, quotas: Sequence[Quota], now: float) -> Verdict:
