@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from authz_server.throttle.quota import Count, Quota, Verdict
+from authz_server.throttle.quota import Count, Quota, Verdict, admitted_under
 from authz_server.throttle.shared_table import COUNT, SharedTable
 
 
@@ -62,4 +62,4 @@ class LocalCounters:
             cells[base + COUNT] = value
         finally:
             table.release()
-        return Verdict((Count(quota, max(0, quota.limit - value), window),))
+        return admitted_under(quota, quota.limit - value, window)   # value < limit here

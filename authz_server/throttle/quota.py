@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from authz_server.throttle.windows import Unit, Window, nominal_seconds, window_at
+from authz_server.throttle.windows import LAST_WINDOWS, Unit, Window, nominal_seconds, window_at
 
 # Policy kinds as the reason codes and RateLimit item names spell them.
 SUBSCRIPTION = "subscription"
@@ -54,6 +54,9 @@ class Quota:
         object.__setattr__(self, "state_prefix", f'"{label}";r=')
 
     def window(self, now: float) -> Window:
+        last = LAST_WINDOWS.get(self.unit)   # window_at's first lines, without its call (~0.1 µs)
+        if last is not None and last.start <= now < last.end:
+            return last
         return window_at(self.unit, now)
 
     @property
@@ -85,3 +88,12 @@ class Verdict(NamedTuple):
     @property
     def allowed(self) -> bool:
         return self.refused_by is None
+
+
+_new_tuple = tuple.__new__
+
+
+def admitted_under(quota: Quota, remaining: int, window: Window) -> Verdict:
+    """`Verdict((Count(quota, remaining, window),))`, the usual verdict of a call under one
+    limit, made without the two NamedTuples' Python-level __new__ (~0.4 -> 0.1 µs)."""
+    return _new_tuple(Verdict, ((_new_tuple(Count, (quota, remaining, window)),), None, (), False))

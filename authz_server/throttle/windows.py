@@ -47,14 +47,14 @@ class Window:
 
 # The window each unit was last asked for: nearly every call falls in it, and computing a
 # month's window (gmtime, timegm twice) costs several µs. Replaced whole (one dict store).
-_LAST: dict[Unit, Window] = {}
+LAST_WINDOWS: dict[Unit, Window] = {}
 
 
 def window_at(unit: Unit, now: float) -> Window:
-    last = _LAST.get(unit)
+    last = LAST_WINDOWS.get(unit)
     if last is not None and last.start <= now < last.end:
         return last
-    window = _LAST[unit] = _window_at(unit, now)
+    window = LAST_WINDOWS[unit] = _window_at(unit, now)
     return window
 
 

@@ -8,7 +8,7 @@ import multiprocessing
 import pytest
 
 from authz_server.throttle.local_counting import LocalCounters
-from authz_server.throttle.quota import APPLICATION, SUBSCRIPTION, Quota
+from authz_server.throttle.quota import APPLICATION, SUBSCRIPTION, Count, Quota, Verdict, admitted_under
 from authz_server.throttle.shared_table import SharedTable, TableFormatError
 from authz_server.throttle.windows import Unit, window_at
 
@@ -59,6 +59,13 @@ def test_a_limit_admits_exactly_its_count_then_refuses_until_the_next_window(cou
     assert refused.refused_by.quota is five and refused.refused_by.remaining == 0
     assert refused.refused_by.window.reset_after(T0 + 59.5) == 1
     assert counters.take([five], T0 + 60).allowed          # a new window
+
+
+def test_the_fast_verdict_of_one_admitted_call_is_the_plain_one():
+    five, window = quota(5), window_at(Unit.MINUTE, T0)
+    fast, plain = admitted_under(five, 3, window), Verdict((Count(five, 3, window),))
+    assert fast == plain and type(fast) is Verdict and type(fast.counts[0]) is Count
+    assert fast.allowed and fast.refused_by is None and fast.over == () and fast.store_unavailable is False
 
 
 def test_remaining_counts_down(counters):
