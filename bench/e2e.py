@@ -97,7 +97,7 @@ class ThrottlePair:
 
     off: BenchPolicy
     on: BenchPolicy
-    pairs: int = 3          # rounds of (off, on), the order swapped every other pair
+    pairs: int = 4          # rounds of (off, on), the order swapped every other pair: ABBA ABBA
 
 
 def run(policy: BenchPolicy, *, admin: Admin, settings: MeshSettings, authz_workers: int,
