@@ -12,6 +12,7 @@ from types import FrameType
 from admin_api.app import AdminApp, create_admin_app
 from portcullis_shared.settings import MeshSettings, SettingsError
 from portcullis_shared.tls import PlaintextRefused, plaintext_refusal
+from portcullis_shared.tls_context import client_context
 
 log = logging.getLogger("admin_api")
 
@@ -45,14 +46,16 @@ def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
     resident = ResidentKeyManager.create(app.store)
     backend_keys = BackendSigningKeys(app.store, app.store.config.require_kek())
     settings = app.settings
+    tls = settings.tls_files
+    # Try it calls Envoy's gateway as an API client would: https with TLS on, checked
+    # against the mesh's CA (the gateway's certificate is the local CA's with `auto`).
     portal = create_portal(app.dispatcher, resident, public_url=settings.public_url,
-                           gateway_url=f"http://{settings.host}:{settings.gateway_port}",
+                           gateway_url=f"{settings.rest_scheme}://{settings.host}:{settings.gateway_port}",
+                           gateway_verify=True if tls is None else client_context(tls.ca_file),
                            multiple_secrets=settings.multiple_consumer_secrets)
     routes = [*oauth_routes(resident), *backend_jwt_routes(backend_keys), *portal_routes(portal)]
     rest_app = create_app(app.dispatcher, extra_routes=routes,
                           health=app.check_database, metrics=app.metrics_registry())
-    settings = app.settings
-    tls = settings.tls_files
     identity = None if tls is None else tls.require("admin")
     config = uvicorn.Config(rest_app, host=settings.bind_host, port=settings.admin_rest_port,
                             log_level="info", access_log=False,

@@ -174,7 +174,7 @@ async def try_call(ctx: Ctx) -> Response:
         header = api.security.api_key.header if api.security.HasField("api_key") else ""
         headers = try_it.build_headers(tried["kind"], ctx.field("credential", 8192), header)
         result = await try_it.call_gateway(ctx.portal.gateway_url, api.base_path, tried["method"], tried["path"],
-                                           headers)
+                                           headers, verify=ctx.portal.gateway_verify)
     except try_it.BadTryRequest as exc:
         return await api_page(ctx, try_error=str(exc), tried=tried)
     return await api_page(ctx, result=result, tried=tried)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import ssl
 from functools import partial
 from pathlib import Path
 
@@ -39,14 +40,15 @@ PORTAL_SCOPE = ADMIN_SCOPE
 
 
 def create_portal(dispatcher: Dispatcher, resident: ResidentKeyManager, *, public_url: str, gateway_url: str,
-                  multiple_secrets: bool) -> Portal:
+                  multiple_secrets: bool, gateway_verify: ssl.SSLContext | bool = True) -> Portal:
     """The portal, its first-party OAuth clients known to the resident key manager: the
     default organization's registered, the others' found by id when asked for."""
     client = portal_client(dispatcher.store, public_url)
     resident.server.first_party[client.client_id] = client
     resident.server.first_party_resolver = partial(client_for_id, dispatcher.store, public_url)
     return Portal(dispatcher=dispatcher, resident=resident, sessions=SessionStore(), client_id=client.client_id,
-                  public_url=public_url, gateway_url=gateway_url, multiple_secrets=multiple_secrets)
+                  public_url=public_url, gateway_url=gateway_url, multiple_secrets=multiple_secrets,
+                  gateway_verify=gateway_verify)
 
 
 def portal_routes(portal: Portal) -> list[BaseRoute]:

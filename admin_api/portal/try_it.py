@@ -11,6 +11,7 @@ against that address, not the browser's.
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import dataclass
 
 import httpx
@@ -63,11 +64,13 @@ def build_headers(kind: str, credential: str, api_key_header: str) -> dict[str, 
     raise BadTryRequest("credential kind: a bearer token or an API key")
 
 
-async def call_gateway(gateway_url: str, base_path: str, method: str, path: str, headers: dict[str, str]) -> TryResult:
+async def call_gateway(gateway_url: str, base_path: str, method: str, path: str, headers: dict[str, str], *,
+                       verify: ssl.SSLContext | bool = True) -> TryResult:
     if method not in METHODS:
         raise BadTryRequest(f"method: one of {', '.join(METHODS)}")
     url = gateway_url.rstrip("/") + base_path + check_path(path)
-    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, trust_env=False, follow_redirects=False) as client:
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, trust_env=False, follow_redirects=False,
+                                 verify=verify) as client:
         try:
             response = await client.request(method, url, headers=headers)
         except httpx.HTTPError as exc:

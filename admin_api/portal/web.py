@@ -6,6 +6,7 @@ otherwise, and none does)."""
 from __future__ import annotations
 
 import secrets
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ class Portal:
     public_url: str
     gateway_url: str
     multiple_secrets: bool
+    # What Try it checks the gateway's certificate against (the mesh's CA with TLS on).
+    gateway_verify: ssl.SSLContext | bool = True
 
     @property
     def redirect_uri(self) -> str:
