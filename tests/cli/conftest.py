@@ -21,6 +21,7 @@ from mesh import components
 from portcullis_cli.main import main
 from portcullis_shared.settings import MeshSettings
 from tests.integration.conftest import distinct_free_ports
+from tests.integration.endpoints import admin_url
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Deployment:
 
     @property
     def server(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.admin_rest_port}"
+        return admin_url(self.settings)
 
     @property
     def token_file(self) -> Path:
@@ -56,6 +57,9 @@ class Deployment:
         argv = ["--server", self.server]
         if token:
             argv += ["--token-file", str(self.token_file)]
+        tls = self.settings.tls_files
+        if tls is not None:
+            argv += ["--ca-file", str(tls.ca_file)]
         if self.config is not None:
             argv += ["--config", str(self.config)]
         saved_stdin = sys.stdin

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import ssl
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ from authz_server.settings import worker_count
 from mesh.runner import Mesh, free_port_block
 from portcullis_shared.settings import MeshSettings
 from portcullis_shared.tls import TlsSettings
-from portcullis_shared.tls_context import client_context
 from tests.integration.admin_client import AdminClient
+from tests.integration.endpoints import admin_url, client_verify, envoy_admin_url, gateway_url, suite_tls_mode
 from tests.fake_idp import FakeIdp
 
 PORT_FIELDS = (
@@ -78,9 +77,18 @@ class LiveMesh:
     def settings(self) -> MeshSettings:
         return self.mesh.settings
 
+    @property
+    def admin_url(self) -> str:
+        """admin_api's REST port, https with TLS on (tests.integration.endpoints)."""
+        return admin_url(self.settings)
+
+    @property
+    def gateway_url(self) -> str:
+        return gateway_url(self.settings)
+
     def backend_requests(self) -> int:
         """Requests Envoy sent to any API's backend (every per-API cluster from xDS)."""
-        url = f"http://{self.settings.host}:{self.settings.envoy_admin_port}/stats"
+        url = f"{envoy_admin_url(self.settings)}/stats"
         response = httpx.get(url, params={"filter": r"^cluster\.api\..*\.upstream_rq_total$"}, timeout=5.0,
                              trust_env=False)
         response.raise_for_status()
@@ -88,7 +96,7 @@ class LiveMesh:
 
     def envoy_counter(self, name: str) -> int:
         """A counter from Envoy's admin /stats, e.g. cluster.authz.upstream_rq_total."""
-        url = f"http://{self.settings.host}:{self.settings.envoy_admin_port}/stats"
+        url = f"{envoy_admin_url(self.settings)}/stats"
         response = httpx.get(url, params={"filter": f"^{re.escape(name)}$"}, timeout=5.0, trust_env=False)
         response.raise_for_status()
         for line in response.text.splitlines():
@@ -114,15 +122,9 @@ SESSION_ENV = {
 }
 
 
-# PORTCULLIS_TEST_TLS=auto runs every mesh of the suite with PORTCULLIS_TLS=auto (a local CA,
-# TLS on every listener, every client verifying); tests/integration/test_tls_mesh.py always does.
-SUITE_TLS_MODE = os.environ.get("PORTCULLIS_TEST_TLS", "off")
-
-
-def client_verify(settings: MeshSettings) -> ssl.SSLContext | bool:
-    """What a test's HTTP client checks the mesh's certificates against."""
-    files = settings.tls_files
-    return True if files is None else client_context(files.ca_file)
+# PORTCULLIS_TEST_TLS=1 runs every mesh of the suite with PORTCULLIS_TLS=auto (see
+# tests.integration.endpoints); tests/integration/test_tls_mesh.py always does.
+SUITE_TLS_MODE = suite_tls_mode()
 
 
 def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None, **settings_fields: Any) -> Iterator[LiveMesh]:
@@ -137,11 +139,9 @@ def start_live_mesh(data_dir: Path, extra_env: Mapping[str, str] | None = None, 
     mesh = Mesh(settings, base_env=base_env, log_dir=data_dir / "logs")
     mesh.start()
     try:
-        scheme, verify = settings.rest_scheme, client_verify(settings)
-        admin = AdminClient(f"{scheme}://{settings.host}:{settings.admin_rest_port}", settings.admin_token_file,
-                            verify=verify)
-        gateway = httpx.Client(base_url=f"{scheme}://{settings.host}:{settings.gateway_port}", timeout=10.0,
-                               trust_env=False, verify=verify)
+        verify = client_verify(settings)
+        admin = AdminClient(admin_url(settings), settings.admin_token_file, verify=verify)
+        gateway = httpx.Client(base_url=gateway_url(settings), timeout=10.0, trust_env=False, verify=verify)
         try:
             yield LiveMesh(mesh, admin, gateway)
         finally:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration import endpoints
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def scrape(url: str) -> tuple[str, Samples]:
-    response = httpx.get(url, timeout=5.0, trust_env=False)
+def scrape(url: str, *, verify: ssl.SSLContext | bool = True) -> tuple[str, Samples]:
+    """`verify`: for admin_api's /metrics, on its REST port (TLS with the mesh on TLS)."""
+    response = httpx.get(url, timeout=5.0, trust_env=False, verify=verify)
     assert response.status_code == 200, response.text[:300]
     assert response.headers["content-type"].startswith("text/plain")
     samples: Samples = {}
@@ -26,8 +31,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def authz_metrics_url(live) -> str:
-    return f"http://{live.settings.host}:{live.settings.authz_metrics_port}/metrics"
+    """authz_server's metrics port: plaintext on loopback in every mode."""
+    return endpoints.authz_metrics_url(live.settings)
 
 
 def admin_metrics_url(live) -> str:
-    return f"http://{live.settings.host}:{live.settings.admin_rest_port}/metrics"
+    """admin_api's /metrics, on its REST port: scrape it with verify=client_verify(...)."""
+    return f"{endpoints.admin_url(live.settings)}/metrics"

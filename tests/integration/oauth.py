@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 
 from tests.integration.conftest import LiveMesh
+from tests.integration.endpoints import http_client
 from tests.fake_idp import OPAQUE_TOKEN_PATTERN, FakeIdp
 from tests.integration.gateway import assert_denied, describe
 from tests.integration.scenario import PIZZASHACK_RESOURCES, PublishedApi, create_api, unique
@@ -59,12 +60,12 @@ def assert_insufficient_scope(response: httpx.Response, needed: list[str]) -> No
 
 # --- the resident key manager ------------------------------------------------------------
 def public_url(live: LiveMesh) -> str:
-    return f"http://{live.settings.host}:{live.settings.admin_rest_port}"
+    return live.admin_url
 
 
 def oauth_http(live: LiveMesh) -> httpx.Client:
     """A client of the resident OAuth2 endpoints: no admin credential, no redirects."""
-    return httpx.Client(base_url=public_url(live), timeout=10.0, trust_env=False, follow_redirects=False)
+    return http_client(live.settings, base_url=public_url(live), follow_redirects=False)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import pytest
 from mesh import components
 from tests.integration.admin_client import AdminClient
 from tests.integration.conftest import SESSION_ENV, LiveMesh, distinct_free_ports, start_live_mesh
+from tests.integration.endpoints import admin_client
 from tests.integration.gateway import assert_allowed, eventually
 from tests.integration.scenario import PublishedApi, create_api
 
@@ -47,7 +48,7 @@ def second_replica(pg_live: LiveMesh) -> Iterator[AdminClient]:
     replica.start()
     try:
         replica.wait_ready()
-        client = AdminClient(f"http://{settings.host}:{rest}", settings.admin_token_file)
+        client = admin_client(settings)
         try:
             yield client
         finally:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.hostile.raw_http import access_log_entries
 from tests.integration.conftest import LiveMesh
+from tests.integration.endpoints import http_client
 from tests.integration.gateway import PROPAGATION_SECONDS, assert_denied, eventually, wait_until
 from tests.integration.own_backend import OwnBackend, Seen, TestCa
 from tests.integration.scenario import PublishedApi, create_api, unique
@@ -104,7 +105,7 @@ def test_an_endpoint_change_moves_traffic_without_restarting_envoy_or_failing_ot
     stop = threading.Event()
 
     def keep_calling() -> None:
-        with httpx.Client(base_url=str(live.gateway.base_url), timeout=10.0, trust_env=False) as client:
+        with http_client(live.settings, base_url=live.gateway_url) as client:
             while not stop.is_set():
                 statuses.append(client.get(steady.base_path + "/x").status_code)
 

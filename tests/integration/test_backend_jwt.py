@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 
 from authz_server.settings import worker_count
 from tests.integration.conftest import LiveMesh
+from tests.integration.endpoints import http_get
 from tests.integration.gateway import assert_allowed, describe, eventually, wait_until
 from tests.integration.oauth import bearer, call, generate_key, oauth_api, resident_token, subscribed_app
 from tests.integration.scenario import PublishedApi, create_api, ready_key
@@ -37,8 +37,7 @@ def verified_claims(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def jwks(live: LiveMesh) -> dict[str, Any]:
-    url = f"http://{live.settings.host}:{live.settings.admin_rest_port}/backend-jwt/jwks.json"
-    response = httpx.get(url, timeout=5.0, trust_env=False)  # no credential
+    response = http_get(live.settings, f"{live.admin_url}/backend-jwt/jwks.json")  # no credential
     assert response.status_code == 200, describe(response)
     return response.json()
 

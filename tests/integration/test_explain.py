@@ -12,6 +12,7 @@ import pytest
 
 from tests.cli.conftest import Deployment
 from tests.integration.conftest import LiveMesh
+from tests.integration.endpoints import http_post
 from tests.integration.gateway import eventually, reason_code
 from tests.integration.scenario import PublishedApi, create_api, ready_key
 
@@ -24,8 +25,8 @@ def _explain(live: LiveMesh, api: PublishedApi, subpath: str, headers: dict[str,
             "headers": [{"name": name, "value": value} for name, value in headers.items()]}
     if token is None:
         return live.admin.http.post("/v1/decisions:explain", json=body)
-    return httpx.post(f"http://{live.settings.host}:{live.settings.admin_rest_port}/v1/decisions:explain", json=body,
-                      headers={"authorization": f"Bearer {token}"}, timeout=10.0, trust_env=False)
+    return http_post(live.settings, f"{live.admin_url}/v1/decisions:explain", json=body,
+                     headers={"authorization": f"Bearer {token}"}, timeout=10.0)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from mesh.processes import Component
 from mesh.readiness import http_ok
 from mesh.runner import free_port
 from portcullis_shared.settings import REPO_ROOT
-from tests.integration.admin_client import AdminClient
 from tests.integration.conftest import LiveMesh, start_live_mesh
+from tests.integration.endpoints import admin_client, envoy_admin_url, gateway_url, http_get, tls_pinned
 from tests.integration.gateway import eventually, wait_until
 from tests.integration.own_backend import OwnBackend
 from tests.integration.scenario import create_api
@@ -44,7 +44,7 @@ def backend() -> Iterator[OwnBackend]:
 
 
 def _gateways(live: LiveMesh) -> list[dict]:
-    admin = AdminClient(f"http://{live.settings.host}:{live.settings.admin_rest_port}", live.settings.admin_token_file)
+    admin = admin_client(live.settings)
     try:
         return admin.call("GET", "/v1/gateways").get("gateways", [])
     finally:
@@ -52,7 +52,7 @@ def _gateways(live: LiveMesh) -> list[dict]:
 
 
 def _acked_current(live: LiveMesh) -> bool:
-    admin = AdminClient(f"http://{live.settings.host}:{live.settings.admin_rest_port}", live.settings.admin_token_file)
+    admin = admin_client(live.settings)
     try:
         answer = admin.call("GET", "/v1/gateways")
     finally:
@@ -80,8 +80,7 @@ def test_admin_api_killed_routes_keep_working_and_envoy_resumes_when_it_is_back(
     # Back: Envoy reconnects, acknowledges the current version, and follows new changes.
     wait_until(lambda: _acked_current(faulty), "Envoy acknowledged the current version again",
                timeout=RECONNECT_SECONDS)
-    admin = AdminClient(f"http://{faulty.settings.host}:{faulty.settings.admin_rest_port}",
-                        faulty.settings.admin_token_file)
+    admin = admin_client(faulty.settings)
     try:
         admin.call("PATCH", f"/v1/apis/{api.id}", {"production_endpoint": backend.url("/moved")})
     finally:
@@ -99,11 +98,11 @@ def test_a_restarted_envoy_answers_only_with_its_routes_in_place(faulty: LiveMes
     envoy.stop()
     envoy.start()
     answers: list[int] = []
-    url = f"http://{faulty.settings.host}:{faulty.settings.gateway_port}{api.base_path}/a"
+    url = f"{faulty.gateway_url}{api.base_path}/a"
 
     def answered_200() -> bool:
         try:
-            status = httpx.get(url, timeout=5.0, trust_env=False).status_code
+            status = http_get(faulty.settings, url).status_code
         except httpx.TransportError:
             return False  # the listener is not open yet
         answers.append(status)
@@ -115,12 +114,14 @@ def test_a_restarted_envoy_answers_only_with_its_routes_in_place(faulty: LiveMes
 
 
 def test_an_envoy_without_the_gateway_credential_gets_no_configuration(faulty: LiveMesh, tmp_path: Path) -> None:
+    # Its own data directory, the mesh's certificates (with TLS on: the same CA, as a real
+    # intruder inside the network could have; only the gateway credential is missing).
     settings = dataclasses.replace(faulty.settings, data_dir=tmp_path, gateway_port=free_port(),
-                                   envoy_admin_port=free_port())
+                                   envoy_admin_port=free_port(), tls=tls_pinned(faulty.settings))
     config = envoy_config.write(settings, node_id="intruder", gateway_token="pcg_" + "x" * 43)
     intruder = Component("intruder", [str(envoy_binary()), "-c", str(config), "--disable-hot-restart",
                                       "--log-level", "warn", "--base-id", "7"],
-                         env=dict(os.environ), probe=http_ok(f"http://{settings.host}:{settings.envoy_admin_port}/ready",
+                         env=dict(os.environ), probe=http_ok(f"{envoy_admin_url(settings)}/ready",
                                                              expect_body="LIVE"),
                          cwd=REPO_ROOT, log_path=tmp_path / "intruder.log")
     intruder.start()
@@ -133,7 +134,7 @@ def test_an_envoy_without_the_gateway_credential_gets_no_configuration(faulty: L
         assert not intruder.is_ready()
         assert "intruder" not in {g["node_id"] for g in _gateways(faulty)}
         with pytest.raises(httpx.TransportError):
-            httpx.get(f"http://{settings.host}:{settings.gateway_port}/", timeout=2.0, trust_env=False)
+            http_get(settings, f"{gateway_url(settings)}/", timeout=2.0)
     finally:
         intruder.stop()
 

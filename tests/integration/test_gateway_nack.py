@@ -9,7 +9,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
@@ -20,11 +19,15 @@ from admin_api.xds import translate
 from admin_api.xds.runtime import XdsConfig
 from mesh import envoy_config
 from mesh.components import envoy_binary
+from mesh.local_ca import ensure_local_ca
 from mesh.processes import Component
 from mesh.readiness import http_ok
 from mesh.runner import free_port
 from portcullis.admin.v1 import admin_pb2, gateways_pb2
 from portcullis_shared.settings import REPO_ROOT, MeshSettings
+from portcullis_shared.tls import AUTO_DIR_NAME, TlsSettings
+from tests.integration.conftest import SUITE_TLS_MODE
+from tests.integration.endpoints import envoy_admin_url, gateway_url, grpc_channel, http_get
 from tests.integration.gateway import wait_until
 
 pytestmark = pytest.mark.integration
@@ -37,7 +40,9 @@ BROKEN_HOST = "broken.invalid"
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[AdminApp]:
     settings = MeshSettings(data_dir=tmp_path, gateway_port=free_port(), envoy_admin_port=free_port(),
-                            authz_port=free_port())
+                            authz_port=free_port(), tls=TlsSettings(mode=SUITE_TLS_MODE))
+    if settings.tls.mode == "auto":
+        ensure_local_ca(tmp_path / AUTO_DIR_NAME)   # what the mesh's launcher does first
     app = create_admin_app(settings, grpc_port=0, xds_config=XdsConfig(poll_interval=0.1))
     yield app
     app.stop()
@@ -49,11 +54,11 @@ def _envoy(app: AdminApp, tmp_path: Path) -> Component:
     return Component("envoy", [str(envoy_binary()), "-c", str(config), "--disable-hot-restart",
                                "--log-level", "warn", "--base-id", "11"],
                      env=dict(os.environ), cwd=REPO_ROOT, log_path=tmp_path / "envoy.log",
-                     probe=http_ok(f"http://{settings.host}:{settings.envoy_admin_port}/ready", expect_body="LIVE"))
+                     probe=http_ok(f"{envoy_admin_url(settings)}/ready", expect_body="LIVE"))
 
 
 def _stat(app: AdminApp, name: str) -> int:
-    url = f"http://{app.settings.host}:{app.settings.envoy_admin_port}/stats"
+    url = f"{envoy_admin_url(app.settings)}/stats"
     try:
         text = httpx.get(url, params={"filter": f"^{name}$"}, timeout=5.0, trust_env=False).text
     except httpx.TransportError:
@@ -63,7 +68,7 @@ def _stat(app: AdminApp, name: str) -> int:
 
 def _list_gateways(app: AdminApp) -> gateways_pb2.ListGatewaysResponse:
     token = app.settings.admin_token_file.read_text().strip()
-    with grpc.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
+    with grpc_channel(app.settings, f"127.0.0.1:{app.grpc_port}") as channel:
         call = channel.unary_unary("/portcullis.admin.v1.GatewayService/ListGateways",
                                    request_serializer=gateways_pb2.ListGatewaysRequest.SerializeToString,
                                    response_deserializer=gateways_pb2.ListGatewaysResponse.FromString)
@@ -93,7 +98,7 @@ def test_envoy_init_waits_for_admin_api(app: AdminApp, tmp_path: Path) -> None:
                    timeout=30.0)
         assert not envoy.is_ready()
         with pytest.raises(httpx.TransportError):
-            httpx.get(f"http://127.0.0.1:{app.settings.gateway_port}/", timeout=2.0, trust_env=False)
+            http_get(app.settings, f"{gateway_url(app.settings)}/", timeout=2.0)
         app.start()
         envoy.wait_ready(timeout=30.0)
         wait_until(lambda: (_node(app) or gateways_pb2.Gateway()).acked_version == _list_gateways(app).current_version,

@@ -89,19 +89,17 @@ def test_the_metrics_page_needs_no_credential_and_serves_only_metrics(live: Live
 
 
 def test_admin_metrics_show_watch_streams_and_token_requests_without_credential(live: LiveMesh) -> None:
-    import httpx
-
+    from tests.integration.endpoints import client_verify, http_post
     from tests.integration.metrics_scrape import admin_metrics_url
 
-    base = f"http://{live.settings.host}:{live.settings.admin_rest_port}"
-    _, before = scrape(admin_metrics_url(live))
-    refused = httpx.post(base + "/oauth2/token", data={"grant_type": "client_credentials"},
-                         auth=("no-such-client", "wrong"), timeout=5.0, trust_env=False)
+    base, verify = live.admin_url, client_verify(live.settings)
+    _, before = scrape(admin_metrics_url(live), verify=verify)
+    refused = http_post(live.settings, base + "/oauth2/token", data={"grant_type": "client_credentials"},
+                        auth=("no-such-client", "wrong"))
     assert refused.status_code == 401
-    odd = httpx.post(base + "/oauth2/token", data={"grant_type": "made-up-" + "x" * 50}, timeout=5.0,
-                     trust_env=False)
+    odd = http_post(live.settings, base + "/oauth2/token", data={"grant_type": "made-up-" + "x" * 50})
     assert odd.status_code in (400, 401)
-    text, after = scrape(admin_metrics_url(live))
+    text, after = scrape(admin_metrics_url(live), verify=verify)
     name = "portcullis_admin_oauth2_token_requests_total"
     assert (value(after, name, grant_type="client_credentials", outcome="invalid_client")
             - value(before, name, grant_type="client_credentials", outcome="invalid_client")) == 1

@@ -10,12 +10,12 @@ import json
 import time
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import JWKS_MIN_REFRESH_SECONDS, LiveMesh
+from tests.integration.endpoints import http_get
 from tests.fake_idp import FakeIdp, SigningKey, tamper, unsigned
 from tests.integration.gateway import PROPAGATION_SECONDS, assert_allowed, eventually
 from tests.integration.oauth import (
@@ -171,7 +171,7 @@ def test_a_resident_token_is_an_rfc_9068_jwt(live: LiveMesh, resident_key: Any) 
     assert claims["client_id"] == claims["azp"] == resident_key.consumer_key
     for name in ("sub", "aud", "iat", "nbf", "exp", "jti", "org"):
         assert name in claims, name
-    jwks = httpx.get(public_url(live) + "/oauth2/jwks", trust_env=False).json()
+    jwks = http_get(live.settings, public_url(live) + "/oauth2/jwks").json()
     assert header["kid"] in {key["kid"] for key in jwks["keys"]}
 
 
@@ -181,7 +181,7 @@ def test_a_token_signed_with_the_previous_key_still_works_after_a_rotation(live:
     live.admin.rotate_signing_keys()
     after = resident_token(live, resident_key)
     assert _kid(after) != _kid(before), "the rotation did not change the signing key"
-    jwks = httpx.get(public_url(live) + "/oauth2/jwks", trust_env=False).json()
+    jwks = http_get(live.settings, public_url(live) + "/oauth2/jwks").json()
     assert {_kid(before), _kid(after)} <= {key["kid"] for key in jwks["keys"]}
     # The new kid is unknown to authz_server's cached JWKS until it refreshes.
     assert_allowed(eventually(lambda: call(api, after), 200, timeout=JWKS_MIN_REFRESH_SECONDS + PROPAGATION_SECONDS))

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from mesh.components import AUTHZ_SERVER
 from tests.integration.conftest import LiveMesh
+from tests.integration.endpoints import http_get
 from tests.fake_idp import FakeIdp
 from tests.integration.gateway import assert_allowed, eventually
 from tests.integration.oauth import (
@@ -70,7 +70,7 @@ def test_the_resident_key_manager_exists_and_answers_discovery(live: LiveMesh) -
     assert resident["name"] == RESIDENT_NAME
     assert resident["enabled"] is True
     assert resident["issuer"] == public_url(live)
-    document = httpx.get(public_url(live) + "/.well-known/openid-configuration", trust_env=False).json()
+    document = http_get(live.settings, public_url(live) + "/.well-known/openid-configuration").json()
     assert document["issuer"] == public_url(live)
     expected = {"token_endpoint": "token", "authorization_endpoint": "authorize", "introspection_endpoint": "introspect",
                 "revocation_endpoint": "revoke", "jwks_uri": "jwks"}

@@ -53,7 +53,13 @@ def subscriber(live: LiveMesh) -> str:
 
 
 def portal_url(live: LiveMesh, path: str = "") -> str:
-    return f"http://{live.settings.host}:{live.settings.admin_rest_port}/portal{path}"
+    return f"{live.admin_url}/portal{path}"
+
+
+def mesh_certificates(live: LiveMesh) -> list[Path]:
+    """What chromium must accept with the mesh on TLS: admin_api's certificate (the portal)."""
+    files = live.settings.tls_files
+    return [] if files is None else [files.require("admin").cert_file]
 
 
 def sign_in(page: Any, live: LiveMesh, username: str) -> None:
@@ -88,7 +94,7 @@ def try_until(page: Any, path: str, kind: str, credential: str, status: int) -> 
 
 def test_from_sign_in_to_a_call_through_envoy_with_an_oauth2_token(live: LiveMesh, shop: dict[str, Any],
                                                                     subscriber: str) -> None:
-    with chromium_page() as page:
+    with chromium_page(trusted=mesh_certificates(live)) as page:
         sign_in(page, live, subscriber)
         page.get_by_label("Search").fill(shop["name"])
         page.get_by_role("button", name="Search").click()
@@ -135,7 +141,7 @@ def test_from_sign_in_to_a_call_through_envoy_with_an_oauth2_token(live: LiveMes
 
 
 def test_api_keys_with_ip_restrictions_and_a_revoke(live: LiveMesh, shop: dict[str, Any], subscriber: str) -> None:
-    with chromium_page() as page:
+    with chromium_page(trusted=mesh_certificates(live)) as page:
         sign_in(page, live, subscriber)
         page.goto(portal_url(live, "/applications"))
         page.get_by_label("Name").fill("KeysApp")
@@ -185,7 +191,7 @@ def test_the_api_reference_from_its_openapi_document(live: LiveMesh, shop: dict[
 
 
 def test_a_phone_sized_window_by_keyboard(live: LiveMesh, shop: dict[str, Any], subscriber: str) -> None:
-    with chromium_page(width=390, height=844) as page:
+    with chromium_page(width=390, height=844, trusted=mesh_certificates(live)) as page:
         sign_in(page, live, subscriber)
         page.get_by_label("Search").focus()
         page.keyboard.type(shop["name"])

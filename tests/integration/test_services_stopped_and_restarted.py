@@ -12,8 +12,8 @@ from typing import Iterator
 import pytest
 
 from mesh.components import ADMIN_API, AUTHZ_SERVER
-from tests.integration.admin_client import AdminClient
 from tests.integration.conftest import LiveMesh, start_live_mesh
+from tests.integration.endpoints import admin_client
 from tests.integration.gateway import assert_allowed, assert_denied, eventually
 from tests.integration.scenario import PublishedApi, create_api, ready_key
 
@@ -76,7 +76,7 @@ def test_admin_api_down_decisions_go_on_and_changes_flow_after_its_restart(
         admin_api.wait_ready()
 
     # Same data directory: same database and same admin token.
-    admin = AdminClient(f"http://{faulty.settings.host}:{faulty.settings.admin_rest_port}", faulty.settings.admin_token_file)
+    admin = admin_client(faulty.settings)
     try:
         admin.revoke(key["id"])
     finally:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
-import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authz_server.settings import worker_count, worker_ports
 from mesh.components import ADMIN_API, AUTHZ_SERVER
 from tests.integration.conftest import LiveMesh, start_live_mesh
+from tests.integration.endpoints import envoy_admin_url, grpc_channel
 from tests.integration.gateway import assert_allowed, assert_denied, eventually
 from tests.integration.metrics_scrape import authz_metrics_url, scrape, value
 from tests.integration.scenario import create_api, ready_key
@@ -34,7 +34,7 @@ def stale_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveMesh]:
 def _health(live: LiveMesh) -> list[int]:
     statuses = []
     for port in worker_ports(live.settings.authz_port, worker_count({})):
-        with grpc.insecure_channel(f"{live.settings.host}:{port}") as channel:
+        with grpc_channel(live.settings, f"{live.settings.host}:{port}", client_certificate=True) as channel:
             answer = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service="envoy.service.auth.v3.Authorization"), timeout=2.0)
             statuses.append(answer.status)
@@ -52,7 +52,7 @@ def _until(condition, timeout: float, what: str) -> None:
 def _envoy_unhealthy_authz_hosts(live: LiveMesh) -> int:
     import httpx
 
-    url = f"http://{live.settings.host}:{live.settings.envoy_admin_port}/clusters"
+    url = f"{envoy_admin_url(live.settings)}/clusters"
     lines = httpx.get(url, timeout=5.0, trust_env=False).text.splitlines()
     return sum(1 for line in lines if line.startswith("authz::") and "::health_flags::" in line
                and "failed_active_hc" in line)

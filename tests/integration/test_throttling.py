@@ -78,15 +78,15 @@ def test_concurrent_connections_across_the_workers_admit_exactly_the_limit(api: 
     here exactly L, since the workers share one counter table)."""
     import concurrent.futures
 
-    import httpx
+    from tests.integration.endpoints import http_client
 
     tier = _policy(api, 100)
     value, first = _limited_caller(api, tier["name"])
     remaining = int(first["answer"].headers["ratelimit"].split("r=")[1].split(";")[0])
-    url = f"http://{api.live.settings.host}:{api.live.settings.gateway_port}{api.base_path}/menu"
+    url = f"{api.live.gateway_url}{api.base_path}/menu"
 
     def caller(calls: int) -> list[int]:
-        with httpx.Client(timeout=10.0, trust_env=False) as client:
+        with http_client(api.live.settings) as client:
             return [client.get(url, headers={"apikey": value}).status_code for _ in range(calls)]
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:

@@ -10,10 +10,10 @@ import concurrent.futures
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.integration.conftest import SESSION_ENV, LiveMesh, start_live_mesh
+from tests.integration.endpoints import http_client
 from tests.integration.metrics_scrape import authz_metrics_url, scrape, value as metric
 from tests.integration.scenario import PublishedApi, create_api, unique
 from tests.redis_server import RedisServer
@@ -70,10 +70,10 @@ def test_concurrent_calls_on_redis_admit_within_the_bound(redis_mesh) -> None:
     api = create_api(live)
     limit = 100
     value, remaining = _caller(api, limit)
-    url = f"http://{live.settings.host}:{live.settings.gateway_port}{api.base_path}/menu"
+    url = f"{live.gateway_url}{api.base_path}/menu"
 
     def calls(n: int) -> list[int]:
-        with httpx.Client(timeout=10.0, trust_env=False) as client:
+        with http_client(live.settings) as client:
             return [client.get(url, headers={"apikey": value}).status_code for _ in range(n)]
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:

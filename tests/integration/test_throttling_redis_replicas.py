@@ -35,6 +35,7 @@ from mesh.readiness import http_ok
 from mesh.runner import free_port_block
 from portcullis_shared.settings import REPO_ROOT, MeshSettings
 from tests.integration.conftest import SESSION_ENV, LiveMesh, client_verify, distinct_free_ports, start_live_mesh
+from tests.integration.endpoints import authz_metrics_url, envoy_admin_url, gateway_url, http_client
 from tests.integration.metrics_scrape import scrape, value as metric
 from tests.integration.scenario import PublishedApi, create_api, unique
 from tests.redis_server import RedisServer
@@ -55,7 +56,7 @@ class Node:
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.authz_metrics_port}/metrics"
+        return authz_metrics_url(self.settings)
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _second_node(live: LiveMesh, base_env: dict[str, str], log_dir: Path) -> Ite
         "envoy-2",
         [str(envoy_binary()), "-c", str(config), "--disable-hot-restart", "--log-level", "warn"],
         env=env, cwd=REPO_ROOT, log_path=log_dir / "envoy-2.log", ready_timeout=60.0,
-        probe=http_ok(f"http://{settings.host}:{envoy_admin_port}/ready", expect_body="LIVE"),
+        probe=http_ok(f"{envoy_admin_url(settings)}/ready", expect_body="LIVE"),
         prepare=lambda: envoy_config.write(settings, authz_workers=WORKERS, node_id=SECOND_NODE_ID,
                                            name=config.name))
     started: list[Component] = []
@@ -96,8 +97,7 @@ def _second_node(live: LiveMesh, base_env: dict[str, str], log_dir: Path) -> Ite
             started.append(component)
         for component in started:
             component.wait_ready()
-        with httpx.Client(base_url=f"{settings.rest_scheme}://{settings.host}:{gateway_port}", timeout=10.0,
-                          trust_env=False, verify=client_verify(settings)) as gateway:
+        with http_client(settings, base_url=gateway_url(settings)) as gateway:
             yield Node(settings, gateway)
     finally:
         for component in reversed(started):
@@ -167,7 +167,7 @@ def test_two_replicas_on_one_redis_admit_within_the_bound(fleet: Fleet, limit: i
     before = _store_figures(fleet)
     demand = limit + limit // 2 + 50
     per_connection = demand // CONNECTIONS + 1
-    urls = [f"{node.settings.rest_scheme}://{node.settings.host}:{node.settings.gateway_port}{api.base_path}/menu"
+    urls = [f"{gateway_url(node.settings)}{api.base_path}/menu"
             for node in fleet.nodes]
     verify = client_verify(fleet.live.settings)
 
