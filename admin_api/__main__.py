@@ -12,7 +12,8 @@ from types import FrameType
 from admin_api.app import AdminApp, create_admin_app
 from portcullis_shared.settings import MeshSettings, SettingsError
 from portcullis_shared.tls import PlaintextRefused, plaintext_refusal
-from portcullis_shared.tls_context import client_context
+from portcullis_shared.tls_context import ALPN_HTTP11, client_context
+from portcullis_shared.tls_reload import ReloadingServerContext
 
 log = logging.getLogger("admin_api")
 
@@ -56,11 +57,13 @@ def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
     routes = [*oauth_routes(resident), *backend_jwt_routes(backend_keys), *portal_routes(portal)]
     rest_app = create_app(app.dispatcher, extra_routes=routes,
                           health=app.check_database, metrics=app.metrics_registry())
-    identity = None if tls is None else tls.require("admin")
+    # The REST port's TLS context picks up rotated certificate files for new connections
+    # (portcullis_shared.tls_reload); uvicorn serves HTTP/1.1 only.
+    reloading = None if tls is None else ReloadingServerContext(tls.require("admin"), alpn=(ALPN_HTTP11,),
+                                                                what="admin_api REST")
     config = uvicorn.Config(rest_app, host=settings.bind_host, port=settings.admin_rest_port,
                             log_level="info", access_log=False,
-                            ssl_certfile=None if identity is None else str(identity.cert_file),
-                            ssl_keyfile=None if identity is None else str(identity.key_file))
+                            ssl_context_factory=None if reloading is None else lambda _config, _default: reloading.context)
     log.info("admin REST listening on %s://%s:%d", settings.rest_scheme, settings.bind_host, settings.admin_rest_port)
     uvicorn.Server(config).run()
 

@@ -39,7 +39,8 @@ from admin_api.xds.metrics import gateway_gauges
 from admin_api.xds.runtime import XdsConfig, XdsRuntime
 from portcullis_shared.private_files import private_directory
 from portcullis_shared.settings import MeshSettings
-from portcullis_shared.tls_context import grpc_channel_credentials, grpc_server_credentials
+from portcullis_shared.tls_context import grpc_channel_credentials
+from portcullis_shared.tls_reload import reloading_grpc_credentials
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,8 @@ def create_admin_app(settings: MeshSettings, *, grpc_port: int | None = None,
     watch_config = watch_config or WatchConfig(heartbeat_interval=settings.sync_heartbeat_seconds)
     port = settings.admin_grpc_port if grpc_port is None else grpc_port
     xds = XdsRuntime(store, xds_config or XdsConfig.from_settings(settings))
-    credentials = None if tls is None else grpc_server_credentials(tls.require("admin"))
+    # Admin services, PolicySync and xDS; rotated certificate files apply to new connections.
+    credentials = None if tls is None else reloading_grpc_credentials(tls.require("admin"), what="admin_api gRPC")
     server = AdminGrpcServer(dispatcher, f"{settings.bind_host}:{port}", watch_config, xds, credentials)
     pruner = ChangeLogPruner(store, timedelta(hours=settings.change_log_retention_hours))
     listener = None if store.db.is_sqlite else ChangeListener(store.db.engine, store.notifier)

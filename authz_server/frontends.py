@@ -31,7 +31,7 @@ from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import recorder
 from authz_server.settings import FRONTENDS, H2Settings
 from portcullis_shared.tls import TlsFiles
-from portcullis_shared.tls_context import grpc_server_credentials, server_context
+from portcullis_shared.tls_reload import ReloadingServerContext, reloading_grpc_credentials
 from authz_server.upb import ProtobufBackendError, require_upb  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -196,10 +196,13 @@ def start_server(
     store.on_ready(status.set_serving)
     extra = {EXPLAIN_PATH: ExplainHandler(service, explain_token, replica)} if explain_token is not None else {}
     if frontend == "native":
-        context = None if tls is None else server_context(tls.require("authz"), client_ca=tls.ca_file)
+        # Rotated certificate files apply to new connections (portcullis_shared.tls_reload).
+        context = None if tls is None else ReloadingServerContext(tls.require("authz"), client_ca=tls.ca_file,
+                                                                  what="authz_server").context
         return _start_native(service, status, host, port, workers, max_concurrent_rpcs, extra, context,
                              h2 or H2Settings(), unix_socket)
-    credentials = None if tls is None else grpc_server_credentials(tls.require("authz"), client_ca=tls.ca_file)
+    credentials = None if tls is None else reloading_grpc_credentials(tls.require("authz"), client_ca=tls.ca_file,
+                                                                      what="authz_server")
     return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs, extra, credentials)
 
 

@@ -145,3 +145,13 @@ def ensure_local_ca(directory: Path) -> dict[str, Issued]:
         else:
             out[who] = _issue(directory, who, ca, ca_key, server=who in SERVERS)
     return out
+
+
+def reissue(directory: Path, who: str) -> Issued:
+    """A new certificate and key for `who` from the CA in `directory` (made by
+    ensure_local_ca), each renamed into place: a rotation, as a certificate manager does
+    it. Running servers pick it up for new connections (portcullis_shared.tls_reload)."""
+    if who not in (*SERVERS, *CLIENTS):
+        raise ValueError(f"unknown identity {who!r}: one of {', '.join((*SERVERS, *CLIENTS))}")
+    ca, ca_key, _new = _ensure_ca(directory)
+    return _issue(directory, who, ca, ca_key, server=who in SERVERS)

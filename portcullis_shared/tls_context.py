@@ -3,7 +3,8 @@ tls.TlsFiles): one place that says which TLS versions, ALPN and verification eve
 and client of the mesh uses.
 
 Every client verifies: the server's chain against PORTCULLIS_TLS_CA_FILE and its name
-(or IP address) against the address it dialled. TLS 1.2 is the floor.
+(or IP address) against the address it dialled. TLS 1.2 is the floor. Servers' contexts and credentials that follow rotated certificate
+files are in portcullis_shared.tls_reload.
 """
 
 from __future__ import annotations
@@ -46,14 +47,6 @@ def client_context(ca_file: Path, *, identity: CertKey | None = None, system_roo
     if alpn:
         context.set_alpn_protocols(list(alpn))
     return context
-
-
-def grpc_server_credentials(identity: CertKey, *, client_ca: Path | None = None) -> grpc.ServerCredentials:
-    chain, key = identity.read()
-    if client_ca is None:
-        return grpc.ssl_server_credentials([(key, chain)])
-    return grpc.ssl_server_credentials([(key, chain)], root_certificates=client_ca.read_bytes(),
-                                       require_client_auth=True)
 
 
 def grpc_channel_credentials(ca_file: Path, *, identity: CertKey | None = None) -> grpc.ChannelCredentials:
