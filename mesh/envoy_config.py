@@ -1,5 +1,6 @@
 """Renders envoy/envoy.yaml.tmpl (Envoy's bootstrap) for a MeshSettings into the data
-directory. It carries the gateway credential, so it is written with mode 0600."""
+directory. It carries the gateway credential, so it is written with mode 0600. With TLS
+on, the SDS files of its TLS secrets go beside it (mesh.envoy_tls)."""
 
 from __future__ import annotations
 
@@ -46,12 +47,18 @@ def authz_cluster(settings: MeshSettings, authz_workers: int,
     if authz_ports is None and settings.authz_unix_socket is not None:
         return pipe_endpoints(worker_socket_paths(settings.authz_unix_socket, authz_workers)), ""
     ports = list(authz_ports) if authz_ports is not None else worker_ports(settings.authz_port, authz_workers)
-    return authz_endpoints(settings.host, ports), envoy_tls.authz_socket(settings.tls_files, settings.host)
+    return authz_endpoints(settings.host, ports), envoy_tls.authz_socket(settings.tls_files, settings.host,
+                                                                          sds_directory(settings))
 
 
 def xds_endpoints(settings: MeshSettings) -> str:
     """One lb_endpoint per admin_api replica (its gRPC port)."""
     return lb_endpoints(settings.host, [settings.admin_grpc_port + index for index in range(settings.admin_replicas)])
+
+
+def sds_directory(settings: MeshSettings) -> Path:
+    """Where the SDS files of Envoy's TLS secrets go (mesh.envoy_tls)."""
+    return settings.data_dir / envoy_tls.SDS_DIR_NAME
 
 
 def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, authz_workers: int = 1,
@@ -61,14 +68,14 @@ def template_values(settings: MeshSettings, *, authz_timeout_seconds: float, aut
     one per worker from `settings.authz_port`); a fleet gives each Envoy its own share."""
     if not gateway_token or any(c in gateway_token for c in "\"\\\n"):
         raise ValueError("the gateway token is empty or not a plain token")
-    tls = settings.tls_files
+    tls, sds = settings.tls_files, sds_directory(settings)
     endpoints, authz_socket = authz_cluster(settings, authz_workers, authz_ports)
     return {
         "NODE_ID": node_id,
         "BIND_HOST": settings.bind_host,
-        "GATEWAY_TRANSPORT_SOCKET": envoy_tls.gateway_socket(tls),
+        "GATEWAY_TRANSPORT_SOCKET": envoy_tls.gateway_socket(tls, sds),
         "AUTHZ_TRANSPORT_SOCKET": authz_socket,
-        "XDS_TRANSPORT_SOCKET": envoy_tls.xds_socket(tls, settings.host),
+        "XDS_TRANSPORT_SOCKET": envoy_tls.xds_socket(tls, settings.host, sds),
         "GATEWAY_TOKEN": gateway_token,
         "XDS_ENDPOINTS": xds_endpoints(settings),
         "AUTHZ_ENDPOINTS": endpoints,
@@ -103,8 +110,10 @@ def render(settings: MeshSettings, *, authz_timeout_seconds: float = DEFAULT_AUT
 def write(settings: MeshSettings, *, authz_timeout_seconds: float = DEFAULT_AUTHZ_TIMEOUT_SECONDS,
           authz_workers: int = 1, node_id: str = DEFAULT_NODE_ID, gateway_token: str | None = None,
           name: str = RENDERED_NAME, authz_ports: Sequence[int] | None = None) -> Path:
-    """Renders into `<data dir>/envoy.yaml` (mode 0600) and returns that path."""
+    """Renders into `<data dir>/envoy.yaml` (mode 0600), with the SDS files its TLS
+    contexts read (mesh.envoy_tls), and returns that path."""
     private_directory(settings.data_dir)
+    envoy_tls.write_secrets(settings.tls_files, sds_directory(settings))
     path = settings.data_dir / name
     text = render(settings, authz_timeout_seconds=authz_timeout_seconds, authz_workers=authz_workers,
                   node_id=node_id, gateway_token=gateway_token, authz_ports=authz_ports)

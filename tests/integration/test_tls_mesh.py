@@ -1,22 +1,25 @@
 """The whole mesh with PORTCULLIS_TLS=auto (what `make run PORTCULLIS_TLS=auto` starts): a
 local CA, TLS on every listener, every client verifying. An API call through Envoy's
 gateway over TLS (HTTP/1.1 and HTTP/2 by ALPN), decided by authz_server over mTLS, on a
-route that came from admin_api over xDS on TLS; nothing answers plaintext."""
+route that came from admin_api over xDS on TLS; nothing answers plaintext; certificates
+rotated under the running mesh apply without a restart."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
+from cryptography import x509
 
-from mesh.local_ca import ensure_local_ca
+from mesh.local_ca import ensure_local_ca, reissue
 from portcullis_shared.tls import TlsSettings
 from portcullis_shared.tls_context import client_context
 from tests.integration.conftest import SESSION_ENV, LiveMesh, start_live_mesh
-from tests.integration.gateway import assert_allowed, eventually
+from tests.integration.gateway import assert_allowed, eventually, wait_until
 from tests.integration.scenario import create_api, ready_key
 
 pytestmark = pytest.mark.integration
@@ -94,3 +97,68 @@ def test_envoy_reaches_authz_server_and_admin_api_over_verified_tls(tls_live: Li
     assert tls_live.envoy_counter(f"cluster.{cluster}.ssl.handshake") > 0
     assert tls_live.envoy_counter(f"cluster.{cluster}.ssl.fail_verify_error") == 0
     assert tls_live.envoy_counter(f"cluster.{cluster}.ssl.fail_verify_san") == 0
+
+
+def _connection_serial(response: httpx.Response) -> int:
+    """The serial of the certificate shown on the connection that carried `response`."""
+    der = response.extensions["network_stream"].get_extra_info("ssl_object").getpeercert(True)
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def _file_serial(path: Path) -> int:
+    return x509.load_pem_x509_certificate(path.read_bytes()).serial_number
+
+
+def test_rotated_certificates_apply_without_a_restart(tls_live: LiveMesh, api_and_key: tuple[str, str],
+                                                      tmp_path: Path) -> None:
+    """Every identity re-issued under the running mesh (mesh.local_ca.reissue renames each
+    file into place): Envoy reads its secrets again (file-based SDS), authz_server and
+    admin_api their certificates for new connections; a connection from before keeps
+    working, and calls through the gateway go on being decided over mTLS."""
+    base_path, key = api_and_key
+    files = tls_live.settings.tls_files
+    assert files is not None
+    directory = files.ca_file.parent
+    pids = {name: tls_live.mesh[name].pid for name in ("envoy", "authz_server", "admin_api")}
+    updates = {cluster: tls_live.envoy_counter(f"cluster.{cluster}.client_ssl_socket_factory.ssl_context_update_by_sds")
+               for cluster in ("authz", "xds")}
+    verify = client_context(_ca(tls_live))
+    with httpx.Client(base_url=tls_live.gateway_url, verify=verify, trust_env=False, timeout=10.0) as old:
+        first = old.get(f"{base_path}/menu", headers={"apikey": key})
+        assert_allowed(first)
+        before = _connection_serial(first)
+        for who in ("gateway", "client", "authz", "admin"):
+            reissue(directory, who)
+
+        def new_gateway_connection() -> tuple[httpx.Response, int]:
+            with httpx.Client(verify=verify, trust_env=False, timeout=10.0) as new:
+                response = new.get(f"{tls_live.gateway_url}{base_path}/menu", headers={"apikey": key})
+                return response, _connection_serial(response)
+
+        rotated = _file_serial(files.require("gateway").cert_file)
+        wait_until(lambda: new_gateway_connection()[1] == rotated,
+                   "a new connection to the gateway shows the rotated certificate", timeout=15.0)
+        assert rotated != before
+        assert_allowed(new_gateway_connection()[0])
+        kept = old.get(f"{base_path}/menu", headers={"apikey": key})   # the connection from before
+        assert_allowed(kept)
+        assert _connection_serial(kept) == before
+    # The CA bundle grows by a second CA (the first step of a CA rotation): Envoy reads its
+    # validation secret again for both clusters, the new bundle trusted alongside the old.
+    stranger = ensure_local_ca(tmp_path / "next-ca")["ca"].cert_file
+    bundle = directory / "ca.pem.next"
+    bundle.write_bytes(files.ca_file.read_bytes() + stranger.read_bytes())
+    os.replace(bundle, files.ca_file)
+    for cluster, count in updates.items():
+        wait_until(lambda: tls_live.envoy_counter(
+            f"cluster.{cluster}.client_ssl_socket_factory.ssl_context_update_by_sds") > count,
+            f"Envoy reloaded the {cluster} cluster's TLS secrets", timeout=15.0)
+    with httpx.Client(verify=verify, trust_env=False, timeout=10.0) as new:
+        answer = new.get(f"{tls_live.admin_url}/backend-jwt/jwks.json")
+        assert answer.status_code == 200
+        assert _connection_serial(answer) == _file_serial(files.require("admin").cert_file)
+    # A change made now still reaches Envoy (xDS) and authz_server (PolicySync), and is decided.
+    api = create_api(tls_live)
+    _key, value, _app = ready_key(api)
+    eventually(lambda: api.get("/menu", key=value), 200)
+    assert {name: tls_live.mesh[name].pid for name in pids} == pids, "nothing was restarted"
