@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GENERATED := gen/.generated
 
-.PHONY: setup run test test-unit test-integration bench bench-tools protos clean
+.PHONY: setup run test test-unit test-integration test-integration-tls bench bench-tools protos clean
 
 setup: $(INSTALLED) $(GENERATED)
 
@@ -32,14 +32,26 @@ protos: $(GENERATED)
 run: setup
 	$(PY) -m mesh
 
+# The integration tests with every mesh on PORTCULLIS_TLS=auto (local CA, TLS on every
+# hop; tests/integration/endpoints.py): `make test` runs these modules a second time so,
+# a minute or two; `make test-integration-tls` runs all of them, and the CLI's, on TLS.
+TLS_MODULES := tests/integration/test_explain.py tests/integration/test_backend_jwt.py \
+	tests/integration/test_oauth_jwt.py tests/integration/test_metrics.py \
+	tests/integration/test_gateway_api_keys.py tests/integration/test_gateway_nack.py
+
 test: setup
 	$(PY) -m pytest
+	PORTCULLIS_TEST_TLS=1 $(PY) -m pytest $(TLS_MODULES)
 
 test-unit: setup
 	$(PY) -m pytest -m "not integration"
 
 test-integration: setup
 	$(PY) -m pytest -m integration
+
+test-integration-tls: setup
+	PORTCULLIS_TEST_TLS=1 $(PY) -m pytest -m integration
+	PORTCULLIS_TEST_TLS=1 $(PY) -m pytest tests/cli
 
 # Benchmarks (never part of `make test`): h2load and wrk from Debian when missing, py-spy
 # (profiling) from the `bench` extra, then every part; results in bench/results/latest.*.

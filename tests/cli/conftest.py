@@ -18,10 +18,12 @@ import pytest
 import yaml
 
 from mesh import components
+from mesh.local_ca import ensure_local_ca
 from portcullis_cli.main import main
 from portcullis_shared.settings import MeshSettings
+from portcullis_shared.tls import AUTO_DIR_NAME, TlsSettings
 from tests.integration.conftest import distinct_free_ports
-from tests.integration.endpoints import admin_url
+from tests.integration.endpoints import admin_url, suite_tls_mode
 
 
 @dataclass
@@ -86,6 +88,11 @@ class Deployment:
 
 @contextmanager
 def start_admin_api(data_dir: Path, **settings_fields: Any) -> Iterator[MeshSettings]:
+    """`settings_fields`: MeshSettings fields; TLS follows PORTCULLIS_TEST_TLS unless given
+    (tests.integration.endpoints), with the local CA made first as the mesh's launcher does."""
+    settings_fields.setdefault("tls", TlsSettings(mode=suite_tls_mode()))
+    if settings_fields["tls"].mode == "auto":
+        ensure_local_ca(data_dir / AUTO_DIR_NAME)
     rest, grpc = distinct_free_ports(2)
     settings = MeshSettings(data_dir=data_dir, admin_rest_port=rest, admin_grpc_port=grpc, **settings_fields)
     base_env = {name: value for name, value in os.environ.items() if not name.startswith("PORTCULLIS_")}

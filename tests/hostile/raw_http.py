@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,11 @@ class RawResponse:
         return "x-backend-environment" in self.headers
 
 
-def raw_get(host: str, port: int, target: str, headers: dict[str, str] | None = None) -> RawResponse:
-    connection = http.client.HTTPConnection(host, port, timeout=10)
+def raw_get(host: str, port: int, target: str, headers: dict[str, str] | None = None, *,
+            tls: ssl.SSLContext | None = None) -> RawResponse:
+    """`tls`: over TLS with this (verifying) client context, as to a mesh on TLS."""
+    connection = (http.client.HTTPConnection(host, port, timeout=10) if tls is None
+                  else http.client.HTTPSConnection(host, port, timeout=10, context=tls))
     try:
         connection.putrequest("GET", target, skip_accept_encoding=True)
         for name, value in (headers or {}).items():

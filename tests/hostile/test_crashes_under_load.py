@@ -23,8 +23,9 @@ import pytest
 
 from mesh.components import ADMIN_API, AUTHZ_SERVER
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
-from tests.integration.admin_client import AdminCallFailed, AdminClient
+from tests.integration.admin_client import AdminCallFailed
 from tests.integration.conftest import SESSION_ENV, LiveMesh, start_live_mesh
+from tests.integration.endpoints import admin_client, grpc_channel, http_client
 from tests.fake_idp import FakeIdp
 from tests.integration.gateway import assert_allowed, assert_denied, eventually
 from tests.integration.oauth import call, mapped_client, oauth_api, register_external, subscribed_app
@@ -70,7 +71,7 @@ def test_authz_server_killed_under_load_lets_nothing_unauthorised_through_and_ca
 
     before = _backend_requests(live)
     authz = live.mesh[AUTHZ_SERVER]
-    with httpx.Client(base_url=str(live.gateway.base_url), timeout=10.0, trust_env=False) as http:
+    with http_client(live.settings, base_url=live.gateway_url) as http:
         with ThreadPoolExecutor(max_workers=8) as pool:
             first = [pool.submit(one, n, http) for n in range(160)]
             authz.kill()                       # mid-load: calls in flight lose their answer
@@ -116,7 +117,7 @@ def _watch_revisions(live: LiveMesh, from_revision: int, until: int) -> list[int
     """Change revisions replayed by Watch after `from_revision`, up to `until`."""
     token = live.settings.sync_token_file.read_text(encoding="utf-8").strip()
     revisions: list[int] = []
-    with grpc.insecure_channel(f"{live.settings.host}:{live.settings.admin_grpc_port}") as channel:
+    with grpc_channel(live.settings, f"{live.settings.host}:{live.settings.admin_grpc_port}") as channel:
         stream = sync_pb2_grpc.PolicySyncStub(channel).Watch(
             sync_pb2.WatchRequest(from_revision=from_revision, replica="hostile-faults"),
             metadata=[("authorization", f"Bearer {token}")], timeout=20)
@@ -142,7 +143,7 @@ def test_admin_api_killed_mid_writes_keeps_every_acknowledged_write_and_no_revis
     enough = threading.Event()
 
     def writer(worker: int) -> None:
-        client = AdminClient(f"http://{live.settings.host}:{live.settings.admin_rest_port}", live.settings.admin_token_file)
+        client = admin_client(live.settings)
         try:
             for n in range(200):
                 try:
@@ -167,7 +168,7 @@ def test_admin_api_killed_mid_writes_keeps_every_acknowledged_write_and_no_revis
     admin.start()
     admin.wait_ready()
 
-    client = AdminClient(f"http://{live.settings.host}:{live.settings.admin_rest_port}", live.settings.admin_token_file)
+    client = admin_client(live.settings)
     try:
         for app_id in acknowledged:
             client.call("GET", f"/v1/applications/{app_id}")   # 200, or AdminCallFailed names it

@@ -9,6 +9,7 @@ each segment), and the two must agree. Denied rows must not reach a backend at a
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, Iterator
 from urllib.parse import unquote
 
@@ -16,6 +17,7 @@ import pytest
 
 from authz_server.index.resources import best_match, compile_resource, split_path
 from tests.integration.conftest import LiveMesh, start_live_mesh
+from tests.integration.endpoints import client_verify
 from tests.integration.gateway import wait_until
 from tests.integration.scenario import create_api, unique
 
@@ -53,7 +55,9 @@ class Paths:
     def get(self, target: str, headers: dict[str, str] | None = None) -> RawResponse:
         target = target.replace("{A_UPPER}", self.outer.base_path.upper()).replace("{A}", self.outer.base_path).replace("{B}", self.inner.base_path)
         settings = self.live.settings
-        return raw_get(settings.host, settings.gateway_port, target, headers)
+        verify = client_verify(settings)
+        return raw_get(settings.host, settings.gateway_port, target, headers,
+                       tls=verify if isinstance(verify, ssl.SSLContext) else None)
 
     def backend_view(self, path: str) -> tuple[str, str]:
         """(api id, "METHOD template") as a backend framework would route `path`."""
