@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import ssl
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from portcullis_cli.main import main
 from portcullis_shared.settings import MeshSettings
 from portcullis_shared.tls import AUTO_DIR_NAME, TlsSettings
 from tests.integration.conftest import distinct_free_ports
-from tests.integration.endpoints import admin_url, suite_tls_mode
+from tests.integration.endpoints import admin_url, client_verify, suite_tls_mode
 
 
 @dataclass
@@ -53,15 +54,25 @@ class Deployment:
     def token_file(self) -> Path:
         return self.settings.admin_token_file
 
+    @property
+    def tls_args(self) -> list[str]:
+        """`--ca-file <the mesh's CA>` with TLS on (PORTCULLIS_TEST_TLS), else nothing: for
+        the global option and for `profiles set`."""
+        tls = self.settings.tls_files
+        return [] if tls is None else ["--ca-file", str(tls.ca_file)]
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What a test's own HTTP client checks admin_api's certificate against."""
+        return client_verify(self.settings)
+
     def run(self, *args: str, token: bool = True, stdin: str | None = None) -> Result:
         assert self.capsys is not None, "bind the deployment to a test first (the cli fixture)"
         self.capsys.readouterr()
         argv = ["--server", self.server]
         if token:
             argv += ["--token-file", str(self.token_file)]
-        tls = self.settings.tls_files
-        if tls is not None:
-            argv += ["--ca-file", str(tls.ca_file)]
+        argv += self.tls_args
         if self.config is not None:
             argv += ["--config", str(self.config)]
         saved_stdin = sys.stdin

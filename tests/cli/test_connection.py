@@ -29,7 +29,7 @@ def portcullis(*args: str, env: dict[str, str] | None = None, **kwargs) -> subpr
 
 
 def test_console_script_exit_codes(cli: Deployment) -> None:
-    common = ["--server", cli.server, "--token-file", str(cli.token_file)]
+    common = ["--server", cli.server, "--token-file", str(cli.token_file), *cli.tls_args]
     done = portcullis(*common, "apis", "list", "-o", "json")
     assert done.returncode == 0, done.stderr
     refused = portcullis(*common, "apis", "get", "no-such-api")
@@ -86,7 +86,8 @@ def test_local_mesh_token_is_the_last_resort(cli: Deployment, monkeypatch: pytes
 
 
 def test_profiles(cli: Deployment, tmp_path: Path) -> None:
-    assert cli.run("profiles", "set", "local", "--server", cli.server, "--token-file", str(cli.token_file)).code == 0
+    assert cli.run("profiles", "set", "local", "--server", cli.server, "--token-file", str(cli.token_file),
+                   *cli.tls_args).code == 0
     assert cli.run("profiles", "set", "nowhere", "--server", "http://127.0.0.1:9").code == 0
     listing = cli.run("profiles", "list")
     assert listing.out.splitlines()[0].startswith("* local")
@@ -121,7 +122,7 @@ def test_login_with_the_password_grant(cli: Deployment, resident_user: dict[str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PORTCULLIS_PASSWORD", PASSWORD)
     monkeypatch.setenv("PORTCULLIS_CLIENT_SECRET", resident_user["client_secret"])
-    assert cli.run("profiles", "set", "pat", "--server", cli.server, "--use").code == 0
+    assert cli.run("profiles", "set", "pat", "--server", cli.server, "--use", *cli.tls_args).code == 0
     result = cli.run("login", "--client-id", resident_user["client_id"], "--username", resident_user["username"],
                      token=False)
     assert result.code == 0, result.err
@@ -155,7 +156,7 @@ def test_login_with_a_client_that_is_not_first_party_is_refused(cli: Deployment,
 def test_login_in_the_browser_with_pkce(cli: Deployment, resident_user: dict[str, str]) -> None:
     script = Path(sys.executable).parent / "portcullis"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PORTCULLIS_")}
-    login = subprocess.Popen([str(script), "--server", cli.server, "--config", str(cli.config), "login",
+    login = subprocess.Popen([str(script), "--server", cli.server, *cli.tls_args, "--config", str(cli.config), "login",
                               "--client-id", resident_user["public_client_id"], "--no-browser"],
                              stderr=subprocess.PIPE, text=True, env=clean)
     try:
@@ -165,7 +166,7 @@ def test_login_in_the_browser_with_pkce(cli: Deployment, resident_user: dict[str
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
         assert query["code_challenge_method"] == "S256" and query["redirect_uri"].startswith("http://127.0.0.1:")
         # The browser: the login form, then the redirect to the CLI's loopback listener.
-        with httpx.Client(trust_env=False, timeout=10.0) as browser:
+        with httpx.Client(trust_env=False, timeout=10.0, verify=cli.verify) as browser:
             page = browser.get(url)
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
             assert csrf, page.text
@@ -183,7 +184,7 @@ def test_login_in_the_browser_with_pkce(cli: Deployment, resident_user: dict[str
         login.stderr.close()
     saved = cli.config.parent / "credentials" / "default.json"
     assert saved.exists()
-    assert main(["--config", str(cli.config), "--server", cli.server, "apis", "list", "-o", "json"]) == 0
+    assert main(["--config", str(cli.config), "--server", cli.server, *cli.tls_args, "apis", "list", "-o", "json"]) == 0
 
 
 def test_token_for_an_application_key(cli: Deployment, resident_user: dict[str, str],

@@ -26,7 +26,7 @@ def test_names_derive_from_the_rpc_names() -> None:
 
 
 def test_every_operation_is_a_route_of_the_servers_openapi(cli: Deployment) -> None:
-    document = httpx.get(f"{cli.server}/openapi.json", trust_env=False, timeout=10.0).json()
+    document = httpx.get(f"{cli.server}/openapi.json", trust_env=False, timeout=10.0, verify=cli.verify).json()
     routes = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     ours = {(op.http_method, op.path) for op in operations()}
     assert ours <= routes
