@@ -61,9 +61,9 @@ def _serve_rest(app: AdminApp, stop: threading.Event) -> None:
     # (portcullis_shared.tls_reload); uvicorn serves HTTP/1.1 only.
     reloading = None if tls is None else ReloadingServerContext(tls.require("admin"), alpn=(ALPN_HTTP11,),
                                                                 what="admin_api REST")
+    ssl_factory = None if reloading is None else (lambda _config, _default: reloading.context)
     config = uvicorn.Config(rest_app, host=settings.bind_host, port=settings.admin_rest_port,
-                            log_level="info", access_log=False,
-                            ssl_context_factory=None if reloading is None else lambda _config, _default: reloading.context)
+                            log_level="info", access_log=False, ssl_context_factory=ssl_factory)
     log.info("admin REST listening on %s://%s:%d", settings.rest_scheme, settings.bind_host, settings.admin_rest_port)
     uvicorn.Server(config).run()
 
