@@ -186,7 +186,7 @@ def test_the_api_reference_from_its_openapi_document(live: LiveMesh, shop: dict[
         with page.expect_download() as download:
             page.get_by_role("link", name="Download the document (YAML)").click()
         text = Path(download.value.path()).read_text()
-        assert f"url: http://{live.settings.host}:{live.settings.gateway_port}{shop['base_path']}" in text
+        assert f"url: {live.gateway_url}{shop['base_path']}" in text
         assert download.value.suggested_filename == f"{shop['name']}-1.0.0.yaml"
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from authz_server.settings import worker_socket_paths
 from tests.integration.conftest import SESSION_ENV, LiveMesh, start_live_mesh
+from tests.integration.endpoints import envoy_admin_url
 from tests.integration.gateway import assert_allowed, eventually
 from tests.integration.scenario import create_api, ready_key
 
@@ -39,8 +40,7 @@ def test_every_worker_listens_on_a_private_unix_socket(uds_live: LiveMesh) -> No
 
 def test_envoy_asks_authz_server_over_the_unix_sockets(uds_live: LiveMesh) -> None:
     settings = uds_live.settings
-    clusters = httpx.get(f"http://{settings.host}:{settings.envoy_admin_port}/clusters", timeout=5.0,
-                         trust_env=False).text
+    clusters = httpx.get(f"{envoy_admin_url(settings)}/clusters", timeout=5.0, trust_env=False).text
     hosts = {line.split("::")[1] for line in clusters.splitlines() if line.startswith("authz::")
              and line.count("::") >= 2 and line.split("::")[2] in ("cx_total", "health_flags")}
     assert hosts == {str(path) for path in _sockets(uds_live)}
