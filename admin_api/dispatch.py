@@ -27,7 +27,7 @@ from admin_api.schema import admin_services
 from admin_api.services import (
     api_definitions, api_keys, apis, application_keys, applications, audit, backend_signing_keys, consumer_secrets,
     decisions, key_managers, labels, organization_admins, organizations, signing_keys, subscriptions,
-    throttling_policies, users,
+    throttling_policies, usage, users,
 )
 from admin_api.store.unit_of_work import Store
 from admin_api.xds import listing as gateways
@@ -52,6 +52,7 @@ HANDLERS: Mapping[str, Callable[..., Message]] = MappingProxyType({
     f"{_PACKAGE}.ApplicationService/ListApplications": applications.list_applications,
     f"{_PACKAGE}.ApplicationService/UpdateApplication": applications.update_application,
     f"{_PACKAGE}.ApplicationService/DeleteApplication": applications.delete_application,
+    f"{_PACKAGE}.ApplicationService/GetApplicationUsage": usage.get_application_usage,
     f"{_PACKAGE}.SubscriptionService/CreateSubscription": subscriptions.create_subscription,
     f"{_PACKAGE}.SubscriptionService/GetSubscription": subscriptions.get_subscription,
     f"{_PACKAGE}.SubscriptionService/ListSubscriptions": subscriptions.list_subscriptions,

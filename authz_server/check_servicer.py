@@ -22,6 +22,7 @@ from authz_server.metrics.recorder import OUTCOME_ALLOW, OUTCOME_DENY, OUTCOME_W
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.pipeline import decide
 from authz_server.pipeline.decide import Trace
+from authz_server.usage.counter import usage
 
 log = logging.getLogger(__name__)
 
@@ -97,4 +98,8 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         elapsed = time.perf_counter() - started
         log_decision(decision, request_context, elapsed, outcome=outcome)
         recorder.decision(outcome, decision.code, decision.api_id, decision.credential, elapsed)
+        if isinstance(decision, Allow):
+            usage.record(decision.application_id, decision.api_id, outcome, decision.code)
+        elif trace.identity is not None:   # a denial after the credential was authenticated
+            usage.record(trace.identity.application_id or "", decision.api_id, outcome, decision.code)
         return response

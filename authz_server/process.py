@@ -21,6 +21,8 @@ from authz_server.settings import AuthzSettings, worker_socket_paths
 from authz_server.staleness import StalenessGuard
 from authz_server.throttle.limiter import Throttle
 from authz_server.sync_client import Liveness, PolicySyncClient, token_source
+from authz_server.usage.counter import usage
+from authz_server.usage.reporter import UsageReporter
 from authz_server.workers import parent_gone
 from portcullis_shared.tls_context import client_context, grpc_channel_credentials
 
@@ -97,12 +99,17 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
                             liveness=Liveness(heartbeat_interval=settings.mesh.sync_heartbeat_seconds),
                             credentials=None if tls is None else grpc_channel_credentials(tls.ca_file))
     sync.start()
+    reporter = UsageReporter(usage, settings.admin_grpc_targets, sync_token, reporter=replica,
+                             interval=settings.usage_report_seconds,
+                             credentials=None if tls is None else grpc_channel_credentials(tls.ca_file))
+    reporter.start()
     guard = StalenessGuard(settings.max_staleness_seconds, sync.staleness_seconds, lambda: store.ready,
                            lambda: store.revision, health)
     try:
         stop_metrics = start_worker_metrics(settings, store, sync, worker_index, serving=lambda: health.serving)
     except OSError as exc:
         log.error("cannot serve metrics on %s:%d: %s", settings.mesh.host, settings.mesh.authz_metrics_port, exc)
+        reporter.stop()
         sync.stop()
         server.stop(grace=0.0)
         tokens.stop()
@@ -126,6 +133,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
         stop_metrics()
         sync.stop()
         server.stop(grace=2.0)
+        reporter.stop()   # after the last decision: its final report
         throttle.stop()
         tokens.stop()
         install(None)

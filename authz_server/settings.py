@@ -199,6 +199,10 @@ class AuthzSettings(SettingsGroup):
         "PORTCULLIS_METRICS_MAX_APIS", whole(minimum=1), 200,
         "APIs that get their own `api` label in `portcullis_decisions_total`; the ones seen after that are counted "
         "under `api=\"_other\"` (see [Operating Portcullis](#operating-portcullis))")
+    usage_report_seconds: float = setting(
+        "PORTCULLIS_USAGE_REPORT_SECONDS", positive(maximum=3600.0), 15.0,
+        "how often each authz_server process reports its calls per application and API to admin_api (the "
+        "portal's usage figures, see [Usage per application](#usage-per-application))")
     max_staleness_seconds: float | None = setting(
         "PORTCULLIS_MAX_STALENESS_SECONDS", positive(), None,
         "past this long without a `Watch` event or heartbeat, an authz_server worker reports NOT_SERVING on gRPC "

@@ -80,6 +80,7 @@ PERMISSIONS: Mapping[str, Permission] = MappingProxyType({
     f"{_P}.ApplicationService/ListApplications": _read(CONSUMERS, "application", OWN),
     f"{_P}.ApplicationService/UpdateApplication": _change(CONSUMERS, "application", "id", OWN),
     f"{_P}.ApplicationService/DeleteApplication": _change(CONSUMERS, "application", "id", OWN),
+    f"{_P}.ApplicationService/GetApplicationUsage": _read(CONSUMERS, "application", OWN),
     f"{_P}.SubscriptionService/CreateSubscription": _change(CONSUMERS, "subscription", "", OWN),
     f"{_P}.SubscriptionService/GetSubscription": _read(CONSUMERS, "subscription", OWN),
     f"{_P}.SubscriptionService/ListSubscriptions": _read(CONSUMERS, "subscription", OWN),

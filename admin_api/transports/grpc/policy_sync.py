@@ -1,4 +1,5 @@
-"""The PolicySync gRPC servicer: authenticates the replica, then streams `watch`."""
+"""The PolicySync gRPC servicer: authenticates the replica, then streams `watch`; and
+takes each replica process's usage counts (ReportUsage)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from admin_api.access.auth import metadata_token
 from admin_api.dispatch import Dispatcher
 from admin_api.errors import AdminError
 from admin_api.metrics import WATCH_STREAMS
+from admin_api.services import usage
 from admin_api.sync.watch import WatchConfig, watch
 from portcullis.sync.v1 import sync_pb2, sync_pb2_grpc
 from portcullis_shared.tls import is_loopback
@@ -70,3 +72,20 @@ class PolicySyncServicer(sync_pb2_grpc.PolicySyncServicer):
         finally:
             WATCH_STREAMS.closed()
             log.info("watch ended replica=%r", replica)
+
+    def ReportUsage(self, request: sync_pb2.UsageReport,  # noqa: N802 - gRPC method name
+                    context: grpc.ServicerContext) -> sync_pb2.UsageReportAck:
+        """An authz_server process's usage counts (admin_api.services.usage)."""
+        try:
+            self._dispatcher.authenticate_sync(metadata_token(context.invocation_metadata()))
+        except AdminError as exc:
+            context.abort(exc.grpc_code, exc.message)
+        if not carries_secrets_safely(context):
+            # The sync token would travel in clear: refused like Watch.
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          "PolicySync takes the sync token only inside TLS or over loopback")
+        try:
+            usage.record_report(self._dispatcher.store, request)
+        except AdminError as exc:
+            context.abort(exc.grpc_code, exc.message)
+        return sync_pb2.UsageReportAck()

@@ -110,6 +110,8 @@ OWNED: dict[str, Prep] = {
     "ApplicationService/GetApplication": lambda w, o: admin_pb2.GetApplicationRequest(id=w.application(o).id),
     "ApplicationService/UpdateApplication": update_application,
     "ApplicationService/DeleteApplication": lambda w, o: admin_pb2.DeleteApplicationRequest(id=w.application(o).id),
+    "ApplicationService/GetApplicationUsage":
+        lambda w, o: admin_pb2.GetApplicationUsageRequest(id=w.application(o).id),
     "SubscriptionService/CreateSubscription": create_subscription,
     "SubscriptionService/GetSubscription": lambda w, o: admin_pb2.GetSubscriptionRequest(id=w.subscription(o).id),
     "SubscriptionService/UpdateSubscription": update_subscription_tier,

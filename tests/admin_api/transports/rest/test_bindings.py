@@ -50,7 +50,7 @@ def test_literal_segments_win_over_variables() -> None:
 
 def test_admin_bindings() -> None:
     bindings = {b.method_name: b for b in load_bindings(admin_pb2)}
-    assert len(bindings) == 30
+    assert len(bindings) == 31
     organization = bindings["UpdateOrganization"]
     assert (organization.http_method, organization.body, organization.success_status) == ("PATCH", "organization", 200)
     credential = bindings["CreateOrganizationAdminCredential"]
