@@ -38,6 +38,10 @@ async def create_application(ctx: Ctx) -> Response:
     return redirect(f"/portal/applications/{made.id}")
 
 
+# The periods the usage table offers (GetApplicationUsage's hours).
+USAGE_HOURS = {"1": 1, "6": 6, "24": 24}
+
+
 async def application_page(ctx: Ctx) -> Response:
     application_id = ctx.param("application_id")
     application = as_dict(await rpc(ctx.portal, ctx.caller, "ApplicationService/GetApplication",
@@ -57,7 +61,11 @@ async def application_page(ctx: Ctx) -> Response:
         by_environment.setdefault(entry["environment"], entry)
     key_managers = await run_in_threadpool(key_generation_access.key_managers_for, ctx.portal.dispatcher.store,
                                            ctx.caller)
+    hours = USAGE_HOURS.get(ctx.request.query_params.get("hours", ""), 24)
+    usage = await rpc(ctx.portal, ctx.caller, "ApplicationService/GetApplicationUsage",
+                      admin_pb2.GetApplicationUsageRequest(id=application_id, hours=hours))
     return render("application.html", ctx.session, application=application, apis=apis, key_managers=key_managers,
+                  usage=[as_dict(row) for row in usage.apis], usage_hours=hours, usage_choices=sorted(USAGE_HOURS.values()),
                   subscriptions=[as_dict(s) for s in subscriptions.subscriptions], keys=by_environment,
                   environments=ENVIRONMENTS, multiple_secrets=ctx.portal.multiple_secrets,
                   tiers=await policies(ctx, throttling_pb2.ThrottlingPolicy.APPLICATION))
