@@ -16,6 +16,7 @@ from authz_server.decision_log import log_decision
 from authz_server.denials import Denial, InternalError
 from authz_server.envoy_adapter import deny_response, dry_run_response, to_check_response, to_request_context
 from authz_server.index.apis import ApiPolicy
+from authz_server.index.ids import stored_id
 from authz_server.index.store import PolicyStore
 from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import OUTCOME_ALLOW, OUTCOME_DENY, OUTCOME_WOULD_DENY, recorder
@@ -36,6 +37,20 @@ def dry_run_api(decision: Denial, trace: Trace, index: PolicyIndex | None) -> Ap
     if api is None and decision.api_id and index is not None:
         api = index.apis.get(decision.api_id)   # a route denial: the API was found, not routed
     return api if api is not None and api.dry_run else None
+
+
+def usage_application(decision: Allow | Denial, trace: Trace, index: PolicyIndex | None) -> str:
+    """The application a call counts for in the usage figures: the authenticated
+    credential's, or a known API key's refused before that (revoked, expired, another
+    API's); "" (not counted) when the credential names none."""
+    if isinstance(decision, Allow):
+        return decision.application_id
+    if trace.identity is not None:
+        return trace.identity.application_id or ""
+    if decision.api_key_id and index is not None:
+        key = index.api_keys.get(stored_id(decision.api_key_id))
+        return (key.application_id or "") if key is not None else ""
+    return ""
 
 
 class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
@@ -98,8 +113,5 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         elapsed = time.perf_counter() - started
         log_decision(decision, request_context, elapsed, outcome=outcome)
         recorder.decision(outcome, decision.code, decision.api_id, decision.credential, elapsed)
-        if isinstance(decision, Allow):
-            usage.record(decision.application_id, decision.api_id, outcome, decision.code)
-        elif trace.identity is not None:   # a denial after the credential was authenticated
-            usage.record(trace.identity.application_id or "", decision.api_id, outcome, decision.code)
+        usage.record(usage_application(decision, trace, index), decision.api_id, outcome, decision.code)
         return response

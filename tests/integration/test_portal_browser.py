@@ -3,7 +3,8 @@ mesh: a subscriber signs in at the resident key manager, finds PizzaShack, creat
 application, subscribes with a tier, generates production keys and a token, calls
 /menu through Envoy from Try it (200), deletes the keys and sees the denial with its
 reason; then API keys with IP restrictions: the wrong network is refused, the right one
-answers 200, a revoked key is refused; the API's OpenAPI document rendered and downloaded."""
+answers 200, a revoked key is refused, and the application's usage shows those calls by
+API with the denials' reasons; the API's OpenAPI document rendered and downloaded."""
 
 from __future__ import annotations
 
@@ -170,6 +171,18 @@ def test_api_keys_with_ip_restrictions_and_a_revoke(live: LiveMesh, shop: dict[s
         assert "revoked" in page.content()
         status, reason = try_until(page, "/menu", "api_key", here, 401)
         assert (status, reason) == ("401", "api_key_revoked")
+
+        # The application's usage: the calls above, by API, with the denials' reason.
+        page.goto(portal_url(live, "/applications"))
+        page.get_by_role("link", name="KeysApp").click()
+        deadline = time.monotonic() + PROPAGATION_SECONDS
+        while "ip_not_allowed" not in (page.inner_text("#usage-table") if page.locator("#usage-table").count()
+                                       else "") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            page.reload()
+        usage = page.inner_text("#usage-table")
+        assert shop["name"] in usage and "ip_not_allowed" in usage, usage
+        snap(page.locator("#usage-table"), "application-usage")
 
 
 def test_the_api_reference_from_its_openapi_document(live: LiveMesh, shop: dict[str, Any], subscriber: str) -> None:
