@@ -197,3 +197,32 @@ def test_watch_ends_cleanly_when_the_server_stops(tmp_path, monkeypatch):
             assert stream.code() == grpc.StatusCode.OK
     finally:
         app.stop()
+
+
+@pytest.mark.parametrize("who", ["admin", "nobody"])
+def test_report_usage_needs_the_sync_token(channel, admin_md, who):
+    metadata = admin_md if who == "admin" else [("authorization", "Bearer pcs_wrong")]
+    with pytest.raises(grpc.RpcError) as caught:
+        sync_pb2_grpc.PolicySyncStub(channel).ReportUsage(sync_pb2.UsageReport(reporter="x"), metadata=metadata)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_report_usage_then_read_it(channel, admin_md, sync_md):
+    import time
+
+    api = _create_api(channel, admin_md)
+    application = admin_pb2_grpc.ApplicationServiceStub(channel).CreateApplication(
+        admin_pb2.CreateApplicationRequest(name="Mobile"), metadata=admin_md)
+    hour = int(time.time()) // 3600 * 3600
+    stub = sync_pb2_grpc.PolicySyncStub(channel)
+    stub.ReportUsage(sync_pb2.UsageReport(reporter="authz@h:1/worker-0", counts=[sync_pb2.UsageCount(
+        hour_start=hour, application_id=application.id, api_id=api.id, outcome="allow", reason="allowed",
+        count=3)]), metadata=sync_md)
+    with pytest.raises(grpc.RpcError) as caught:   # a malformed count: the whole report is refused
+        stub.ReportUsage(sync_pb2.UsageReport(reporter="r", counts=[sync_pb2.UsageCount(
+            hour_start=hour + 1, application_id=application.id, api_id=api.id, outcome="allow",
+            reason="allowed", count=1)]), metadata=sync_md)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    usage = admin_pb2_grpc.ApplicationServiceStub(channel).GetApplicationUsage(
+        admin_pb2.GetApplicationUsageRequest(id=application.id), metadata=admin_md)
+    assert [(u.api_id, u.calls, u.allowed) for u in usage.apis] == [(api.id, 3, 3)]
