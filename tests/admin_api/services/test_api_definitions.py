@@ -27,6 +27,7 @@ SWAGGER = json.dumps({"swagger": "2.0", "info": {"title": "Old", "version": "1"}
 SUBSCRIBER = Caller(subject="sam", organization_id="default", role=Role.SUBSCRIBER)
 CREATOR = Caller(subject="cat", organization_id="default", role=Role.CREATOR)
 P = "portcullis.admin.v1.ApiService/"
+pytestmark = pytest.mark.both_databases
 
 
 def call(store: Store, method: str, caller: Caller, **fields: str):

@@ -16,6 +16,8 @@ from portcullis.admin.v1 import admin_pb2
 from portcullis.sync.v1 import sync_pb2
 from tests.admin_api.conftest import ADMIN, create_api, published_api
 
+pytestmark = pytest.mark.both_databases
+
 HOUR = 3600
 SAM = Caller(subject="sam", organization_id="default", role=Role.SUBSCRIBER)
 OLGA = Caller(subject="olga", organization_id="default", role=Role.SUBSCRIBER)
