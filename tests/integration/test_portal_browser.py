@@ -186,7 +186,7 @@ def test_api_keys_with_ip_restrictions_and_a_revoke(live: LiveMesh, shop: dict[s
 
 
 def test_the_api_reference_from_its_openapi_document(live: LiveMesh, shop: dict[str, Any], subscriber: str) -> None:
-    with chromium_page() as page:
+    with chromium_page(trusted=mesh_certificates(live)) as page:
         sign_in(page, live, subscriber)
         page.goto(portal_url(live, f"/apis/{shop['id']}"))
         page.get_by_role("link", name="POST /order/{orderId}").click()
