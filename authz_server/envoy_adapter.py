@@ -127,14 +127,6 @@ def allow_response(allow: Allow, request: RequestContext | None) -> external_aut
         headers_to_remove=_headers_to_remove(request, allow.route.api, set_names),
         query_parameters_to_remove=_query_parameters_to_remove(request, allow.route.api),
     )
-    if allow.rate_limit_headers:
-        # On the backend's response to the client (the RateLimit fields). Filled in place:
-        # half the cost of building each option and copying it in (~2.5 µs a field).
-        add = ok.response_headers_to_add.add
-        for name, value in allow.rate_limit_headers:
-            header = add(append_action=_OVERWRITE).header
-            header.key = name
-            header.value = value
     response = external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code_pb2.OK),
         ok_response=ok,
@@ -152,6 +144,16 @@ def allow_response(allow: Allow, request: RequestContext | None) -> external_aut
             consumer_key=allow.consumer_key,
         ),
     )
+    if allow.rate_limit_headers:
+        # On the backend's response to the client (the RateLimit fields). Filled in place,
+        # in the response itself: half the cost of building each option and copying it in
+        # (~2.5 µs a field), and not copied again with `ok` into the response (~1.2k
+        # instructions a decision).
+        add = response.ok_response.response_headers_to_add.add
+        for name, value in allow.rate_limit_headers:
+            header = add(append_action=_OVERWRITE).header
+            header.key = name
+            header.value = value
     if allow.over_quota:
         # The limits this call is over but was admitted under (stop_on_quota_reach off).
         response.dynamic_metadata.fields["over_quota"].string_value = ",".join(allow.over_quota)
