@@ -72,6 +72,12 @@ def sign_in(page: Any, live: LiveMesh, username: str) -> None:
     page.wait_for_url("**/portal/apis")
 
 
+def says(page: Any, text: str) -> bool:
+    """The page (once the navigation a click started is done) shows `text`."""
+    page.get_by_text(text).first.wait_for()
+    return True
+
+
 def shown_once_value(page: Any) -> str:
     return str(page.locator("input.once-value").first.input_value())
 
@@ -104,7 +110,7 @@ def test_from_sign_in_to_a_call_through_envoy_with_an_oauth2_token(live: LiveMes
         assert shop["base_path"] in page.inner_text("#gateway-url")
 
         page.get_by_role("link", name="create one").click()
-        assert "No applications yet" in page.content()
+        assert says(page, "No applications yet")
         page.get_by_label("Name").fill("PortalApp")
         page.get_by_role("button", name="Create").click()
         page.wait_for_url("**/portal/applications/*")
@@ -114,7 +120,7 @@ def test_from_sign_in_to_a_call_through_envoy_with_an_oauth2_token(live: LiveMes
         subscribe = page.get_by_role("form", name="Subscribe")
         subscribe.get_by_label("Tier").select_option("Gold")
         subscribe.get_by_role("button", name="Subscribe").click()
-        assert "Subscribed." in page.content() and "Gold" in page.inner_text("table >> nth=1")
+        assert says(page, "Subscribed.") and "Gold" in page.inner_text("table >> nth=1")
 
         page.goto(application_url)
         page.get_by_role("button", name="Generate production keys").click()
@@ -135,7 +141,7 @@ def test_from_sign_in_to_a_call_through_envoy_with_an_oauth2_token(live: LiveMes
 
         page.goto(application_url)
         page.get_by_role("button", name="Delete production keys").click()
-        assert "Keys deleted" in page.content()
+        assert says(page, "Keys deleted")
         page.goto(portal_url(live, f"/apis/{shop['id']}"))
         status, reason = try_until(page, "/menu", "bearer", token, 401)
         assert status == "401" and reason == "token_client_unknown", (status, reason)
@@ -168,7 +174,7 @@ def test_api_keys_with_ip_restrictions_and_a_revoke(live: LiveMesh, shop: dict[s
         assert try_until(page, "/menu", "api_key", here, 200) == ("200", "")
 
         page.get_by_role("button", name="Revoke here").click()
-        assert "revoked" in page.content()
+        assert says(page, "revoked")
         status, reason = try_until(page, "/menu", "api_key", here, 401)
         assert (status, reason) == ("401", "api_key_revoked")
 
