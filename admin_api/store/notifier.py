@@ -31,6 +31,11 @@ class ChangeNotifier:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def latest(self) -> int:
+        """The newest revision known to be committed (0 before the first one)."""
+        return self._latest
+
     def wake(self) -> None:
         """Wake every waiter once, e.g. when a client cancels its stream."""
         with self._condition:

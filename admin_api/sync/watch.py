@@ -5,7 +5,9 @@ From `from_revision` it replays the change log when every change after it is sti
 retained; otherwise (a new replica, a revision from the future, or one older than the
 oldest retained change) it sends a snapshot first. Then it follows new commits: woken at
 once by commits in this process and (PostgreSQL, admin_api.store.listener) of the other
-replicas, and polling as the safety net. A heartbeat
+replicas, and polling as the safety net. The streams of a process share those reads
+(admin_api.sync.change_feed): one read of the change log per wake, not one per stream;
+a stream too far behind the shared window reads by itself. A heartbeat
 goes out when nothing else was sent for `heartbeat_interval` seconds.
 """
 
@@ -15,12 +17,10 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from admin_api.db.models import ChangeRecord
 from admin_api.store.unit_of_work import Store
 from admin_api.store import outbox
-from admin_api.sync import snapshot
+from admin_api.sync import change_feed, snapshot
+from admin_api.sync.change_feed import changes_after as changes_after  # re-exported: one read of the log
 from portcullis.sync.v1 import sync_pb2
 from portcullis_shared.config import declaration
 from portcullis_shared.settings import MeshSettings
@@ -32,6 +32,7 @@ class WatchConfig:
     heartbeat_interval: float = declaration(MeshSettings, "sync_heartbeat_seconds").default
     snapshot_chunk_size: int = 500
     replay_batch_size: int = 500
+    feed_window: int = change_feed.DEFAULT_WINDOW    # changes the process's streams share in memory
 
 
 def needs_snapshot(store: Store, from_revision: int) -> bool:
@@ -47,29 +48,16 @@ def needs_snapshot(store: Store, from_revision: int) -> bool:
     return oldest is None or oldest > from_revision + 1
 
 
-def changes_after(store: Store, revision: int, limit: int) -> list[sync_pb2.WatchEvent]:
-    with store.read() as session:
-        rows = session.scalars(select(ChangeRecord).where(ChangeRecord.revision > revision)
-                               .order_by(ChangeRecord.revision).limit(limit)).all()
-        return [_event(row, store) for row in rows]
-
-
-def _event(row: ChangeRecord, store: Store) -> sync_pb2.WatchEvent:
-    if row.op == outbox.UPSERT:
-        payload = outbox.open_payload(row, store.config)
-        return sync_pb2.WatchEvent(revision=row.revision, upsert=sync_pb2.PolicyEntity.FromString(payload))
-    return sync_pb2.WatchEvent(revision=row.revision, delete=sync_pb2.EntityRef.FromString(row.payload))
-
-
 def watch(store: Store, from_revision: int, *, active: Callable[[], bool],
           config: WatchConfig = WatchConfig()) -> Iterator[sync_pb2.WatchEvent]:
     """Events for one replica until `active()` turns false or the notifier is closed."""
     last = from_revision
+    feed = change_feed.of(store, window=config.feed_window)
     if needs_snapshot(store, from_revision):
         last = yield from _snapshot(store, config)
     last_sent = time.monotonic()
     while active() and not store.notifier.closed:
-        events = changes_after(store, last, config.replay_batch_size)
+        events = feed.changes_after(last, config.replay_batch_size, poll_interval=config.poll_interval)
         if events and events[0].revision != last + 1:
             # Changes this replica still needs were pruned meanwhile: start it over.
             last = yield from _snapshot(store, config)
