@@ -46,7 +46,9 @@ _WAIT_SLICE = 1.0          # a stream waiting for another's read looks again thi
 
 class ChangeFeed:
     def __init__(self, store: Store, *, window: int = DEFAULT_WINDOW) -> None:
-        self._store = store
+        # Weak: the feeds are kept per store in a WeakKeyDictionary, which a strong
+        # reference back to its key would keep forever.
+        self._store = weakref.ref(store)
         self._changed = threading.Condition()
         self._events: deque[sync_pb2.WatchEvent] = deque(maxlen=window)
         self._tail: int | None = None   # every change up to here was read (in the window, or older than it)
@@ -73,7 +75,7 @@ class ChangeFeed:
                 self._read_at = time.monotonic()
                 start = self._tail if self._tail is not None and revision <= self._tail + limit else revision
             try:
-                events = changes_after(self._store, start, limit)
+                events = changes_after(self._live_store(), start, limit)
             except BaseException:
                 with self._changed:
                     self._reading = False
@@ -85,7 +87,12 @@ class ChangeFeed:
                 self._reading = False
                 self._changed.notify_all()
         # Further back than the window: this stream's own read, as without the feed.
-        return changes_after(self._store, revision, limit)
+        return changes_after(self._live_store(), revision, limit)
+
+    def _live_store(self) -> Store:
+        store = self._store()
+        assert store is not None, "a stream holds its store while it asks its feed"
+        return store
 
     def _behind(self, revision: int) -> bool:
         return self._tail is not None and revision < self._start() - 1
@@ -101,7 +108,7 @@ class ChangeFeed:
         if revision < self._tail:
             skip = revision + 1 - self._start()
             return list(islice(self._events, skip, skip + limit))
-        stale = (self._more or self._store.notifier.latest > self._tail
+        stale = (self._more or self._live_store().notifier.latest > self._tail
                  or time.monotonic() - self._read_at >= fresh_for)
         return None if stale else []
 
