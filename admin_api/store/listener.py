@@ -4,9 +4,11 @@ On PostgreSQL every write transaction sends `NOTIFY portcullis_changes, '<revisi
 (delivered by the server at commit, never for a rolled-back transaction); one thread per
 process LISTENs on a connection of its own and hands each revision to the
 ChangeNotifier, so a change written through any replica reaches every stream at once.
-Notifications are only a wake-up: a stream still reads the change log itself, and still
-polls it (WatchConfig.poll_interval), so a notification lost while this connection was
-down delays a change by at most one poll, never drops it. SQLite has one process per
+Notifications are only a wake-up: the streams still read the change log (one read for
+all of a process's Watch streams, admin_api.sync.change_feed), and still poll it
+(WatchConfig.poll_interval; a poll reuses a shared read less than half an interval old),
+so a notification lost while this connection was down delays a change by at most one
+and a half polls, never drops it. SQLite has one process per
 file: nothing to listen to there.
 """
 
