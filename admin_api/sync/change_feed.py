@@ -84,6 +84,12 @@ class ChangeFeed:
             with self._changed:
                 self.reads += 1
                 self._take(start, events, full=len(events) >= limit)
+                if self._tail is not None and revision > self._tail:
+                    # Nothing at all after the window, so nothing up to this stream's
+                    # revision either: the window starts again there (rather than
+                    # reading again and again for it).
+                    self._events.clear()
+                    self._tail = revision
                 self._reading = False
                 self._changed.notify_all()
         # Further back than the window: this stream's own read, as without the feed.

@@ -151,3 +151,45 @@ def test_a_stream_resuming_inside_the_window_gets_the_changes_from_memory(store:
         # needs_snapshot looks at the oldest retained change; the changes themselves
         # came from the window.
         assert len(reads) == 1 and "where" not in reads[0].lower(), reads
+
+
+def test_streams_under_concurrent_writers_each_get_every_revision_once_in_order(store: Store):
+    """Three writers at once, eight streams (some slow, some resuming from before the
+    window), a window of 16 and fast polls: every stream gets each revision exactly once,
+    in order, from its starting point to the last."""
+    start = _current(store)
+    for n in range(3):
+        create_application(store, name=f"before-{n}")
+    config = WatchConfig(poll_interval=0.05, heartbeat_interval=60.0, feed_window=16)
+    got: dict[int, list[int]] = {}
+    active = True
+    begin = {index: start + 3 if index % 4 else start for index in range(8)}
+
+    def follow(index: int) -> None:
+        seen = got.setdefault(index, [])
+        for item in watch(store, begin[index], active=lambda: active, config=config):
+            if not item.HasField("heartbeat"):
+                seen.append(item.revision)
+                if index % 3 == 0:
+                    time.sleep(0.01 * (item.revision % 4))     # a slow reader
+
+    def write(writer: int) -> None:
+        for n in range(15):
+            create_application(store, name=f"w{writer}-{n}")
+
+    followers = [threading.Thread(target=follow, args=(index,), daemon=True) for index in range(8)]
+    writers = [threading.Thread(target=write, args=(writer,)) for writer in range(3)]
+    for thread in followers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join(60)
+    end = _current(store)
+    deadline = time.monotonic() + EVENT_TIMEOUT
+    while time.monotonic() < deadline and any(not seen or seen[-1] < end for seen in got.values()):
+        time.sleep(0.05)
+    active = False
+    store.notifier.wake()
+    for thread in followers:
+        thread.join(10)
+    for index, seen in sorted(got.items()):
+        assert seen == list(range(begin[index] + 1, end + 1)), f"stream {index} from {begin[index]}"
