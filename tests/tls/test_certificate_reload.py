@@ -90,7 +90,9 @@ def test_authz_server_serves_a_rotated_certificate_to_new_connections(frontend: 
     try:
         _rotated_grpc_port(running.port, ca, "authz", client_certificate=True)
     finally:
-        running.stop(grace=0.0)
+        # A grace period lets the server's loop see the closed connections out (with none,
+        # a socket whose peer had just gone could outlive the stopped loop, unclosed).
+        running.stop(grace=1.0)
 
 
 def test_admin_api_grpc_serves_a_rotated_certificate_to_new_connections(tmp_path: Path,
