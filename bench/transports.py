@@ -109,14 +109,19 @@ def envoy_config(mode: str, admin_port: int, listener_port: int, endpoint: str, 
         address = {"socket_address": {"address": "127.0.0.1", "port_value": int(endpoint)}}
         transport_socket = None
         if mode == "mtls":
-            from mesh.envoy_tls import authz_socket
+            from mesh.envoy_tls import authz_socket, write_secrets
             from portcullis_shared.tls import CertKey, TlsFiles
 
             _client_files(ca_dir)
             tls = TlsFiles(ca_file=ca_dir / "ca.pem", admin=None, authz=None, gateway=None,
                            client=CertKey(ca_dir / "client.pem", ca_dir / "client-key.pem"))
-            transport_socket = json.loads(authz_socket(tls, "127.0.0.1").partition(": ")[2])
+            # As the mesh does it: the context names secrets Envoy reads by file-based SDS.
+            sds = ca_dir / "envoy-sds"
+            write_secrets(tls, sds)
+            transport_socket = json.loads(authz_socket(tls, "127.0.0.1", sds).partition(": ")[2])
     return {
+        # File-based SDS (the mTLS hop) needs a node id and cluster.
+        "node": {"id": f"bench-transports-{mode}", "cluster": "bench"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {"listeners": [_listener(mode, listener_port)],
                              "clusters": [_cluster(mode, address, transport_socket)]},
@@ -144,6 +149,16 @@ def _start_hop(mode: str, tmp: Path, log) -> _Hop:
     child = subprocess.Popen([sys.executable, "-m", "bench.transports", "--serve", str(tmp), "--mode", mode],
                              cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     hop = _Hop(mode, child)
+    try:
+        _start_envoy(hop, tmp, log)
+    except BaseException:
+        _stop_hop(hop)   # a hop that failed half-way is not in run()'s list: stop it here
+        raise
+    return hop
+
+
+def _start_envoy(hop: _Hop, tmp: Path, log) -> None:
+    mode, child = hop.mode, hop.child
     assert child.stdout is not None
     endpoint = child.stdout.readline().strip()
     if not endpoint:
@@ -161,7 +176,6 @@ def _start_hop(mode: str, tmp: Path, log) -> _Hop:
             raise RuntimeError(f"the {mode} bench Envoy did not start: see its log")
         time.sleep(0.1)
     hop.url = f"http://127.0.0.1:{listener_port}/bench-transport/1.0.0/menu"
-    return hop
 
 
 def _stop_hop(hop: _Hop) -> None:
