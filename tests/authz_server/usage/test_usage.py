@@ -1,6 +1,6 @@
-"""Usage counts in a deciding process: per hour, bounded, reported as cumulative values,
-kept when a report fails; and a real PolicySync server taking them (the reporter's side
-of admin_api.services.usage)."""
+"""Usage counts in a deciding process: which application a decision counts for, per hour,
+bounded, reported as cumulative values, kept when a report fails; and a real PolicySync
+server taking them (the reporter's side of admin_api.services.usage)."""
 
 from __future__ import annotations
 
@@ -100,3 +100,24 @@ def test_reports_go_with_the_sync_token_and_a_failed_one_is_sent_again(admin) ->
     counter.record("app", "api", "deny", "subscription_not_found")
     reporter.stop()                        # the final report
     assert [c.reason for c in servicer.reports[-1][1].counts] == ["subscription_not_found"]
+
+
+@pytest.mark.parametrize("headers, code, application", [
+    ({"apikey": "pck_production-key-value"}, "allowed", "app-1"),
+    ({"apikey": "pck_limited"}, "ip_not_allowed", "app-1"),     # denied after the key authenticated
+    ({"apikey": "pck_revoked"}, "api_key_revoked", "app-1"),    # refused before: still the key's application
+    ({"apikey": "pck_nobody"}, "api_key_invalid", ""),          # names no application: not counted
+    ({}, "credential_missing", ""),
+], ids=["allowed", "ip-refused", "revoked", "unknown-key", "no-credential"])
+def test_the_application_a_decision_counts_for(headers: dict[str, str], code: str, application: str) -> None:
+    from authz_server.check_servicer import usage_application
+    from authz_server.pipeline import decide
+    from authz_server.pipeline.decide import Trace
+    from tests.authz_server.factories import NOW, index_of, make_key, make_request, pizza_world
+
+    index = index_of(*pizza_world(), make_key("key-limited", "pck_limited", allowed_ips=["192.0.2.0/24"]),
+                     make_key("key-revoked", "pck_revoked", revoked=True))
+    trace = Trace()
+    decision = decide(make_request(headers=headers), index, NOW, trace=trace)
+    assert decision.code == code
+    assert usage_application(decision, trace, index) == application
