@@ -5,7 +5,7 @@ Every load run lasts a fixed number of seconds and stops by itself; everything l
 --parts (direct,e2e,scale,xds,transports,fleet), --fleet-streams and --fleet-replicas (the fleet part), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
 --before DIR (each direct scenario also on authz_server from another source tree, right before this one's),
 --no-callgrind (the throttle cost without its instruction counts), --no-e2e-throttle (the e2e part
-without its throttling off/on rounds through Envoy).
+without its throttling off/on rounds through Envoy), --e2e-throttle-pairs (4).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def _metrics_delta(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds: float, use_h2load: bool,
                    results: dict[str, Any], profile_dir: Path | None = None,
                    wanted: set[str] | None = None, publishes: int = 50, before: Path | None = None,
-                   callgrind: bool = True, e2e_throttle: bool = True) -> None:
+                   callgrind: bool = True, e2e_throttle_pairs: int = 4) -> None:
     for bench in start_mesh(data_dir, env):
         if "xds" in parts:
             _say(f"xds: publish to first 200, {publishes} publishes")
@@ -214,9 +214,10 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
             else:
                 full = policies[-1][1]  # with backend JWT when this build has it
                 pair = None
-                if e2e_throttle:   # the plain policy (Unlimited) and its twin on a counting tier
+                if e2e_throttle_pairs > 0:   # the plain policy (Unlimited) and its twin on a counting tier
                     pair = e2e.ThrottlePair(off=policy, on=create_policy(
-                        bench.admin, bench.settings, name="benche2etl", tier=create_counting_tier(bench.admin)))
+                        bench.admin, bench.settings, name="benche2etl", tier=create_counting_tier(bench.admin)),
+                        pairs=e2e_throttle_pairs)
                 _say("e2e: none, jwt_authn, portcullis (wrk)" + (", then throttle off/on rounds" if pair else ""))
                 results["e2e"] = e2e.run(full, admin=bench.admin, settings=bench.settings,
                                          authz_workers=bench.mesh.authz_workers, authz_pids=pids, data_dir=data_dir,
@@ -252,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the throttle stage's instruction counts under valgrind (a few minutes)")
     parser.add_argument("--no-e2e-throttle", action="store_true",
                         help="skip the e2e part's throttling off/on rounds through Envoy (8 wrk runs of --seconds)")
+    parser.add_argument("--e2e-throttle-pairs", type=int, default=4,
+                        help="pairs of off/on rounds in the e2e part's throttling rounds (default 4)")
     parser.add_argument("--conditions", default=os.environ.get("BENCH_CONDITIONS", "not stated"),
                         help="a note on the machine's load during the run, copied into the results")
     args = parser.parse_args(argv)
@@ -277,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             run_mesh_parts(parts, Path(tmp) / "mesh", env, args.seconds, use_h2load, results, args.profile,
                            {name.strip() for name in args.scenarios.split(",") if name.strip()} or None,
                            publishes=args.publishes, before=args.before, callgrind=not args.no_callgrind,
-                           e2e_throttle=not args.no_e2e_throttle)
+                           e2e_throttle_pairs=0 if args.no_e2e_throttle else args.e2e_throttle_pairs)
         if "xds" in parts:
             _say(f"xds: {args.xds_apis} APIs to a new Envoy, then one change")
             results.setdefault("xds", {})["scale"] = xds.scale(args.xds_apis)

@@ -31,7 +31,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "--seconds", "1", "--scale", "0.001", "--revokes", "2",
             "--xds-apis", "200", "--publishes", "3",
             "--scenarios", "anonymous,api_key,jwt_cached,jwt_first_sight", "--out", str(out),
-            "--conditions", "smoke test", "--no-callgrind"]
+            "--conditions", "smoke test", "--no-callgrind", "--e2e-throttle-pairs", "1"]
     completed = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert (out / "latest.md").read_text().startswith("# Portcullis benchmark results")
