@@ -188,8 +188,21 @@ class H2GrpcServer:
             await asyncio.sleep(0.02)
         for connection in list(self._core.connections):
             connection.abort()
+        _abort_unfinished_handshakes(self._loop)
         await self._server.wait_closed()
         if self._unix_server is not None:
             await self._unix_server.wait_closed()
         if self._unix is not None:
             self._unix.close()
+
+
+def _abort_unfinished_handshakes(loop: asyncio.AbstractEventLoop) -> None:
+    """Abort every socket the loop still serves. A TLS connection still in its handshake
+    has no H2GrpcConnection yet (asyncio's SSL protocol calls connection_made after the
+    handshake), and Python 3.11's Server.close() leaves accepted sockets open: without
+    this one outlives the closed loop and leaks its file descriptor. `_transports` is the
+    selector loop's own table of them (CPython; absent elsewhere, then nothing to do)."""
+    for transport in list(getattr(loop, "_transports", {}).values()):
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
