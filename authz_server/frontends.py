@@ -206,18 +206,24 @@ def start_server(
     return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs, extra, credentials)
 
 
-def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
-                  workers: int, max_concurrent_rpcs: int | None,
-                  extra: dict[str, Callable[[bytes], bytes]], context: ssl.SSLContext | None,
-                  h2: H2Settings, unix_socket: UnixSocket | None = None) -> NativeServer:
-    limits = native_limits(h2, max_concurrent_rpcs)
-
+def check_handler(service: AuthorizationService) -> Callable[[bytes], bytes]:
+    """The native front end's Check: CheckRequest bytes in, CheckResponse bytes out."""
     def check(message: bytes) -> bytes:
         try:
             request = external_auth_pb2.CheckRequest.FromString(message)
         except DecodeError:
             raise GrpcError(StatusCode.INVALID_ARGUMENT, "the message is not an envoy.service.auth.v3.CheckRequest") from None
         return service.check(request).SerializeToString()
+
+    return check
+
+
+def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
+                  workers: int, max_concurrent_rpcs: int | None,
+                  extra: dict[str, Callable[[bytes], bytes]], context: ssl.SSLContext | None,
+                  h2: H2Settings, unix_socket: UnixSocket | None = None) -> NativeServer:
+    limits = native_limits(h2, max_concurrent_rpcs)
+    check = check_handler(service)
 
     def health_check(message: bytes) -> bytes:
         try:
