@@ -14,7 +14,13 @@ from authz_server.context import Allow, RequestContext
 from authz_server.throttle.limiter import Throttle
 from authz_server.decision_log import log_decision
 from authz_server.denials import Denial, InternalError
-from authz_server.envoy_adapter import deny_response, dry_run_response, to_check_response, to_request_context
+from authz_server.envoy_adapter import (
+    EncodedAllows,
+    deny_response,
+    dry_run_response,
+    to_check_response,
+    to_request_context,
+)
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.ids import stored_id
 from authz_server.index.store import PolicyStore
@@ -71,6 +77,7 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         self._throttle = throttle    # None: no throttling (embedding, tests)
         self._trusted_hops = trusted_hops
         self._clock = clock
+        self._encoded_allows = EncodedAllows()
 
     def Check(self, request: external_auth_pb2.CheckRequest, context: grpc.ServicerContext) -> external_auth_pb2.CheckResponse:
         return self.check(request)
@@ -95,6 +102,17 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
 
     def check(self, request: external_auth_pb2.CheckRequest) -> external_auth_pb2.CheckResponse:
         """Always answers; raises only offload.WouldBlock (run it again where waiting is allowed)."""
+        response = self._check(request, False)
+        assert not isinstance(response, bytes)
+        return response
+
+    def check_encoded(self, request: external_auth_pb2.CheckRequest) -> bytes:
+        """`check`'s answer serialized (allows reused byte for byte: EncodedAllows)."""
+        response = self._check(request, True)
+        return response if isinstance(response, bytes) else response.SerializeToString()
+
+    def _check(self, request: external_auth_pb2.CheckRequest,
+               encoded: bool) -> external_auth_pb2.CheckResponse | bytes:
         started = time.perf_counter()
         trace = Trace()
         request_context, decision, index = self.decision_for(request, trace)
@@ -104,6 +122,8 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
             if shadow is not None:
                 outcome = OUTCOME_WOULD_DENY
                 response = dry_run_response(decision, shadow, trace.identity, request_context)
+            elif encoded and isinstance(decision, Allow):
+                response = self._encoded_allows.encoded(decision, request_context, index)
             else:
                 response = to_check_response(decision, request_context)
         except Exception:

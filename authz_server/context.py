@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -89,7 +90,7 @@ class Identity:
     def is_token(self) -> bool:
         return self.kind is not CredentialKind.API_KEY
 
-    @property
+    @cached_property   # the id's text is made from its compact form: once per identity, not per use
     def api_key_id(self) -> str:
         return self.api_key.id if self.api_key is not None else ""
 

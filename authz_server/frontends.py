@@ -213,7 +213,7 @@ def check_handler(service: AuthorizationService) -> Callable[[bytes], bytes]:
             request = external_auth_pb2.CheckRequest.FromString(message)
         except DecodeError:
             raise GrpcError(StatusCode.INVALID_ARGUMENT, "the message is not an envoy.service.auth.v3.CheckRequest") from None
-        return service.check(request).SerializeToString()
+        return service.check_encoded(request)
 
     return check
 

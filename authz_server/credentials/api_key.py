@@ -24,13 +24,14 @@ def authenticate_api_key(
     key = index.api_keys.for_digest(credential_digest(credential.value))
     if key is None:
         raise ApiKeyInvalid()
+    key_id = key.id   # made from the compact id: once
     if key.revoked:
-        raise ApiKeyRevoked(api_key_id=key.id)
+        raise ApiKeyRevoked(api_key_id=key_id)
     if key.expired(now):
-        raise ApiKeyExpired(api_key_id=key.id)
+        raise ApiKeyExpired(api_key_id=key_id)
     api = route.api
     if key.api_id != api.id or key.organization_id != api.organization_id:
-        raise ApiKeyWrongApi(api_key_id=key.id)
-    environment = require_environment(api, key.environment, what="API key", api_key_id=key.id)
+        raise ApiKeyWrongApi(api_key_id=key_id)
+    environment = require_environment(api, key.environment, what="API key", api_key_id=key_id)
     return Identity(kind=CredentialKind.API_KEY, environment=environment, application_id=key.application_id, api_key=key,
-                    credential_id="api_key:" + key.id)
+                    credential_id="api_key:" + key_id)
