@@ -38,15 +38,24 @@ _APPEND = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
 
 def _headers(http) -> MappingProxyType:
     """Lower-cased name → values, from `header_map` (one entry per value) or `headers`."""
-    collected: dict[str, list[str]] = {}
     if http.HasField("header_map") and http.header_map.headers:
+        collected: dict[str, list[str]] = {}
         for header in http.header_map.headers:
             value = header.raw_value.decode("utf-8", "surrogateescape") if header.raw_value else header.value
             collected.setdefault(header.key.lower(), []).append(value)
-    else:
-        for name, value in http.headers.items():
-            collected.setdefault(name.lower(), []).append(value)
-    return MappingProxyType({name: tuple(values) for name, values in collected.items()})
+        return MappingProxyType({name: tuple(values) for name, values in collected.items()})
+    # A map: one value per name, so tuples at once; two spellings of one name (`Accept`,
+    # `accept`) add up. Iterating the names and indexing costs half of `.items()` (a
+    # generator in collections.abc).
+    headers = http.headers
+    merged: dict[str, tuple[str, ...]] = {}
+    for name in headers:
+        lower = name.lower()
+        if lower in merged:
+            merged[lower] += (headers[name],)
+        else:
+            merged[lower] = (headers[name],)
+    return MappingProxyType(merged)
 
 
 def to_request_context(check: external_auth_pb2.CheckRequest, *, trusted_hops: int = 0) -> RequestContext:

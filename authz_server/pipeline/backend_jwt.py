@@ -7,21 +7,24 @@ header of the same name never reaches the backend.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
-from authz_server.context import Allow
+from authz_server.context import Identity, Route
 from authz_server.denials import BackendJwtUnavailable
+from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
 
 
-def attach_backend_jwt(allow: Allow, index: PolicyIndex, now: float, issuer: BackendJwtIssuer | None) -> Allow:
-    config = allow.route.api.backend_jwt
+def backend_jwt_for(route: Route, environment: KeyEnvironment, identity: Identity | None,
+                    over_quota: tuple[str, ...], index: PolicyIndex, now: float,
+                    issuer: BackendJwtIssuer | None) -> str:
+    """The backend JWT the allow carries; "" when the API asks for none on this resource.
+    (The token is made before the Allow: building a frozen Allow twice cost ~3 µs.)"""
+    config = route.api.backend_jwt
     if config is None:
-        return allow
-    if allow.identity is None and not config.include_on_open_resources:
-        return allow
+        return ""
+    if identity is None and not config.include_on_open_resources:
+        return ""
     if issuer is None:
         # Fail closed: the backend relies on the token.
         raise BackendJwtUnavailable("Backend JWT signing is not configured on this replica.")
-    token = issuer.issue(allow.route.api, allow.environment.value, allow.identity, index, now, allow.over_quota)
-    return replace(allow, backend_jwt=token)
+    return issuer.issue(route.api, environment.value, identity, index, now, over_quota)

@@ -20,7 +20,7 @@ from authz_server.denials import Denial, InternalError, PolicyNotReady, Unauthen
 from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.key_managers.services import TokenServices
-from authz_server.pipeline.backend_jwt import attach_backend_jwt
+from authz_server.pipeline.backend_jwt import backend_jwt_for
 from authz_server.pipeline.ip_restriction import check_ip_restriction
 from authz_server.pipeline.referrer_restriction import check_referrer_restriction
 from authz_server.pipeline.route import resolve_route
@@ -84,8 +84,9 @@ def _decide(
     trace.api = route.api
     if route.resource.open:
         headers, over = check_throttle(route, None, None, index, now, throttle)
-        allow = Allow(route=route, environment=KeyEnvironment.PRODUCTION, rate_limit_headers=headers, over_quota=over)
-        return attach_backend_jwt(allow, index, now, backend_jwt)
+        token = backend_jwt_for(route, KeyEnvironment.PRODUCTION, None, over, index, now, backend_jwt)
+        return Allow(route=route, environment=KeyEnvironment.PRODUCTION, backend_jwt=token,
+                     rate_limit_headers=headers, over_quota=over)
     credential = require_credential(request, route.api)
     trace.credential = credential.label
     identity = authenticate(credential, route, index, now, tokens)
@@ -96,9 +97,9 @@ def _decide(
     subscription = check_subscription(route, identity, index)
     check_scope(route, identity)
     headers, over = check_throttle(route, identity, subscription, index, now, throttle)
-    allow = Allow(route=route, environment=identity.environment, identity=identity, subscription=subscription,
-                  rate_limit_headers=headers, over_quota=over)
-    return attach_backend_jwt(allow, index, now, backend_jwt)
+    token = backend_jwt_for(route, identity.environment, identity, over, index, now, backend_jwt)
+    return Allow(route=route, environment=identity.environment, identity=identity, subscription=subscription,
+                 backend_jwt=token, rate_limit_headers=headers, over_quota=over)
 
 
 def _annotate(denial: Denial, trace: Trace) -> Denial:

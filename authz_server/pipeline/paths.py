@@ -11,6 +11,7 @@ drop the `;...` part and then resolve the dot segment, so `/open/..;/secret` wou
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
 from authz_server.context import QueryParam
@@ -48,6 +49,9 @@ def is_dot_segment(decoded_segment: str) -> bool:
     return decoded_segment.partition(";")[0] in _DOT_SEGMENTS
 
 
+# Clients call the same few paths over and over: each is parsed once (a refused path is
+# never remembered, and raises anew each time).
+@lru_cache(maxsize=4096)
 def parse_path(raw_path: str) -> tuple[str, ...]:
     if not raw_path.startswith("/"):
         raise BadRequest("The request path must start with '/'.")
