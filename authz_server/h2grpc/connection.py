@@ -76,6 +76,9 @@ UnaryHandler = Callable[[bytes], bytes]
 _DATA, _HEADERS, _PRIORITY, _RST, _SETTINGS, _PUSH, _PING, _GOAWAY, _WINDOW, _CONTINUATION = (
     int(frame_type) for frame_type in FrameType)
 _U32 = struct.Struct(">I")
+_ANSWER_HEAD = FRAME_HEADER
+_DATA_HEAD = struct.Struct(">BHBBIBI")   # a DATA frame's header and the gRPC message prefix
+_END_TRAILERS = Flag.END_HEADERS | Flag.END_STREAM
 _SETTING = struct.Struct(">HI")
 _DECODED_BLOCKS = 64   # header blocks remembered per connection (see _decode)
 _ANY_STREAM = 2**31 - 1   # the last stream id of the first GOAWAY of a graceful close (§6.8)
@@ -634,6 +637,19 @@ class H2GrpcConnection(asyncio.Protocol):
 
     def _answer(self, stream: CallStream, reply: bytes) -> None:
         stream.answered = True
+        length = len(reply) + 5
+        if length <= self._send_window and length <= stream.send_window and length <= self._peer_max_frame:
+            # The common answer, whole at once: HEADERS, one DATA, trailers (what _pump writes).
+            self._send_window -= length
+            stream.send_window -= length
+            self._out.append(_ANSWER_HEAD.pack(0, len(RESPONSE_HEADERS), _HEADERS, Flag.END_HEADERS, stream.id)
+                             + RESPONSE_HEADERS
+                             + _DATA_HEAD.pack(length >> 16, length & 0xFFFF, _DATA, 0, stream.id, 0, len(reply))
+                             + reply
+                             + _ANSWER_HEAD.pack(0, len(OK_TRAILERS), _HEADERS, _END_TRAILERS, stream.id)
+                             + OK_TRAILERS)
+            self._end(stream)
+            return
         self._out.append(frame(_HEADERS, Flag.END_HEADERS, stream.id, RESPONSE_HEADERS))
         stream.pending = frame_message(reply)
         stream.trailers = OK_TRAILERS
