@@ -37,5 +37,9 @@ def authenticate_bearer(
     for authenticator in TOKEN_AUTHENTICATORS:
         identity = authenticator(token, route.api, index, now, tokens)
         if identity is not None:
+            # An authenticator may name the credential itself (JWTs do: their identity may be
+            # a remembered one); otherwise it is named here.
+            if identity.credential_id:
+                return identity
             return replace(identity, credential_id="token:" + credential_hash(token))
     raise CredentialUnsupported("No token authenticator recognises this bearer token.")

@@ -38,6 +38,7 @@ from authz_server.key_managers.jwks import VerificationKey
 from authz_server.key_managers.jwks_cache import JwksUnavailable
 from authz_server.key_managers.services import TokenServices
 from authz_server.key_managers.verified import VerifiedJwt, token_digest
+from portcullis_shared.credentials import credential_hash
 
 # RFC 9068 §2.1 "at+jwt", plain "JWT", with or without the "application/" prefix (RFC 7515 §4.1.9).
 _ACCEPTED_TYPES = frozenset({"jwt", "at+jwt", "application/jwt", "application/at+jwt"})
@@ -132,30 +133,81 @@ def _still_valid(verified: VerifiedJwt, api: ApiPolicy, index: PolicyIndex, now:
     return True
 
 
+class _CachedIdentities:
+    """The identity of a token whose verification came from the verified-token cache,
+    remembered per index. `token_identity` is a function of the key manager, the claims,
+    the API and the index (the application key names the application and environment),
+    and the credential id of the token, which the cached claims object stands for (one
+    cache entry per token digest): within one index the same cached claims object gives
+    the same identity. Every check that can change while a token lives (_still_valid: key
+    manager, key, expiry, revocation) has run before this is asked, and the client,
+    subscription and scope stages run after it; a new index starts an empty table. Bounded."""
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self.generation: tuple[PolicyIndex | None, dict[tuple[int, str], tuple[object, object, Identity]]] = (None, {})
+
+    def identity(self, key_manager: KeyManagerPolicy, claims: Mapping[str, Any], api: ApiPolicy,
+                 index: PolicyIndex, token: str) -> Identity:
+        seen, table = self.generation
+        if seen is not index:
+            table = {}
+            self.generation = (index, table)
+        key = (id(claims), api.id)   # the entry holds `claims` itself, so its id is not reused meanwhile
+        found = table.get(key)
+        if found is not None and found[0] is claims and found[1] is key_manager:
+            return found[2]
+        identity = _identity(token, key_manager, claims, api, index)
+        if len(table) >= self.MAX_ENTRIES:
+            table.clear()
+        table[key] = (claims, key_manager, identity)
+        return identity
+
+
+_IDENTITIES = _CachedIdentities()
+
+
 def authenticate_jwt(
     token: str, api: ApiPolicy, index: PolicyIndex, now: float, tokens: TokenServices | None
 ) -> Identity | None:
     """The identity a JWT access token proves; None when the token is not a JWT (not mine)."""
     if not looks_like_jwt(token):
         return None
-    key_manager, claims = validate_jwt(token, api, index, now, tokens)
-    return token_identity(CredentialKind.OAUTH2_JWT, key_manager, claims, api, index)
+    key_manager, claims, cached = _validated(token, api, index, now, tokens)
+    if cached:
+        return _IDENTITIES.identity(key_manager, claims, api, index, token)
+    return _identity(token, key_manager, claims, api, index)
+
+
+def _identity(token: str, key_manager: KeyManagerPolicy, claims: Mapping[str, Any], api: ApiPolicy,
+              index: PolicyIndex) -> Identity:
+    return token_identity(CredentialKind.OAUTH2_JWT, key_manager, claims, api, index,
+                          credential_id="token:" + credential_hash(token))
 
 
 def validate_jwt(
     token: str, api: ApiPolicy, index: PolicyIndex, now: float, tokens: TokenServices | None
 ) -> tuple[KeyManagerPolicy, Mapping[str, Any]]:
+    key_manager, claims, _ = _validated(token, api, index, now, tokens)
+    return key_manager, claims
+
+
+def _validated(
+    token: str, api: ApiPolicy, index: PolicyIndex, now: float, tokens: TokenServices | None
+) -> tuple[KeyManagerPolicy, Mapping[str, Any], bool]:
+    """validate_jwt, and whether the verification came from the verified-token cache."""
     cache = tokens.verified if tokens is not None else None
     digest = b""
     if cache is not None:
         digest = token_digest(token)
         verified = cache.get(digest, now)
         if verified is not None and _still_valid(verified, api, index, now, tokens):
-            return verified.key_manager, verified.claims
+            return verified.key_manager, verified.claims, True
     key_manager, claims, key, kid, alg = _validate_fully(token, api, index, now, tokens)
     if cache is not None:
         cache.put(digest, VerifiedJwt(key_manager, key, kid, alg, MappingProxyType(dict(claims))), now)
-    return key_manager, claims
+    return key_manager, claims, False
 
 
 def _validate_fully(

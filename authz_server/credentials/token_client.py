@@ -55,6 +55,7 @@ def token_identity(
     index: PolicyIndex,
     *,
     extra_client_claims: tuple[str, ...] = (),
+    credential_id: str = "",
 ) -> Identity:
     consumer_key = _consumer_key(claims, tuple(dict.fromkeys(key_manager.consumer_key_claims + extra_client_claims)))
     organization = claims.get("org")
@@ -76,4 +77,5 @@ def token_identity(
         scopes=token_scopes(claims, key_manager.scopes_claims),
         subject=subject if isinstance(subject, str) else "",
         claims=MappingProxyType(dict(claims)),
+        credential_id=credential_id,
     )
