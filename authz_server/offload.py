@@ -11,8 +11,6 @@ decision again on a worker thread where waiting is allowed.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from typing import Iterator
 
 _state = threading.local()
 
@@ -28,15 +26,23 @@ def _inline() -> bool:
     return getattr(_state, "inline", False)
 
 
-@contextmanager
-def inline() -> Iterator[None]:
+class _Inline:
+    """A class, not @contextmanager: entered once per call on the loop, where the generator
+    and its wrapper cost ~1.5 µs."""
+
+    __slots__ = ("_previous",)
+
+    def __enter__(self) -> None:
+        self._previous = _inline()
+        _state.inline = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        _state.inline = self._previous
+
+
+def inline() -> _Inline:
     """Within this block, code that would block raises WouldBlock instead."""
-    previous = _inline()
-    _state.inline = True
-    try:
-        yield
-    finally:
-        _state.inline = previous
+    return _Inline()
 
 
 def ensure_may_block() -> None:

@@ -6,6 +6,7 @@ import enum
 import logging
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Sequence
 
 from immutables import Map
@@ -68,6 +69,16 @@ class BackendJwtPolicy:
     claim_mappings: tuple[tuple[str, str], ...]   # (claim of the caller's token, claim of the backend JWT)
     static_claims: tuple[tuple[str, str], ...]
     include_on_open_resources: bool
+
+    # Part of the backend-JWT cache's key, hashed on every call: hashed once (same value
+    # as the dataclass's own hash of its fields; equality is still field by field).
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.header, self.validity_seconds, self.algorithm, self.claim_mappings, self.static_claims,
+                     self.include_on_open_resources))
 
 
 @dataclass(frozen=True)
