@@ -4,7 +4,7 @@ Every load run lasts a fixed number of seconds and stops by itself; everything l
 127.0.0.1. Options: --seconds per load run, --scale (fraction of the full 1M-key state),
 --parts (direct,e2e,scale,xds,transports,fleet), --fleet-streams and --fleet-replicas (the fleet part), --xds-apis and --publishes (the xds part), --out (results directory), --profile DIR (py-spy),
 --before DIR (each direct scenario also on authz_server from another source tree, right before this one's),
---no-callgrind (the throttle cost without its instruction counts), --no-e2e-throttle (the e2e part
+--no-callgrind (the throttle and call costs without their instruction counts), --no-e2e-throttle (the e2e part
 without its throttling off/on rounds through Envoy), --e2e-throttle-pairs (4).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from authz_server.settings import worker_count
-from bench import direct, e2e, fleet, load, metrics_cost, proc, report, scale, throttle_cost, transports, xds
+from bench import call_cost, direct, e2e, fleet, load, metrics_cost, proc, report, scale, throttle_cost, transports, xds
 from bench.policy import BenchMesh, bench_env, create_counting_tier, create_policy, start_admin_only, start_mesh
 from mesh.components import AUTHZ_SERVER
 from portcullis.admin.v1 import admin_pb2
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a source tree (e.g. `git archive main` unpacked): only the chosen direct scenarios, "
                              "each on that tree's authz_server and then this one's, twice")
     parser.add_argument("--no-callgrind", action="store_true",
-                        help="skip the throttle stage's instruction counts under valgrind (a few minutes)")
+                        help="skip the instruction counts under valgrind of the throttle stage and of whole calls (minutes)")
     parser.add_argument("--no-e2e-throttle", action="store_true",
                         help="skip the e2e part's throttling off/on rounds through Envoy (8 wrk runs of --seconds)")
     parser.add_argument("--e2e-throttle-pairs", type=int, default=4,
@@ -281,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
                            {name.strip() for name in args.scenarios.split(",") if name.strip()} or None,
                            publishes=args.publishes, before=args.before, callgrind=not args.no_callgrind,
                            e2e_throttle_pairs=0 if args.no_e2e_throttle else args.e2e_throttle_pairs)
+        if "direct" in parts:
+            _say("call cost: one whole Check in process through the native front end" +
+                 ("" if args.no_callgrind else ", under callgrind"))
+            results["call_cost"] = call_cost.run(calls=call_cost.CALLS if args.seconds >= 5 else 300,
+                                                 with_callgrind=not args.no_callgrind)
         if "xds" in parts:
             _say(f"xds: {args.xds_apis} APIs to a new Envoy, then one change")
             results.setdefault("xds", {})["scale"] = xds.scale(args.xds_apis)

@@ -90,6 +90,18 @@ def markdown(results: dict[str, Any]) -> str:
                              f"on, +{counted['on_minus_off_instructions']} per decision = "
                              f"{_fmt(counted['on_minus_off_us_at_that_rate'])} µs at the off side's "
                              f"{counted['instructions_per_us_off_side']} instructions/µs")
+    calls = results.get("call_cost")
+    if calls:
+        lines += ["## One whole Check in process (bench/call_cost.py)", "",
+                  "HTTP/2 frames of a call as Envoy sends them into the native front end's connection, the "
+                  "CheckResponse frames out; full policy (API key or OAuth2, subscription, scope, throttle stage, "
+                  "backend JWT), decision log and metrics on. `constant`: the same front end answering a constant "
+                  "allow (bench/constant_authz.py). Instructions under callgrind do not move with the machine's "
+                  "load; CPU µs do.", ""]
+        lines += _table(["case", "instructions per call", "× constant", "CPU µs per call"],
+                        [[name, each.get("instructions_per_call"), each.get("times_constant"),
+                          each.get("cpu_us_per_call")] for name, each in calls["cases"].items()])
+        lines.append("")
     e2e = results.get("e2e")
     if e2e:
         lines += ["## End to end through Envoy (wrk, same route and backend, one Envoy)", ""]
@@ -215,6 +227,17 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append({"target": "throttling: ≤ 15 µs CPU per decision (direct, API key)",
                        "measured": throttle["api_key_server_cpu_us_on_minus_off"],
                        "met": throttle["api_key_server_cpu_us_on_minus_off"] <= 15.0})
+    call_cases = (results.get("call_cost") or {}).get("cases") or {}
+    for name in ("api_key", "jwt_cached"):
+        ratio = (call_cases.get(name) or {}).get("times_constant")
+        if ratio is not None:
+            checks.append({"target": f"{name}: ≤ 2.5× the constant server's instructions per call (in process)",
+                           "measured": ratio, "met": ratio <= 2.5})
+    first, cached = call_cases.get("jwt_first_sight") or {}, call_cases.get("jwt_cached") or {}
+    if first.get("instructions_per_call") and cached.get("instructions_per_call"):
+        rate = round(cached["instructions_per_call"] / first["instructions_per_call"], 2)
+        checks.append({"target": "first-sight JWT with backend JWT ≥ 0.5× the cached rate (instructions, in process)",
+                       "measured": rate, "met": rate >= 0.5})
     e2e = results.get("e2e") or {}
     through_envoy = e2e.get("throttle")
     if through_envoy:

@@ -47,6 +47,12 @@ def test_direct_runs_measured_allowed_decisions(results):
         assert row["p50_ms"] <= row["p99_ms"] <= row["p999_ms"], row
 
 
+def test_whole_calls_measured_in_process(results):
+    cases = results["call_cost"]["cases"]
+    assert set(cases) == {"constant", "anonymous", "api_key", "jwt_cached", "jwt_first_sight"}
+    assert all(each["cpu_us_per_call"] > 0 for each in cases.values()), cases
+
+
 @pytest.mark.skipif(not have_wrk(), reason="wrk is not installed (make bench installs it)")
 def test_end_to_end_compares_the_gateways(results):
     e2e = results["e2e"]
