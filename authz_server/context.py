@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -90,7 +89,7 @@ class Identity:
     def is_token(self) -> bool:
         return self.kind is not CredentialKind.API_KEY
 
-    @cached_property   # the id's text is made from its compact form: once per identity, not per use
+    @property
     def api_key_id(self) -> str:
         return self.api_key.id if self.api_key is not None else ""
 
@@ -122,7 +121,8 @@ class Allow:
 
     @property
     def credential_kind(self) -> str:
-        return self.identity.kind.value if self.identity is not None else ""
+        # `_value_`: an enum's `.value` is a Python-level descriptor in 3.11 (~0.4 µs a read).
+        return self.identity.kind._value_ if self.identity is not None else ""
 
     @property
     def key_manager_id(self) -> str:

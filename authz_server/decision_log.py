@@ -28,7 +28,8 @@ def format_decision(decision: Allow | Denial, request: RequestContext | None, la
                     outcome: str | None = None) -> str:
     """`outcome` overrides allow/deny: "would_deny" for a denial an API in DRY_RUN let through."""
     if isinstance(decision, Allow):
-        outcome, environment, application_id = "allow", decision.environment.value, decision.application_id
+        # `_value_`: an enum's `.value` is a Python-level descriptor in 3.11 (~0.4 µs a read).
+        outcome, environment, application_id = "allow", decision.environment._value_, decision.application_id
         kind, key_manager_id, consumer_key = decision.credential_kind, decision.key_manager_id, decision.consumer_key
     else:
         outcome, environment, application_id = outcome or "deny", "", ""

@@ -27,4 +27,5 @@ def backend_jwt_for(route: Route, environment: KeyEnvironment, identity: Identit
     if issuer is None:
         # Fail closed: the backend relies on the token.
         raise BackendJwtUnavailable("Backend JWT signing is not configured on this replica.")
-    return issuer.issue(route.api, environment.value, identity, index, now, over_quota)
+    # `_value_`: an enum's `.value` is a Python-level descriptor in 3.11 (~0.4 µs a read).
+    return issuer.issue(route.api, environment._value_, identity, index, now, over_quota)
