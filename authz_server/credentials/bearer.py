@@ -4,7 +4,6 @@ the token's client → application key → Identity."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable
 
 from portcullis_shared.credentials import credential_hash
@@ -41,5 +40,5 @@ def authenticate_bearer(
             # a remembered one); otherwise it is named here.
             if identity.credential_id:
                 return identity
-            return replace(identity, credential_id="token:" + credential_hash(token))
+            return identity._replace(credential_id="token:" + credential_hash(token))
     raise CredentialUnsupported("No token authenticator recognises this bearer token.")
