@@ -40,12 +40,12 @@ def api_key_credential(request: RequestContext, api: ApiPolicy) -> ApiKeyCredent
     scheme = api.api_key
     if scheme is None:
         return None
-    values = list(request.header_values(scheme.header))
-    if scheme.query_param is not None:
-        values.extend(request.query_values(scheme.query_param))
+    values = request.headers.get(scheme.header, ())   # the scheme's header name is lower case
+    if scheme.query_param is not None and request.query:
+        values += request.query_values(scheme.query_param)
     if not values:
         return None
-    if len(set(values)) > 1:
+    if len(values) > 1 and len(set(values)) > 1:
         raise CredentialAmbiguous()
     return ApiKeyCredential(values[0])
 

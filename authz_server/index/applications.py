@@ -25,6 +25,11 @@ class ApplicationPolicy:
     owner: str
     throttling_tier: str
 
+    # Part of the backend-JWT cache's key, hashed on every call: by the id alone (equal
+    # applications have equal ids; equality still compares every field).
+    def __hash__(self) -> int:
+        return hash(self.id)
+
 
 def compile_application(application: admin_pb2.Application) -> ApplicationPolicy:
     if not application.id:
