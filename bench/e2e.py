@@ -23,9 +23,10 @@ import httpx
 
 from authz_server.settings import worker_ports
 from bench import proc
-from bench.policy import Admin, BenchPolicy, free_ports
+from bench.policy import Admin, BenchPolicy
 from mesh.components import envoy_binary
 from mesh.envoy_config import DEFAULT_AUTHZ_TIMEOUT_SECONDS, authz_endpoints, read_gateway_token
+from mesh.ports import free_ports
 from portcullis_shared.settings import MeshSettings
 from mesh.readiness import http_ok
 

@@ -5,9 +5,7 @@ subscribed to it with an API key, a resident JWT and a resident opaque token."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -15,6 +13,7 @@ from typing import Any, Iterator, Mapping
 import httpx
 
 from authz_server.settings import worker_count, worker_ports
+from mesh.ports import free_ports
 from mesh.runner import Mesh, free_port_block
 from portcullis_shared.settings import MeshSettings
 
@@ -29,18 +28,6 @@ _PORT_FIELDS = ("gateway_port", "envoy_admin_port", "admin_rest_port", "admin_gr
 
 class SetupFailed(RuntimeError):
     pass
-
-
-def free_ports(count: int, avoid: range) -> list[int]:
-    with ExitStack() as stack:
-        ports: list[int] = []
-        while len(ports) < count:
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-            if port not in avoid:
-                ports.append(port)
-        return ports
 
 
 def mesh_settings(data_dir: Path, workers: int, *, admin_replicas: int = 1, database_url: str = "") -> MeshSettings:

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from bench import e2e, proc
-from bench.policy import free_ports
+from mesh.ports import free_ports
 from mesh.components import envoy_binary
 from mesh.envoy_config import DEFAULT_AUTHZ_TIMEOUT_SECONDS
 from mesh.readiness import http_ok

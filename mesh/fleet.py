@@ -12,9 +12,7 @@ A replica serves no /metrics (one port fewer each; the mesh's authz_server has t
 from __future__ import annotations
 
 import dataclasses
-import socket
 import sys
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -22,6 +20,7 @@ from typing import Mapping
 import grpc
 
 from mesh import components
+from mesh.ports import free_ports
 from mesh.processes import Component, ComponentError
 from mesh.runner import MeshError, free_port_block
 from portcullis_shared.settings import MeshSettings
@@ -30,19 +29,6 @@ from portcullis_shared.tls_context import grpc_channel_credentials
 REPLICA_ENV = {"PORTCULLIS_AUTHZ_WORKERS": "1", "PORTCULLIS_AUTHZ_METRICS": "off"}
 # Ten Python processes importing grpc and protobuf at once on a small machine are slow.
 READY_TIMEOUT_SECONDS = 120.0
-
-
-def _free_ports(count: int, avoid: range) -> list[int]:
-    """`count` different free loopback ports outside `avoid`."""
-    with ExitStack() as stack:
-        ports: list[int] = []
-        while len(ports) < count:
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-            if port not in avoid:
-                ports.append(port)
-        return ports
 
 
 def shares(replicas: int, envoys: int) -> list[range]:
@@ -126,7 +112,7 @@ def build(settings: MeshSettings, base_env: Mapping[str, str], *, replicas: int 
     their own, for the mesh of `settings` (its admin_api must be running before start)."""
     authz_base = free_port_block(replicas)
     authz_ports = list(range(authz_base, authz_base + replicas))
-    own_ports = iter(_free_ports(2 * envoys, range(authz_base, authz_base + replicas)))
+    own_ports = iter(free_ports(2 * envoys, range(authz_base, authz_base + replicas)))
     env = {**base_env, **REPLICA_ENV}
     authz = []
     for index, port in enumerate(authz_ports):
