@@ -39,7 +39,9 @@ def serve(ca_dir: Path) -> None:
     from portcullis_shared.tls_context import server_context
 
     issued = ensure_local_ca(ca_dir)["authz"]
-    service = AuthorizationService(PolicyStore())
+    store = PolicyStore()
+    store.apply_snapshot([], 1)   # ready and empty: every Check decides (404 api_not_found), not 503 policy_not_ready
+    service = AuthorizationService(store)
     status = HealthStatus()
     limits = H2Settings()   # the defaults a deployment runs with
     h2c = _start_native(service, status, "127.0.0.1", 0, 4, 256, {}, None, limits)
