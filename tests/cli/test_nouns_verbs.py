@@ -189,14 +189,15 @@ def test_organizations_admin_credential_is_shown_once_then_409_until_rotated(cli
     assert token.startswith("pca_")
     users = httpx.post(f"{cli.server}/v1/users", json={"username": "olga", "password": "correct-horse-battery-9",
                                                        "roles": ["admin"]},
-                       headers={"authorization": f"Bearer {token}"}, trust_env=False, timeout=10.0)
+                       headers={"authorization": f"Bearer {token}"}, trust_env=False, timeout=10.0,
+                       verify=cli.verify)
     assert users.status_code == 201 and users.json()["organization_id"] == org, users.text
     again = cli.run("organizations", "admin-credential", org)
     assert again.code == 1 and "409 already_exists" in again.err and "rotate" in again.err
     rotated = cli.ok("organizations", "admin-credential", org, "--rotate")
     assert rotated["rotated"] is True and rotated["value"] != token
     old = httpx.get(f"{cli.server}/v1/users", headers={"authorization": f"Bearer {token}"}, trust_env=False,
-                    timeout=10.0)
+                    timeout=10.0, verify=cli.verify)
     assert old.status_code == 401
 
 
