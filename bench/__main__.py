@@ -262,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = parts - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    env = bench_env({"PORTCULLIS_AUTHZ_WORKERS": os.environ["PORTCULLIS_AUTHZ_WORKERS"]}
-                    if "PORTCULLIS_AUTHZ_WORKERS" in os.environ else None)
+    # The bench mesh runs on its own settings; these two the caller may set to compare.
+    env = bench_env({name: os.environ[name] for name in ("PORTCULLIS_AUTHZ_WORKERS", "PORTCULLIS_THROTTLE_HEADERS_ON_ALLOW")
+                     if name in os.environ})
     use_h2load = load.have_h2load()
     if not use_h2load:
         _say("h2load not found: the direct part uses the Python load generator (costly, figures not comparable)")
