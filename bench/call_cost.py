@@ -78,11 +78,11 @@ def _keys() -> Keys:
 def _world(keys: Keys) -> list:
     from cryptography.hazmat.primitives import serialization
     from jwt.algorithms import ECAlgorithm
-    from portcullis.admin.v1 import admin_pb2, key_managers_pb2, throttling_pb2
+    from portcullis.admin.v1 import admin_pb2, key_managers_pb2
     from portcullis.sync.v1 import sync_pb2
-    from portcullis_shared.credentials import credential_hash
 
-    policy = throttling_pb2.ThrottlingPolicy
+    from bench.world import api_key_world
+
     security = admin_pb2.SecuritySchemes(oauth2=admin_pb2.OAuth2Scheme(), api_key=admin_pb2.ApiKeyScheme())
     api = admin_pb2.Api(
         id="api-1", organization_id="default", name="bench", version="1.0.0", context=BASE, base_path=BASE,
@@ -99,14 +99,7 @@ def _world(keys: Keys) -> list:
                                                  serialization.NoEncryption()).decode()
     now = int(time.time())
     return [
-        admin_pb2.Organization(id="default", name="Default"),
-        api,
-        admin_pb2.Application(id="app-1", organization_id="default", name="app-1", owner="alice",
-                              throttling_tier="Unlimited"),
-        admin_pb2.Subscription(id="sub-1", organization_id="default", application_id="app-1", api_id="api-1",
-                               tier="Unlimited", status=admin_pb2.Subscription.ACTIVE),
-        sync_pb2.ApiKeyRecord(id="key-1", organization_id="default", api_id="api-1", key_hash=credential_hash(KEY),
-                              environment=admin_pb2.PRODUCTION, application_id="app-1"),
+        *api_key_world(api, KEY),
         sync_pb2.KeyManagerRecord(
             id="km-1", organization_id="default", name="Resident", type=key_managers_pb2.KeyManager.OIDC,
             enabled=True, issuer=ISSUER, certificate_pem=public_pem,
@@ -118,8 +111,6 @@ def _world(keys: Keys) -> list:
                                       consumer_key=CONSUMER_KEY),
         sync_pb2.BackendSigningKeyRecord(id="bk-1", algorithm="ES256", private_key_pem=private_pem,
                                          public_jwk_json=json.dumps(jwk), not_before_unix=now - 60),
-        *(policy(id=f"tp-u-{kind}", organization_id="default", name="Unlimited", kind=kind)
-          for kind in (policy.SUBSCRIPTION, policy.APPLICATION, policy.API)),
     ]
 
 

@@ -37,28 +37,17 @@ TIER = "BenchCounting"
 
 def _world(tier: str) -> list:
     from portcullis.admin.v1 import admin_pb2, throttling_pb2
-    from portcullis.sync.v1 import sync_pb2
-    from portcullis_shared.credentials import credential_hash
+
+    from bench.world import api_key_world
 
     policy = throttling_pb2.ThrottlingPolicy
     api = admin_pb2.Api(id="api-1", organization_id="default", name="api-1", version="1.0.0", context=BASE,
                         base_path=BASE, production_endpoint="http://127.0.0.1:8091",
                         sandbox_endpoint="http://127.0.0.1:8092", lifecycle_state=admin_pb2.Api.PUBLISHED,
                         resources=[admin_pb2.Resource(method="GET", path="/menu")])
-    return [
-        admin_pb2.Organization(id="default", name="Default"),
-        api,
-        admin_pb2.Application(id="app-1", organization_id="default", name="app-1", owner="alice",
-                              throttling_tier="Unlimited"),
-        admin_pb2.Subscription(id="sub-1", organization_id="default", application_id="app-1", api_id="api-1",
-                               tier=tier, status=admin_pb2.Subscription.ACTIVE),
-        sync_pb2.ApiKeyRecord(id="key-1", organization_id="default", api_id="api-1", key_hash=credential_hash(KEY),
-                              environment=admin_pb2.PRODUCTION, application_id="app-1"),
-        *(policy(id=f"tp-u-{kind}", organization_id="default", name="Unlimited", kind=kind)
-          for kind in (policy.SUBSCRIPTION, policy.APPLICATION, policy.API)),
-        policy(id="tp-bench", organization_id="default", name=TIER, kind=policy.SUBSCRIPTION,
-               request_count=10**12, unit=policy.MONTH, stop_on_quota_reach=True),
-    ]
+    return [*api_key_world(api, KEY, tier),
+            policy(id="tp-bench", organization_id="default", name=TIER, kind=policy.SUBSCRIPTION,
+                   request_count=10**12, unit=policy.MONTH, stop_on_quota_reach=True)]
 
 
 def _index(tier: str):
