@@ -30,7 +30,7 @@ from authz_server.settings import worker_count
 from bench import admin_writes, proc, scale, watch_fanout
 from bench.admin_writes import _percentile
 from bench.check_bodies import check_request
-from bench.policy import Admin, BenchMesh, SetupFailed, mesh_settings
+from bench.policy import Admin, BenchMesh, SetupFailed, mesh_settings, serving
 from mesh import fleet as mesh_fleet
 from mesh.components import ADMIN_API
 from mesh.runner import Mesh
@@ -67,15 +67,7 @@ def control_plane(data_dir: Path, env: Mapping[str, str], *, database_url: str =
     """admin_api (every replica) and the backends; no authz_server, no Envoy."""
     settings = mesh_settings(data_dir, worker_count(env), admin_replicas=replicas, database_url=database_url)
     mesh = Mesh(settings, base_env=env, log_dir=data_dir / "logs")
-    mesh.start_control_plane()
-    try:
-        admin = Admin(settings)
-        try:
-            yield BenchMesh(mesh, admin)
-        finally:
-            admin.close()
-    finally:
-        mesh.stop()
+    yield from serving(mesh, mesh.start_control_plane)
 
 
 def _keyed_api(admin: Admin, settings: Any, keys: int) -> tuple[str, list[tuple[str, str]]]:

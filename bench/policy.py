@@ -8,7 +8,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
@@ -159,18 +159,22 @@ class BenchMesh:
         return worker_ports(self.settings.authz_port, self.mesh.authz_workers)
 
 
-def start_mesh(data_dir: Path, env: Mapping[str, str]) -> Iterator[BenchMesh]:
-    settings = mesh_settings(data_dir, worker_count(env))
-    mesh = Mesh(settings, base_env=env, log_dir=data_dir / "logs")
-    mesh.start()
+def serving(mesh: Mesh, start: Callable[[], None]) -> Iterator[BenchMesh]:
+    """`start` the mesh (all of it or a part), yield it with an admin client, then stop it."""
+    start()
     try:
-        admin = Admin(settings)
+        admin = Admin(mesh.settings)
         try:
             yield BenchMesh(mesh, admin)
         finally:
             admin.close()
     finally:
         mesh.stop()
+
+
+def start_mesh(data_dir: Path, env: Mapping[str, str]) -> Iterator[BenchMesh]:
+    mesh = Mesh(mesh_settings(data_dir, worker_count(env)), base_env=env, log_dir=data_dir / "logs")
+    yield from serving(mesh, mesh.start)
 
 
 def start_admin_only(data_dir: Path, env: Mapping[str, str]) -> Iterator[BenchMesh]:
