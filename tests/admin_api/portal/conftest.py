@@ -77,3 +77,12 @@ def sign_in(browser: TestClient, username: str, password: str = PASSWORD, org: s
 
 def csrf_of(page: httpx.Response) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+@pytest.fixture
+def signed_in(env: PortalEnv) -> TestClient:
+    """A browser signed in as "sam", a subscriber."""
+    env.user("sam", "subscriber")
+    browser = env.browser()
+    assert sign_in(browser, "sam").status_code == 303
+    return browser

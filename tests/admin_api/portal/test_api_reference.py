@@ -18,7 +18,7 @@ from admin_api.portal.web import CSP
 from admin_api.services import api_definitions, apis, openapi_documents
 from portcullis.admin.v1 import admin_pb2
 from tests.admin_api.conftest import published_api
-from tests.admin_api.portal.conftest import ADMIN, GATEWAY_URL, PortalEnv, sign_in
+from tests.admin_api.portal.conftest import ADMIN, GATEWAY_URL, PortalEnv
 
 PIZZA = (Path(__file__).parents[2] / "cli" / "data" / "pizzashack-openapi-3.0.yaml").read_text()
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -47,14 +47,6 @@ HOSTILE_DOCUMENT = json.dumps({
             "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}}}},
     },
 })
-
-
-@pytest.fixture
-def signed_in(env: PortalEnv) -> TestClient:
-    env.user("sam", "subscriber")
-    browser = env.browser()
-    assert sign_in(browser, "sam").status_code == 303
-    return browser
 
 
 def with_document(env: PortalEnv, document: str, **fields) -> admin_pb2.Api:

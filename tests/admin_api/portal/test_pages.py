@@ -21,14 +21,6 @@ from tests.admin_api.portal.conftest import ADMIN, PortalEnv, csrf_of, sign_in
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-@pytest.fixture
-def signed_in(env: PortalEnv) -> TestClient:
-    env.user("sam", "subscriber")
-    browser = env.browser()
-    assert sign_in(browser, "sam").status_code == 303
-    return browser
-
-
 def values_shown(page: httpx.Response) -> list[str]:
     return re.findall(r'readonly value="([^"]+)"', page.text)
 

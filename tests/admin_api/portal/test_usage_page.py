@@ -13,17 +13,9 @@ from starlette.testclient import TestClient
 from admin_api.services import usage
 from portcullis.sync.v1 import sync_pb2
 from tests.admin_api.conftest import published_api
-from tests.admin_api.portal.conftest import PortalEnv, csrf_of, sign_in
+from tests.admin_api.portal.conftest import PortalEnv, csrf_of
 
 HOSTILE = '<script>alert("x")</script>'
-
-
-@pytest.fixture
-def signed_in(env: PortalEnv) -> TestClient:
-    env.user("sam", "subscriber")
-    browser = env.browser()
-    assert sign_in(browser, "sam").status_code == 303
-    return browser
 
 
 def text_of(html: str) -> str:
