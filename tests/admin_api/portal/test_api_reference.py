@@ -9,7 +9,6 @@ import re
 from html import unescape
 from pathlib import Path
 
-import pytest
 import yaml
 from starlette.testclient import TestClient
 

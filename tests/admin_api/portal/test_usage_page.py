@@ -7,7 +7,6 @@ import re
 import time
 from html import unescape
 
-import pytest
 from starlette.testclient import TestClient
 
 from admin_api.services import usage
