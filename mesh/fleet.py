@@ -21,8 +21,8 @@ import grpc
 
 from mesh import components
 from mesh.ports import free_ports
-from mesh.processes import Component, ComponentError
-from mesh.runner import MeshError, free_port_block
+from mesh.processes import Component
+from mesh.runner import free_port_block, start_in_stages
 from portcullis_shared.settings import MeshSettings
 from portcullis_shared.tls_context import grpc_channel_credentials
 
@@ -83,19 +83,7 @@ class Fleet:
     def start(self) -> None:
         """Every replica, then every Envoy (each waits for all of its kind to be ready:
         they start at once); on a failure stops what it started and raises MeshError."""
-        try:
-            for group in (self.replicas, [gateway.envoy for gateway in self.gateways]):
-                for component in group:
-                    component.start()
-                    self._started.append(component)
-                for component in group:
-                    component.wait_ready()
-        except ComponentError as error:
-            self.stop()
-            raise MeshError(str(error)) from error
-        except BaseException:
-            self.stop()
-            raise
+        start_in_stages((self.replicas, [gateway.envoy for gateway in self.gateways]), self.stop, self._started)
 
     def stop(self) -> None:
         for component in reversed(self._started):

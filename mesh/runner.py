@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from authz_server.settings import worker_count, worker_ports
 from mesh import components
@@ -148,18 +148,7 @@ class Mesh:
 
     def _start(self, stages: list[list[str]]) -> None:
         self.check_ports_free()
-        try:
-            for stage in stages:
-                for name in stage:
-                    self.components[name].start()
-                for name in stage:
-                    self.components[name].wait_ready()
-        except ComponentError as error:
-            self.stop()
-            raise MeshError(str(error)) from error
-        except BaseException:
-            self.stop()
-            raise
+        start_in_stages([[self.components[name] for name in stage] for stage in stages], self.stop)
 
     def stop(self) -> None:
         """Stops every component, last started first. Safe to call more than once."""
@@ -169,3 +158,24 @@ class Mesh:
     def dead(self) -> list[Component]:
         """Components that exited without being asked to."""
         return [component for component in self if component.exited_unexpectedly]
+
+
+def start_in_stages(stages: Iterable[Sequence[Component]], stop: Callable[[], None],
+                    started: list[Component] | None = None) -> None:
+    """Start each stage's components at once, then wait until all of them are ready, stage
+    after stage (appending each to `started`). On any failure `stop()` what was started and
+    raise MeshError naming the component (or the failure itself, e.g. KeyboardInterrupt)."""
+    try:
+        for stage in stages:
+            for component in stage:
+                component.start()
+                if started is not None:
+                    started.append(component)
+            for component in stage:
+                component.wait_ready()
+    except ComponentError as error:
+        stop()
+        raise MeshError(str(error)) from error
+    except BaseException:
+        stop()
+        raise
