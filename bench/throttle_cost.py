@@ -1,8 +1,9 @@
 """What the throttle stage costs per decision, in process CPU, load-independently enough to
 check the ≤ 15 µs target on a shared machine.
 
-The same allowed API-key decision (decide() and the CheckResponse bytes Envoy gets, with
-the RateLimit fields when a tier counts) on a subscription on Unlimited (no counter) and on
+The same allowed API-key decision (decide() and the CheckResponse bytes Envoy gets, built
+as the servicer builds them for the native front end, with the RateLimit fields when a
+tier counts) on a subscription on Unlimited (no counter) and on
 one whose tier counts every call (10^12 a month, never reached), with the counter table in a
 shared-memory file as authz_server's workers use it. Measured in interleaved rounds
 (off, on, off, on, ...) so that a change of load hits both sides alike; the figure is the
@@ -74,7 +75,7 @@ def _request():
 
 def decisions(table_path: str) -> tuple[Callable[[], bytes], Callable[[], bytes], Callable[[], None]]:
     """(one decision off, one decision on, close): each returns the response bytes."""
-    from authz_server.envoy_adapter import to_check_response
+    from authz_server.envoy_adapter import EncodedAllows
     from authz_server.pipeline import Allow, decide
     from authz_server.throttle.limiter import Throttle
     from authz_server.throttle.local_counting import LocalCounters
@@ -86,9 +87,11 @@ def decisions(table_path: str) -> tuple[Callable[[], bytes], Callable[[], bytes]
     off, on = _index("Unlimited"), _index(TIER)
 
     def one(index) -> Callable[[], bytes]:
+        encoded = EncodedAllows()   # as the servicer answers the native front end (check_encoded)
+
         def call() -> bytes:
             decision = decide(request, index, time.time(), throttle=throttle)
-            return to_check_response(decision, None).SerializeToString()
+            return encoded.encoded(decision, request, index)
         return call
 
     call_off, call_on = one(off), one(on)

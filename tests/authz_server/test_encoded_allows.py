@@ -4,6 +4,7 @@ byte for byte what building the CheckResponse afresh gives, whatever came before
 from __future__ import annotations
 
 import pytest
+from envoy.service.auth.v3 import external_auth_pb2
 
 from authz_server.envoy_adapter import EncodedAllows, allow_response, to_request_context
 from authz_server.pipeline import Allow, decide
@@ -74,3 +75,28 @@ def test_the_table_is_bounded():
     for path, headers in CALLS:
         encoded.encoded(*_allowed(index, path, headers), index)
         assert len(encoded._generation[1]) <= 3
+
+
+PER_CALL = [
+    ((("RateLimit-Policy", '"subscription";q=5;w=60'), ("RateLimit", '"subscription";r=4;t=60')), ()),
+    ((), ("subscription",)),
+    ((("RateLimit-Policy", '"application";q=10;w=60'),), ("application", "api")),
+    # Lengths past one varint byte, at every level of nesting.
+    ((("RateLimit-Policy", "x" * 200), ("RateLimit", "y" * 20_000)), ("z" * 300,)),
+]
+
+
+@pytest.mark.parametrize(("rate_limit_headers", "over_quota"), PER_CALL)
+def test_per_call_fields_appended_to_a_reused_answer_parse_as_the_answer_built_afresh(rate_limit_headers,
+                                                                                      over_quota):
+    index = index_of(*_world())
+    encoded = EncodedAllows()
+    for path, headers in CALLS:
+        plain, context = _allowed(index, path, headers)
+        encoded.encoded(plain, context, index)     # the entry the counted call reuses
+        counted = plain._replace(rate_limit_headers=rate_limit_headers, over_quota=over_quota)
+        reused = external_auth_pb2.CheckResponse.FromString(encoded.encoded(counted, context, index))
+        assert reused == allow_response(counted, context)
+        # The entry is the answer without them: the next uncounted call is unchanged.
+        assert encoded.encoded(plain, context, index) == allow_response(plain, context).SerializeToString()
+    assert len(encoded._generation[1]) == len(CALLS)
