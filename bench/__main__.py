@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import datetime
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,34 +106,47 @@ def _metrics_on_off(bench: BenchMesh, policy, ports, pids, seconds: float, use_h
 
 
 def _throttle_on_off(bench: BenchMesh, unthrottled, ports, pids, seconds: float, use_h2load: bool,
-                     wanted: set[str] | None) -> list[dict[str, Any]]:
-    """The cached API-key and JWT paths of a subscription on Unlimited (no counter), then of
-    one whose tier counts every call (never reached), one right after the other."""
+                     wanted: set[str] | None, rounds: int = 3) -> list[dict[str, Any]]:
+    """The cached API-key and JWT paths of a subscription on Unlimited (no counter) and of
+    one whose tier counts every call (never reached), in `rounds` interleaved rounds (off
+    then on, then on then off, ...) so that a change of the machine's load hits both sides
+    alike; each row carries its round."""
     names = [f"{name}_throttle_{switch}" for switch in ("off", "on") for name in ("api_key", "jwt_cached")]
     if wanted is not None and not wanted & set(names):
         return []
     throttled = create_policy(bench.admin, bench.settings, name="benchtl", tier=create_counting_tier(bench.admin))
+    sides = {"off": unthrottled, "on": throttled}
     rows = []
-    for switch, policy in (("off", unthrottled), ("on", throttled)):
-        for scenario in direct.scenarios(policy):
-            if scenario.name not in ("api_key", "jwt_cached"):
-                continue
-            scenario = dataclasses.replace(scenario, name=f"{scenario.name}_throttle_{switch}")
-            if wanted is not None and scenario.name not in wanted:
-                continue
-            _say(f"direct: {scenario.name}")
-            rows.append(direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load))
+    for round_ in range(max(1, rounds)):
+        order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
+        for name in ("api_key", "jwt_cached"):
+            for switch in order:
+                scenario = next(each for each in direct.scenarios(sides[switch]) if each.name == name)
+                scenario = dataclasses.replace(scenario, name=f"{name}_throttle_{switch}")
+                if wanted is not None and scenario.name not in wanted:
+                    continue
+                _say(f"direct: {scenario.name} (round {round_ + 1})")
+                row = direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load)
+                rows.append(dict(row, round=round_ + 1))
     return rows
 
 
 def _on_minus_off(rows: list[dict[str, Any]], switch: str) -> dict[str, Any]:
-    by_name = {row["scenario"]: row for row in rows}
+    """Server CPU per decision, on minus off, per path: the median of the rounds' differences
+    when the rows carry rounds (and every round's difference), else the one difference."""
+    cpu = "server_cpu_us_per_decision"
     delta: dict[str, Any] = {}
     for name in ("api_key", "jwt_cached"):
-        on, off = by_name.get(f"{name}_{switch}_on"), by_name.get(f"{name}_{switch}_off")
-        if on and off and on.get("server_cpu_us_per_decision") and off.get("server_cpu_us_per_decision"):
-            delta[f"{name}_server_cpu_us_on_minus_off"] = round(
-                on["server_cpu_us_per_decision"] - off["server_cpu_us_per_decision"], 1)
+        by_round: dict[int, dict[str, float]] = {}
+        for row in rows:
+            for side in ("on", "off"):
+                if row["scenario"] == f"{name}_{switch}_{side}" and row.get(cpu):
+                    by_round.setdefault(row.get("round", 1), {})[side] = row[cpu]
+        differences = [sides["on"] - sides["off"] for _, sides in sorted(by_round.items()) if len(sides) == 2]
+        if differences:
+            delta[f"{name}_server_cpu_us_on_minus_off"] = round(statistics.median(differences), 1)
+            if len(differences) > 1:
+                delta[f"{name}_server_cpu_us_on_minus_off_rounds"] = [round(each, 1) for each in differences]
     return delta
 
 
@@ -202,7 +216,8 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
             results["direct"] = rows
             results["metrics_cost"] = metrics_cost.run()
             results["metrics_cost"].update(_metrics_delta(rows))
-            throttle_rows = _throttle_on_off(bench, policies[0][1], ports, pids, seconds, use_h2load, wanted)
+            throttle_rows = _throttle_on_off(bench, policies[0][1], ports, pids, seconds, use_h2load, wanted,
+                                             rounds=max(1, e2e_throttle_pairs))
             rows += throttle_rows
             results["throttle_cost"] = _on_minus_off(throttle_rows, "throttle")
             _say("throttle cost: in process, paired rounds and callgrind")

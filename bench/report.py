@@ -18,6 +18,10 @@ TARGETS = {
 }
 
 
+def _rounds(differences: list[float] | None) -> str:
+    return f"(rounds: {', '.join(_fmt(each) for each in differences)})" if differences else ""
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "–"
@@ -73,9 +77,11 @@ def markdown(results: dict[str, Any]) -> str:
     if throttle:
         lines += ["## What throttling costs per decision (CPU)", "",
                   "- through the server, a subscription tier that counts every call minus the same call on "
-                  "Unlimited (rows `*_throttle_on` / `*_throttle_off`, one after the other): API key "
-                  f"{_fmt(throttle.get('api_key_server_cpu_us_on_minus_off'))} µs, JWT cached "
-                  f"{_fmt(throttle.get('jwt_cached_server_cpu_us_on_minus_off'))} µs", ""]
+                  "Unlimited (rows `*_throttle_on` / `*_throttle_off`, interleaved rounds, median of the "
+                  f"rounds' differences): API key {_fmt(throttle.get('api_key_server_cpu_us_on_minus_off'))} µs "
+                  f"{_rounds(throttle.get('api_key_server_cpu_us_on_minus_off_rounds'))}, JWT cached "
+                  f"{_fmt(throttle.get('jwt_cached_server_cpu_us_on_minus_off'))} µs "
+                  f"{_rounds(throttle.get('jwt_cached_server_cpu_us_on_minus_off_rounds'))}", ""]
         inner = throttle.get("in_process") or {}
         paired, counted = inner.get("paired"), inner.get("callgrind")
         if paired:
