@@ -127,7 +127,9 @@ def markdown(results: dict[str, Any]) -> str:
         half = e2e.get("portcullis_half_load")
         if half:
             lines.append(f"- half load: target {_fmt(half['target_rps'])} req/s, reached {_fmt(half['rps'])}, "
-                         f"p99 {_fmt(half.get('p99_ms'))} ms")
+                         f"p99 {_fmt(half.get('p99_ms'))} ms ({half.get('connections', 16)} connections, "
+                         f"{half.get('delay_ms_per_connection')} ms delay each after a pilot's round trip of "
+                         f"{_fmt((half.get('pilot') or {}).get('round_trip_ms'))} ms)")
         lines.append("")
         throttled = e2e.get("throttle")
         if throttled:
