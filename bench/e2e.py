@@ -160,6 +160,10 @@ def run(policy: BenchPolicy, *, admin: Admin, settings: MeshSettings, authz_work
             results[gateway] = result
         peak = results["portcullis"]["rps"]
         results["portcullis_half_load"] = half_load(ports["portcullis"], path, headers, peak, seconds)
+        # The floor at the same rate (half of (c)'s peak, not of its own): p99 is compared there.
+        results["ext_authz_floor_half_load"] = half_load(ports["ext_authz_floor"], path, headers, peak, seconds)
+        floor_peak = results["ext_authz_floor"]["rps"]
+        results["ratio_portcullis_to_floor"] = round(peak / floor_peak, 3) if floor_peak else None
         results["ratio_portcullis_to_none"] = round(peak / results["none"]["rps"], 3) if results["none"]["rps"] else None
         results["ratio_portcullis_to_jwt_authn"] = (
             round(peak / results["jwt_authn"]["rps"], 3) if results["jwt_authn"]["rps"] else None)

@@ -112,7 +112,8 @@ def markdown(results: dict[str, Any]) -> str:
     if e2e:
         lines += ["## End to end through Envoy (wrk, same route and backend, one Envoy)", ""]
         rows = []
-        for name in ("none", "jwt_authn", "portcullis", "portcullis_half_load", "ext_authz_floor"):
+        for name in ("none", "jwt_authn", "portcullis", "portcullis_half_load", "ext_authz_floor",
+                     "ext_authz_floor_half_load"):
             r = e2e.get(name)
             if r:
                 rows.append([name, r["rps"], r.get("p50_ms"), r.get("p99_ms"), r.get("non_2xx"),
@@ -130,6 +131,12 @@ def markdown(results: dict[str, Any]) -> str:
                          f"p99 {_fmt(half.get('p99_ms'))} ms ({half.get('connections', 16)} connections, "
                          f"{half.get('delay_ms_per_connection')} ms delay each after a pilot's round trip of "
                          f"{_fmt((half.get('pilot') or {}).get('round_trip_ms'))} ms)")
+        floor_half = e2e.get("ext_authz_floor_half_load")
+        if floor_half:
+            lines.append(f"- the floor at the same target ({_fmt(floor_half['target_rps'])} req/s): reached "
+                         f"{_fmt(floor_half['rps'])}, p99 {_fmt(floor_half.get('p99_ms'))} ms")
+        if e2e.get("ratio_portcullis_to_floor") is not None:
+            lines.append(f"- (c)/ext_authz_floor: {_fmt(e2e['ratio_portcullis_to_floor'])}")
         lines.append("")
         throttled = e2e.get("throttle")
         if throttled:
@@ -259,6 +266,17 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     if half and half.get("p99_ms") is not None:
         checks.append({"target": "p99 ≤ 5 ms at half of peak", "measured": half["p99_ms"],
                        "met": half["p99_ms"] <= TARGETS["half_load_p99_ms"]})
+    floor_half = e2e.get("ext_authz_floor_half_load")
+    if half and floor_half and half.get("p99_ms") is not None and floor_half.get("p99_ms"):
+        times = round(half["p99_ms"] / floor_half["p99_ms"], 2)
+        checks.append({"target": "p99 at half of (c)'s peak ≤ 2× the floor's p99 at the same rate",
+                       "measured": times, "met": times <= 2.0})
+    if e2e.get("ratio_portcullis_to_floor") is not None:
+        checks.append({"target": "(c)/ext_authz_floor ≥ 0.8", "measured": e2e["ratio_portcullis_to_floor"],
+                       "met": e2e["ratio_portcullis_to_floor"] >= 0.8})
+    if e2e.get("ratio_portcullis_to_jwt_authn") is not None:
+        checks.append({"target": "(c)/(b) ≥ 0.45 (speed, round two)", "measured": e2e["ratio_portcullis_to_jwt_authn"],
+                       "met": e2e["ratio_portcullis_to_jwt_authn"] >= 0.45})
     scale = results.get("scale") or {}
     scale_checks: list[dict[str, Any]] = []
     if scale.get("latency_ratio_vs_small") is not None:

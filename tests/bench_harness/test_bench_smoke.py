@@ -56,11 +56,15 @@ def test_whole_calls_measured_in_process(results):
 @pytest.mark.skipif(not have_wrk(), reason="wrk is not installed (make bench installs it)")
 def test_end_to_end_compares_the_gateways(results):
     e2e = results["e2e"]
-    for gateway in ("none", "jwt_authn", "portcullis", "portcullis_half_load", "ext_authz_floor"):
+    for gateway in ("none", "jwt_authn", "portcullis", "portcullis_half_load", "ext_authz_floor",
+                    "ext_authz_floor_half_load"):
         assert e2e[gateway]["requests"] > 0 and e2e[gateway]["non_2xx"] == 0, e2e[gateway]
     assert e2e["portcullis"]["authz_cpu_seconds"] > 0
     assert e2e["ext_authz_floor"]["authz_cpu_seconds"] > 0   # measured on the constant server, not authz_server
     assert e2e["ratio_portcullis_to_jwt_authn"] > 0 and e2e["ratio_floor_to_jwt_authn"] > 0
+    assert e2e["ratio_portcullis_to_floor"] > 0
+    # The floor is paced at the rate (c) was, not at half of its own peak.
+    assert e2e["ext_authz_floor_half_load"]["target_rps"] == e2e["portcullis_half_load"]["target_rps"]
 
 
 def test_scale_synced_measured_and_saw_the_revocations(results):
