@@ -21,6 +21,7 @@ from authz_server.index.api_keys import KeyEnvironment
 from authz_server.index.apis import ApiPolicy
 from authz_server.pipeline.client_ip import resolve_client_ip
 from authz_server.pipeline.paths import parse_path, parse_query, split_target
+from authz_server.throttle.fields import POLICY_FIELD
 
 ENVIRONMENT_HEADER = "x-portcullis-environment"
 AUTHORIZATION_HEADER = "authorization"
@@ -262,17 +263,50 @@ _STRING_VALUE = _tag(_number(struct_pb2.Value, "string_value"), _LENGTH_DELIMITE
 _OVER_QUOTA_KEY = _delimited(_ENTRY_KEY, b"over_quota")
 
 
+_HEADER_TAGS = len(_HEADER_KEY) + len(_HEADER_VALUE)
+_OPTION_FIXED = len(_OPTION_HEADER) + len(_OPTION_OVERWRITE)
+# One byte per length below 128 (every RateLimit field in practice): an index, not a loop.
+_ONE_BYTE_LENGTHS = tuple(bytes((length,)) for length in range(0x80))
+
+
+def _length(length: int) -> bytes:
+    return _ONE_BYTE_LENGTHS[length] if length < 0x80 else _varint(length)
+
+
 def _response_header(name: str, value: str) -> bytes:
-    header = _delimited(_HEADER_KEY, name.encode()) + _delimited(_HEADER_VALUE, value.encode())
-    return _delimited(_RESPONSE_HEADERS_TO_ADD, _delimited(_OPTION_HEADER, header) + _OPTION_OVERWRITE)
+    """One HeaderValueOption in `response_headers_to_add`, its nested lengths worked out first
+    and the bytes joined once."""
+    key, text = name.encode(), value.encode()
+    key_length, text_length = _length(len(key)), _length(len(text))
+    header = _HEADER_TAGS + len(key_length) + len(key) + len(text_length) + len(text)
+    header_length = _length(header)
+    option_length = _length(_OPTION_FIXED + len(header_length) + header)
+    return b"".join((_RESPONSE_HEADERS_TO_ADD, option_length, _OPTION_HEADER, header_length,
+                     _HEADER_KEY, key_length, key, _HEADER_VALUE, text_length, text, _OPTION_OVERWRITE))
+
+
+# The RateLimit-Policy field of a tier is the same on every call: its bytes, once per value.
+_CONSTANT_FIELDS: dict[tuple[str, str], bytes] = {}
+_CONSTANT_FIELDS_LIMIT = 4096
+
+
+def _constant_response_header(name: str, value: str) -> bytes:
+    encoded = _CONSTANT_FIELDS.get((name, value))
+    if encoded is None:
+        if len(_CONSTANT_FIELDS) >= _CONSTANT_FIELDS_LIMIT:
+            _CONSTANT_FIELDS.clear()
+        encoded = _CONSTANT_FIELDS[(name, value)] = _response_header(name, value)
+    return encoded
 
 
 def _per_call_fields(allow: Allow) -> bytes:
     """The RateLimit fields and over-quota mark of `allow`, as a CheckResponse to append."""
     out = b""
-    if allow.rate_limit_headers:
-        out = _delimited(_OK_RESPONSE, b"".join(_response_header(name, value)
-                                                for name, value in allow.rate_limit_headers))
+    fields = allow.rate_limit_headers
+    if fields:
+        headers = b"".join([_constant_response_header(name, value) if name == POLICY_FIELD
+                            else _response_header(name, value) for name, value in fields])
+        out = _OK_RESPONSE + _length(len(headers)) + headers
     if allow.over_quota:
         value = _delimited(_STRING_VALUE, ",".join(allow.over_quota).encode())
         entry = _delimited(_STRUCT_FIELDS, _OVER_QUOTA_KEY + _delimited(_ENTRY_VALUE, value))
