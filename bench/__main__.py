@@ -106,7 +106,8 @@ def _metrics_on_off(bench: BenchMesh, policy, ports, pids, seconds: float, use_h
 
 
 def _throttle_on_off(bench: BenchMesh, unthrottled, ports, pids, seconds: float, use_h2load: bool,
-                     wanted: set[str] | None, rounds: int = 3) -> list[dict[str, Any]]:
+                     wanted: set[str] | None, rounds: int = 3,
+                     profile_dir: Path | None = None) -> list[dict[str, Any]]:
     """The cached API-key and JWT paths of a subscription on Unlimited (no counter) and of
     one whose tier counts every call (never reached), in `rounds` interleaved rounds (off
     then on, then on then off, ...) so that a change of the machine's load hits both sides
@@ -115,6 +116,7 @@ def _throttle_on_off(bench: BenchMesh, unthrottled, ports, pids, seconds: float,
     if wanted is not None and not wanted & set(names):
         return []
     throttled = create_policy(bench.admin, bench.settings, name="benchtl", tier=create_counting_tier(bench.admin))
+    # With --profile, each side's last round is the profile kept.
     sides = {"off": unthrottled, "on": throttled}
     rows = []
     for round_ in range(max(1, rounds)):
@@ -126,7 +128,8 @@ def _throttle_on_off(bench: BenchMesh, unthrottled, ports, pids, seconds: float,
                 if wanted is not None and scenario.name not in wanted:
                     continue
                 _say(f"direct: {scenario.name} (round {round_ + 1})")
-                row = direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load)
+                row = direct.run(ports, pids, scenario, seconds=seconds, use_h2load=use_h2load,
+                                 profile_dir=profile_dir)
                 rows.append(dict(row, round=round_ + 1))
     return rows
 
@@ -217,7 +220,7 @@ def run_mesh_parts(parts: set[str], data_dir: Path, env: dict[str, str], seconds
             results["metrics_cost"] = metrics_cost.run()
             results["metrics_cost"].update(_metrics_delta(rows))
             throttle_rows = _throttle_on_off(bench, policies[0][1], ports, pids, seconds, use_h2load, wanted,
-                                             rounds=max(1, e2e_throttle_pairs))
+                                             rounds=max(1, e2e_throttle_pairs), profile_dir=profile_dir)
             rows += throttle_rows
             results["throttle_cost"] = _on_minus_off(throttle_rows, "throttle")
             _say("throttle cost: in process, paired rounds and callgrind")

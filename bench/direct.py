@@ -90,5 +90,7 @@ def run(ports: list[int], authz_pids: Callable[[], list[int]], scenario: Scenari
         "p999_ms": round(result.percentile(0.999), 3),
         "server_cpu_seconds": round(cpu, 3),
         "server_cpu_us_per_decision": round(cpu * 1e6 / result.requests, 1) if result.requests else None,
+        "server_system_cpu_us_per_decision": (round(meter.system_seconds * 1e6 / result.requests, 1)
+                                              if result.requests else None),
         "server_cores_busy": round(cpu / result.seconds, 2) if result.seconds else None,
     }

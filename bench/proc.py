@@ -15,9 +15,16 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the process so far (its own threads; not its children)."""
+    user, system = user_and_system_seconds(pid)
+    return user + system
+
+
+def user_and_system_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime): the interpreter's own work, and the kernel's on its behalf (syscalls,
+    and on loopback TCP most of the network stack of what it sends)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     # After "pid (comm)": state is field 0, utime field 11, stime field 12.
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
 
 
 def rss_bytes(pid: int) -> int:
@@ -48,24 +55,28 @@ class CpuMeter:
     """CPU seconds spent by a set of processes between start() and stop()."""
 
     pids: list[int]
-    _start: float = 0.0
+    _start: tuple[float, float] = (0.0, 0.0)
     seconds: float = 0.0
+    system_seconds: float = 0.0   # the kernel's part of `seconds`
 
-    def _total(self) -> float:
-        total = 0.0
+    def _totals(self) -> tuple[float, float]:
+        user = system = 0.0
         for pid in self.pids:
             try:
-                total += cpu_seconds(pid)
+                each = user_and_system_seconds(pid)
             except (FileNotFoundError, ProcessLookupError):
-                pass
-        return total
+                continue
+            user, system = user + each[0], system + each[1]
+        return user, system
 
     def start(self) -> "CpuMeter":
-        self._start = self._total()
+        self._start = self._totals()
         return self
 
     def stop(self) -> float:
-        self.seconds = self._total() - self._start
+        user, system = self._totals()
+        self.system_seconds = system - self._start[1]
+        self.seconds = user - self._start[0] + self.system_seconds
         return self.seconds
 
 
