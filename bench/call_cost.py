@@ -10,7 +10,8 @@ secured resource and a backend JWT (ES256, also on the open resource); a key man
 whose key is a certificate (no network), tokens ES256 as the resident key manager signs
 them. Cases: `constant` (the same front end answering a constant allow, as
 bench/constant_authz.py: the floor of the target ratio), `anonymous` (the open
-resource), `api_key`, `jwt_cached`, and `jwt_first_sight` (the verified-token cache off,
+resource), `api_key`, `api_key_counted` (the same on a subscription tier that counts every
+call and sends the RateLimit fields), `jwt_cached`, and `jwt_first_sight` (the verified-token cache off,
 the backend-JWT cache at one entry with two tokens taking turns: every call verifies and
 signs).
 
@@ -42,7 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-CASES = ("constant", "anonymous", "api_key", "jwt_cached", "jwt_first_sight")
+CASES = ("constant", "anonymous", "api_key", "api_key_counted", "jwt_cached", "jwt_first_sight")
+COUNTING_TIER = "BenchCounting"   # api_key_counted's subscription tier: 10^12 a month, never reached
 CALLS = 2_000
 WARM_CALLS = 300
 BASE = "/pizzashack/1.0.0"
@@ -75,10 +77,10 @@ def _keys() -> Keys:
     return Keys(ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1()))
 
 
-def _world(keys: Keys) -> list:
+def _world(keys: Keys, tier: str = "Unlimited") -> list:
     from cryptography.hazmat.primitives import serialization
     from jwt.algorithms import ECAlgorithm
-    from portcullis.admin.v1 import admin_pb2, key_managers_pb2
+    from portcullis.admin.v1 import admin_pb2, key_managers_pb2, throttling_pb2
     from portcullis.sync.v1 import sync_pb2
 
     from bench.world import api_key_world
@@ -98,8 +100,11 @@ def _world(keys: Keys) -> list:
     private_pem = keys.backend_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                  serialization.NoEncryption()).decode()
     now = int(time.time())
+    policy = throttling_pb2.ThrottlingPolicy
     return [
-        *api_key_world(api, KEY),
+        *api_key_world(api, KEY, tier),
+        policy(id="tp-counting", organization_id="default", name=COUNTING_TIER, kind=policy.SUBSCRIPTION,
+               request_count=10**12, unit=policy.MONTH, stop_on_quota_reach=True),
         sync_pb2.KeyManagerRecord(
             id="km-1", organization_id="default", name="Resident", type=key_managers_pb2.KeyManager.OIDC,
             enabled=True, issuer=ISSUER, certificate_pem=public_pem,
@@ -196,7 +201,8 @@ def build_case(name: str) -> Case:
 
     keys = _keys()
     store = PolicyStore()
-    store.install_snapshot(PolicyIndex.from_snapshot([_entity(record) for record in _world(keys)], 1))
+    tier = COUNTING_TIER if name == "api_key_counted" else "Unlimited"
+    store.install_snapshot(PolicyIndex.from_snapshot([_entity(record) for record in _world(keys, tier)], 1))
     first_sight = name == "jwt_first_sight"
     tokens = TokenServices(jwks=JwksCache(timeout=1.0, min_refresh_seconds=10.0),
                            introspection=IntrospectionClient(sync_token=lambda: None, timeout=1.0),
@@ -210,7 +216,7 @@ def build_case(name: str) -> Case:
                                    backend_jwt=BackendJwtIssuer(cache=BackendJwtCache(1 if first_sight else 10_000)))
     if name == "anonymous":
         headers = [{}]
-    elif name == "api_key":
+    elif name in ("api_key", "api_key_counted"):
         headers = [{"apikey": KEY}]
     else:
         headers = [{"authorization": f"Bearer {_token(keys, jti)}"}
@@ -335,6 +341,8 @@ def prepared(name: str, calls: int, warm: int = WARM_CALLS) -> tuple[Callable[[]
         assert response.status.code == 0, response.denied_response.body
         names = {option.header.key for option in response.ok_response.headers}
         assert not case.backend_jwt or BACKEND_HEADER in names, names
+        counted = {option.header.key for option in response.ok_response.response_headers_to_add}
+        assert (name == "api_key_counted") == ("ratelimit" in counted), counted
 
     for index in range(warm):
         feed(wire.frames(case.messages[index % len(case.messages)]))
