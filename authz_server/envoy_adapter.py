@@ -275,12 +275,19 @@ def _length(length: int) -> bytes:
 
 def _response_header(name: str, value: str) -> bytes:
     """One HeaderValueOption in `response_headers_to_add`, its nested lengths worked out first
-    and the bytes joined once."""
+    and the bytes joined once; each length one byte by index when it is below 128 (a field
+    of a few dozen bytes), else the general varint."""
     key, text = name.encode(), value.encode()
-    key_length, text_length = _length(len(key)), _length(len(text))
-    header = _HEADER_TAGS + len(key_length) + len(key) + len(text_length) + len(text)
-    header_length = _length(header)
-    option_length = _length(_OPTION_FIXED + len(header_length) + header)
+    lengths = _ONE_BYTE_LENGTHS
+    header = _HEADER_TAGS + 2 + len(key) + len(text)
+    try:
+        key_length, text_length = lengths[len(key)], lengths[len(text)]
+        header_length, option_length = lengths[header], lengths[_OPTION_FIXED + 1 + header]
+    except IndexError:   # a length past one byte
+        key_length, text_length = _length(len(key)), _length(len(text))
+        header = _HEADER_TAGS + len(key_length) + len(key) + len(text_length) + len(text)
+        header_length = _length(header)
+        option_length = _length(_OPTION_FIXED + len(header_length) + header)
     return b"".join((_RESPONSE_HEADERS_TO_ADD, option_length, _OPTION_HEADER, header_length,
                      _HEADER_KEY, key_length, key, _HEADER_VALUE, text_length, text, _OPTION_OVERWRITE))
 
@@ -304,8 +311,11 @@ def _per_call_fields(allow: Allow) -> bytes:
     out = b""
     fields = allow.rate_limit_headers
     if fields:
-        headers = b"".join([_constant_response_header(name, value) if name == POLICY_FIELD
-                            else _response_header(name, value) for name, value in fields])
+        if len(fields) == 2 and fields[0][0] == POLICY_FIELD:   # the usual: RateLimit-Policy, RateLimit
+            headers = _constant_response_header(*fields[0]) + _response_header(*fields[1])
+        else:
+            headers = b"".join([_constant_response_header(name, value) if name == POLICY_FIELD
+                                else _response_header(name, value) for name, value in fields])
         out = _OK_RESPONSE + _length(len(headers)) + headers
     if allow.over_quota:
         value = _delimited(_STRING_VALUE, ",".join(allow.over_quota).encode())

@@ -43,23 +43,12 @@ class LocalCounters:
         return Verdict(counts, over=tuple(counts[position] for position in over))
 
     def _take_one(self, quota: Quota, now: float) -> Verdict:
-        """The same for the usual single limit, without the lists."""
-        table = self.table
+        """The same for the usual single limit, in one call to the table."""
         window = quota.window(now)
-        table.acquire()
-        try:
-            cells, base = table.slot(quota, window)
-            value = cells[base + COUNT]
-            if value >= quota.limit:
-                if quota.stop_on_quota_reach:
-                    count = Count(quota, max(0, quota.limit - value), window)
-                    return Verdict((count,), refused_by=count)
-                value += 1
-                cells[base + COUNT] = value
-                count = Count(quota, 0, window)
-                return Verdict((count,), over=(count,))
-            value += 1
-            cells[base + COUNT] = value
-        finally:
-            table.release()
-        return admitted_under(quota, quota.limit - value, window)   # value < limit here
+        value = self.table.take_one(quota, window)
+        if value < quota.limit:
+            return admitted_under(quota, quota.limit - value - 1, window)
+        count = Count(quota, 0, window)
+        if quota.stop_on_quota_reach:
+            return Verdict((count,), refused_by=count)
+        return Verdict((count,), over=(count,))   # admitted and counted over a soft limit

@@ -139,6 +139,28 @@ class SharedTable:
         finally:
             self._mutex.release()
 
+    def take_one(self, quota: Quota, window: Window) -> int:
+        """Count one call on `quota`'s counter in `window` (none when it is at its limit and
+        stops there), under the lock; the count before this call. The usual decision (one
+        limit applies) in one call: acquire, slot and release inlined (~1 µs of ~3)."""
+        mutex, fd = self._mutex, self._fd
+        mutex.acquire()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                cells = self.cells
+                base = self._where.get(quota.key)
+                if base is None or cells[base + FINGERPRINT] != quota.fingerprint or cells[base + START] != window.start:
+                    cells, base = self.slot(quota, window)
+                value = cells[base + COUNT]
+                if value < quota.limit or not quota.stop_on_quota_reach:
+                    cells[base + COUNT] = value + 1
+                return value
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            mutex.release()
+
     def slot(self, quota: Quota, window: Window) -> tuple[memoryview, int]:
         """(cells, base) of `quota`'s counter in `window`, reset when its window has moved on.
         Call it inside `locked()`."""

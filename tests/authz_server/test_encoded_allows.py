@@ -83,6 +83,11 @@ PER_CALL = [
     ((("RateLimit-Policy", '"application";q=10;w=60'),), ("application", "api")),
     # Lengths past one varint byte, at every level of nesting.
     ((("RateLimit-Policy", "x" * 200), ("RateLimit", "y" * 20_000)), ("z" * 300,)),
+    # The field names as the throttle stage spells them (the RateLimit-Policy bytes kept per
+    # value), with values whose header, option or field length crosses one byte.
+    *(((("ratelimit-policy", '"subscription";q=5;w=60'), ("ratelimit", "r" * size)), ())
+      for size in (100, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 125, 127, 128, 129)),
+    ((("ratelimit-policy", "p" * 130), ("ratelimit", '"subscription";r=4;t=60')), ()),
 ]
 
 
