@@ -8,11 +8,11 @@ an eight-field one cost ~18k instructions to make, a NamedTuple a few hundred.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
+from authz_server.identity_enum import IdentityHashedEnum
 from authz_server.index.api_keys import ApiKeyPolicy, KeyEnvironment
 from authz_server.index.apis import ApiPolicy
 from authz_server.index.ip_rules import IPAddress
@@ -62,7 +62,7 @@ class Route:
     resource: ResourceMatcher
 
 
-class CredentialKind(enum.Enum):
+class CredentialKind(IdentityHashedEnum):
     """What authenticated the caller; the value names it in logs, metadata and backend JWTs."""
 
     API_KEY = "api_key"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 import sys
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from immutables import Map
 from portcullis.admin.v1 import admin_pb2
 from portcullis.sync.v1 import sync_pb2
 
+from authz_server.identity_enum import IdentityHashedEnum
 from authz_server.index.errors import PolicyError
 from authz_server.index.ids import StoredId, id_text, stored_id
 from authz_server.index.ip_rules import IpAllowList, parse_network
@@ -22,7 +22,7 @@ from authz_server.index.table import Table, TableEdit, unfile
 log = logging.getLogger(__name__)
 
 
-class KeyEnvironment(enum.Enum):
+class KeyEnvironment(IdentityHashedEnum):
     PRODUCTION = "production"
     SANDBOX = "sandbox"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 import sys
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from portcullis.admin.v1 import admin_pb2
 from portcullis.sync.v1 import sync_pb2
 from portcullis_shared import backend_jwt as backend_contract
 
+from authz_server.identity_enum import IdentityHashedEnum
 from authz_server.index.errors import PolicyError
 from authz_server.index.resources import ResourceMatcher, best_match, compile_resource, split_path
 from authz_server.index.routes import NO_ROUTES, RouteTable
@@ -28,7 +28,7 @@ DEFAULT_API_KEY_QUERY_PARAM = "apikey"
 _Api = admin_pb2.Api
 
 
-class Lifecycle(enum.Enum):
+class Lifecycle(IdentityHashedEnum):
     CREATED = "CREATED"
     PUBLISHED = "PUBLISHED"
     DEPRECATED = "DEPRECATED"

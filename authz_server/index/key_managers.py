@@ -7,7 +7,6 @@ manager accept no opaque token, and every drop is logged loudly.
 
 from __future__ import annotations
 
-import enum
 import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -20,6 +19,7 @@ from portcullis.sync.v1 import sync_pb2
 from portcullis_shared.clock_leeway import DEFAULT_LEEWAY_SECONDS, MAX_LEEWAY_SECONDS
 from portcullis_shared.token_format import TokenFormat, TokenFormatError
 
+from authz_server.identity_enum import IdentityHashedEnum
 from authz_server.index.errors import PolicyError
 from authz_server.index.table import Table, TableEdit
 
@@ -37,7 +37,7 @@ DEFAULT_CONSUMER_KEY_CLAIMS = ("azp", "client_id")
 DEFAULT_SCOPES_CLAIMS = ("scope", "scp")
 
 
-class KeyManagerType(enum.Enum):
+class KeyManagerType(IdentityHashedEnum):
     RESIDENT = "RESIDENT"
     OIDC = "OIDC"
     KEYCLOAK = "KEYCLOAK"

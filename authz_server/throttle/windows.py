@@ -9,12 +9,12 @@ plan's "per month" is read).
 from __future__ import annotations
 
 import calendar
-import enum
 import time
 from dataclasses import dataclass
+from authz_server.identity_enum import IdentityHashedEnum
 
 
-class Unit(enum.Enum):
+class Unit(IdentityHashedEnum):
     SECOND = "SECOND"
     MINUTE = "MINUTE"
     HOUR = "HOUR"
