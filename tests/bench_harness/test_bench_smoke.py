@@ -49,7 +49,8 @@ def test_direct_runs_measured_allowed_decisions(results):
 
 def test_whole_calls_measured_in_process(results):
     cases = results["call_cost"]["cases"]
-    assert set(cases) == {"constant", "anonymous", "api_key", "api_key_counted", "jwt_cached", "jwt_first_sight"}
+    assert set(cases) == {"constant", "anonymous", "api_key", "api_key_counted", "jwt_cached", "jwt_cached_counted",
+                          "jwt_first_sight"}
     assert all(each["cpu_us_per_call"] > 0 for each in cases.values()), cases
 
 
