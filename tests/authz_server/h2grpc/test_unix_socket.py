@@ -93,6 +93,28 @@ def test_a_socket_another_server_listens_on_is_refused_and_left_alone(short_dir)
         first.close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user needs root")
+def test_a_directory_another_user_owns_is_refused_and_left_as_it_is(short_dir):
+    theirs = short_dir / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chmod(theirs, 0o755)
+    os.chown(theirs, 65534, 65534)   # nobody
+    with pytest.raises(UnixSocketError, match="belongs to uid 65534"):
+        listen_unix(theirs / "authz.sock")
+    assert _mode(theirs) == 0o755 and os.lstat(theirs).st_uid == 65534   # not narrowed: not ours to change
+    assert not (theirs / "authz.sock").exists()
+
+
+def test_a_symlink_in_place_of_the_directory_is_refused(short_dir):
+    real = short_dir / "real"
+    real.mkdir(mode=0o700)
+    link = short_dir / "link"
+    link.symlink_to(real)
+    with pytest.raises(UnixSocketError, match="not a directory"):
+        listen_unix(link / "authz.sock")
+    assert not (real / "authz.sock").exists()
+
+
 def test_a_file_that_is_not_a_socket_is_never_removed(short_dir):
     path = short_dir / "authz.sock"
     path.write_text("important")
