@@ -38,3 +38,23 @@ def authz_metrics_url(live) -> str:
 def admin_metrics_url(live) -> str:
     """admin_api's /metrics, on its REST port: scrape it with verify=client_verify(...)."""
     return f"{endpoints.admin_url(live.settings)}/metrics"
+
+
+def wait_every_worker_synced(live, *, timeout: float = 15.0) -> None:
+    """Until every authz_server worker has applied admin_api's latest change (its
+    `portcullis_policy_revision` at least the change log's): one worker's answer through
+    the gateway says nothing of the others, which follow their own Watch streams."""
+    import time
+
+    _, admin = scrape(admin_metrics_url(live), verify=endpoints.client_verify(live.settings))
+    wanted = value(admin, "portcullis_admin_change_log_revision")
+    deadline = time.monotonic() + timeout
+    while True:
+        _, samples = scrape(authz_metrics_url(live))
+        revisions = {dict(labels)["worker"]: v for (name, labels), v in samples.items()
+                     if name == "portcullis_policy_revision"}
+        if revisions and min(revisions.values()) >= wanted:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"workers' revisions {revisions} did not reach the change log's {wanted}")
+        time.sleep(0.05)

@@ -21,6 +21,7 @@ from portcullis_shared.settings import REPO_ROOT
 from tests.integration.conftest import LiveMesh, start_live_mesh
 from tests.integration.endpoints import admin_client, envoy_admin_url, gateway_url, http_get, tls_pinned
 from tests.integration.gateway import eventually, wait_until
+from tests.integration.metrics_scrape import wait_every_worker_synced
 from tests.integration.own_backend import OwnBackend
 from tests.integration.scenario import create_api
 
@@ -94,6 +95,9 @@ def test_a_restarted_envoy_answers_only_with_its_routes_in_place(faulty: LiveMes
     api = create_api(faulty, resources=OPEN, subscription_less=True, production_endpoint=backend.url(),
                      sandbox_endpoint="")
     eventually(lambda: faulty.gateway.get(api.base_path + "/a"), 200)
+    # The other worker may not have the API yet, and would answer api_not_found: that is
+    # authz_server catching up, not Envoy opening before its routes, which this test is about.
+    wait_every_worker_synced(faulty)
     envoy = faulty.mesh[ENVOY]
     envoy.stop()
     envoy.start()
