@@ -5,3 +5,7 @@ Envoy asks `Check`; the servicer turns the protobuf into a frozen request contex
 the adapter turns that answer back into a CheckResponse. The index is fed by
 `PolicySync.Watch` from admin_api.
 """
+
+from authz_server import compiled as _compiled
+
+_compiled.install()

@@ -14,6 +14,7 @@ import threading
 from portcullis_shared.settings import SettingsError
 from portcullis_shared.tls import PlaintextRefused, plaintext_refusal
 
+from authz_server import compiled
 from authz_server.settings import THROTTLE_TABLE_VARIABLE, AuthzSettings
 from authz_server.throttle.table_file import shared_counter_table
 from authz_server.upb import ProtobufBackendError, require_upb
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     except PlaintextRefused as exc:
         log.error("refusing to start: %s", exc)
         return 2
+    if worker_index is None:
+        log.info("%s", compiled.status().reason)
     if worker_index is None and settings.workers > 1:
         log.info("starting %d workers with %r", settings.workers, settings)
         with shared_counter_table(settings.throttle.counters) as table_path:

@@ -27,7 +27,7 @@ import asyncio
 import logging
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from hpack import Decoder, HPACKError
 
@@ -193,20 +193,21 @@ class H2GrpcConnection(asyncio.Protocol):
 
     # --- asyncio.Protocol ----------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+    def connection_made(self, base_transport: asyncio.BaseTransport) -> None:
+        # create_server and create_unix_server hand a stream transport.
+        self._transport = transport = cast(asyncio.Transport, base_transport)
         limits = self._limits
         self._opened_at = self._active_at = self._core.loop.time()
         if len(self._core.connections) >= limits.max_connections:
             # Refused at once: our preface, then GOAWAY; nothing of the peer's is read.
             self._closed = True
             log.warning("refusing an HTTP/2 connection: %d are open already", len(self._core.connections))
-            self._transport.write(settings_frame({}) + goaway(0, ErrorCode.ENHANCE_YOUR_CALM,
-                                                              b"too many connections"))
-            self._transport.close()
+            transport.write(settings_frame({}) + goaway(0, ErrorCode.ENHANCE_YOUR_CALM,
+                                                        b"too many connections"))
+            transport.close()
             return
         self._core.connections.add(self)
-        self._transport.write(
+        transport.write(
             settings_frame({
                 Setting.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
                 # One whole request message fits a stream's window: it is never topped up.
@@ -507,13 +508,15 @@ class H2GrpcConnection(asyncio.Protocol):
         of indexed fields only, which reads the dynamic table without changing it: while
         the table is unchanged (same size, same newest entry object) the same bytes
         decode to the same headers. Blocks that change the table are never reused."""
-        entries = self._decoder.header_table.dynamic_entries
+        # Any, not a tuple type: a compiled build would re-box each entry on reading it,
+        # and the identity check below would never hold.
+        entries: Any = self._decoder.header_table.dynamic_entries
         before = (len(entries), entries[0] if entries else None)
         cached = self._decoded.get(block)
         if cached is not None and cached[0] == before[0] and cached[1] is before[1]:
             return cached[2]
         try:
-            decoded = _Decoded(self._decoder.decode(block, raw=True))
+            decoded = _Decoded(cast(list[tuple[bytes, bytes]], self._decoder.decode(block, raw=True)))
         except HPACKError as exc:
             raise ConnectionFailure(ErrorCode.COMPRESSION_ERROR, f"bad header block: {type(exc).__name__}") from None
         unchanged = len(entries) == before[0] and (entries[0] if entries else None) is before[1]

@@ -135,17 +135,17 @@ class H2GrpcServer:
 
     def start(self) -> int:
         """Bind and serve on a daemon thread; the bound port (raises OSError if taken)."""
-        self._core = ServerCore(self._handlers, self._limits, self._loop, self._pool, self._max_offloaded,
-                                self._offload_hook)
+        self._core = core = ServerCore(self._handlers, self._limits, self._loop, self._pool,
+                                       self._max_offloaded, self._offload_hook)
         try:
             # No SO_REUSEPORT: a second process on the same port must fail, not share it.
             self._server = self._loop.run_until_complete(self._loop.create_server(
-                lambda: H2GrpcConnection(self._core), self._host, self._requested_port,
+                lambda: H2GrpcConnection(core), self._host, self._requested_port,
                 reuse_address=True, backlog=1024, ssl=self._ssl_context))
             if self._unix_path is not None:
                 self._unix = listen_unix(self._unix_path, self._unix_mode)
                 self._unix_server = self._loop.run_until_complete(self._loop.create_unix_server(
-                    lambda: H2GrpcConnection(self._core), sock=self._unix.sock))
+                    lambda: H2GrpcConnection(core), sock=self._unix.sock))
         except OSError:
             if self._server is not None:
                 self._server.close()
