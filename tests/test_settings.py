@@ -21,8 +21,10 @@ NOT_IMPORTED = re.compile(r"(\.__main__$)|(\.migrations\b)")
 # The one reader; the mesh and authz_server's supervisor, which hand their environment down
 # to their children; a worker reading the fd of the socket its supervisor handed it (a
 # private hand-over between two processes of one server, not a setting).
+# authz_server/compiled: PORTCULLIS_COMPILED is read when the package is first imported,
+# before any settings are (it decides which modules are imported at all).
 READS_ENVIRONMENT = {"portcullis_shared/config.py", "mesh/runner.py", "authz_server/workers.py",
-                     "authz_server/metrics/worker.py"}
+                     "authz_server/metrics/worker.py", "authz_server/compiled/__init__.py"}
 
 PORTS_HEADER = ("what", "default", "variable")
 OTHERS_HEADER = ("variable", "default", "meaning")
