@@ -47,7 +47,7 @@ TLS_MODULES := tests/integration/test_explain.py tests/integration/test_backend_
 
 # The compiled modules' own tests also run on their pure-Python source (PORTCULLIS_COMPILED=off),
 # the code that runs wherever there is no C compiler.
-PURE_MODULES := tests/authz_server/h2grpc tests/hostile/test_h2_frames.py \
+PURE_MODULES := tests/authz_server tests/hostile/test_h2_frames.py tests/hostile/test_check_servicer_api_keys.py \
 	tests/hostile/test_h2_malformed_requests.py tests/hostile/test_h2_continuation_flood.py
 
 test: setup

@@ -7,7 +7,7 @@ import time
 from typing import Callable
 
 import grpc
-from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+from envoy.service.auth.v3 import external_auth_pb2
 
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
 from authz_server.context import Allow, RequestContext
@@ -27,7 +27,7 @@ from authz_server.index.store import PolicyStore
 from authz_server.key_managers.services import TokenServices
 from authz_server.metrics.recorder import OUTCOME_ALLOW, OUTCOME_DENY, OUTCOME_WOULD_DENY, recorder
 from authz_server.index.policy_index import PolicyIndex
-from authz_server.pipeline import decide
+from authz_server.pipeline.decide import decide
 from authz_server.pipeline.decide import Trace
 from authz_server.usage.counter import usage
 
@@ -59,7 +59,9 @@ def usage_application(decision: Allow | Denial, trace: Trace, index: PolicyIndex
     return ""
 
 
-class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
+class AuthorizationService:
+    # Not a subclass of the generated AuthorizationServicer: grpcio needs only `Check`, and
+    # a compiled (mypyc) class cannot extend an interpreted one.
     def __init__(
         self,
         store: PolicyStore,
@@ -118,8 +120,8 @@ class AuthorizationService(external_auth_pb2_grpc.AuthorizationServicer):
         request_context, decision, index = self.decision_for(request, trace)
         outcome = OUTCOME_ALLOW if isinstance(decision, Allow) else OUTCOME_DENY
         try:
-            shadow = dry_run_api(decision, trace, index) if outcome is OUTCOME_DENY else None
-            if shadow is not None:
+            shadow = dry_run_api(decision, trace, index) if not isinstance(decision, Allow) else None
+            if shadow is not None and not isinstance(decision, Allow):
                 outcome = OUTCOME_WOULD_DENY
                 response = dry_run_response(decision, shadow, trace.identity, request_context)
             elif encoded and isinstance(decision, Allow):

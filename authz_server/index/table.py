@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Hashable, Iterator, MutableMapping
 
-from immutables import Map
+from immutables import Map, MapMutation
 
 
 class Table(ABC):
@@ -65,7 +65,7 @@ class TableEdit(ABC):
         """The next frozen table."""
 
 
-def unfile(lookup: MutableMapping, key: Hashable, entity_id: Hashable,
+def unfile(lookup: MutableMapping[Any, Any] | MapMutation[Any, Any], key: Hashable, entity_id: Hashable,
            id_of: Callable[[Any], Hashable] = lambda entity: entity.id) -> None:
     """Remove a secondary lookup entry, but only while it still names the entity being
     removed: another entity may have been filed under the same key since."""

@@ -43,6 +43,9 @@ class Histogram:
 class ProcessMetrics:
     def __init__(self) -> None:
         self.enabled = True
+        self._zero()
+
+    def _zero(self) -> None:
         # (outcome, reason, api_id, credential) -> decisions; api ids become names at scrape.
         self.decisions: dict[tuple[str, str, str, str], int] = {}
         self.decision_seconds = Histogram(DECISION_BUCKETS)
@@ -99,9 +102,7 @@ class ProcessMetrics:
 
     def reset(self) -> None:
         """For tests: every figure back to zero (enabled stays as it is)."""
-        enabled = self.enabled
-        self.__init__()
-        self.enabled = enabled
+        self._zero()
 
 
 # The one recorder of this process.

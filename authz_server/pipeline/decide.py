@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 
 from authz_server.backend_jwt.issuer import BackendJwtIssuer
-from authz_server.context import Allow, RequestContext
+from authz_server.context import Allow, Identity, RequestContext
 from authz_server.credentials.identify import authenticate, challenges_for, require_credential
 from authz_server.denials import Denial, InternalError, PolicyNotReady, Unauthenticated
 from authz_server.index.api_keys import KeyEnvironment
+from authz_server.index.apis import ApiPolicy
 from authz_server.index.policy_index import PolicyIndex
 from authz_server.key_managers.services import TokenServices
 from authz_server.pipeline.backend_jwt import backend_jwt_for
@@ -38,10 +39,10 @@ class Trace:
     """What is known so far, so that a denial can name the API and key it concerns (and
     decision explain can tell how far the decision got)."""
 
-    api = None
-    api_key_id = ""
-    credential = "none"   # the kind of credential found: "api_key", "oauth2" or "none" (metric label)
-    identity = None       # once the credential is authenticated
+    api: ApiPolicy | None = None
+    api_key_id: str = ""
+    credential: str = "none"   # the kind of credential found: "api_key", "oauth2" or "none" (metric label)
+    identity: Identity | None = None       # once the credential is authenticated
 
 
 def decide(

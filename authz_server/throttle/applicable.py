@@ -10,7 +10,7 @@ application, when it has one.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from authz_server.throttle.policy import UNLIMITED
 from authz_server.throttle.quota import API, APPLICATION, RESOURCE, SUBSCRIPTION, Quota
@@ -75,7 +75,7 @@ class QuotaCache:
 
 
 # Who a counter counts, as its key spells it (counter keys in Redis outlive a process: keep them).
-_SUBJECTS = {
+_SUBJECTS: dict[str, Callable[..., str]] = {
     RESOURCE: lambda api_id, method, template: f"r|{api_id}|{method} {template}",
     API: lambda api_id: f"p|{api_id}",
     SUBSCRIPTION: lambda application_id, api_id: f"s|{application_id}|{api_id}",

@@ -41,7 +41,7 @@ class UsageCounter:
         now = self._clock()
         if now >= self._hour_end:
             self._hour = int(now) // HOUR * HOUR
-            self._hour_end = self._hour + HOUR
+            self._hour_end = float(self._hour + HOUR)
         key = (self._hour, application_id, api_id, outcome, reason)
         counts = self._counts
         with self._lock:

@@ -43,13 +43,13 @@ def test_enforce_denies_and_dry_run_allows_the_same_call_with_hygiene() -> None:
 
 
 def test_dry_run_leaves_allowed_calls_and_internal_errors_as_they_are(monkeypatch) -> None:
-    import importlib
+    from authz_server.index.subscriptions import SubscriptionTable
 
     service = _service(admin_pb2.DRY_RUN)
     allowed = service.check(check_request(PIZZA_BASE + "/menu", headers={"apikey": PROD_KEY}))
     assert allowed.status.code == code_pb2.OK and "outcome" not in allowed.dynamic_metadata.fields
-    decide_module = importlib.import_module("authz_server.pipeline.decide")
-    monkeypatch.setattr(decide_module, "check_subscription", lambda *a, **k: (_ for _ in ()).throw(RuntimeError()))
+    # In the index, which the subscription stage reads: it holds on the compiled pipeline too.
+    monkeypatch.setattr(SubscriptionTable, "for_application", lambda *a, **k: (_ for _ in ()).throw(RuntimeError()))
     failed = service.check(check_request(PIZZA_BASE + "/menu", headers={"apikey": PROD_KEY}))
     assert failed.status.code != code_pb2.OK   # fail closed, even in DRY_RUN
 

@@ -213,14 +213,13 @@ def test_the_table_covers_every_reason_code() -> None:
 
 
 def test_an_internal_error_is_explained_as_check_answers_it(monkeypatch) -> None:
-    import importlib
-
-    decide_module = importlib.import_module("authz_server.pipeline.decide")
+    from authz_server.index.subscriptions import SubscriptionTable
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(decide_module, "check_subscription", broken)
+    # In the index, which the subscription stage reads: it holds on the compiled pipeline too.
+    monkeypatch.setattr(SubscriptionTable, "for_application", broken)
     service = _service(pizza_world())
     assert _check(service, PIZZA_BASE + "/menu", KEY) == ("deny", "internal_error", 500)
     explained = _explain(service, PIZZA_BASE + "/menu", KEY)

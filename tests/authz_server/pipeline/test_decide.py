@@ -1,6 +1,5 @@
 """decide(): the phase order end to end on an index, and fail-closed behaviour."""
 
-import importlib
 import subprocess
 import sys
 import logging
@@ -8,6 +7,7 @@ import logging
 import pytest
 
 from authz_server import denials
+from authz_server.index.subscriptions import SubscriptionTable
 from authz_server.pipeline import Allow, decide
 
 from ..factories import (
@@ -23,7 +23,6 @@ from ..factories import (
     pizza_world,
 )
 
-decide_module = importlib.import_module("authz_server.pipeline.decide")
 
 
 def _decide(target="/menu", headers=None, records=None, **request_kwargs):
@@ -98,7 +97,9 @@ def test_unexpected_exception_fails_closed(monkeypatch, caplog):
     def explode(*args):
         raise KeyError("boom")
 
-    monkeypatch.setattr(decide_module, "check_subscription", explode)
+    # In the index's lookup, which the subscription stage calls: a patch of a function
+    # of the pipeline itself would not hold on its compiled build (authz_server/compiled).
+    monkeypatch.setattr(SubscriptionTable, "for_application", explode)
     with caplog.at_level(logging.ERROR, logger="authz_server.pipeline.decide"):
         decision = _decide(headers={"apikey": PROD_KEY})
     assert isinstance(decision, denials.InternalError) and decision.http_status == 500
