@@ -27,6 +27,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "authz_server.pipeline.ip_restriction",
     "authz_server.pipeline.referrer_restriction",
     "authz_server.credentials.api_key",
+    "authz_server.credentials.extract",
+    "authz_server.credentials.environment",
     "authz_server.credentials.identify",
     "authz_server.index.ids",
     "authz_server.throttle.applicable",

@@ -8,7 +8,7 @@ answers wins; none answering on a secured resource is `credential_missing`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Callable
 
 from authz_server.context import RequestContext
 from authz_server.denials import CredentialAmbiguous
@@ -17,8 +17,14 @@ from authz_server.index.apis import ApiPolicy
 
 @dataclass(frozen=True)
 class ApiKeyCredential:
-    label: ClassVar[str] = "api_key"   # the kind of credential found, as a metric label
     value: str = ""
+
+    # A property, not a ClassVar: compiled (authz_server/compiled), dataclasses would take
+    # a ClassVar for a field.
+    @property
+    def label(self) -> str:
+        """The kind of credential found, as a metric label."""
+        return "api_key"
 
     def __repr__(self) -> str:  # never show the key in a log or a traceback
         return "ApiKeyCredential(value=<redacted>)"
@@ -26,8 +32,11 @@ class ApiKeyCredential:
 
 @dataclass(frozen=True)
 class BearerCredential:
-    label: ClassVar[str] = "oauth2"
     token: str = ""
+
+    @property
+    def label(self) -> str:
+        return "oauth2"
 
     def __repr__(self) -> str:
         return "BearerCredential(token=<redacted>)"
