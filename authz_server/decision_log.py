@@ -24,6 +24,10 @@ from authz_server.settings import DECISION_LOG_MODES
 
 log = logging.getLogger("authz_server.decision")
 
+# ",000" to ",999": the milliseconds of a time stamp, formatted once (a format spec per
+# line cost more than the rest of the stamp).
+_MILLISECONDS = tuple(f",{millisecond:03d}" for millisecond in range(1000))
+
 def format_decision(decision: Allow | Denial, request: RequestContext | None, latency_seconds: float,
                     outcome: str | None = None) -> str:
     """`outcome` overrides allow/deny: "would_deny" for a denial an API in DRY_RUN let through."""
@@ -110,7 +114,7 @@ class DecisionLog:
         second = int(now)
         if second != self._second:
             self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self._stamp},{int((now - second) * 1000):03d}"
+        return self._stamp + _MILLISECONDS[int((now - second) * 1000) % 1000]
 
     def flush(self) -> None:
         with self._lock:
