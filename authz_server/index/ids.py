@@ -20,6 +20,20 @@ def stored_id(text: str) -> StoredId:
     return text
 
 
+# The texts of the ids read lately: a decision reads its key's id several times (the
+# identity, the decision line, usage), and formatting 32 hex digits costs more than a
+# lookup. Bounded: emptied when full, so it holds the ids in use, not every id.
+_TEXTS: dict[int, str] = {}
+_TEXTS_MAX = 65_536
+
+
 def id_text(value: StoredId) -> str:
     """The id as admin_api spelled it (leading zeros included)."""
-    return value if isinstance(value, str) else f"{value:032x}"
+    if isinstance(value, str):
+        return value
+    text = _TEXTS.get(value)
+    if text is None:
+        if len(_TEXTS) >= _TEXTS_MAX:
+            _TEXTS.clear()
+        text = _TEXTS[value] = f"{value:032x}"
+    return text

@@ -136,3 +136,14 @@ def test_uuid_ids_are_found_updated_and_deleted_through_their_compact_form():
     assert index.api_keys.for_digest(credential_digest(PROD_KEY)) is None
     assert index.subscriptions.for_application("app-1", "api-pizza") is None
     assert len(index.api_keys) == 1 and len(index.subscriptions) == 0  # the sandbox key stays
+
+
+def test_the_texts_of_compact_ids_are_remembered_within_a_bound():
+    from authz_server.index import ids
+
+    values = [stored_id(f"{number:032x}") for number in range(ids._TEXTS_MAX + 10)]
+    assert all(isinstance(value, int) for value in values)
+    texts = [id_text(value) for value in values]
+    assert texts == [f"{number:032x}" for number in range(ids._TEXTS_MAX + 10)]
+    assert 0 < len(ids._TEXTS) <= ids._TEXTS_MAX
+    assert id_text(values[0]) is id_text(values[0])   # remembered once made again
