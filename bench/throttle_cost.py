@@ -66,11 +66,13 @@ def _index(tier: str):
 
 
 def _request():
+    from ipaddress import ip_address
+
     from authz_server.context import RequestContext
     from authz_server.pipeline.paths import parse_path
 
-    return RequestContext(method="GET", raw_path=BASE + "/menu", segments=parse_path(BASE + "/menu"), query={},
-                          headers={"apikey": (KEY,)}, peer_address="127.0.0.1", client_ip="127.0.0.1")
+    return RequestContext(method="GET", raw_path=BASE + "/menu", segments=parse_path(BASE + "/menu"), query=(),
+                          headers={"apikey": (KEY,)}, peer_address="127.0.0.1", client_ip=ip_address("127.0.0.1"))
 
 
 def decisions(table_path: str) -> tuple[Callable[[], bytes], Callable[[], bytes], Callable[[], None]]:
