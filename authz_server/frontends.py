@@ -173,6 +173,7 @@ def start_server(
     tls: TlsFiles | None = None,
     h2: H2Settings | None = None,
     unix_socket: UnixSocket | None = None,
+    event_loop: str = "uvloop",
 ) -> RunningServer:
     """Start serving on host:port (0: any free port); the result knows the bound port.
 
@@ -185,7 +186,8 @@ def start_server(
     `tls`: serve TLS with the AUTHZ certificate and require a client certificate from the
     CA (Envoy's and admin_api's: PORTCULLIS_TLS_CLIENT_*); None: h2c.
     `h2`: the native front end's bounds on abusive peers (their defaults when None).
-    `unix_socket`: the native front end also serves h2c there (for an Envoy on this host)."""
+    `unix_socket`: the native front end also serves h2c there (for an Envoy on this host).
+    `event_loop`: the native front end's loop, "uvloop" or "asyncio" (h2grpc.server)."""
     if frontend not in FRONTENDS:
         raise ValueError(f"frontend must be one of {FRONTENDS}, not {frontend!r}")
     if unix_socket is not None and frontend != "native":
@@ -200,7 +202,7 @@ def start_server(
         context = None if tls is None else ReloadingServerContext(tls.require("authz"), client_ca=tls.ca_file,
                                                                   what="authz_server").context
         return _start_native(service, status, host, port, workers, max_concurrent_rpcs, extra, context,
-                             h2 or H2Settings(), unix_socket)
+                             h2 or H2Settings(), unix_socket, event_loop)
     credentials = None if tls is None else reloading_grpc_credentials(tls.require("authz"), client_ca=tls.ca_file,
                                                                       what="authz_server")
     return _start_grpcio(service, status, host, port, workers, max_concurrent_rpcs, extra, credentials)
@@ -221,7 +223,7 @@ def check_handler(service: AuthorizationService) -> Callable[[bytes], bytes]:
 def _start_native(service: AuthorizationService, status: HealthStatus, host: str, port: int,
                   workers: int, max_concurrent_rpcs: int | None,
                   extra: dict[str, Callable[[bytes], bytes]], context: ssl.SSLContext | None,
-                  h2: H2Settings, unix_socket: UnixSocket | None = None) -> NativeServer:
+                  h2: H2Settings, unix_socket: UnixSocket | None = None, event_loop: str = "uvloop") -> NativeServer:
     limits = native_limits(h2, max_concurrent_rpcs)
     check = check_handler(service)
 
@@ -239,9 +241,9 @@ def _start_native(service: AuthorizationService, status: HealthStatus, host: str
                           limits=limits, blocking_threads=workers, max_offloaded=limits.max_concurrent_streams,
                           offload_hook=DECISION_OFFLOAD, ssl_context=context,
                           unix_path=None if unix_socket is None else unix_socket.path,
-                          unix_mode="0600" if unix_socket is None else unix_socket.mode)
+                          unix_mode="0600" if unix_socket is None else unix_socket.mode, event_loop=event_loop)
     bound = server.start()
-    log.info("authz_server listening on %s:%d (native gRPC front end, %s)%s", host, bound,
+    log.info("authz_server listening on %s:%d (native gRPC front end on %s, %s)%s", host, bound, event_loop,
              "h2c" if context is None else "TLS, client certificate required",
              "" if unix_socket is None else f" and on {unix_socket.path} (h2c, mode {unix_socket.mode})")
     return NativeServer(server=server, port=bound)

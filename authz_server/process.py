@@ -81,6 +81,7 @@ def serve(settings: AuthzSettings, stopping: threading.Event, worker_index: int 
             workers=settings.threads,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
             frontend=settings.frontend,
+            event_loop=settings.event_loop,
             tokens=tokens,
             backend_jwt=BackendJwtIssuer(issuer=settings.backend_jwt.issuer,
                                          cache=BackendJwtCache(settings.backend_jwt.cache_size)),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from authz_server.h2grpc.connection import CallStream, H2GrpcConnection, Limits, UnaryHandler
+from authz_server.h2grpc.event_loop import new_event_loop
 from authz_server.h2grpc.offload_hook import NEVER_OFFLOAD, OffloadHook
 from authz_server.h2grpc.unix_listener import UnixListener, listen_unix
 
@@ -101,7 +102,7 @@ class H2GrpcServer:
     def __init__(self, handlers: Mapping[str, UnaryHandler], *, host: str = "127.0.0.1", port: int = 0,
                  limits: Limits = Limits(), blocking_threads: int = 4, max_offloaded: int = 64,
                  offload_hook: OffloadHook = NEVER_OFFLOAD, ssl_context: ssl.SSLContext | None = None,
-                 unix_path: Path | None = None, unix_mode: str = "0600") -> None:
+                 unix_path: Path | None = None, unix_mode: str = "0600", event_loop: str = "uvloop") -> None:
         """`ssl_context`: serve TLS (asyncio's TLS transport under the same connections); None: h2c.
         `unix_path`: also serve h2c on this Unix socket (unix_listener.py; never TLS: the file
         system decides who connects), with the same connections, limits and counts."""
@@ -117,7 +118,7 @@ class H2GrpcServer:
         self._limits = limits
         self._pool = ThreadPoolExecutor(max_workers=blocking_threads, thread_name_prefix="authz-blocking")
         self._max_offloaded = max_offloaded
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop(event_loop)
         self._core: ServerCore | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -201,7 +202,8 @@ def _abort_unfinished_handshakes(loop: asyncio.AbstractEventLoop) -> None:
     has no H2GrpcConnection yet (asyncio's SSL protocol calls connection_made after the
     handshake), and Python 3.11's Server.close() leaves accepted sockets open: without
     this one outlives the closed loop and leaks its file descriptor. `_transports` is the
-    selector loop's own table of them (CPython; absent elsewhere, then nothing to do)."""
+    selector loop's own table of them (CPython; absent elsewhere, then nothing to do:
+    uvloop closes its handles, open handshakes included, when the loop closes)."""
     for transport in list(getattr(loop, "_transports", {}).values()):
         if transport is not None and not transport.is_closing():
             transport.abort()

@@ -19,6 +19,7 @@ import h2.settings
 import pytest
 
 from authz_server.h2grpc.connection import Limits
+from authz_server.h2grpc.event_loop import EVENT_LOOPS
 from authz_server.h2grpc.frames import PREFACE, ErrorCode, FrameType, frame, settings_frame
 from authz_server.h2grpc.grpc_wire import GrpcError, StatusCode, parse_timeout, percent_encode
 from authz_server.h2grpc.offload_hook import OffloadHook
@@ -71,10 +72,11 @@ HANDLERS = {
 }
 
 
-@pytest.fixture
-def server():
+@pytest.fixture(params=EVENT_LOOPS)
+def server(request):
+    """On each event loop the front end runs on (PORTCULLIS_AUTHZ_EVENT_LOOP)."""
     running = H2GrpcServer(HANDLERS, limits=Limits(max_concurrent_streams=8, max_message_bytes=64 * 1024),
-                           blocking_threads=2, max_offloaded=3, offload_hook=HOOK)
+                           blocking_threads=2, max_offloaded=3, offload_hook=HOOK, event_loop=request.param)
     running.start()
     yield running
     running.stop(grace=0.5)
