@@ -12,6 +12,7 @@ import argparse
 import importlib.machinery
 import json
 import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -29,6 +30,24 @@ def module_source(name: str, root: Path = ROOT) -> Path:
 def library_path(name: str) -> str:
     """Where build_ext puts a module's library, relative to the build's lib folder."""
     return "/".join(name.split(".")) + importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+# mypyc names a native class's C field after its attribute with one more "_" in front, so
+# `self._thread` becomes the field `__thread`, a GCC keyword, and the C does not compile.
+_C_KEYWORD_ATTRIBUTE = re.compile(
+    r"\bself\.(_thread|_inline|_restrict|_const|_volatile|_signed|_asm|_typeof|_real|_imag|_alignof|_auto_type)\b")
+
+
+def keyword_attributes_in(path: Path) -> list[tuple[int, str]]:
+    """(line, attribute) for each attribute of `path` a compiled class could not have."""
+    return [(number, match.group(1)) for number, line in enumerate(path.read_text().splitlines(), 1)
+            for match in [_C_KEYWORD_ATTRIBUTE.search(line)] if match]
+
+
+def keyword_attributes(sources: list[Path]) -> list[str]:
+    """`path:line: self._thread` for each of them in `sources`."""
+    return [f"{path.relative_to(ROOT)}:{number}: self.{name}"
+            for path in sources for number, name in keyword_attributes_in(path)]
 
 
 def up_to_date(build_dir: Path) -> bool:
@@ -110,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compiled build skipped: {missing}; authz_server runs its pure-Python modules",
               file=sys.stderr)
         return 1 if args.strict else 0
+    clashes = keyword_attributes([module_source(name) for name in COMPILED_MODULES])
+    if clashes:
+        (BUILD_DIR / MANIFEST_NAME).unlink(missing_ok=True)
+        print("compiled build failed: attributes whose C field would be a GCC keyword (rename them):\n  "
+              + "\n  ".join(clashes), file=sys.stderr)
+        return 1
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     try:
         build(BUILD_DIR, verbose=args.verbose)

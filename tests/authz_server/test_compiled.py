@@ -112,3 +112,10 @@ def test_where_a_compiler_is_present_the_tests_run_the_compiled_build():
     active, *files = run_python(IMPORT_ALL).split()
     assert active == "True"
     assert all(file.startswith(str(compiled.BUILD_DIR)) and file.endswith(SUFFIX) for file in files), files
+
+
+def test_an_attribute_that_would_be_a_c_keyword_is_named_before_compiling(tmp_path):
+    assert builder.keyword_attributes([builder.module_source(name) for name in COMPILED_MODULES]) == []
+    clash = tmp_path / "clash.py"
+    clash.write_text("class A:\n    def __init__(self):\n        self._thread = None\n        self._threads = 1\n")
+    assert builder.keyword_attributes_in(clash) == [(3, "_thread")]
