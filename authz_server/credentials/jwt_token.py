@@ -202,7 +202,7 @@ def _validated(
     if cache is not None:
         digest = token_digest(token)
         verified = cache.get(digest, now)
-        if verified is not None and _still_valid(verified, api, index, now, tokens):
+        if verified is not None and tokens is not None and _still_valid(verified, api, index, now, tokens):
             return verified.key_manager, verified.claims, True
     key_manager, claims, key, kid, alg = _validate_fully(token, api, index, now, tokens)
     if cache is not None:

@@ -43,6 +43,10 @@ class _Entry:
         self.lock = threading.Lock()              # single flight: one fetch per entry at a time
 
 
+def _keys_of(entry: _Entry) -> KeySet | None:
+    return entry.keys
+
+
 class JwksCache:
     def __init__(
         self,
@@ -70,13 +74,18 @@ class JwksCache:
         entry = self._entry(source)
         if entry.keys is None:
             self._load(entry, reason="first use")
-            if entry.keys is None:
+            # Read again through a function: the type checker still holds `entry.keys` to be
+            # None after the load, and a compiled build (authz_server/compiled) would check it.
+            if _keys_of(entry) is None:
                 raise JwksUnavailable(f"no keys for {source.jwks_uri or 'the certificate'}")
-        key = entry.keys.find(kid)
+        keys = _keys_of(entry)
+        assert keys is not None   # loaded above, and a load never drops keys it had
+        key = keys.find(kid)
         if key is not None or not source.jwks_uri:
             return key
         self._load(entry, reason="unknown kid", forced=True)
-        return entry.keys.find(kid)
+        keys = _keys_of(entry)
+        return keys.find(kid) if keys is not None else None
 
     # --- what the background refresher calls ---------------------------------------------
 
@@ -161,7 +170,7 @@ class JwksRefresher:
         self._stopping = threading.Event()
         self._pending: set[KeySource] = set()
         self._pending_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._refresher: threading.Thread | None = None
 
     def on_policy_change(self, previous: PolicyIndex | None, current: PolicyIndex) -> None:
         changed = set()
@@ -176,14 +185,14 @@ class JwksRefresher:
             self._wake.set()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="jwks-refresh", daemon=True)
-        self._thread.start()
+        self._refresher = threading.Thread(target=self._run, name="jwks-refresh", daemon=True)
+        self._refresher.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._refresher is not None:
+            self._refresher.join(timeout)
 
     def _run(self) -> None:
         next_full = time.monotonic() + self._interval
