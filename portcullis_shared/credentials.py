@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 API_KEY_PREFIX = "pck_"
@@ -37,7 +38,17 @@ def hashes_match(value: str, stored_hash: str) -> bool:
     return hmac.compare_digest(credential_hash(value), stored_hash)
 
 
+# Portcullis's own credential prefixes ("pck_", "pcsec_", ...): a listing shows them whole.
+# Only these: a value from elsewhere (an identity provider's client_secret) may hold "_"
+# anywhere, and everything up to its first "_" once counted as a prefix, the whole secret
+# when that "_" came late.
+_OWN_PREFIX = re.compile(r"pc[a-z]{1,4}_")
+
+
 def mask(value: str) -> str:
-    """What a listing shows of a credential: its prefix and a few characters."""
-    head = value[: value.find("_") + 1 + MASK_VISIBLE_CHARS] if "_" in value else value[:MASK_VISIBLE_CHARS]
-    return head + "…"
+    """What a listing shows of a credential: Portcullis's prefix, if it has one, and at
+    most MASK_VISIBLE_CHARS characters of the rest, never more than a quarter of it."""
+    own = _OWN_PREFIX.match(value)
+    prefix = own.group(0) if own else ""
+    rest = value[len(prefix):]
+    return prefix + rest[:min(MASK_VISIBLE_CHARS, len(rest) // 4)] + "…"

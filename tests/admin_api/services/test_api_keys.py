@@ -195,3 +195,23 @@ def test_deleting_api_cascades_to_keys_and_subscriptions(store):
         kinds = [(r.entity_kind, r.op) for r in session.scalars(select(models.ChangeRecord)
                                                                 .order_by(models.ChangeRecord.revision))][-3:]
     assert kinds == [("API_KEY", "delete"), ("SUBSCRIPTION", "delete"), ("API", "delete")]
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("pck_" + "A" * 43, "pck_AAAA…"),                     # Portcullis's own prefix is shown whole
+    ("pcsec_" + "b" * 40, "pcsec_bbbb…"),
+    # An identity provider's client_secret with a late "_" (token_urlsafe): never more
+    # than four characters (the first "_" once counted as a prefix: the whole secret).
+    ("dVPTQImTOpw4x25TfYHQeNZmqXOSCx_x", "dVPT…"),
+    ("aNfsW2EpoxS0r5w8BaiRwYq0etL_sRFK", "aNfs…"),
+    ("abc_" + "z" * 28, "abc_…"),                        # "abc_" is not a prefix of ours
+    ("short", "s…"),                                     # at most a quarter of a short value
+    ("abc", "…"),
+    ("", "…"),
+])
+def test_a_masked_credential_shows_only_its_prefix_and_a_few_characters(value, shown):
+    from portcullis_shared.credentials import mask
+
+    assert mask(value) == shown
+    visible = shown[:-1]
+    assert value.startswith(visible) and len(visible) <= len(value) // 4 + 6
